@@ -1,0 +1,5 @@
+"""Allow `python -m tradebot_tui`."""
+
+from tradebot_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Anchors: rolling high window, warm-up, session open, last exit, hybrid."""
+
+from tradebot_tui.core.anchors import DAY_MS, AnchorMode, AnchorTracker, RollingMax
+
+H = 3_600_000
+
+
+def test_rolling_max_window_is_half_open() -> None:
+    r = RollingMax(1000)
+    assert r.push(0, 5.0) == 5.0
+    assert r.push(500, 3.0) == 5.0
+    assert r.push(999, 4.0) == 5.0
+    # At t=1000 the tick at 0 is out: the window is (0, 1000].
+    assert r.push(1000, 1.0) == 4.0
+    assert r.push(1999, 0.5) == 1.0
+    assert len(r) <= 3
+
+
+def test_rolling_max_keeps_equal_prices_latest() -> None:
+    r = RollingMax(100)
+    r.push(0, 2.0)
+    r.push(50, 2.0)
+    assert r.push(120, 1.0) == 2.0  # the tick at 50 is still in (20, 120]
+
+
+def test_no_anchor_until_first_tick_is_window_old() -> None:
+    a = AnchorTracker(AnchorMode.ROLLING_HIGH, H)
+    assert a.update(0, 100.0) is None
+    assert a.update(H - 1, 100.0) is None
+    assert a.update(H, 90.0) == 100.0
+
+
+def test_rolling_high_anchor_values() -> None:
+    a = AnchorTracker(AnchorMode.ROLLING_HIGH, H)
+    a.update(0, 100.0)
+    a.update(10, 110.0)
+    assert a.update(H, 105.0) == 110.0
+    # The 110 tick at ts 10 leaves the window at ts H + 10.
+    assert a.update(H + 10, 104.0) == 105.0
+
+
+def test_session_open_resets_at_midnight_utc() -> None:
+    a = AnchorTracker(AnchorMode.SESSION_OPEN, H)
+    day = 20_000 * DAY_MS
+    assert a.update(day - 1, 50.0) == 50.0
+    assert a.update(day, 60.0) == 60.0
+    assert a.update(day + 5 * H, 40.0) == 60.0
+    assert a.update(day + DAY_MS + 3, 45.0) == 45.0
+
+
+def test_last_exit_before_any_exit_is_rolling_high() -> None:
+    a = AnchorTracker(AnchorMode.LAST_EXIT, H)
+    a.update(0, 100.0)
+    a.update(1, 100.0)  # the tick at 0 is outside (0, H] at t = H; this one is inside
+    assert a.update(H, 95.0) == 100.0
+    a.record_exit(H, 95.0)
+    assert a.update(H + 1, 120.0) == 95.0
+    assert a.update(10 * H, 120.0) == 95.0
+
+
+def test_hybrid_uses_lower_of_high_and_recent_exit() -> None:
+    a = AnchorTracker(AnchorMode.HYBRID, H)
+    a.update(0, 100.0)
+    a.update(H, 101.0)
+    a.record_exit(H, 99.0)
+    assert a.update(H + 1, 100.0) == 99.0
+    # Once the exit is a window old, the rolling high alone is the anchor.
+    assert a.update(2 * H, 100.0) == 100.0
+
+
+def test_hybrid_exit_above_high_changes_nothing() -> None:
+    a = AnchorTracker(AnchorMode.HYBRID, H)
+    a.update(0, 100.0)
+    a.update(H, 98.0)
+    a.record_exit(H, 103.0)
+    assert a.update(H + 1, 97.0) == 98.0

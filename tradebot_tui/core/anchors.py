@@ -1,0 +1,120 @@
+"""Anchors: the price a drop is measured from (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import StrEnum
+
+DAY_MS = 86_400_000
+
+
+class AnchorMode(StrEnum):
+    """How the anchor of a symbol is chosen (setting `strategy.anchor`)."""
+
+    ROLLING_HIGH = "rolling_high"
+    SESSION_OPEN = "session_open"
+    LAST_EXIT = "last_exit"
+    HYBRID = "hybrid"
+
+
+class RollingMax:
+    """Highest price among ticks with ts in (t - window, t], in O(1) amortized per tick.
+
+    A monotonic deque: prices strictly decrease from front to back, so the front is the
+    maximum of the window. Bounded by the number of ticks inside the window.
+    """
+
+    __slots__ = ("_prices", "_stamps", "window_ms")
+
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
+        self._stamps: deque[int] = deque()
+        self._prices: deque[float] = deque()
+
+    def push(self, ts_ms: int, price: float) -> float:
+        """Add a tick and return the maximum of the window ending at it."""
+        prices = self._prices
+        stamps = self._stamps
+        while prices and prices[-1] <= price:
+            prices.pop()
+            stamps.pop()
+        prices.append(price)
+        stamps.append(ts_ms)
+        horizon = ts_ms - self.window_ms
+        while stamps[0] <= horizon:
+            stamps.popleft()
+            prices.popleft()
+        return prices[0]
+
+    @property
+    def high(self) -> float | None:
+        return self._prices[0] if self._prices else None
+
+    def __len__(self) -> int:
+        return len(self._prices)
+
+
+class AnchorTracker:
+    """Per-symbol anchor state for one anchor mode.
+
+    `update` must see every tick of the symbol, in time order, whether or not the bot is in
+    a position: the rolling window is defined over all ticks.
+    """
+
+    __slots__ = (
+        "_rolling",
+        "first_ts",
+        "last_exit_price",
+        "last_exit_ts",
+        "mode",
+        "session_day",
+        "session_open",
+        "window_ms",
+    )
+
+    def __init__(self, mode: AnchorMode, window_ms: int) -> None:
+        self.mode = mode
+        self.window_ms = window_ms
+        self._rolling = RollingMax(window_ms)
+        self.first_ts: int | None = None
+        self.session_day = -1
+        self.session_open = 0.0
+        self.last_exit_price: float | None = None
+        self.last_exit_ts: int | None = None
+
+    def warm_until(self, ts_ms: int) -> int | None:
+        """Timestamp from which entries are allowed, or None before the first tick."""
+        if self.first_ts is None:
+            return None
+        return self.first_ts + self.window_ms
+
+    def update(self, ts_ms: int, price: float) -> float | None:
+        """Feed one tick; return the anchor at this tick, or None while warming up."""
+        if self.first_ts is None:
+            self.first_ts = ts_ms
+        high = self._rolling.push(ts_ms, price)
+        mode = self.mode
+        if mode is AnchorMode.SESSION_OPEN:
+            day = ts_ms // DAY_MS
+            if day != self.session_day:
+                self.session_day = day
+                self.session_open = price
+            return self.session_open
+        if mode is AnchorMode.LAST_EXIT and self.last_exit_price is not None:
+            return self.last_exit_price
+        if ts_ms - self.first_ts < self.window_ms:
+            return None
+        if (
+            mode is AnchorMode.HYBRID
+            and self.last_exit_ts is not None
+            and ts_ms - self.last_exit_ts < self.window_ms
+        ):
+            exit_price = self.last_exit_price
+            assert exit_price is not None
+            return exit_price if exit_price < high else high
+        return high
+
+    def record_exit(self, ts_ms: int, price: float) -> None:
+        """Remember an exit for the `last_exit` and `hybrid` modes."""
+        self.last_exit_ts = ts_ms
+        self.last_exit_price = price

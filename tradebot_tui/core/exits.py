@@ -1,0 +1,75 @@
+"""Exit rules: stop-loss, take-profit, trailing stop and max hold (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ExitReason(StrEnum):
+    """Why a position was closed; the values are the `exit_reason` column of trade files."""
+
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    TRAILING_STOP = "trailing_stop"
+    MAX_HOLD = "max_hold"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class ExitParams:
+    """Exit settings in the units the rules use."""
+
+    take_profit_pct: float = 1.5
+    stop_loss_pct: float = 3.0
+    trailing_activation_pct: float = 1.0
+    trailing_distance_pct: float = 0.5
+    max_hold_ms: int = 4 * 3_600_000
+
+
+class ExitWatch:
+    """Exit thresholds of one open position, and the peak the trailing stop follows.
+
+    Prices are floats: thresholds are computed once from the entry price exactly as the
+    reference formulas write them, so a comparison here equals the reference comparison.
+    """
+
+    __slots__ = (
+        "arm_price",
+        "armed",
+        "deadline_ms",
+        "peak",
+        "stop_price",
+        "take_price",
+        "trail_factor",
+    )
+
+    def __init__(self, params: ExitParams, entry_price: float, entry_ts_ms: int) -> None:
+        self.stop_price = entry_price * (1 - params.stop_loss_pct / 100)
+        self.take_price = entry_price * (1 + params.take_profit_pct / 100)
+        self.arm_price = entry_price * (1 + params.trailing_activation_pct / 100)
+        self.trail_factor = 1 - params.trailing_distance_pct / 100
+        self.deadline_ms = entry_ts_ms + params.max_hold_ms
+        self.peak = entry_price
+        self.armed = False
+
+    def check(self, ts_ms: int, price: float) -> ExitReason | None:
+        """The first exit rule that matches this tick, in priority order, or None."""
+        if price > self.peak:
+            self.peak = price
+        if price <= self.stop_price:
+            return ExitReason.STOP_LOSS
+        if price >= self.take_price:
+            return ExitReason.TAKE_PROFIT
+        if not self.armed and price >= self.arm_price:
+            self.armed = True
+        if self.armed and price <= self.peak * self.trail_factor:
+            return ExitReason.TRAILING_STOP
+        if ts_ms >= self.deadline_ms:
+            return ExitReason.MAX_HOLD
+        return None
+
+    @property
+    def trail_price(self) -> float | None:
+        """Where the trailing stop would fire now, once armed."""
+        return self.peak * self.trail_factor if self.armed else None

@@ -1,0 +1,107 @@
+"""Orders: intents, fills, terminal states and deterministic client order ids."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from tradebot_tui.core.exits import ExitReason
+
+# Binance accepts up to 36 characters of [A-Za-z0-9-_] as a client order id.
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+PROFILE_RE = re.compile(r"^[A-Za-z0-9]{1,10}$")
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class Purpose(StrEnum):
+    """Whether an order opens or closes a position."""
+
+    ENTRY = "entry"
+    EXIT = "exit"
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands. The last five are terminal."""
+
+    PENDING = "pending"
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.REJECTED,
+        OrderStatus.EXPIRED,
+        OrderStatus.FAILED,
+    }
+)
+
+
+def client_order_id(profile: str, symbol: str, seq: int) -> str:
+    """`tb-<profile>-<BASEQUOTE>-<seq>`, checked against Binance's rules.
+
+    Raises:
+        ValueError: when the profile is not 1-10 letters or digits, or the id would not fit.
+    """
+    if not PROFILE_RE.match(profile):
+        raise ValueError(f"profile {profile!r} must be 1-10 letters or digits")
+    compact = re.sub(r"[^A-Za-z0-9]", "", symbol)
+    cid = f"tb-{profile}-{compact}-{seq}"
+    if not CLIENT_ID_RE.match(cid):
+        raise ValueError(f"client order id {cid!r} is longer than 36 characters")
+    return cid
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An order the strategy wants placed (market order of `qty` at about `price`)."""
+
+    client_id: str
+    symbol: str
+    side: Side
+    purpose: Purpose
+    qty: Decimal
+    price: Decimal
+    ts_ms: int
+    reserved: Decimal = Decimal(0)
+    reason: ExitReason | None = None
+    anchor: float | None = None
+    drop_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """A (partial) execution of an order; fee in the quote currency."""
+
+    client_id: str
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderClosed:
+    """An order reached a terminal status; fills, if any, were reported before."""
+
+    client_id: str
+    status: OrderStatus
+    ts_ms: int
+    message: str = ""

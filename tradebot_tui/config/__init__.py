@@ -1,0 +1,1 @@
+"""Settings: the typed schema, TOML load and save, file locations and secrets."""

@@ -1,0 +1,119 @@
+"""API keys: from the environment or an owner-only secrets file, never shown anywhere.
+
+The environment wins: TRADEBOT_API_KEY and TRADEBOT_API_SECRET. Otherwise the secrets
+file (`tradebot-tui locate` prints its path) holds a table per exchange:
+
+    [binance]
+    api_key = "..."
+    api_secret = "..."
+
+Like ssh with a private key, a secrets file that its group or others can read is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+KEY_ENV = "TRADEBOT_API_KEY"
+SECRET_ENV = "TRADEBOT_API_SECRET"
+
+# Every secret value loaded in this process, so that log output can redact them.
+_LOADED: set[str] = set()
+
+
+class SecretsError(Exception):
+    """The secrets cannot be used (unsafe permissions, bad file); says why, never what."""
+
+
+class Secret:
+    """A string that does not show itself: repr and str print a mask."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        if value:
+            _LOADED.add(value)
+
+    def reveal(self) -> str:
+        """The value, for the one place that sends it to the exchange."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("secrets are not picklable")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An API key pair and where it came from (`environment` or the file's path)."""
+
+    api_key: Secret
+    api_secret: Secret
+    source: str
+
+
+def loaded_secret_values() -> frozenset[str]:
+    """The secret strings to redact from any output."""
+    return frozenset(_LOADED)
+
+
+def load_credentials(
+    exchange: str, secrets_file: Path, environ: dict[str, str] | None = None
+) -> Credentials | None:
+    """Find the API keys for `exchange`, or None when there are none.
+
+    Raises:
+        SecretsError: a half-set environment pair, an unsafe or malformed secrets file.
+    """
+    env = os.environ if environ is None else environ
+    key, secret = env.get(KEY_ENV), env.get(SECRET_ENV)
+    if key or secret:
+        if not (key and secret):
+            raise SecretsError(f"set both {KEY_ENV} and {SECRET_ENV}, or neither")
+        return Credentials(Secret(key), Secret(secret), "environment")
+    try:
+        st = secrets_file.stat()
+    except FileNotFoundError:
+        return None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretsError(
+            f"{secrets_file}: permissions {stat.S_IMODE(st.st_mode):04o} let others read it; "
+            f"refusing to use it (run: chmod 600 {secrets_file})"
+        )
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise SecretsError(f"{secrets_file}: not owned by the current user; refusing to use it")
+    try:
+        data = tomllib.loads(secrets_file.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretsError(f"{secrets_file}: cannot read: {exc.__class__.__name__}") from None
+    except tomllib.TOMLDecodeError as exc:
+        # The message carries a position, never the file's text.
+        raise SecretsError(f"{secrets_file}: TOML syntax error: {exc}") from None
+    table = data.get(exchange)
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise SecretsError(f"{secrets_file}: [{exchange}] must be a table")
+    unknown = set(table) - {"api_key", "api_secret"}
+    if unknown:
+        raise SecretsError(f"{secrets_file}: [{exchange}] has unknown keys {sorted(unknown)}")
+    key, secret = table.get("api_key"), table.get("api_secret")
+    if not (isinstance(key, str) and key and isinstance(secret, str) and secret):
+        raise SecretsError(f"{secrets_file}: [{exchange}] needs api_key and api_secret strings")
+    return Credentials(Secret(key), Secret(secret), str(secrets_file))

@@ -1,0 +1,60 @@
+"""Where tradebot-tui keeps its files: one place that asks platformdirs.
+
+`tradebot-tui locate` prints these. `--config FILE` or `TRADEBOT_CONFIG` choose another
+config file; the other locations follow platformdirs (and so the XDG variables on Linux).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import PlatformDirs
+
+APP_NAME = "tradebot-tui"
+CONFIG_ENV = "TRADEBOT_CONFIG"
+
+
+@dataclass(frozen=True, slots=True)
+class Locations:
+    """Every file and folder the app uses."""
+
+    config_file: Path
+    config_explicit: bool
+    secrets_file: Path
+    themes_dir: Path
+    data_dir: Path
+    journal_file: Path
+    recordings_dir: Path
+    log_dir: Path
+
+    def as_rows(self) -> list[tuple[str, Path]]:
+        return [
+            ("config", self.config_file),
+            ("secrets", self.secrets_file),
+            ("themes", self.themes_dir),
+            ("data", self.data_dir),
+            ("journal", self.journal_file),
+            ("recordings", self.recordings_dir),
+            ("logs", self.log_dir),
+        ]
+
+
+def locate(config: str | os.PathLike[str] | None = None) -> Locations:
+    """Resolve the locations; `config` (from --config) wins over TRADEBOT_CONFIG."""
+    dirs = PlatformDirs(APP_NAME, appauthor=False)
+    config_dir = Path(dirs.user_config_dir)
+    data_dir = Path(dirs.user_data_dir)
+    chosen = config if config is not None else os.environ.get(CONFIG_ENV) or None
+    config_file = Path(chosen).expanduser() if chosen else config_dir / "config.toml"
+    return Locations(
+        config_file=config_file,
+        config_explicit=chosen is not None,
+        secrets_file=config_dir / "secrets.toml",
+        themes_dir=config_dir / "themes",
+        data_dir=data_dir,
+        journal_file=data_dir / "state.db",
+        recordings_dir=data_dir / "recordings",
+        log_dir=Path(dirs.user_log_dir),
+    )

@@ -1,0 +1,111 @@
+"""The embedded simulated market: deterministic, realistic, and eventful enough."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import trio
+
+from tradebot_tui.core.ledger import Ledger
+from tradebot_tui.core.orders import Fill
+from tradebot_tui.core.ticks import Tick
+from tradebot_tui.core.trader import StrategyParams, Trader
+from tradebot_tui.exchange.base import TickBatch
+from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.exchange.simulator import PAIRS, SimulatedMarket, UnknownSymbol
+
+START = 1_767_225_600_000  # 2026-01-01 00:00 UTC
+
+
+def run_steps(market: SimulatedMarket, steps: int) -> list[Tick]:
+    out = market.history(START)
+    for i in range(steps):
+        out += market.step(START + i * market.interval_ms)
+    return out
+
+
+def test_same_seed_same_ticks_other_seed_other_ticks() -> None:
+    a = run_steps(SimulatedMarket(seed=3, start_ms=START), 400)
+    b = run_steps(SimulatedMarket(seed=3, start_ms=START), 400)
+    c = run_steps(SimulatedMarket(seed=4, start_ms=START), 400)
+    assert a == b
+    assert a != c
+
+
+def test_a_pair_path_does_not_depend_on_the_others() -> None:
+    alone = run_steps(SimulatedMarket(["SOL/USDT"], seed=5, start_ms=START), 300)
+    together = run_steps(SimulatedMarket(seed=5, start_ms=START), 300)
+    assert alone == [t for t in together if t.symbol == "SOL/USDT"]
+
+
+def test_about_twenty_well_known_pairs_at_sane_prices() -> None:
+    market = SimulatedMarket(seed=1, start_ms=START)
+    assert 18 <= len(PAIRS) <= 25
+    rules = market.markets()
+    ticks = run_steps(market, 4 * 60 * 10)  # ten minutes
+    for pair in PAIRS:
+        prices = [t.price for t in ticks if t.symbol == pair.symbol]
+        assert prices, pair.symbol
+        assert 0.8 * pair.price < min(prices) and max(prices) < 1.2 * pair.price
+        tick = rules[pair.symbol].price_tick
+        assert tick is not None
+        # Prices sit on the tick grid.
+        assert all(Decimal(repr(p)) % tick == 0 for p in prices[:50]), pair.symbol
+
+
+def test_history_covers_the_warm_up_and_ends_before_start() -> None:
+    market = SimulatedMarket(seed=1, warmup_ms=3_660_000, start_ms=START)
+    history = market.history(START)
+    assert min(t.ts_ms for t in history) == START - 3_660_000
+    assert max(t.ts_ms for t in history) < START
+
+
+def test_unknown_symbol() -> None:
+    with pytest.raises(UnknownSymbol, match="FOO/USDT"):
+        SimulatedMarket(["BTC/USDT", "FOO/USDT"])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 5, 6, 8])
+def test_default_drop_trigger_fires_within_a_few_minutes(seed: int) -> None:
+    market = SimulatedMarket(seed=seed, start_ms=START)
+    rules = market.markets()
+    trader = Trader(StrategyParams(), Ledger("USDT", Decimal(1000)), rules.__getitem__)
+    broker = PaperBroker(Decimal("0.001"))
+    for tick in market.history(START):
+        trader.warm(*tick)
+    first_entry = None
+    for i in range(4 * 60 * 6):  # six minutes of 250 ms steps
+        for tick in market.step(START + i * 250):
+            intent = trader.on_tick(*tick)
+            if intent is None:
+                continue
+            first_entry = first_entry or tick.ts_ms
+            for event in broker.execute(intent):
+                if isinstance(event, Fill):
+                    trader.on_fill(event)
+                else:
+                    trader.on_closed(event)
+        if first_entry:
+            break
+    assert first_entry is not None, f"seed {seed}: no entry in six minutes"
+    trader.ledger.check()
+
+
+def test_run_sends_history_then_live_batches() -> None:
+    market = SimulatedMarket(["BTC/USDT"], seed=1, start_ms=START, realtime=False, max_steps=20)
+    batches: list[TickBatch] = []
+
+    async def main() -> None:
+        send, recv = trio.open_memory_channel[TickBatch](100)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(market.run, send)
+            with trio.fail_after(5):
+                while sum(len(b.ticks) for b in batches if not b.warmup) < 20:
+                    batches.append(await recv.receive())
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert batches[0].warmup and not any(b.warmup for b in batches[1:])
+    live = [t for b in batches[1:] for t in b.ticks]
+    assert [t.ts_ms for t in live] == [START + i * 250 for i in range(20)]

@@ -1,0 +1,1 @@
+"""Market-data sources and brokers behind small async interfaces."""

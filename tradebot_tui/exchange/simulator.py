@@ -1,0 +1,245 @@
+"""The embedded simulated market: about twenty USDT pairs, seeded and deterministic.
+
+Each pair follows a mean-reverting random walk in log price at its own volatility, with
+occasional sharp drops (2-12 % in seconds to a minute and a half) and partial rebounds
+over the following minutes, so that the default drop trigger fires within a few minutes
+of watching. The same seed, start time and interval give the same ticks, bit for bit:
+every pair draws from its own generator, seeded by the market seed and its symbol, so a
+pair's path does not depend on which other pairs are watched.
+
+On start the source sends `warmup_ms` of calm history (coarser steps, no shocks) so that
+anchors are warm at once, as a real exchange's recent candles would make them, and the
+first entry waits for the first live drop.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import trio
+
+from tradebot_tui.core.market import MarketRules
+from tradebot_tui.core.ticks import Tick
+from tradebot_tui.exchange.base import TickBatch
+
+YEAR_S = 365 * 86400
+HISTORY_POINTS = 240
+# Mean reversion of log price towards the pair's level: half-life of six hours.
+KAPPA = math.log(2) / (6 * 3600)
+
+
+@dataclass(frozen=True, slots=True)
+class SimPair:
+    """One simulated pair: level, annualized volatility, exchange-like rules, activity."""
+
+    symbol: str
+    price: float
+    vol: float
+    tick: str
+    step: str
+    activity: float
+    shock_gap_s: float
+
+
+PAIRS: tuple[SimPair, ...] = (
+    SimPair("BTC/USDT", 78_000.0, 0.50, "0.01", "0.00001", 1.00, 5280),
+    SimPair("ETH/USDT", 2_400.0, 0.65, "0.01", "0.0001", 1.00, 4400),
+    SimPair("BNB/USDT", 640.0, 0.50, "0.01", "0.001", 0.90, 4840),
+    SimPair("SOL/USDT", 90.0, 0.85, "0.01", "0.001", 1.00, 3300),
+    SimPair("XRP/USDT", 1.35, 0.80, "0.0001", "0.1", 0.95, 3520),
+    SimPair("DOGE/USDT", 0.095, 0.95, "0.00001", "1", 0.95, 2860),
+    SimPair("ADA/USDT", 0.27, 0.90, "0.0001", "0.1", 0.85, 3080),
+    SimPair("TRX/USDT", 0.29, 0.45, "0.0001", "0.1", 0.70, 5720),
+    SimPair("AVAX/USDT", 9.40, 0.95, "0.01", "0.01", 0.80, 2860),
+    SimPair("LINK/USDT", 8.90, 0.90, "0.01", "0.01", 0.80, 3080),
+    SimPair("DOT/USDT", 1.28, 0.95, "0.001", "0.01", 0.70, 2860),
+    SimPair("LTC/USDT", 55.0, 0.75, "0.01", "0.001", 0.75, 3740),
+    SimPair("BCH/USDT", 330.0, 0.80, "0.1", "0.001", 0.65, 3520),
+    SimPair("NEAR/USDT", 1.32, 1.00, "0.001", "0.1", 0.70, 2640),
+    SimPair("UNI/USDT", 3.45, 1.00, "0.001", "0.01", 0.65, 2640),
+    SimPair("ATOM/USDT", 2.15, 0.95, "0.001", "0.01", 0.60, 2860),
+    SimPair("XLM/USDT", 0.17, 0.85, "0.0001", "1", 0.65, 3300),
+    SimPair("SUI/USDT", 0.98, 1.10, "0.0001", "0.1", 0.80, 2420),
+    SimPair("APT/USDT", 1.05, 1.05, "0.0001", "0.01", 0.60, 2640),
+    SimPair("FIL/USDT", 0.88, 1.05, "0.001", "0.01", 0.55, 2640),
+)
+PAIRS_BY_SYMBOL = {p.symbol: p for p in PAIRS}
+MIN_NOTIONAL = Decimal(5)
+
+
+class UnknownSymbol(ValueError):
+    """A symbol the simulated market does not have."""
+
+
+def _decimals(tick: str) -> int:
+    return max(0, -Decimal(tick).as_tuple().exponent)  # type: ignore[operator]
+
+
+class _Walk:
+    """The price process of one pair."""
+
+    __slots__ = (
+        "decimals",
+        "log_level",
+        "log_p",
+        "pair",
+        "phase_left",
+        "phase_rate",
+        "rebound_left",
+        "rebound_rate",
+        "rng",
+    )
+
+    def __init__(self, pair: SimPair, seed: int) -> None:
+        self.pair = pair
+        self.rng = random.Random(f"{seed}:{pair.symbol}")
+        self.log_level = math.log(pair.price)
+        # Start somewhere near the level, not exactly on it.
+        self.log_p = self.log_level + self.rng.gauss(0.0, 0.01)
+        self.decimals = _decimals(pair.tick)
+        # A shock is two phases of steady motion in log price: the fall, then the rebound.
+        self.phase_left = 0.0
+        self.phase_rate = 0.0
+        self.rebound_left = 0.0
+        self.rebound_rate = 0.0
+
+    def step(self, dt: float, shocks: bool = True) -> float | None:
+        """Advance by `dt` seconds; return the traded price, or None when nothing traded."""
+        rng = self.rng
+        pair = self.pair
+        if self.phase_left > 0:
+            span = dt if dt < self.phase_left else self.phase_left
+            self.log_p += self.phase_rate * span
+            self.phase_left -= span
+            if self.phase_left <= 0 and self.rebound_left:
+                self.phase_left, self.phase_rate = self.rebound_left, self.rebound_rate
+                self.rebound_left = 0.0
+        elif rng.random() < dt / pair.shock_gap_s and shocks:
+            self._start_shock()
+        sigma = pair.vol * math.sqrt(dt / YEAR_S)
+        self.log_p += rng.gauss(0.0, sigma) - KAPPA * (self.log_p - self.log_level) * dt
+        if rng.random() >= pair.activity:
+            return None
+        return round(math.exp(self.log_p), self.decimals)
+
+    def _start_shock(self) -> None:
+        rng = self.rng
+        depth = rng.uniform(0.05, 0.10) if rng.random() < 0.08 else rng.uniform(0.022, 0.045)
+        fall = -math.log(1 - depth)
+        self.phase_left = rng.uniform(15, 90)
+        self.phase_rate = -fall / self.phase_left
+        self.rebound_left = rng.uniform(60, 600)
+        self.rebound_rate = fall * rng.uniform(0.5, 1.3) / self.rebound_left
+
+
+def pair_rules(pair: SimPair) -> MarketRules:
+    step = Decimal(pair.step)
+    return MarketRules(
+        symbol=pair.symbol,
+        qty_step=step,
+        price_tick=Decimal(pair.tick),
+        min_qty=step,
+        min_notional=MIN_NOTIONAL,
+    )
+
+
+class SimulatedMarket:
+    """Ticks for the simulated pairs, paced in real time or as fast as possible."""
+
+    name = "simulated"
+
+    def __init__(
+        self,
+        symbols: Sequence[str] = (),
+        *,
+        seed: int = 8,
+        interval_ms: int = 250,
+        warmup_ms: int = 3_660_000,
+        start_ms: int | None = None,
+        realtime: bool = True,
+        max_steps: int | None = None,
+    ) -> None:
+        """Create the market.
+
+        Args:
+            symbols: Pairs to simulate; empty means all of them.
+            seed: Same seed, same prices.
+            interval_ms: Simulated time between two steps.
+            warmup_ms: History sent at start, before `start_ms`.
+            start_ms: Timestamp of the first live step; None means now (wall clock).
+            realtime: Pace steps on the clock; False runs them as fast as possible.
+            max_steps: Stop producing after this many live steps (tests, benchmarks).
+        """
+        unknown = [s for s in symbols if s not in PAIRS_BY_SYMBOL]
+        if unknown:
+            raise UnknownSymbol(
+                f"not simulated: {', '.join(unknown)} "
+                f"(simulated pairs: {', '.join(PAIRS_BY_SYMBOL)})"
+            )
+        self.pairs = [PAIRS_BY_SYMBOL[s] for s in symbols] if symbols else list(PAIRS)
+        self.seed = seed
+        self.interval_ms = interval_ms
+        self.warmup_ms = warmup_ms
+        self.start_ms = start_ms
+        self.realtime = realtime
+        self.max_steps = max_steps
+        self._walks = [_Walk(p, seed) for p in self.pairs]
+
+    def markets(self) -> dict[str, MarketRules]:
+        return {p.symbol: pair_rules(p) for p in self.pairs}
+
+    def history(self, start_ms: int) -> list[Tick]:
+        """Warm-up ticks from `start_ms - warmup_ms` up to (not including) `start_ms`."""
+        ticks: list[Tick] = []
+        if self.warmup_ms <= 0:
+            return ticks
+        step_ms = max(self.interval_ms, self.warmup_ms // HISTORY_POINTS)
+        dt = step_ms / 1000
+        ts = start_ms - self.warmup_ms
+        while ts < start_ms:
+            for walk in self._walks:
+                price = walk.step(dt, shocks=False)
+                if price is not None:
+                    ticks.append(Tick(ts, walk.pair.symbol, price))
+            ts += step_ms
+        return ticks
+
+    def step(self, ts_ms: int) -> list[Tick]:
+        """One live step of every pair at `ts_ms`."""
+        dt = self.interval_ms / 1000
+        out = []
+        for walk in self._walks:
+            price = walk.step(dt)
+            if price is not None:
+                out.append(Tick(ts_ms, walk.pair.symbol, price))
+        return out
+
+    async def run(
+        self,
+        send: trio.MemorySendChannel[TickBatch],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        interval = self.interval_ms
+        start = self.start_ms
+        if start is None:
+            start = int(time.time() * 1000) // interval * interval
+        task_status.started()
+        await send.send(TickBatch(self.history(start), warmup=True))
+        origin = trio.current_time()
+        step = 0
+        while self.max_steps is None or step < self.max_steps:
+            ticks = self.step(start + step * interval)
+            step += 1
+            if ticks:
+                await send.send(TickBatch(ticks))
+            if self.realtime:
+                await trio.sleep_until(origin + step * interval / 1000)
+            else:
+                await trio.lowlevel.checkpoint()
+        await trio.sleep_forever()

@@ -1,0 +1,60 @@
+"""Seeded engines on the simulated market in virtual time, for engine and UI tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from tradebot_tui.config.schema import Settings
+from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.logs import LogRing
+from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.exchange.simulator import SimulatedMarket
+
+START_MS = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC
+
+
+def sim_market(
+    settings: Settings, *, steps: int, interval_ms: int = 1000, realtime: bool = False
+) -> SimulatedMarket:
+    return SimulatedMarket(
+        settings.market.symbols,
+        seed=settings.market.seed,
+        interval_ms=interval_ms,
+        warmup_ms=settings.strategy.window_s * 1000 + 60_000,
+        start_ms=START_MS,
+        realtime=realtime,
+        max_steps=steps,
+    )
+
+
+def sim_engine(
+    settings: Settings | None = None,
+    *,
+    steps: int,
+    interval_ms: int = 1000,
+    realtime: bool = False,
+    publish: Callable[[EngineSnapshot], None] | None = None,
+    ring: LogRing | None = None,
+    crash_after_s: float | None = None,
+) -> Engine:
+    """An engine over `steps` simulated steps, as fast as possible unless `realtime`."""
+    settings = settings or Settings()
+    fee_rate = Decimal(repr(settings.exchange.fee_pct)) / 100
+    return Engine(
+        settings,
+        sim_market(settings, steps=steps, interval_ms=interval_ms, realtime=realtime),
+        PaperBroker(fee_rate),
+        publish=publish,
+        log_ring=ring,
+        crash_after_s=crash_after_s,
+        clock=lambda: START_MS,
+    )
+
+
+def expected_live_ticks(settings: Settings, *, steps: int, interval_ms: int = 1000) -> int:
+    """How many live ticks such an engine will process (the market is deterministic)."""
+    market = sim_market(settings, steps=steps, interval_ms=interval_ms)
+    market.history(START_MS)
+    return sum(len(market.step(START_MS + i * interval_ms)) for i in range(steps))

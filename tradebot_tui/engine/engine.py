@@ -1,0 +1,457 @@
+"""The engine: market data, strategy, orders and snapshots as trio services in one nursery.
+
+The same engine runs as a trio guest inside the Textual app and under plain `trio.run`
+for `--headless`. All domain state lives in one thread, so nothing here takes a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+import trio
+
+from tradebot_tui.config.schema import Settings
+from tradebot_tui.core.display import fmt_price, fmt_qty, price_decimals
+from tradebot_tui.core.ledger import Ledger
+from tradebot_tui.core.market import MarketRules, replay_rules
+from tradebot_tui.core.money import EXACT, ZERO, dec, fmt_decimal
+from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus, Purpose
+from tradebot_tui.core.trader import Trade, Trader
+from tradebot_tui.engine.commands import (
+    Command,
+    ExitAll,
+    ExitPosition,
+    PauseEntries,
+    ResumeEntries,
+    TogglePause,
+)
+from tradebot_tui.engine.logs import LogRing
+from tradebot_tui.engine.snapshot import (
+    EngineSnapshot,
+    OrderRow,
+    PositionRow,
+    RunState,
+    WatchRow,
+)
+from tradebot_tui.exchange.base import Broker, BrokerEvent, MarketDataSource, TickBatch
+
+log = logging.getLogger("tradebot.engine")
+
+ORDER_HISTORY = 200
+TICK_CHANNEL_SIZE = 256
+COMMAND_CHANNEL_SIZE = 64
+
+
+class InjectedCrash(RuntimeError):
+    """Raised on purpose by `--inject-engine-crash` to test crash handling."""
+
+
+@dataclass(slots=True)
+class _OrderRecord:
+    intent: OrderIntent
+    status: OrderStatus = OrderStatus.PENDING
+    filled: Decimal = ZERO
+    value: Decimal = ZERO
+    fee: Decimal = ZERO
+    message: str = ""
+
+
+class Engine:
+    """One trading engine: run it with `await engine.run()` inside a trio run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: MarketDataSource,
+        broker: Broker,
+        *,
+        mode: str = "PAPER",
+        publish: Callable[[EngineSnapshot], None] | None = None,
+        log_ring: LogRing | None = None,
+        crash_after_s: float | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        """Create the engine.
+
+        Args:
+            settings: Validated settings.
+            source: Where ticks come from.
+            broker: Where orders go.
+            mode: "PAPER" or "LIVE", for display.
+            publish: Called with each snapshot (at most `ui.refresh_hz` times a second).
+            log_ring: The in-memory log for the logs screen; stamped with engine time.
+            crash_after_s: Raise InjectedCrash after this many seconds (tests).
+            clock: Milliseconds since the epoch before the first tick arrives; wall clock
+                by default (tests pass a fixed one).
+        """
+        self.settings = settings
+        self.mode = mode
+        self._source = source
+        self._broker = broker
+        self._publish = publish
+        self._log_ring = log_ring
+        self._crash_after_s = crash_after_s
+        self._markets: dict[str, MarketRules] = source.markets()
+        self._symbols = list(self._markets)
+        self.trader = Trader(
+            settings.strategy_params(),
+            Ledger(settings.budget.quote, settings.budget.initial),
+            self._rules,
+            profile=settings.exchange.profile,
+        )
+        self._cmd_send, self._cmd_recv = trio.open_memory_channel[Command](COMMAND_CHANNEL_SIZE)
+        self._orders: dict[str, _OrderRecord] = {}
+        self._order_ids: deque[str] = deque()
+        self.state = RunState.STARTING
+        self.now_ms = 0
+        self.ticks = 0
+        self.trades = 0
+        self.wins = 0
+        self._seq = 0
+        self._changed = trio.Event()
+        self._clock = clock or (lambda: int(time.time() * 1000))
+        if log_ring is not None:
+            log_ring.clock = self.time_ms
+
+    def time_ms(self) -> int:
+        """Engine time: the last tick's timestamp, or the clock before any tick."""
+        return self.now_ms or self._clock()
+
+    def _rules(self, symbol: str) -> MarketRules:
+        return self._markets.get(symbol) or replay_rules(symbol)
+
+    # -- control ---------------------------------------------------------------------------
+
+    def submit(self, command: Command) -> None:
+        """Queue a control command (call from inside the trio run).
+
+        Raises:
+            trio.WouldBlock: the command queue is full (the engine is stuck).
+        """
+        self._cmd_send.send_nowait(command)
+
+    async def _control(self) -> None:
+        async for command in self._cmd_recv:
+            await self._handle(command)
+            self._changed.set()
+
+    async def _handle(self, command: Command) -> None:
+        trader = self.trader
+        if isinstance(command, TogglePause):
+            command = ResumeEntries() if trader.paused else PauseEntries()
+        if isinstance(command, PauseEntries):
+            if not trader.paused:
+                trader.paused = True
+                self.state = RunState.PAUSED
+                log.info("entries paused by the user; exits continue")
+        elif isinstance(command, ResumeEntries):
+            if trader.paused:
+                trader.paused = False
+                self.state = RunState.RUNNING
+                log.info("entries resumed")
+        elif isinstance(command, ExitPosition):
+            await self._manual_exit(command.symbol)
+        elif isinstance(command, ExitAll):
+            held = [b.symbol for b in trader.books.values() if b.position is not None]
+            log.info("exit all: %d position(s)", len(held))
+            for symbol in held:
+                await self._manual_exit(symbol)
+
+    async def _manual_exit(self, symbol: str) -> None:
+        intent = self.trader.exit_position(symbol, self.time_ms())
+        if intent is None:
+            log.warning("exit %s: no open position to exit", symbol)
+            return
+        await self._execute(intent)
+
+    # -- services --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run every service until cancelled (or until one of them fails)."""
+        send, recv = trio.open_memory_channel[TickBatch](TICK_CHANNEL_SIZE)
+        params = self.trader.params
+        log.info(
+            "engine started: %s trading on %s data, %d symbols, budget %s %s, stake %s, "
+            "trigger %.2f%% below the %s anchor",
+            self.mode.lower(),
+            self._source.name,
+            len(self._symbols),
+            fmt_decimal(self.settings.budget.initial),
+            self.settings.budget.quote,
+            fmt_decimal(params.stake),
+            params.trigger_pct,
+            params.anchor.value,
+        )
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._consume, recv)
+                nursery.start_soon(self._control)
+                nursery.start_soon(self._publisher)
+                if self._crash_after_s is not None:
+                    nursery.start_soon(self._crash_later, self._crash_after_s)
+                await nursery.start(self._source.run, send)
+                self.state = RunState.RUNNING
+                task_status.started()
+        except BaseException as exc:
+            if not _is_cancellation(exc):
+                log.critical("engine failed: %s", describe_error(exc), exc_info=exc)
+            raise
+        finally:
+            self.state = RunState.STOPPING
+            log.info("engine stopped")
+
+    async def _crash_later(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+        raise InjectedCrash(f"injected engine crash after {seconds:g}s (--inject-engine-crash)")
+
+    async def _consume(self, recv: trio.MemoryReceiveChannel[TickBatch]) -> None:
+        trader = self.trader
+        async for batch in recv:
+            ticks = batch.ticks
+            if not ticks:
+                continue
+            if batch.warmup:
+                for ts, symbol, price in ticks:
+                    trader.warm(ts, symbol, price)
+            else:
+                on_tick = trader.on_tick
+                for ts, symbol, price in ticks:
+                    intent = on_tick(ts, symbol, price)
+                    if intent is not None:
+                        self.now_ms = ts
+                        await self._execute(intent)
+                self.ticks += len(ticks)
+            self.now_ms = ticks[-1][0]
+            self._changed.set()
+
+    async def _publisher(self) -> None:
+        period = 1 / self.settings.ui.refresh_hz
+        while True:
+            await self._changed.wait()
+            self._changed = trio.Event()
+            if self._publish is not None:
+                self._publish(self.snapshot())
+            await trio.sleep(period)
+
+    # -- orders ----------------------------------------------------------------------------
+
+    async def _execute(self, intent: OrderIntent) -> None:
+        self._remember(intent)
+        self._log_intent(intent)
+        try:
+            events = await self._broker.submit(intent)
+        except trio.Cancelled:
+            raise
+        except Exception as exc:  # the broker failed: the order did not happen
+            log.error("%s %s failed: %s", intent.side.value, intent.symbol, exc)
+            events = [OrderClosed(intent.client_id, OrderStatus.FAILED, self.now_ms, str(exc))]
+        for event in events:
+            self._apply(event)
+
+    def _apply(self, event: BrokerEvent) -> None:
+        record = self._orders.get(event.client_id)
+        if isinstance(event, Fill):
+            self.trader.on_fill(event)
+            if record is not None:
+                with localcontext(EXACT):
+                    record.filled += event.qty
+                    record.value += event.qty * event.price
+                    record.fee += event.fee
+                record.status = OrderStatus.PARTIALLY_FILLED
+            return
+        assert isinstance(event, OrderClosed)
+        if record is not None:
+            record.status = event.status
+            record.message = event.message
+        trade = self.trader.on_closed(event)
+        if trade is not None:
+            self._log_trade(trade)
+
+    def _remember(self, intent: OrderIntent) -> None:
+        self._orders[intent.client_id] = _OrderRecord(intent)
+        self._order_ids.append(intent.client_id)
+        while len(self._order_ids) > ORDER_HISTORY:
+            old = self._order_ids.popleft()
+            self._orders.pop(old, None)
+
+    def _log_intent(self, intent: OrderIntent) -> None:
+        decimals = price_decimals(self._rules(intent.symbol), float(intent.price))
+        if intent.purpose is Purpose.ENTRY:
+            assert intent.anchor is not None and intent.drop_pct is not None
+            log.info(
+                "BUY %s %s @ %s: %.2f%% below anchor %s",
+                fmt_qty(intent.qty),
+                intent.symbol,
+                fmt_price(intent.price, decimals),
+                intent.drop_pct,
+                fmt_price(intent.anchor, decimals),
+                extra={"fields": {"order": intent.client_id}},
+            )
+        else:
+            reason = intent.reason.value if intent.reason else "manual"
+            log.info(
+                "SELL %s %s @ %s: %s",
+                fmt_qty(intent.qty),
+                intent.symbol,
+                fmt_price(intent.price, decimals),
+                reason.replace("_", " "),
+                extra={"fields": {"order": intent.client_id}},
+            )
+
+    def _log_trade(self, trade: Trade) -> None:
+        self.trades += 1
+        if trade.pnl > 0:
+            self.wins += 1
+        log.info(
+            "closed %s: %s, pnl %+.2f %s",
+            trade.symbol,
+            trade.exit_reason.value.replace("_", " "),
+            trade.pnl,
+            self.settings.budget.quote,
+            extra={"fields": {"pnl": fmt_decimal(trade.pnl)}},
+        )
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    def snapshot(self) -> EngineSnapshot:
+        """An immutable view of the current state."""
+        trader = self.trader
+        ledger = trader.ledger
+        now = self.time_ms()
+        params = trader.params
+        self._seq += 1
+        watch = []
+        positions = []
+        value_total = ZERO
+        for symbol in self._symbols:
+            book = trader.books.get(symbol)
+            rules = self._markets.get(symbol)
+            if book is None or not book.last_ts:
+                watch.append(
+                    WatchRow(
+                        symbol,
+                        None,
+                        None,
+                        None,
+                        None,
+                        *trader.status(symbol, now),
+                        price_decimals(rules, None),
+                    )
+                )
+                continue
+            last = book.last_price
+            decimals = price_decimals(rules, last)
+            anchor = book.anchor_price
+            drop = (anchor - last) / anchor * 100 if anchor else None
+            status, status_ms = trader.status(symbol, now)
+            watch.append(
+                WatchRow(
+                    symbol,
+                    last,
+                    anchor,
+                    drop,
+                    None if drop is None else params.trigger_pct - drop,
+                    status,
+                    status_ms,
+                    decimals,
+                )
+            )
+            position = book.position
+            if position is None or position.qty <= 0:
+                continue
+            value = position.qty * dec(last)
+            value_total += value
+            exit_fee = value * params.fee_rate
+            pnl = value - exit_fee - position.cost - position.entry_fees
+            watch_ = position.watch
+            positions.append(
+                PositionRow(
+                    symbol=symbol,
+                    qty=position.qty,
+                    entry_price=position.entry_price,
+                    entry_ts_ms=position.entry_ts_ms,
+                    last=last,
+                    cost=position.cost,
+                    value=value,
+                    pnl=pnl,
+                    pnl_pct=float(pnl / position.cost * 100) if position.cost else 0.0,
+                    held_ms=max(0, now - position.entry_ts_ms),
+                    stop_price=watch_.stop_price if watch_ else None,
+                    take_price=watch_.take_price if watch_ else None,
+                    trail_price=watch_.trail_price if watch_ else None,
+                    decimals=decimals,
+                )
+            )
+        orders = []
+        for cid in reversed(self._order_ids):
+            record = self._orders[cid]
+            intent = record.intent
+            orders.append(
+                OrderRow(
+                    client_id=cid,
+                    ts_ms=intent.ts_ms,
+                    symbol=intent.symbol,
+                    side=intent.side.value,
+                    purpose=intent.purpose.value,
+                    qty=intent.qty,
+                    price=intent.price,
+                    status=record.status.value,
+                    filled=record.filled,
+                    avg_price=record.value / record.filled if record.filled else None,
+                    fee=record.fee,
+                    reason=(intent.reason.value if intent.reason else "drop trigger")
+                    + (f": {record.message}" if record.message else ""),
+                    decimals=price_decimals(self._markets.get(intent.symbol), float(intent.price)),
+                )
+            )
+        equity = ledger.free + ledger.reserved + value_total
+        return EngineSnapshot(
+            seq=self._seq,
+            ts_ms=now,
+            mode=self.mode,
+            state=self.state,
+            source=self._source.name,
+            quote=ledger.quote,
+            initial=ledger.initial,
+            equity=equity,
+            free=ledger.free,
+            reserved=ledger.reserved,
+            in_positions=ledger.in_positions,
+            realized_pnl=ledger.realized_pnl,
+            fees_paid=ledger.fees_paid,
+            open_positions=trader.open_count,
+            max_positions=params.max_positions,
+            trigger_pct=params.trigger_pct,
+            ticks=self.ticks,
+            trades=self.trades,
+            wins=self.wins,
+            watch=tuple(watch),
+            positions=tuple(positions),
+            orders=tuple(orders),
+            log_seq=self._log_ring.last_seq if self._log_ring is not None else 0,
+        )
+
+
+def leaf_errors(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside a (nested) exception group, or the exception itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaf_errors(inner)]
+    return [exc]
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    return all(isinstance(leaf, trio.Cancelled) for leaf in leaf_errors(exc))
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Type: message` of every real error inside a (nested) exception group."""
+    return "; ".join(
+        f"{type(leaf).__name__}: {leaf}"
+        for leaf in leaf_errors(exc)
+        if not isinstance(leaf, trio.Cancelled)
+    )

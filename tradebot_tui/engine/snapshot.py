@@ -1,0 +1,108 @@
+"""Immutable views of the engine's state, published to the UI at a bounded rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from tradebot_tui.core.trader import Status
+
+
+class RunState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRow:
+    """One symbol of the watchlist."""
+
+    symbol: str
+    last: float | None
+    anchor: float | None
+    drop_pct: float | None
+    to_trigger_pct: float | None
+    status: Status
+    status_ms: int
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    """One open position."""
+
+    symbol: str
+    qty: Decimal
+    entry_price: Decimal
+    entry_ts_ms: int
+    last: float
+    cost: Decimal
+    value: Decimal
+    pnl: Decimal
+    pnl_pct: float
+    held_ms: int
+    stop_price: float | None
+    take_price: float | None
+    trail_price: float | None
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    """One order placed by the bot, newest first in the snapshot."""
+
+    client_id: str
+    ts_ms: int
+    symbol: str
+    side: str
+    purpose: str
+    qty: Decimal
+    price: Decimal
+    status: str
+    filled: Decimal
+    avg_price: Decimal | None
+    fee: Decimal
+    reason: str
+    decimals: int
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """Everything the screens show, at one instant of engine time."""
+
+    seq: int
+    ts_ms: int
+    mode: str
+    state: RunState
+    source: str
+    quote: str
+    initial: Decimal
+    equity: Decimal
+    free: Decimal
+    reserved: Decimal
+    in_positions: Decimal
+    realized_pnl: Decimal
+    fees_paid: Decimal
+    open_positions: int
+    max_positions: int
+    trigger_pct: float
+    ticks: int
+    trades: int
+    wins: int
+    watch: tuple[WatchRow, ...]
+    positions: tuple[PositionRow, ...]
+    orders: tuple[OrderRow, ...]
+    log_seq: int
+
+    @property
+    def net_pnl(self) -> Decimal:
+        """Closed trades' result after every fee paid."""
+        return self.realized_pnl - self.fees_paid
+
+    @property
+    def total_pnl(self) -> Decimal:
+        """Equity against the starting budget: closed and open positions, after fees."""
+        return self.equity - self.initial

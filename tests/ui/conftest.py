@@ -1,0 +1,57 @@
+"""An app over a seeded simulated market in virtual time, with fixed file locations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from tests.helpers import sim_engine
+from tradebot_tui.config.locations import Locations
+from tradebot_tui.config.schema import Settings
+from tradebot_tui.ui.app import TradebotApp
+
+# Fixed paths (never written by the app itself) so that screens render the same anywhere.
+HOME = Path("/home/trader")
+LOCATIONS = Locations(
+    config_file=HOME / ".config/tradebot-tui/config.toml",
+    config_explicit=False,
+    secrets_file=HOME / ".config/tradebot-tui/secrets.toml",
+    themes_dir=HOME / ".config/tradebot-tui/themes",
+    data_dir=HOME / ".local/share/tradebot-tui",
+    journal_file=HOME / ".local/share/tradebot-tui/state.db",
+    recordings_dir=HOME / ".local/share/tradebot-tui/recordings",
+    log_dir=HOME / ".local/state/tradebot-tui/log",
+)
+
+
+def make_app(
+    settings: Settings | None = None,
+    *,
+    steps: int = 900,
+    theme: str | None = None,
+    realtime: bool = False,
+    crash_after_s: float | None = None,
+    locations: Locations = LOCATIONS,
+) -> TradebotApp:
+    settings = settings or Settings()
+    if theme is not None:
+        settings = replace(settings, ui=replace(settings.ui, theme=theme))
+
+    def factory(publish, ring):  # type: ignore[no-untyped-def]
+        return sim_engine(
+            settings,
+            steps=steps,
+            realtime=realtime,
+            interval_ms=250 if realtime else 1000,
+            publish=publish,
+            ring=ring,
+            crash_after_s=crash_after_s,
+        )
+
+    return TradebotApp(
+        settings,
+        locations,
+        factory,
+        config_note=f"config: no file at {locations.config_file}; the defaults apply",
+        credentials_note="API keys: none found (paper trading needs none)",
+    )

@@ -1,0 +1,118 @@
+"""Pilot tests: every binding of the app, quitting, and engine failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from tests.helpers import expected_live_ticks
+from tests.ui.conftest import make_app
+from tradebot_tui.config.schema import Settings
+from tradebot_tui.engine.snapshot import RunState
+from tradebot_tui.ui.app import TradebotApp
+from tradebot_tui.ui.screens.base import TradebotScreen
+from tradebot_tui.ui.widgets.status_bar import StatusBar
+
+SIZE = (130, 36)
+
+
+async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
+    async def poll() -> None:
+        while not cond():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+def status_text(app: TradebotApp) -> str:
+    return str(app.screen.query_one(StatusBar).render())
+
+
+@pytest.mark.parametrize(
+    ("key", "mode"),
+    [("p", "positions"), ("o", "orders"), ("l", "logs"), ("c", "config"), ("w", "watchlist")],
+)
+async def test_mode_keys_switch_screens(key: str, mode: str) -> None:
+    app = make_app(steps=300)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None)
+        if mode == "watchlist":
+            await pilot.press("p")
+        await pilot.press(key)
+        await pilot.pause()
+        assert app.current_mode == mode
+        assert isinstance(app.screen, TradebotScreen)
+        assert "RUNNING" in status_text(app)
+
+
+async def test_space_pauses_and_resumes_entries() -> None:
+    app = make_app(steps=10**6, realtime=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None and app.snapshot.state is RunState.RUNNING)
+        await pilot.press("space")
+        await until(lambda: app.snapshot is not None and app.snapshot.state is RunState.PAUSED)
+        await pilot.pause()
+        assert "ENTRIES PAUSED" in status_text(app)
+        await pilot.press("space")
+        await until(lambda: app.snapshot is not None and app.snapshot.state is RunState.RUNNING)
+
+
+@pytest.mark.parametrize("key", ["q", "ctrl+c", "ctrl+q"])
+async def test_quit_keys_stop_the_engine_and_exit(key: str) -> None:
+    app = make_app(steps=10**6, realtime=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None)
+        await pilot.press(key)
+        await until(lambda: app.return_code is not None)
+    assert app.return_code == 0
+    assert app._run is not None and app._run.finished
+
+
+async def test_engine_crash_exits_non_zero_with_the_error() -> None:
+    app = make_app(steps=10**6, realtime=True, crash_after_s=0.2)
+    async with app.run_test(size=SIZE):
+        await until(lambda: app.return_code is not None)
+    assert app.return_code == 1
+    assert app.engine_error is not None
+    assert "InjectedCrash" in repr(app.engine_error.exceptions)  # type: ignore[attr-defined]
+
+
+async def test_an_exception_in_the_ui_still_stops_the_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = make_app(steps=10**6, realtime=True)
+
+    def broken(self: TradebotScreen, snap: object) -> None:
+        raise RuntimeError("a bug in a screen")
+
+    with pytest.raises(RuntimeError, match="a bug in a screen"):
+        async with app.run_test(size=SIZE):
+            await until(lambda: app.snapshot is not None)
+            monkeypatch.setattr(TradebotScreen, "show", broken)
+            await until(lambda: app.return_code is not None)
+    assert app.return_code == 1
+    assert app._run is not None and app._run.finished
+
+
+async def test_screens_show_what_the_engine_did() -> None:
+    settings = Settings()
+    app = make_app(settings, steps=900)
+    total = expected_live_ticks(settings, steps=900)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None and app.snapshot.ticks == total)
+        snap = app.snapshot
+        assert snap is not None and snap.orders and snap.positions
+        await pilot.press("p")
+        await pilot.pause()
+        table = app.screen.query_one("#positions-table")
+        assert table.row_count == len(snap.positions)  # type: ignore[attr-defined]
+        await pilot.press("o")
+        await pilot.pause()
+        assert app.screen.query_one("#orders-table").row_count == len(snap.orders)  # type: ignore[attr-defined]
+        await pilot.press("l")
+        await pilot.pause()
+        log_view = app.screen.query_one("#logs-view")
+        text = "\n".join(str(line.text) for line in log_view.lines)  # type: ignore[attr-defined]
+        assert "engine started" in text and "BUY" in text

@@ -1,0 +1,95 @@
+"""Snapshot tests: every screen on seeded data, in a dark and a light theme."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import cache
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.helpers import expected_live_ticks
+from tests.ui.conftest import make_app
+from tradebot_tui.config.schema import Settings
+from tradebot_tui.engine.snapshot import RunState
+from tradebot_tui.ui.app import TradebotApp
+
+THEMES = ["midnight", "daylight"]
+SIZE = (130, 36)
+STEPS = 900  # fifteen simulated minutes: positions open, orders filled, cooldowns running
+
+SnapCompare = Callable[..., bool]
+
+
+@cache
+def total_ticks() -> int:
+    return expected_live_ticks(Settings(), steps=STEPS)
+
+
+def settled(*keys: str, state: RunState = RunState.RUNNING) -> Callable[[Pilot], Awaitable[None]]:
+    """Wait until the engine has processed every simulated tick, then press `keys`."""
+
+    async def run_before(pilot: Pilot) -> None:
+        app = pilot.app
+        assert isinstance(app, TradebotApp)
+
+        async def poll() -> None:
+            while not (
+                app.snapshot is not None
+                and app.snapshot.ticks == total_ticks()
+                and app.snapshot.state is state
+            ):
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(poll(), 20)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("theme", THEMES)
+class TestWatchlist:
+    def test_watchlist(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled())
+
+    def test_watchlist_paused(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+
+        async def run_before(pilot: Pilot) -> None:
+            await settled()(pilot)
+            await pilot.press("space")
+            await settled(state=RunState.PAUSED)(pilot)
+
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+class TestPositions:
+    def test_positions(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled("p"))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+class TestOrders:
+    def test_orders(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled("o"))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+class TestLogs:
+    def test_logs(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled("l"))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+class TestConfig:
+    def test_config(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled("c"))

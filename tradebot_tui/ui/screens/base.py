@@ -1,0 +1,44 @@
+"""What every screen shares: the status bar on top, the footer with bindings below."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.ui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from tradebot_tui.ui.app import TradebotApp
+
+
+class TradebotScreen(Screen[None]):
+    """A screen fed with engine snapshots while it is the active one."""
+
+    @property
+    def tb_app(self) -> TradebotApp:
+        return cast("TradebotApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        """The screen's own widgets, between the status bar and the footer."""
+        yield from ()
+
+    def on_screen_resume(self) -> None:
+        self.show(self.tb_app.snapshot)
+
+    def show(self, snap: EngineSnapshot | None) -> None:
+        """Redraw from a snapshot."""
+        self.query_one(StatusBar).show(snap, mode=self.tb_app.mode_label)
+        if snap is not None:
+            self.show_body(snap)
+
+    def show_body(self, snap: EngineSnapshot) -> None:
+        """Redraw the screen's own widgets."""

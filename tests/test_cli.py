@@ -1,0 +1,122 @@
+"""The command line: --version, locate, config init/check/path, and bad configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tradebot_tui import __version__
+from tradebot_tui.cli import main
+from tradebot_tui.config.credentials import KEY_ENV, SECRET_ENV
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*")) if root.exists() else []
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tradebot-tui {__version__}"
+
+
+def test_locate_lists_every_location(
+    capsys: pytest.CaptureFixture[str], isolated_home: Path
+) -> None:
+    assert main(["locate"]) == 0
+    out = capsys.readouterr().out
+    for name in ("config", "secrets", "themes", "data", "journal", "recordings", "logs"):
+        assert any(line.startswith(name) for line in out.splitlines()), name
+    assert str(isolated_home) in out
+    assert files_under(isolated_home) == []  # locate creates nothing
+
+
+def test_config_init_check_path(capsys: pytest.CaptureFixture[str], isolated_home: Path) -> None:
+    assert main(["config", "path"]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert main(["config", "init"]) == 0
+    assert path.exists()
+    assert main(["config", "check"]) == 0
+    assert "is valid" in capsys.readouterr().out
+    assert main(["config", "init"]) == 2
+    assert "exists already" in capsys.readouterr().err
+
+
+BAD_FILES = {
+    "syntax": ("[strategy\n", "TOML syntax error"),
+    "unknown key": ("[strategy]\ntrigger = 2\n", "strategy.trigger: unknown key"),
+    "wrong type": ('[risk]\nmax_positions = "5"\n', "risk.max_positions: must be an integer"),
+    "out of range": (
+        "[exits]\nstop_loss_pct = 120\n",
+        "exits.stop_loss_pct: must be > 0 and <= 99",
+    ),
+    "unknown symbol": ('[market]\nsymbols = ["FOO/USDT"]\n', "market.symbols: not simulated"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+@pytest.mark.parametrize("command", [[], ["--headless"], ["config", "check"]])
+def test_bad_config_exits_2_and_writes_nothing(
+    case: str,
+    command: list[str],
+    tmp_path: Path,
+    isolated_home: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text, message = BAD_FILES[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert main(["--config", str(path), *command]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tradebot-tui: error: {path}: ")
+    assert message in err
+    assert files_under(isolated_home) == []
+    assert path.read_text() == text
+
+
+def test_missing_explicit_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml: file not found" in capsys.readouterr().err
+
+
+def test_env_config_is_explicit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRADEBOT_CONFIG", str(tmp_path / "nope.toml"))
+    assert main(["config", "check"]) == 2
+    assert "nope.toml: file not found" in capsys.readouterr().err
+
+
+def test_live_mode_is_refused_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "live.toml"
+    path.write_text('[exchange]\nmode = "live"\n')
+    assert main(["--config", str(path), "--headless"]) == 2
+    assert "trades paper only" in capsys.readouterr().err
+
+
+def test_check_reports_keys_without_showing_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "visible-key-should-not-print-123")
+    monkeypatch.setenv(SECRET_ENV, "visible-secret-should-not-print-456")
+    assert main(["config", "check"]) == 0
+    captured = capsys.readouterr()
+    assert "found for binance in environment" in captured.out
+    assert "should-not-print" not in captured.out + captured.err
+
+
+def test_unsafe_secrets_file_noted_in_paper_mode(
+    isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secrets = isolated_home / "config" / "tradebot-tui" / "secrets.toml"
+    secrets.parent.mkdir(parents=True)
+    secrets.write_text(
+        '[binance]\napi_key = "k-should-not-print"\napi_secret = "s-should-not-print"\n'
+    )
+    os.chmod(secrets, 0o644)
+    assert main(["config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "refusing to use it" in out and "should-not-print" not in out

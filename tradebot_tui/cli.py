@@ -1,0 +1,243 @@
+"""The `tradebot-tui` command: the app (default), --headless, config, locate, --version.
+
+Heavy imports (textual, trio) happen only on the paths that need them, so that
+`--version`, `locate` and `config` answer at once; ccxt is never imported on the default
+path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from tradebot_tui import __version__
+from tradebot_tui.config.credentials import Credentials, SecretsError, load_credentials
+from tradebot_tui.config.locations import CONFIG_ENV, Locations, locate
+from tradebot_tui.config.schema import ConfigError, Settings
+from tradebot_tui.config.store import init_config, load_settings
+
+if TYPE_CHECKING:
+    from tradebot_tui.engine.engine import Engine
+    from tradebot_tui.engine.logs import LogRing
+    from tradebot_tui.engine.snapshot import EngineSnapshot
+    from tradebot_tui.exchange.simulator import SimulatedMarket
+
+PROG = "tradebot-tui"
+EXIT_OK, EXIT_CRASH, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A terminal-native crypto trading bot. Without a command, opens the "
+        "full-screen app trading paper on the embedded simulated market.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"config file to use (default: the platform's config dir; env {CONFIG_ENV})",
+    )
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="run the engine without the UI, logging to stdout (stop with Ctrl+C or SIGTERM)",
+    )
+    # For the terminal-restore tests: the engine raises after this many seconds.
+    parser.add_argument(
+        "--inject-engine-crash", type=float, metavar="SECONDS", help=argparse.SUPPRESS
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("locate", help="print where config, secrets, data and logs live")
+    config = commands.add_parser("config", help="create, check or find the config file")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    init = config_commands.add_parser("init", help="write a commented config of defaults")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    config_commands.add_parser("check", help="validate the config file (exit 2 if bad)")
+    config_commands.add_parser("path", help="print the config file's path")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        locations = locate(args.config)
+        if args.command == "locate":
+            return cmd_locate(locations)
+        if args.command == "config":
+            return cmd_config(args, locations)
+        return cmd_run(args, locations)
+    except (ConfigError, SecretsError, UsageError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# -- locate and config -----------------------------------------------------------------------
+
+
+def cmd_locate(locations: Locations) -> int:
+    for name, path in locations.as_rows():
+        state = "" if path.exists() else "  (not created yet)"
+        print(f"{name:<11} {path}{state}")
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace, locations: Locations) -> int:
+    path = locations.config_file
+    if args.config_command == "path":
+        print(path)
+        return EXIT_OK
+    if args.config_command == "init":
+        init_config(path, force=args.force)
+        print(f"wrote {path}")
+        return EXIT_OK
+    # check
+    settings = load_settings(path, required=locations.config_explicit)
+    make_source(settings, str(path))
+    print(config_note(locations, settings_loaded=path.exists()))
+    print(credentials_note(settings, locations, strict=settings.exchange.mode == "live"))
+    return EXIT_OK
+
+
+def config_note(locations: Locations, *, settings_loaded: bool) -> str:
+    path = locations.config_file
+    if settings_loaded:
+        return f"config: {path} is valid"
+    return f"config: no file at {path}; the defaults apply (create one: {PROG} config init)"
+
+
+def credentials_note(settings: Settings, locations: Locations, *, strict: bool) -> str:
+    """Where the API keys come from, never what they are.
+
+    Raises:
+        SecretsError: when `strict` (live mode) and the keys cannot be used.
+    """
+    try:
+        creds: Credentials | None = load_credentials(settings.exchange.name, locations.secrets_file)
+    except SecretsError as exc:
+        if strict:
+            raise
+        return f"API keys: not used in paper mode; note: {exc}"
+    if creds is None:
+        return "API keys: none found (paper trading needs none)"
+    return f"API keys: found for {settings.exchange.name} in {creds.source} (never shown)"
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+def make_source(settings: Settings, source: str) -> SimulatedMarket:
+    """The market-data source the settings ask for.
+
+    Raises:
+        ConfigError: a symbol the source does not have.
+    """
+    from tradebot_tui.exchange.simulator import SimulatedMarket, UnknownSymbol
+
+    market = settings.market
+    try:
+        return SimulatedMarket(
+            market.symbols,
+            seed=market.seed,
+            interval_ms=market.tick_interval_ms,
+            warmup_ms=settings.strategy.window_s * 1000 + 60_000,
+        )
+    except UnknownSymbol as exc:
+        raise ConfigError(source, "market.symbols", str(exc)) from None
+
+
+def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
+    settings = load_settings(locations.config_file, required=locations.config_explicit)
+    if settings.exchange.mode == "live":
+        raise UsageError(
+            "exchange.mode is 'live', but this version trades paper only; set mode = "
+            f'"paper" in {locations.config_file}'
+        )
+    notes = (
+        config_note(locations, settings_loaded=locations.config_file.exists()),
+        credentials_note(settings, locations, strict=False),
+    )
+    source = make_source(settings, str(locations.config_file))
+
+    from decimal import Decimal
+
+    from tradebot_tui.engine.engine import Engine
+    from tradebot_tui.engine.logs import LoggingSetup
+    from tradebot_tui.exchange.paper import PaperBroker
+
+    fee_rate = Decimal(repr(settings.exchange.fee_pct)) / 100
+
+    def engine_factory(
+        publish: Callable[[EngineSnapshot], None] | None, ring: LogRing | None
+    ) -> Engine:
+        return Engine(
+            settings,
+            source,
+            PaperBroker(fee_rate),
+            mode=settings.exchange.mode.upper(),
+            publish=publish,
+            log_ring=ring,
+            crash_after_s=args.inject_engine_crash,
+        )
+
+    logging_setup = LoggingSetup()
+    try:
+        logging_setup.start(locations.log_dir, stdout=args.headless)
+        if args.headless:
+            return run_headless(engine_factory(None, None))
+        return run_app(settings, locations, engine_factory, notes)
+    finally:
+        logging_setup.stop()
+
+
+def run_headless(engine: Engine) -> int:
+    from tradebot_tui.engine.host import run_headless as host_headless
+
+    try:
+        host_headless(engine)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            return EXIT_OK
+        print_crash(exc)
+        return EXIT_CRASH
+    return EXIT_OK
+
+
+def run_app(
+    settings: Settings,
+    locations: Locations,
+    engine_factory: Callable[..., Engine],
+    notes: tuple[str, str],
+) -> int:
+    from tradebot_tui.ui.app import TradebotApp
+
+    app = TradebotApp(
+        settings,
+        locations,
+        engine_factory,
+        config_note=notes[0],
+        credentials_note=notes[1],
+    )
+    app.run()
+    if app.engine_error is not None:
+        print_crash(app.engine_error)
+        return EXIT_CRASH
+    return app.return_code or EXIT_OK
+
+
+def print_crash(exc: BaseException) -> None:
+    """Show an engine failure on stderr, after the terminal has been restored."""
+    from tradebot_tui.engine.engine import describe_error
+    from tradebot_tui.engine.logs import redact
+
+    lines = traceback.format_exception(exc)
+    print(redact("".join(lines)).rstrip(), file=sys.stderr)
+    print(f"{PROG}: the engine crashed: {redact(describe_error(exc))}", file=sys.stderr)

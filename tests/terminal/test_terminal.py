@@ -1,0 +1,105 @@
+"""The terminal is always restored: quit key, Ctrl+C, SIGTERM, SIGHUP, SIGINT, a crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.terminal.ptyterm import PtyApp
+
+pytestmark = pytest.mark.pty
+
+
+@pytest.fixture
+def env(isolated_home: Path) -> dict[str, str]:
+    keep = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL", "COLUMNS", "LINES"))
+    }
+    keep.update(TERM="xterm-256color", COLORTERM="truecolor")
+    return keep
+
+
+@pytest.fixture
+def launch(env: dict[str, str]) -> Iterator[object]:
+    apps: list[PtyApp] = []
+
+    def start(*args: str) -> PtyApp:
+        app = PtyApp(args, env)
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        app.close()
+
+
+EXITS = {
+    "quit key": lambda app: app.send(b"q"),
+    "ctrl+c": lambda app: app.send(b"\x03"),
+    "sigterm": lambda app: app.kill(signal.SIGTERM),
+    "sighup": lambda app: app.kill(signal.SIGHUP),
+    "sigint": lambda app: app.kill(signal.SIGINT),
+}
+
+
+@pytest.mark.parametrize("how", list(EXITS))
+def test_terminal_restored_after(how: str, launch) -> None:  # type: ignore[no-untyped-def]
+    app = launch()
+    app.wait_for_prices()
+    EXITS[how](app)
+    code = app.wait_exit()
+    assert code == 0, app.text()[-2000:]
+    assert app.terminal_problems() == []
+
+
+def test_engine_crash_restores_terminal_and_shows_the_error(launch) -> None:  # type: ignore[no-untyped-def]
+    app = launch("--inject-engine-crash", "1.5")
+    app.wait_for_prices()
+    code = app.wait_exit()
+    assert code == 1
+    assert app.terminal_problems() == []
+    text = app.text()
+    assert "the engine crashed: InjectedCrash: injected engine crash" in text
+    # The error is printed after the alternate screen is left, so it stays visible.
+    out = app.output
+    assert out.rfind(b"the engine crashed") > out.rfind(b"\x1b[?1049l")
+
+
+def test_bad_config_never_touches_the_terminal(launch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[strategy]\ntrigger_pct = -1\n")
+    app = launch("--config", str(bad))
+    code = app.wait_exit()
+    assert code == 2
+    assert b"\x1b[?1049h" not in app.output
+    assert "strategy.trigger_pct" in app.text()
+    assert app.terminal_problems() == []
+
+
+def test_the_checks_do_notice_a_terminal_left_broken(launch) -> None:  # type: ignore[no-untyped-def]
+    # SIGKILL cannot be handled: the terminal stays in application mode. This proves the
+    # checks above would fail if restoring were broken.
+    app = launch()
+    app.wait_for_prices()
+    app.kill(signal.SIGKILL)
+    app.wait_exit()
+    problems = app.terminal_problems()
+    assert "stty -g differs from before the launch" in problems
+    assert "alternate screen left on" in problems
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.4])
+def test_signal_during_startup_still_restores_the_terminal(launch, delay: float) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    app = launch()
+    time.sleep(delay)
+    app.kill(signal.SIGTERM)
+    code = app.wait_exit()
+    # Early enough, the default action ends the process before it touched the terminal.
+    assert code in (0, -signal.SIGTERM)
+    assert app.terminal_problems() == []

@@ -1,0 +1,115 @@
+"""The layering of DESIGN.md section 1, checked on every import statement in the package."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "tradebot_tui"
+
+THIRD_PARTY = {
+    "trio",
+    "textual",
+    "rich",
+    "ccxt",
+    "trio_websocket",
+    "platformdirs",
+    "tomli_w",
+    "outcome",
+}
+# What each layer may import, beyond the standard library.
+ALLOWED: dict[str, set[str]] = {
+    "core": {"tradebot_tui.core"},
+    "config": {"tradebot_tui.core", "tradebot_tui.config", "platformdirs", "tomli_w"},
+    "exchange": {
+        "tradebot_tui.core",
+        "tradebot_tui.config",
+        "tradebot_tui.exchange",
+        "trio",
+        "ccxt",
+        "trio_websocket",
+    },
+    "engine": {
+        "tradebot_tui.core",
+        "tradebot_tui.config",
+        "tradebot_tui.exchange",
+        "tradebot_tui.engine",
+        "trio",
+        "outcome",
+    },
+    "ui": {
+        "tradebot_tui.core",
+        "tradebot_tui.config",
+        "tradebot_tui.engine",
+        "tradebot_tui.ui",
+        "tradebot_tui.assets",
+        "textual",
+        "rich",
+        "outcome",
+    },
+}
+# The core does no I/O and reads no clock: these standard modules are off limits there.
+CORE_FORBIDDEN_STDLIB = {
+    "os",
+    "io",
+    "time",
+    "socket",
+    "sqlite3",
+    "subprocess",
+    "threading",
+    "asyncio",
+    "pathlib",
+    "logging",
+    "tempfile",
+    "shutil",
+    "urllib",
+    "http",
+    "datetime",
+}
+
+
+def imports_of(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def allowed(name: str, layer: str) -> bool:
+    top = name.split(".")[0]
+    if top == "tradebot_tui":
+        return any(name == a or name.startswith(a + ".") for a in ALLOWED[layer])
+    if top in THIRD_PARTY:
+        return top in ALLOWED[layer]
+    if layer == "core" and top in CORE_FORBIDDEN_STDLIB:
+        return False
+    return top in sys.stdlib_module_names or top == "__future__"
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layer_imports_only_what_it_may(layer: str) -> None:
+    bad = [
+        f"{path.relative_to(PACKAGE.parent)}: {name}"
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
+        for name in imports_of(path)
+        if not allowed(name, layer)
+    ]
+    assert bad == []
+
+
+def test_the_default_path_never_imports_ccxt() -> None:
+    code = (
+        "import sys, tradebot_tui.cli, tradebot_tui.ui.app, tradebot_tui.engine.host, "
+        "tradebot_tui.exchange.simulator, tradebot_tui.exchange.paper; "
+        "print('ccxt' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,102 @@
+"""Startup and quit latency of the real `tradebot-tui` in a pseudo-terminal.
+
+Prints, over several launches on the embedded default (paper, simulated market):
+  - launch to the first frame showing prices (goal <= 1.0 s),
+  - quit key to process exit (goal <= 0.5 s),
+  - whether ccxt was imported on the default path (goal: no).
+
+Run: .venv/bin/python benchmarks/startup.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.terminal.ptyterm import PtyApp  # noqa: E402
+
+
+def isolated_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL", "TRADEBOT"))}
+    env.update(
+        TERM="xterm-256color",
+        COLORTERM="truecolor",
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_DATA_HOME=str(home / "data"),
+        XDG_STATE_HOME=str(home / "state"),
+        XDG_CACHE_HOME=str(home / "cache"),
+    )
+    return env
+
+
+def one_run(env: dict[str, str]) -> tuple[float, float]:
+    app = PtyApp([], env)
+    try:
+        first_frame = app.wait_for_prices(timeout=30)
+        time.sleep(0.3)  # let it run a moment, as a user would
+        sent = time.perf_counter()
+        app.send(b"q")
+        code = app.proc.wait(30)
+        quit_s = time.perf_counter() - sent
+        if code != 0:
+            raise RuntimeError(f"exit code {code}: {app.text()[-1000:]}")
+        problems = app.terminal_problems()
+        if problems:
+            raise RuntimeError(f"terminal not restored: {problems}")
+        return first_frame, quit_s
+    finally:
+        app.close()
+
+
+def ccxt_on_default_path() -> bool:
+    code = (
+        "import sys, tradebot_tui.cli, tradebot_tui.ui.app, tradebot_tui.engine.host, "
+        "tradebot_tui.exchange.simulator; print('ccxt' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip() == "True"
+
+
+def describe(name: str, values: list[float], goal: float) -> str:
+    med = statistics.median(values)
+    verdict = "meets" if med <= goal else "MISSES"
+    return (
+        f"{name:<34} median {med * 1000:7.1f} ms   min {min(values) * 1000:7.1f}   "
+        f"max {max(values) * 1000:7.1f}   goal <= {goal * 1000:.0f} ms ({verdict}, "
+        f"median/goal = {med / goal:.2f})"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    frames: list[float] = []
+    quits: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = isolated_env(Path(tmp))
+        one_run(env)  # warm the OS file cache and bytecode, not counted
+        for _ in range(args.runs):
+            frame, quit_s = one_run(env)
+            frames.append(frame)
+            quits.append(quit_s)
+    print(f"tradebot-tui startup benchmark, {args.runs} runs, {os.cpu_count()} CPUs")
+    print(describe("launch -> first frame with prices", frames, 1.0))
+    print(describe("quit key -> process exit", quits, 0.5))
+    ccxt = "yes (goal: no)" if ccxt_on_default_path() else "no"
+    print(f"{'ccxt imported on the default path':<34} {ccxt}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

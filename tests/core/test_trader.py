@@ -49,7 +49,7 @@ def test_entry_exactly_at_the_trigger() -> None:
     assert intent.qty == D("1.02040816")  # 100 / 98 rounded down to 1e-8
     assert intent.client_id == "tb-paper-BTCUSDT-1"
     assert t.ledger.reserved == intent.qty * D(98) * (1 + FEE)
-    assert t.books["BTC/USDT"].life.state is State.ENTRY_PENDING
+    assert t.books["BTC/USDT"].state is State.ENTRY_PENDING
 
 
 def test_round_trip_take_profit_money_is_exact() -> None:
@@ -73,7 +73,7 @@ def test_round_trip_take_profit_money_is_exact() -> None:
     assert trade.entry_price == D(98) and trade.exit_price == D("99.47")
     t.ledger.check()
     assert t.ledger.free == D(1000) + trade.pnl
-    assert t.books["BTC/USDT"].life.state is State.COOLDOWN
+    assert t.books["BTC/USDT"].state is State.COOLDOWN
 
 
 def test_cooldown_then_hybrid_anchor_needs_a_fresh_drop() -> None:
@@ -132,7 +132,7 @@ def test_rejected_entry_releases_the_reservation() -> None:
     t.on_closed(OrderClosed(entry.client_id, OrderStatus.REJECTED, H + 1, "insufficient"))
     assert t.ledger.free == D(1000) and t.ledger.reserved == 0
     assert t.open_count == 0
-    assert t.books["BTC/USDT"].life.state is State.IDLE
+    assert t.books["BTC/USDT"].state is State.IDLE
 
 
 def test_manual_exit() -> None:

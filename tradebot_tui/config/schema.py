@@ -70,7 +70,7 @@ class StrategySettings:
 
 @dataclass(frozen=True, slots=True)
 class RiskSettings:
-    """Limits on how much is at risk."""
+    """Limits on how much is at risk. Protections pause entries only, never exits."""
 
     max_positions: int = setting(
         5, "Most positions (and pending entries) open at once.", ge=1, le=500
@@ -80,6 +80,29 @@ class RiskSettings:
         "After an exit, wait this long before buying the same symbol again.",
         ge=0,
         le=7 * 86400,
+        unit="s",
+    )
+    daily_loss_limit_pct: float = setting(
+        0.0,
+        "Pause entries for the rest of the UTC day once closed trades lost this much "
+        "of the day's starting equity; 0 turns it off.",
+        ge=0,
+        le=100,
+        unit="%",
+    )
+    max_drawdown_pct: float = setting(
+        0.0,
+        "Pause entries while closed-trade equity is this far below its peak (resuming "
+        "resets the peak); 0 turns it off.",
+        ge=0,
+        le=100,
+        unit="%",
+    )
+    stale_after_s: int = setting(
+        60,
+        "A symbol without a price for this long is stale and is not bought; 0 turns it off.",
+        ge=0,
+        le=86400,
         unit="s",
     )
 
@@ -206,6 +229,9 @@ class Settings:
             stake=self.budget.stake,
             max_positions=self.risk.max_positions,
             cooldown_s=self.risk.cooldown_s,
+            daily_loss_limit_pct=self.risk.daily_loss_limit_pct,
+            max_drawdown_pct=self.risk.max_drawdown_pct,
+            stale_after_s=self.risk.stale_after_s,
             fee_rate=Decimal(repr(self.exchange.fee_pct)) / 100,
             exits=ExitParams(
                 take_profit_pct=self.exits.take_profit_pct,

@@ -58,15 +58,18 @@ class AnchorTracker:
     """Per-symbol anchor state for one anchor mode.
 
     `update` must see every tick of the symbol, in time order, whether or not the bot is in
-    a position: the rolling window is defined over all ticks.
+    a position: the rolling window is defined over all ticks. It is the hottest function of
+    a replay, so the rolling maximum (the same monotonic deque as `RollingMax`) is inlined.
     """
 
     __slots__ = (
-        "_rolling",
+        "_prices",
+        "_stamps",
         "first_ts",
         "last_exit_price",
         "last_exit_ts",
         "mode",
+        "ready_ts",
         "session_day",
         "session_open",
         "window_ms",
@@ -75,46 +78,74 @@ class AnchorTracker:
     def __init__(self, mode: AnchorMode, window_ms: int) -> None:
         self.mode = mode
         self.window_ms = window_ms
-        self._rolling = RollingMax(window_ms)
+        self._stamps: deque[int] = deque()
+        self._prices: deque[float] = deque()
         self.first_ts: int | None = None
+        # first_ts + window once the first tick is seen: the rolling anchors exist from then.
+        self.ready_ts = _NOT_YET
         self.session_day = -1
         self.session_open = 0.0
         self.last_exit_price: float | None = None
         self.last_exit_ts: int | None = None
 
-    def warm_until(self, ts_ms: int) -> int | None:
+    def warm_until(self) -> int | None:
         """Timestamp from which entries are allowed, or None before the first tick."""
         if self.first_ts is None:
             return None
         return self.first_ts + self.window_ms
 
+    @property
+    def rolling_high(self) -> float | None:
+        return self._prices[0] if self._prices else None
+
     def update(self, ts_ms: int, price: float) -> float | None:
         """Feed one tick; return the anchor at this tick, or None while warming up."""
-        if self.first_ts is None:
-            self.first_ts = ts_ms
-        high = self._rolling.push(ts_ms, price)
+        prices = self._prices
+        stamps = self._stamps
+        while prices and prices[-1] <= price:
+            prices.pop()
+            stamps.pop()
+        prices.append(price)
+        stamps.append(ts_ms)
+        horizon = ts_ms - self.window_ms
+        while stamps[0] <= horizon:
+            stamps.popleft()
+            prices.popleft()
         mode = self.mode
-        if mode is AnchorMode.SESSION_OPEN:
+        if mode is _HYBRID:
+            if ts_ms < self.ready_ts and self._warming(ts_ms):
+                return None
+            exit_ts = self.last_exit_ts
+            if exit_ts is not None and exit_ts > horizon:
+                exit_price = self.last_exit_price
+                assert exit_price is not None
+                return exit_price if exit_price < prices[0] else prices[0]
+            return prices[0]
+        warming = self._warming(ts_ms) if ts_ms < self.ready_ts else False
+        if mode is _SESSION_OPEN:
             day = ts_ms // DAY_MS
             if day != self.session_day:
                 self.session_day = day
                 self.session_open = price
             return self.session_open
-        if mode is AnchorMode.LAST_EXIT and self.last_exit_price is not None:
+        if mode is _LAST_EXIT and self.last_exit_price is not None:
             return self.last_exit_price
-        if ts_ms - self.first_ts < self.window_ms:
-            return None
-        if (
-            mode is AnchorMode.HYBRID
-            and self.last_exit_ts is not None
-            and ts_ms - self.last_exit_ts < self.window_ms
-        ):
-            exit_price = self.last_exit_price
-            assert exit_price is not None
-            return exit_price if exit_price < high else high
-        return high
+        return None if warming else prices[0]
+
+    def _warming(self, ts_ms: int) -> bool:
+        """Before `ready_ts`: note the first tick; True while the window is not yet full."""
+        if self.first_ts is None:
+            self.first_ts = ts_ms
+            self.ready_ts = ts_ms + self.window_ms
+        return ts_ms < self.ready_ts
 
     def record_exit(self, ts_ms: int, price: float) -> None:
         """Remember an exit for the `last_exit` and `hybrid` modes."""
         self.last_exit_ts = ts_ms
         self.last_exit_price = price
+
+
+_NOT_YET = 2**62
+_HYBRID = AnchorMode.HYBRID
+_SESSION_OPEN = AnchorMode.SESSION_OPEN
+_LAST_EXIT = AnchorMode.LAST_EXIT

@@ -70,6 +70,11 @@ class Ledger:
         with localcontext(EXACT):
             return self.free + self._reserved_total + self._positions_total
 
+    def realized_equity(self) -> Decimal:
+        """initial + realized pnl - fees: what the account is worth with positions at cost."""
+        with localcontext(EXACT):
+            return self.initial + self.realized_pnl - self.fees_paid
+
     def check(self) -> None:
         """Raise LedgerError unless the identity and the cached sums hold exactly."""
         with localcontext(EXACT):

@@ -29,6 +29,8 @@ class Event(StrEnum):
     ENTRY_FAILED = "entry_failed"
     # The entry order ended after a partial fill: keep what was bought.
     ENTRY_CLOSED_PARTIAL = "entry_closed_partial"
+    # The entry order ended after a partial fill too small to ever sell: it becomes dust.
+    ENTRY_CLOSED_DUST = "entry_closed_dust"
     EXIT_SUBMITTED = "exit_submitted"
     EXIT_PARTIAL_FILL = "exit_partial_fill"
     EXIT_FILLED = "exit_filled"
@@ -51,6 +53,7 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (S.ENTRY_PARTIAL, E.ENTRY_PARTIAL_FILL): S.ENTRY_PARTIAL,
     (S.ENTRY_PARTIAL, E.ENTRY_FILLED): S.IN_POSITION,
     (S.ENTRY_PARTIAL, E.ENTRY_CLOSED_PARTIAL): S.IN_POSITION,
+    (S.ENTRY_PARTIAL, E.ENTRY_CLOSED_DUST): S.IDLE,
     (S.IN_POSITION, E.EXIT_SUBMITTED): S.EXIT_PENDING,
     (S.EXIT_PENDING, E.EXIT_PARTIAL_FILL): S.EXIT_PARTIAL,
     (S.EXIT_PENDING, E.EXIT_FILLED): S.COOLDOWN,

@@ -105,3 +105,7 @@ class OrderClosed:
     status: OrderStatus
     ts_ms: int
     message: str = ""
+
+
+# What a broker reports about one of our orders.
+BrokerEvent = Fill | OrderClosed

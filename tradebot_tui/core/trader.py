@@ -1,8 +1,10 @@
-"""The trader: drop-trigger entries and rule-based exits over ticks.
+"""The trader: drop-trigger entries, rule-based exits and protections over ticks.
 
-One instance holds every symbol's anchor, lifecycle, open order and position, and the
-ledger. Replay, paper and live trading drive the same object: `on_tick` for each price
-tick, `on_fill` and `on_closed` for what the broker reports. It never does I/O.
+One instance holds every symbol's anchor, lifecycle, open order and position, the dust
+left behind, and the ledger. Replay, paper and live trading drive the same object:
+`on_tick` for each price tick, `on_fill` and `on_closed` for what the broker reports,
+`fault` and `recover` when something cannot be explained. It never does I/O and never
+reads a clock: the engine sets `now_ms` when it has one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from enum import StrEnum
 
-from tradebot_tui.core.anchors import AnchorMode, AnchorTracker
+from tradebot_tui.core.anchors import DAY_MS, AnchorMode, AnchorTracker
 from tradebot_tui.core.exits import ExitParams, ExitReason, ExitWatch
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.lifecycle import Event, Lifecycle, State
@@ -29,6 +31,9 @@ from tradebot_tui.core.orders import (
 )
 
 _BASIS_QUANTUM = Decimal("1e-24")
+_IDLE = State.IDLE
+_IN_POSITION = State.IN_POSITION
+_COOLDOWN = State.COOLDOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,10 @@ class StrategyParams:
     cooldown_s: int = 900
     fee_rate: Decimal = Decimal("0.001")
     exits: ExitParams = field(default_factory=ExitParams)
+    # Protections; 0 turns each off.
+    daily_loss_limit_pct: float = 0.0
+    max_drawdown_pct: float = 0.0
+    stale_after_s: int = 60
 
 
 class Status(StrEnum):
@@ -56,10 +65,14 @@ class Status(StrEnum):
     SELLING = "selling"
     COOLDOWN = "cooldown"
     PAUSED = "paused"
+    STALE = "stale price"
+    DAILY_LOSS = "daily loss limit"
+    DRAWDOWN = "max drawdown"
     MAX_POSITIONS = "max positions"
     BUDGET = "budget"
     BELOW_MINIMUM = "below minimum"
     ERROR = "error"
+    RECOVERING = "recovering"
 
 
 @dataclass(slots=True)
@@ -73,21 +86,29 @@ class Position:
     entry_ts_ms: int
     bought_qty: Decimal
     bought_cost: Decimal
-    watch: ExitWatch | None = None
     sold_qty: Decimal = ZERO
+    sold_basis: Decimal = ZERO
     sold_proceeds: Decimal = ZERO
     exit_fees: Decimal = ZERO
 
     @property
     def entry_price(self) -> Decimal:
-        """Average entry price of everything bought."""
+        """Weighted average price of everything bought (dust merged in included)."""
         with localcontext(DIVISION):
             return self.bought_cost / self.bought_qty
 
 
 @dataclass(frozen=True, slots=True)
+class Dust:
+    """An amount of one symbol too small to sell, still counted in the ledger at cost."""
+
+    qty: Decimal
+    cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Trade:
-    """A closed round trip; `pnl` = proceeds - exit fees - cost - entry fees."""
+    """A closed round trip; `pnl` = proceeds - cost of what was sold - all fees."""
 
     symbol: str
     entry_ts_ms: int
@@ -100,43 +121,44 @@ class Trade:
     fees: Decimal
 
 
-class SymbolBook:
-    """Runtime state of one symbol."""
+class SymbolBook(Lifecycle):
+    """Runtime state of one symbol; its lifecycle state is `state`."""
 
     __slots__ = (
         "anchor",
         "anchor_price",
         "blocked",
+        "error",
         "exit_reason",
         "filled",
         "last_exit_ts",
         "last_price",
         "last_ts",
-        "life",
         "order",
         "position",
         "rules",
-        "symbol",
+        "watch",
     )
 
     def __init__(self, symbol: str, rules: MarketRules, anchor: AnchorTracker) -> None:
-        self.symbol = symbol
+        super().__init__(symbol)
         self.rules = rules
         self.anchor = anchor
-        self.life = Lifecycle(symbol)
         self.last_price = 0.0
         self.last_ts = 0
         self.anchor_price: float | None = None
         self.position: Position | None = None
+        self.watch: ExitWatch | None = None
         self.order: OrderIntent | None = None
         self.filled = ZERO
         self.exit_reason: ExitReason | None = None
         self.last_exit_ts: int | None = None
         self.blocked: Status | None = None
+        self.error = ""
 
 
 class Trader:
-    """Drop-trigger strategy, exits and budget for a set of symbols in one quote currency."""
+    """Drop-trigger strategy, exits, protections and budget for one quote currency."""
 
     def __init__(
         self,
@@ -152,22 +174,34 @@ class Trader:
         self.paused = False
         self.next_seq = next_seq
         self.open_count = 0
+        # Engine time (ms) for the stale-price guard; 0 (replay) turns the guard off.
+        self.now_ms = 0
+        self.dust: dict[str, Dust] = {}
         self._rules = rules
         self._books: dict[str, SymbolBook] = {}
         self._orders: dict[str, SymbolBook] = {}
+        self._day = -1
+        self._day_start_equity = ledger.realized_equity()
+        self._peak_equity = ledger.realized_equity()
         self.set_params(params)
 
     # -- settings ------------------------------------------------------------------------
 
     def set_params(self, params: StrategyParams) -> None:
-        """Apply new settings; a new anchor mode or window restarts the anchors' warm-up."""
+        """Apply new settings; a new anchor mode or window restarts the anchors' warm-up.
+
+        Open positions keep the exit thresholds they were opened with.
+        """
         old = getattr(self, "params", None)
         self.params = params
         self._window_ms = params.window_s * 1000
         self._cooldown_ms = params.cooldown_s * 1000
+        self._stale_ms = params.stale_after_s * 1000
         self._trigger = params.trigger_pct
         # A price above this cannot be a trigger; the exact formula decides below it.
         self._reject_above = 1 - params.trigger_pct / 100 * (1 - 1e-9)
+        self._daily_limit = Decimal(repr(params.daily_loss_limit_pct)) / 100
+        self._drawdown_limit = Decimal(repr(params.max_drawdown_pct)) / 100
         with localcontext(EXACT):
             self._stake_with_fee = params.stake + params.stake * params.fee_rate
         if old is not None and (old.anchor, old.window_s) != (params.anchor, params.window_s):
@@ -182,6 +216,7 @@ class Trader:
         return self._books
 
     def book(self, symbol: str) -> SymbolBook:
+        """The book of `symbol`, created on first use."""
         book = self._books.get(symbol)
         if book is None:
             book = SymbolBook(
@@ -193,18 +228,35 @@ class Trader:
     def order_book(self, client_id: str) -> SymbolBook | None:
         return self._orders.get(client_id)
 
+    def open_orders(self) -> list[OrderIntent]:
+        return [b.order for b in self._orders.values() if b.order is not None]
+
+    def unrealized_pnl(self) -> Decimal:
+        """Open positions valued at their last price, less their cost (fees not included)."""
+        total = ZERO
+        for book in self._books.values():
+            position = book.position
+            if position is not None and position.qty > 0:
+                total += position.qty * dec(book.last_price) - position.cost
+        return total
+
     def status(self, symbol: str, now_ms: int) -> tuple[Status, int]:
         """The symbol's status and, for timed ones, the milliseconds left (else 0)."""
         book = self._books.get(symbol)
         if book is None or not book.last_ts:
             return Status.NO_DATA, 0
-        state = book.life.state
+        state = book.state
         if state is State.IDLE:
             if book.anchor_price is None:
-                warm = book.anchor.warm_until(now_ms)
+                warm = book.anchor.warm_until()
                 return Status.WARMING_UP, max(0, (warm or now_ms) - now_ms)
             if self.paused:
                 return Status.PAUSED, 0
+            if self._stale_ms and now_ms - book.last_ts > self._stale_ms:
+                return Status.STALE, 0
+            protection = self._protection(now_ms, roll=False)
+            if protection is not None:
+                return protection, 0
             if self.open_count >= self.params.max_positions:
                 return Status.MAX_POSITIONS, 0
             if self.ledger.free < self._stake_with_fee:
@@ -221,7 +273,45 @@ class Trader:
             return Status.IN_POSITION, 0
         if state in (State.EXIT_PENDING, State.EXIT_PARTIAL):
             return Status.SELLING, 0
+        if state is State.RECOVERING:
+            return Status.RECOVERING, 0
         return Status.ERROR, 0
+
+    # -- protections ---------------------------------------------------------------------
+
+    def _roll_day(self, ts_ms: int) -> None:
+        day = ts_ms // DAY_MS
+        if day != self._day:
+            self._day = day
+            self._day_start_equity = self.ledger.realized_equity()
+
+    def _protection(self, ts_ms: int, *, roll: bool = True) -> Status | None:
+        """The account-wide protection that blocks entries now, if any.
+
+        Both work on closed-trade equity (initial + realized pnl - fees): the daily loss
+        since 00:00 UTC, and the drawdown from the highest closed-trade equity. Neither
+        ever blocks an exit.
+        """
+        if not (self._daily_limit or self._drawdown_limit):
+            return None
+        equity = self.ledger.realized_equity()
+        if self._drawdown_limit and (
+            self._peak_equity - equity >= self._peak_equity * self._drawdown_limit
+        ):
+            return Status.DRAWDOWN
+        if self._daily_limit:
+            if roll:
+                self._roll_day(ts_ms)
+            elif ts_ms // DAY_MS != self._day:
+                return None  # a new day that has not started yet for the trader
+            start = self._day_start_equity
+            if start - equity >= start * self._daily_limit and start > equity:
+                return Status.DAILY_LOSS
+        return None
+
+    def reset_drawdown(self) -> None:
+        """Take today's closed-trade equity as the new peak (the user resumed trading)."""
+        self._peak_equity = self.ledger.realized_equity()
 
     # -- ticks ---------------------------------------------------------------------------
 
@@ -233,45 +323,62 @@ class Trader:
         book.anchor_price = book.anchor.update(ts_ms, price)
 
     def on_tick(self, ts_ms: int, symbol: str, price: float) -> OrderIntent | None:
-        """Process one live tick; return an order to place, if any."""
-        book = self._books.get(symbol) or self.book(symbol)
+        """Process one live tick; return an order to place, if any.
+
+        This runs for every tick of a replay, so it does as little as it can: most ticks
+        end after the anchor update and one comparison.
+        """
+        book = self._books.get(symbol)
+        if book is None:
+            book = self.book(symbol)
         book.last_price = price
         book.last_ts = ts_ms
-        anchor = book.anchor.update(ts_ms, price)
-        book.anchor_price = anchor
-        state = book.life.state
-        if state is State.IN_POSITION:
-            position = book.position
-            assert position is not None and position.watch is not None
-            reason = position.watch.check(ts_ms, price)
+        anchor = book.anchor_price = book.anchor.update(ts_ms, price)
+        state = book.state
+        if state is _IDLE:
+            if anchor is None or price > anchor * self._reject_above:
+                return None
+        elif state is _IN_POSITION:
+            watch = book.watch
+            assert watch is not None
+            reason = watch.check(ts_ms, price)
             if reason is None:
                 return None
             return self._exit(book, ts_ms, price, reason)
-        if state is State.COOLDOWN:
+        elif state is _COOLDOWN:
             assert book.last_exit_ts is not None
             if ts_ms - book.last_exit_ts < self._cooldown_ms:
                 return None
-            book.life.apply(Event.COOLDOWN_OVER)
-        elif state is not State.IDLE:
-            return None
-        if anchor is None or price > anchor * self._reject_above:
+            book.apply(Event.COOLDOWN_OVER)
+            if anchor is None or price > anchor * self._reject_above:
+                return None
+        else:
             return None
         drop = (anchor - price) / anchor * 100
         if drop < self._trigger:
             return None
         return self._enter(book, ts_ms, price, anchor, drop)
 
+    def _entry_block(self, book: SymbolBook, ts_ms: int) -> Status | None:
+        if self.paused:
+            return Status.PAUSED
+        if self._stale_ms and self.now_ms and self.now_ms - ts_ms > self._stale_ms:
+            return Status.STALE
+        protection = self._protection(ts_ms)
+        if protection is not None:
+            return protection
+        if self.open_count >= self.params.max_positions:
+            return Status.MAX_POSITIONS
+        if self.ledger.free < self._stake_with_fee:
+            return Status.BUDGET
+        return None
+
     def _enter(
         self, book: SymbolBook, ts_ms: int, price: float, anchor: float, drop: float
     ) -> OrderIntent | None:
-        if self.paused:
-            book.blocked = Status.PAUSED
-            return None
-        if self.open_count >= self.params.max_positions:
-            book.blocked = Status.MAX_POSITIONS
-            return None
-        if self.ledger.free < self._stake_with_fee:
-            book.blocked = Status.BUDGET
+        blocked = self._entry_block(book, ts_ms)
+        if blocked is not None:
+            book.blocked = blocked
             return None
         px = dec(price)
         qty = book.rules.entry_qty(self.params.stake, px)
@@ -283,7 +390,7 @@ class Trader:
             reserve = cost + cost * self.params.fee_rate
         cid = self._next_client_id(book.symbol)
         self.ledger.reserve(cid, reserve)
-        book.life.apply(Event.ENTRY_SUBMITTED)
+        book.apply(Event.ENTRY_SUBMITTED)
         book.blocked = None
         book.filled = ZERO
         intent = OrderIntent(
@@ -308,7 +415,7 @@ class Trader:
     ) -> OrderIntent | None:
         """Ask to close a position now (manual exit); None when there is none to close."""
         book = self._books.get(symbol)
-        if book is None or book.life.state is not State.IN_POSITION:
+        if book is None or book.state is not State.IN_POSITION:
             return None
         return self._exit(book, ts_ms, book.last_price, reason)
 
@@ -316,7 +423,7 @@ class Trader:
         position = book.position
         assert position is not None
         cid = self._next_client_id(book.symbol)
-        book.life.apply(Event.EXIT_SUBMITTED)
+        book.apply(Event.EXIT_SUBMITTED)
         book.filled = ZERO
         book.exit_reason = reason
         intent = OrderIntent(
@@ -346,31 +453,15 @@ class Trader:
         if book is None or book.order is None:
             raise KeyError(f"fill for unknown order {fill.client_id}")
         intent = book.order
+        recovering = book.state is State.RECOVERING
         with localcontext(EXACT):
             value = fill.qty * fill.price
             book.filled += fill.qty
         if intent.purpose is Purpose.ENTRY:
             self.ledger.fill_entry(fill.client_id, book.symbol, value, fill.fee)
-            position = book.position
-            if position is None:
-                book.position = Position(
-                    symbol=book.symbol,
-                    qty=fill.qty,
-                    cost=value,
-                    entry_fees=fill.fee,
-                    entry_ts_ms=fill.ts_ms,
-                    bought_qty=fill.qty,
-                    bought_cost=value,
-                )
-            else:
-                with localcontext(EXACT):
-                    position.qty += fill.qty
-                    position.cost += value
-                    position.entry_fees += fill.fee
-                    position.bought_qty += fill.qty
-                    position.bought_cost += value
-            if book.filled < intent.qty:
-                book.life.apply(Event.ENTRY_PARTIAL_FILL)
+            self._add_to_position(book, fill, value)
+            if book.filled < intent.qty and not recovering:
+                book.apply(Event.ENTRY_PARTIAL_FILL)
             return
         position = book.position
         assert position is not None
@@ -378,6 +469,7 @@ class Trader:
             raise ValueError(
                 f"{fill.client_id}: sold {fill.qty} {book.symbol} but only {position.qty} held"
             )
+        self._roll_day(fill.ts_ms)
         if fill.qty == position.qty:
             basis = position.cost
         else:
@@ -388,10 +480,41 @@ class Trader:
             position.qty -= fill.qty
             position.cost -= basis
             position.sold_qty += fill.qty
+            position.sold_basis += basis
             position.sold_proceeds += value
             position.exit_fees += fill.fee
-        if position.qty > 0:
-            book.life.apply(Event.EXIT_PARTIAL_FILL)
+        equity = self.ledger.realized_equity()
+        if equity > self._peak_equity:
+            self._peak_equity = equity
+        if position.qty > 0 and not recovering:
+            book.apply(Event.EXIT_PARTIAL_FILL)
+
+    def _add_to_position(self, book: SymbolBook, fill: Fill, value: Decimal) -> None:
+        position = book.position
+        if position is None:
+            position = book.position = Position(
+                symbol=book.symbol,
+                qty=ZERO,
+                cost=ZERO,
+                entry_fees=ZERO,
+                entry_ts_ms=fill.ts_ms,
+                bought_qty=ZERO,
+                bought_cost=ZERO,
+            )
+            # Dust of an earlier position joins the new one and is sold with it.
+            dust = self.dust.pop(book.symbol, None)
+            if dust is not None:
+                with localcontext(EXACT):
+                    position.qty += dust.qty
+                    position.cost += dust.cost
+                    position.bought_qty += dust.qty
+                    position.bought_cost += dust.cost
+        with localcontext(EXACT):
+            position.qty += fill.qty
+            position.cost += value
+            position.entry_fees += fill.fee
+            position.bought_qty += fill.qty
+            position.bought_cost += value
 
     def on_closed(self, closed: OrderClosed) -> Trade | None:
         """An order ended; returns the closed trade when this ends a position."""
@@ -402,34 +525,52 @@ class Trader:
         book.order = None
         if intent.purpose is Purpose.ENTRY:
             self.ledger.release(closed.client_id)
-            if book.filled == 0:
-                book.life.apply(Event.ENTRY_FAILED)
-                self.open_count -= 1
-                return None
-            if closed.status is OrderStatus.FILLED:
-                book.life.apply(Event.ENTRY_FILLED)
-            else:
-                book.life.apply(Event.ENTRY_CLOSED_PARTIAL)
-            position = book.position
-            assert position is not None
-            position.watch = ExitWatch(
-                self.params.exits, float(position.entry_price), position.entry_ts_ms
-            )
+        if book.state is State.RECOVERING:
+            self._finish_recovery(book, closed)
+            return None
+        if intent.purpose is Purpose.ENTRY:
+            self._close_entry(book, closed)
+            return None
+        return self._close_exit(book, closed)
+
+    def _close_entry(self, book: SymbolBook, closed: OrderClosed) -> None:
+        if book.filled == 0:
+            book.apply(Event.ENTRY_FAILED)
+            self.open_count -= 1
             return None
         position = book.position
         assert position is not None
-        if position.qty > 0:
-            book.life.apply(Event.EXIT_FAILED)
+        if closed.status is OrderStatus.FILLED:
+            book.apply(Event.ENTRY_FILLED)
+        elif book.rules.below_minimum(position.qty, dec(book.last_price)) is not None:
+            self._to_dust(book)
+            book.apply(Event.ENTRY_CLOSED_DUST)
+            self.open_count -= 1
             return None
-        book.life.apply(Event.EXIT_FILLED)
+        else:
+            book.apply(Event.ENTRY_CLOSED_PARTIAL)
+        book.watch = ExitWatch(self.params.exits, float(position.entry_price), position.entry_ts_ms)
+        return None
+
+    def _close_exit(self, book: SymbolBook, closed: OrderClosed) -> Trade | None:
+        position = book.position
+        assert position is not None
+        if position.qty > 0:
+            if book.rules.below_minimum(position.qty, dec(book.last_price)) is None:
+                book.apply(Event.EXIT_FAILED)  # sellable: the next tick tries again
+                return None
+            self._to_dust(book)
+        book.apply(Event.EXIT_FILLED)
         book.position = None
+        book.watch = None
         self.open_count -= 1
+        if not position.sold_qty:
+            return None
         with localcontext(DIVISION):
             exit_price = position.sold_proceeds / position.sold_qty
         with localcontext(EXACT):
             fees = position.entry_fees + position.exit_fees
-            pnl = position.sold_proceeds - position.bought_cost - fees
-        reason = book.exit_reason or ExitReason.MANUAL
+            pnl = position.sold_proceeds - position.sold_basis - fees
         book.last_exit_ts = closed.ts_ms
         book.anchor.record_exit(closed.ts_ms, float(exit_price))
         return Trade(
@@ -439,7 +580,83 @@ class Trader:
             exit_ts_ms=closed.ts_ms,
             exit_price=exit_price,
             qty=position.sold_qty,
-            exit_reason=reason,
+            exit_reason=book.exit_reason or ExitReason.MANUAL,
             pnl=pnl,
             fees=fees,
+        )
+
+    def _to_dust(self, book: SymbolBook) -> None:
+        """Move what is left of a position to the dust of its symbol (ledger unchanged)."""
+        position = book.position
+        assert position is not None
+        old = self.dust.get(book.symbol)
+        qty, cost = position.qty, position.cost
+        if old is not None:
+            qty, cost = qty + old.qty, cost + old.cost
+        self.dust[book.symbol] = Dust(qty, cost)
+        position.qty = ZERO
+        position.cost = ZERO
+        if not position.sold_qty:
+            book.position = None
+            book.watch = None
+
+    def sweep_dust(self, symbol: str, price: Decimal, fee_rate: Decimal) -> Decimal:
+        """Sell a symbol's dust at `price` (paper; an exchange would convert it).
+
+        Returns:
+            The quote amount credited after the fee (0 when there was no dust).
+        """
+        dust = self.dust.pop(symbol, None)
+        if dust is None:
+            return ZERO
+        with localcontext(EXACT):
+            proceeds = dust.qty * price
+            fee = proceeds * fee_rate
+        self.ledger.fill_exit(symbol, dust.cost, proceeds, fee)
+        return proceeds - fee
+
+    # -- faults and recovery -------------------------------------------------------------
+
+    def fault(self, symbol: str, message: str) -> None:
+        """Something about `symbol` cannot be explained: stop trading it until recovered."""
+        book = self.book(symbol)
+        if book.state not in (State.ERROR, State.RECOVERING):
+            book.apply(Event.FAULT)
+        book.error = message
+
+    def recover(self, symbol: str) -> list[str]:
+        """Start recovering a symbol in error.
+
+        Returns:
+            Client ids of the symbol's open orders, which the caller must cancel; their
+            closure (with any late fills) completes the recovery. With no open order the
+            recovery completes at once.
+        """
+        book = self._books.get(symbol)
+        if book is None or book.state is not State.ERROR:
+            raise ValueError(f"{symbol} is not in error")
+        book.apply(Event.RECOVER)
+        if book.order is not None:
+            return [book.order.client_id]
+        self._finish_recovery(book, None)
+        return []
+
+    def _finish_recovery(self, book: SymbolBook, closed: OrderClosed | None) -> None:
+        position = book.position
+        if position is not None and position.qty > 0:
+            book.apply(Event.RECOVERED_IN_POSITION)
+            if book.watch is None:
+                book.watch = ExitWatch(
+                    self.params.exits, float(position.entry_price), position.entry_ts_ms
+                )
+        else:
+            book.apply(Event.RECOVERED_FLAT)
+            book.position = None
+            book.watch = None
+        book.error = ""
+        # Count open positions afresh: a fault may have struck at any step of the count.
+        self.open_count = sum(
+            1
+            for b in self._books.values()
+            if b.position is not None or (b.order is not None and b.order.purpose is Purpose.ENTRY)
         )

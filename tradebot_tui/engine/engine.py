@@ -20,7 +20,14 @@ from tradebot_tui.core.display import fmt_price, fmt_qty, price_decimals
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.money import EXACT, ZERO, dec, fmt_decimal
-from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus, Purpose
+from tradebot_tui.core.orders import (
+    BrokerEvent,
+    Fill,
+    OrderClosed,
+    OrderIntent,
+    OrderStatus,
+    Purpose,
+)
 from tradebot_tui.core.trader import Trade, Trader
 from tradebot_tui.engine.commands import (
     Command,
@@ -38,7 +45,7 @@ from tradebot_tui.engine.snapshot import (
     RunState,
     WatchRow,
 )
-from tradebot_tui.exchange.base import Broker, BrokerEvent, MarketDataSource, TickBatch
+from tradebot_tui.exchange.base import Broker, MarketDataSource, TickBatch
 
 log = logging.getLogger("tradebot.engine")
 
@@ -119,8 +126,9 @@ class Engine:
             log_ring.clock = self.time_ms
 
     def time_ms(self) -> int:
-        """Engine time: the last tick's timestamp, or the clock before any tick."""
-        return self.now_ms or self._clock()
+        """Engine time: the clock, or the last tick's timestamp when that is later."""
+        clock = self._clock()
+        return self.now_ms if self.now_ms > clock else clock
 
     def _rules(self, symbol: str) -> MarketRules:
         return self._markets.get(symbol) or replay_rules(symbol)
@@ -152,8 +160,9 @@ class Engine:
         elif isinstance(command, ResumeEntries):
             if trader.paused:
                 trader.paused = False
+                trader.reset_drawdown()
                 self.state = RunState.RUNNING
-                log.info("entries resumed")
+                log.info("entries resumed (the drawdown protection starts from here)")
         elif isinstance(command, ExitPosition):
             await self._manual_exit(command.symbol)
         elif isinstance(command, ExitAll):
@@ -219,6 +228,7 @@ class Engine:
                 for ts, symbol, price in ticks:
                     trader.warm(ts, symbol, price)
             else:
+                trader.now_ms = self.time_ms()
                 on_tick = trader.on_tick
                 for ts, symbol, price in ticks:
                     intent = on_tick(ts, symbol, price)
@@ -368,7 +378,7 @@ class Engine:
             value_total += value
             exit_fee = value * params.fee_rate
             pnl = value - exit_fee - position.cost - position.entry_fees
-            watch_ = position.watch
+            watch_ = book.watch
             positions.append(
                 PositionRow(
                     symbol=symbol,

@@ -9,7 +9,7 @@ from typing import Protocol
 import trio
 
 from tradebot_tui.core.market import MarketRules
-from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent
+from tradebot_tui.core.orders import BrokerEvent, OrderIntent
 from tradebot_tui.core.ticks import Tick
 
 
@@ -38,9 +38,6 @@ class MarketDataSource(Protocol):
     ) -> None:
         """Send batches until cancelled; call `task_status.started()` once ready."""
         ...
-
-
-BrokerEvent = Fill | OrderClosed
 
 
 class Broker(Protocol):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 
 from tradebot_tui.core.money import EXACT
-from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus
-from tradebot_tui.exchange.base import BrokerEvent
+from tradebot_tui.core.orders import BrokerEvent, Fill, OrderClosed, OrderIntent, OrderStatus
 
 
 class PaperBroker:

@@ -22,7 +22,7 @@ def read_until(proc: subprocess.Popen[bytes], needle: bytes, timeout: float) -> 
         sel.register(proc.stdout, selectors.EVENT_READ)
         while needle not in seen:
             left = deadline - time.monotonic()
-            if left <= 0 or proc.poll() is not None and not sel.select(0):
+            if left <= 0 or (proc.poll() is not None and not sel.select(0)):
                 raise AssertionError(f"{needle!r} not seen; output so far:\n{seen.decode()}")
             if sel.select(min(left, 0.2)):
                 seen += os.read(proc.stdout.fileno(), 65536)

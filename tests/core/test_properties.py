@@ -88,9 +88,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.ledger.free >= 0
 
 
-LedgerMachine.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=50, deadline=None
-)
+LedgerMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)
 TestLedgerMachine = LedgerMachine.TestCase
 
 

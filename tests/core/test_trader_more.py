@@ -12,7 +12,7 @@ from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus
-from tradebot_tui.core.trader import StrategyParams, Status, Trader
+from tradebot_tui.core.trader import Status, StrategyParams, Trader
 
 H = 3_600_000
 FEE = D("0.001")
@@ -29,7 +29,9 @@ def fill(t: Trader, intent: OrderIntent, qty: D | None = None, price: D | None =
     t.on_fill(Fill(intent.client_id, qty, price, qty * price * FEE, intent.ts_ms))
 
 
-def close(t: Trader, intent: OrderIntent, status: OrderStatus = OrderStatus.FILLED, ts: int | None = None):  # type: ignore[no-untyped-def]
+def close(
+    t: Trader, intent: OrderIntent, status: OrderStatus = OrderStatus.FILLED, ts: int | None = None
+):  # type: ignore[no-untyped-def]
     return t.on_closed(OrderClosed(intent.client_id, status, intent.ts_ms if ts is None else ts))
 
 

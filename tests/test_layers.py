@@ -20,6 +20,7 @@ THIRD_PARTY = {
     "platformdirs",
     "tomli_w",
     "outcome",
+    "pyarrow",
 }
 # What each layer may import, beyond the standard library.
 ALLOWED: dict[str, set[str]] = {
@@ -32,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
         "trio",
         "ccxt",
         "trio_websocket",
+        "pyarrow",
     },
     "engine": {
         "tradebot_tui.core",

@@ -62,6 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     config_commands.add_parser("check", help="validate the config file (exit 2 if bad)")
     config_commands.add_parser("path", help="print the config file's path")
+    replay = commands.add_parser(
+        "replay",
+        help="run the strategy headless over recorded or historical data",
+        description="Replay tick CSV, freqtrade OHLCV (.feather/.json), Binance Vision kline "
+        "CSV and tradebot recordings through the trading core with paper fills. Several "
+        "files are merged in time order. Dates are UTC: 2026-03-25, 2026-03-25T14:30 or "
+        "epoch milliseconds; a --to date without a time includes that whole day.",
+    )
+    replay.add_argument("paths", nargs="+", metavar="PATH", help="data files to replay")
+    replay.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS, help="config file to use"
+    )
+    replay.add_argument("--trades-out", metavar="FILE", help="write the closed trades as CSV")
+    replay.add_argument("--from", dest="from_date", metavar="DATE", help="trade from this time on")
+    replay.add_argument("--to", dest="to_date", metavar="DATE", help="trade up to this time")
     return parser
 
 
@@ -74,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_locate(locations)
         if args.command == "config":
             return cmd_config(args, locations)
+        if args.command == "replay":
+            return cmd_replay(args, locations)
         return cmd_run(args, locations)
     except (ConfigError, SecretsError, UsageError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -129,6 +146,80 @@ def credentials_note(settings: Settings, locations: Locations, *, strict: bool) 
     if creds is None:
         return "API keys: none found (paper trading needs none)"
     return f"API keys: found for {settings.exchange.name} in {creds.source} (never shown)"
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+
+def parse_date(text: str, option: str, *, end: bool = False) -> int:
+    """A UTC date, date-time or epoch-ms as epoch milliseconds.
+
+    With `end`, a bare date means the last millisecond of that day.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    value = text.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r}: expected a UTC date like 2026-03-25, 2026-03-25T14:30 or "
+            "epoch milliseconds"
+        ) from None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if end and len(value) == 10:
+        when += timedelta(days=1) - timedelta(milliseconds=1)
+    return int(when.timestamp() * 1000)
+
+
+def cmd_replay(args: argparse.Namespace, locations: Locations) -> int:
+    from pathlib import Path
+
+    from tradebot_tui.engine.replay import (
+        ReplayError,
+        report_lines,
+        run_replay,
+        span_text,
+        write_trades,
+    )
+    from tradebot_tui.exchange.datafiles import DataFileError, read_file, series_span
+
+    settings = load_settings(locations.config_file, required=locations.config_explicit)
+    from_ms = None if args.from_date is None else parse_date(args.from_date, "--from")
+    to_ms = None if args.to_date is None else parse_date(args.to_date, "--to", end=True)
+    if from_ms is not None and to_ms is not None and to_ms < from_ms:
+        raise UsageError(f"--to {args.to_date} is before --from {args.from_date}")
+    trades_out = Path(args.trades_out) if args.trades_out else None
+    if trades_out is not None and trades_out.is_dir():
+        raise UsageError(f"--trades-out {trades_out} is a directory")
+    try:
+        series = [read_file(Path(p)) for p in args.paths]
+        result = run_replay(
+            series,
+            settings.strategy_params(),
+            quote=settings.budget.quote,
+            initial=settings.budget.initial,
+            from_ms=from_ms,
+            to_ms=to_ms,
+        )
+    except (DataFileError, ReplayError) as exc:
+        raise UsageError(str(exc)) from None
+    if result.ticks == 0:
+        raise UsageError(
+            f"no ticks to trade between {args.from_date or 'the start'} and "
+            f"{args.to_date or 'the end'}; the data covers {span_text(series_span(series))}"
+        )
+    for line in report_lines(result, settings.budget.quote):
+        print(line)
+    if trades_out is not None:
+        try:
+            write_trades(trades_out, result.trades)
+        except OSError as exc:
+            raise UsageError(f"--trades-out {trades_out}: {exc.strerror or exc}") from None
+        print(f"trades written to {trades_out}")
+    return EXIT_OK
 
 
 # -- run -------------------------------------------------------------------------------------

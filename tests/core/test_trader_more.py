@@ -130,6 +130,7 @@ def test_max_drawdown_blocks_until_reset() -> None:
     round_trip(t, H + 10, 97.0, 94.0, "A/USDT")  # a loss of about 3.3 (0.33 % of peak)
     assert t.on_tick(H + 20, "B/USDT", 97.0) is None
     assert t.books["B/USDT"].blocked is Status.DRAWDOWN
+    assert t.status("B/USDT", H + 20)[0] is Status.DRAWDOWN  # the watchlist's reason
     t.reset_drawdown()
     assert t.on_tick(H + 21, "B/USDT", 97.0) is not None
 

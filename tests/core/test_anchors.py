@@ -1,26 +1,28 @@
 """Anchors: rolling high window, warm-up, session open, last exit, hybrid."""
 
-from tradebot_tui.core.anchors import DAY_MS, AnchorMode, AnchorTracker, RollingMax
+from tradebot_tui.core.anchors import DAY_MS, AnchorMode, AnchorTracker
 
 H = 3_600_000
 
 
+def rolling_high(window_ms: int, *ticks: tuple[int, float]) -> list[float | None]:
+    a = AnchorTracker(AnchorMode.ROLLING_HIGH, window_ms)
+    out = []
+    for ts, price in ticks:
+        a.update(ts, price)
+        out.append(a.rolling_high)
+    return out
+
+
 def test_rolling_max_window_is_half_open() -> None:
-    r = RollingMax(1000)
-    assert r.push(0, 5.0) == 5.0
-    assert r.push(500, 3.0) == 5.0
-    assert r.push(999, 4.0) == 5.0
+    highs = rolling_high(1000, (0, 5.0), (500, 3.0), (999, 4.0), (1000, 1.0), (1999, 0.5))
     # At t=1000 the tick at 0 is out: the window is (0, 1000].
-    assert r.push(1000, 1.0) == 4.0
-    assert r.push(1999, 0.5) == 1.0
-    assert len(r) <= 3
+    assert highs == [5.0, 5.0, 5.0, 4.0, 1.0]
 
 
 def test_rolling_max_keeps_equal_prices_latest() -> None:
-    r = RollingMax(100)
-    r.push(0, 2.0)
-    r.push(50, 2.0)
-    assert r.push(120, 1.0) == 2.0  # the tick at 50 is still in (20, 120]
+    # The tick at 50 is still in (20, 120].
+    assert rolling_high(100, (0, 2.0), (50, 2.0), (120, 1.0))[-1] == 2.0
 
 
 def test_no_anchor_until_first_tick_is_window_old() -> None:

@@ -211,7 +211,8 @@ def test_partial_entry_below_the_minimum_becomes_dust_and_joins_the_next_positio
     assert t.ledger.in_positions == 0
 
 
-def test_exit_partial_then_canceled_retries_the_rest() -> None:
+def selling_at_95() -> tuple[Trader, OrderIntent]:
+    """A trader with 1.020 of SYM bought at 98 (step 0.001), now selling it at 95."""
     t = make(rules=lambda s: STEP_RULES)
     warm(t)
     entry = t.on_tick(H, SYM, 98.0)
@@ -220,6 +221,11 @@ def test_exit_partial_then_canceled_retries_the_rest() -> None:
     close(t, entry)
     exit_ = t.on_tick(H + 1, SYM, 95.0)
     assert exit_ is not None
+    return t, exit_
+
+
+def test_exit_partial_then_canceled_retries_the_rest() -> None:
+    t, exit_ = selling_at_95()
     fill(t, exit_, D("0.5"))
     assert t.books[SYM].state is State.EXIT_PARTIAL
     assert close(t, exit_, OrderStatus.CANCELED) is None
@@ -233,14 +239,7 @@ def test_exit_partial_then_canceled_retries_the_rest() -> None:
 
 
 def test_exit_leaving_an_unsellable_rest_closes_the_trade_and_keeps_dust() -> None:
-    t = make(rules=lambda s: STEP_RULES)
-    warm(t)
-    entry = t.on_tick(H, SYM, 98.0)
-    assert entry is not None
-    fill(t, entry)
-    close(t, entry)
-    exit_ = t.on_tick(H + 1, SYM, 95.0)
-    assert exit_ is not None
+    t, exit_ = selling_at_95()
     fill(t, exit_, D("1.0"))
     trade = close(t, exit_, OrderStatus.CANCELED)
     assert trade is not None and trade.qty == D("1.0")

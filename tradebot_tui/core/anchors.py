@@ -17,49 +17,14 @@ class AnchorMode(StrEnum):
     HYBRID = "hybrid"
 
 
-class RollingMax:
-    """Highest price among ticks with ts in (t - window, t], in O(1) amortized per tick.
-
-    A monotonic deque: prices strictly decrease from front to back, so the front is the
-    maximum of the window. Bounded by the number of ticks inside the window.
-    """
-
-    __slots__ = ("_prices", "_stamps", "window_ms")
-
-    def __init__(self, window_ms: int) -> None:
-        self.window_ms = window_ms
-        self._stamps: deque[int] = deque()
-        self._prices: deque[float] = deque()
-
-    def push(self, ts_ms: int, price: float) -> float:
-        """Add a tick and return the maximum of the window ending at it."""
-        prices = self._prices
-        stamps = self._stamps
-        while prices and prices[-1] <= price:
-            prices.pop()
-            stamps.pop()
-        prices.append(price)
-        stamps.append(ts_ms)
-        horizon = ts_ms - self.window_ms
-        while stamps[0] <= horizon:
-            stamps.popleft()
-            prices.popleft()
-        return prices[0]
-
-    @property
-    def high(self) -> float | None:
-        return self._prices[0] if self._prices else None
-
-    def __len__(self) -> int:
-        return len(self._prices)
-
-
 class AnchorTracker:
     """Per-symbol anchor state for one anchor mode.
 
     `update` must see every tick of the symbol, in time order, whether or not the bot is in
-    a position: the rolling window is defined over all ticks. It is the hottest function of
-    a replay, so the rolling maximum (the same monotonic deque as `RollingMax`) is inlined.
+    a position: the rolling window is defined over all ticks. The rolling high is a
+    monotonic deque (prices strictly decreasing from front to back, so the front is the
+    maximum of the window), O(1) amortized per tick and bounded by the ticks in the window.
+    It is the hottest function of a replay, kept inline rather than in a helper class.
     """
 
     __slots__ = (

@@ -90,11 +90,44 @@ def test_env_config_is_explicit(
     assert "nope.toml: file not found" in capsys.readouterr().err
 
 
-def test_live_mode_is_refused_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+LIVE_CONFIG = '[exchange]\nmode = "live"\nrest_url = "http://127.0.0.1:9"\n'
+LIVE_DATA = '[market]\nsource = "ccxt"\nsymbols = ["BTC/USDT"]\n'
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "env", "message"),
+    [
+        (LIVE_CONFIG + LIVE_DATA, ["--headless"], True, "--live is missing"),
+        (LIVE_DATA, ["--headless", "--live"], True, '--live needs exchange.mode = "live"'),
+        (LIVE_CONFIG, ["--headless", "--live", "--confirm-live"], True, "needs exchange data"),
+        (LIVE_CONFIG + LIVE_DATA, ["--headless", "--live"], True, "--confirm-live"),
+        (
+            LIVE_CONFIG + LIVE_DATA,
+            ["--headless", "--live", "--confirm-live"],
+            False,
+            "live trading needs API keys",
+        ),
+    ],
+    ids=["no-flag", "no-config", "simulated", "no-confirmation", "no-keys"],
+)
+def test_live_mode_is_refused_unless_everything_asks_for_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    config: str,
+    args: list[str],
+    env: bool,
+    message: str,
+) -> None:
+    if env:
+        monkeypatch.setenv(KEY_ENV, "k-123")
+        monkeypatch.setenv(SECRET_ENV, "s-456")
     path = tmp_path / "live.toml"
-    path.write_text('[exchange]\nmode = "live"\n')
-    assert main(["--config", str(path), "--headless"]) == 2
-    assert "trades paper only" in capsys.readouterr().err
+    path.write_text(config)
+    assert main(["--config", str(path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "s-456" not in err
 
 
 def test_check_reports_keys_without_showing_them(

@@ -118,6 +118,8 @@ def test_wheel_installs_runs_and_has_every_asset(wheel: Path, tmp_path: Path) ->
 
 def test_every_screen_has_a_stylesheet_in_the_checkout() -> None:
     from tradebot_tui.ui.app import TradebotApp
+    from tradebot_tui.ui.screens.confirm_live import ConfirmLiveScreen
 
     names = {p.stem for p in (ROOT / "screens").glob("*.tcss")}
-    assert names == set(TradebotApp.MODES)
+    assert names == set(TradebotApp.MODES) | {"confirm_live"}
+    assert Path(ConfirmLiveScreen.CSS_PATH).is_file()

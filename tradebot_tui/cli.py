@@ -11,6 +11,7 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from tradebot_tui import __version__
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from tradebot_tui.engine.engine import Engine
     from tradebot_tui.engine.logs import LogRing
     from tradebot_tui.engine.snapshot import EngineSnapshot
+    from tradebot_tui.exchange.base import Broker, MarketDataSource
     from tradebot_tui.exchange.simulator import SimulatedMarket
 
 PROG = "tradebot-tui"
@@ -49,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless",
         action="store_true",
         help="run the engine without the UI, logging to stdout (stop with Ctrl+C or SIGTERM)",
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help='trade real money (also needs exchange.mode = "live", API keys, exchange '
+        "data and a confirmation in the app)",
+    )
+    parser.add_argument(
+        "--confirm-live",
+        action="store_true",
+        help="with --headless --live: the confirmation the app would ask for",
     )
     # For the terminal-restore tests: the engine raises after this many seconds.
     parser.add_argument(
@@ -226,7 +239,7 @@ def cmd_replay(args: argparse.Namespace, locations: Locations) -> int:
 
 
 def make_source(settings: Settings, source: str) -> SimulatedMarket:
-    """The market-data source the settings ask for.
+    """The embedded simulated market the settings ask for.
 
     Raises:
         ConfigError: a symbol the source does not have.
@@ -245,26 +258,142 @@ def make_source(settings: Settings, source: str) -> SimulatedMarket:
         raise ConfigError(source, "market.symbols", str(exc)) from None
 
 
+def check_live(args: argparse.Namespace, settings: Settings, locations: Locations) -> bool:
+    """Whether this run trades real money; refuses every incomplete way of asking.
+
+    Raises:
+        UsageError: live asked for one way but not the other, or without exchange data.
+        SecretsError: live without usable API keys.
+    """
+    config_live = settings.exchange.mode == "live"
+    path = locations.config_file
+    if config_live and not args.live:
+        raise UsageError(
+            f"exchange.mode is 'live' in {path}, but --live is missing: live trading needs "
+            'both (or set mode = "paper")'
+        )
+    if args.live and not config_live:
+        raise UsageError(f'--live needs exchange.mode = "live" in {path}; nothing was started')
+    if not config_live:
+        return False
+    if settings.market.source == "simulated":
+        raise UsageError("live trading needs exchange data: set market.source to ccxt or websocket")
+    if args.headless and not args.confirm_live:
+        raise UsageError(
+            "--headless --live also needs --confirm-live (the app asks on screen instead)"
+        )
+    creds = load_credentials(settings.exchange.name, locations.secrets_file)
+    if creds is None:
+        raise UsageError(
+            "live trading needs API keys: set TRADEBOT_API_KEY and TRADEBOT_API_SECRET or "
+            f"write {locations.secrets_file} (readable by you only)"
+        )
+    return True
+
+
+def make_exchange_feed(
+    settings: Settings, locations: Locations, *, live: bool
+) -> tuple[MarketDataSource, Broker]:
+    """Source and broker for exchange data: ccxt REST or Binance websocket; paper or live."""
+    from tradebot_tui.exchange.base import QuoteBook
+    from tradebot_tui.exchange.ccxt_broker import CcxtBroker
+    from tradebot_tui.exchange.ccxt_markets import make_exchange
+    from tradebot_tui.exchange.client import ExchangeClient
+    from tradebot_tui.exchange.live_sources import BinanceWebsocketSource, CcxtPollingSource
+    from tradebot_tui.exchange.paper import QuotePaperBroker
+    from tradebot_tui.exchange.resilience import CircuitBreaker, WeightBudget
+    from tradebot_tui.exchange.universe import UniverseRule
+
+    ex = settings.exchange
+    market = settings.market
+    creds = load_credentials(ex.name, locations.secrets_file) if live else None
+    try:
+        exchange = make_exchange(
+            ex.name,
+            rest_url=ex.rest_url,
+            timeout_s=ex.timeout_s,
+            api_key=creds.api_key.reveal() if creds else None,
+            secret=creds.api_secret.reveal() if creds else None,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(locations.config_file), "exchange.name", str(exc)) from None
+    client = ExchangeClient(
+        exchange,
+        budget=WeightBudget(ex.weight_per_minute),
+        breaker=CircuitBreaker(ex.breaker_failures, ex.breaker_open_s),
+        timeout_s=ex.timeout_s,
+    )
+    mode = market.universe
+    if mode == "auto":
+        mode = "static" if market.symbols else "top_volume"
+    rule = UniverseRule(
+        quote=settings.budget.quote,
+        mode=mode,
+        symbols=market.symbols,
+        top_n=market.top_n,
+        include=market.include,
+        exclude=market.exclude,
+        allow_leveraged=market.allow_leveraged,
+        allow_stablecoins=market.allow_stablecoins,
+    )
+    quotes = QuoteBook()
+    source: CcxtPollingSource | BinanceWebsocketSource
+    if market.source == "websocket":
+        if ex.name != "binance":
+            raise ConfigError(
+                str(locations.config_file),
+                "market.source",
+                f"websocket streams are Binance's; exchange.name is {ex.name!r} (use ccxt)",
+            )
+        source = BinanceWebsocketSource(
+            client,
+            rule,
+            quotes,
+            ws_url=ex.ws_url,
+            stream=market.ws_stream,
+            refresh_s=market.universe_refresh_s,
+        )
+    else:
+        source = CcxtPollingSource(
+            client,
+            rule,
+            quotes,
+            interval_s=market.poll_interval_s,
+            refresh_s=market.universe_refresh_s,
+        )
+    fee_rate = Decimal(repr(ex.fee_pct)) / 100
+    broker: Broker
+    if live:
+        broker = CcxtBroker(client, fee_rate, order_type=ex.order_type)
+    else:
+        broker = QuotePaperBroker(
+            fee_rate,
+            quotes,
+            lambda symbol: source.markets().get(symbol),
+            latency_s=ex.paper_latency_ms / 1000,
+            slices=ex.paper_slices,
+        )
+    return source, broker
+
+
 def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
     settings = load_settings(locations.config_file, required=locations.config_explicit)
-    if settings.exchange.mode == "live":
-        raise UsageError(
-            "exchange.mode is 'live', but this version trades paper only; set mode = "
-            f'"paper" in {locations.config_file}'
-        )
+    live = check_live(args, settings, locations)
     notes = (
         config_note(locations, settings_loaded=locations.config_file.exists()),
-        credentials_note(settings, locations, strict=False),
+        credentials_note(settings, locations, strict=live),
     )
-    source = make_source(settings, str(locations.config_file))
-
-    from decimal import Decimal
-
     from tradebot_tui.engine.engine import Engine
     from tradebot_tui.engine.logs import LoggingSetup
-    from tradebot_tui.exchange.paper import PaperBroker
 
-    fee_rate = Decimal(repr(settings.exchange.fee_pct)) / 100
+    source: MarketDataSource
+    if settings.market.source == "simulated":
+        from tradebot_tui.exchange.paper import PaperBroker
+
+        source = make_source(settings, str(locations.config_file))
+        broker: Broker = PaperBroker(Decimal(repr(settings.exchange.fee_pct)) / 100)
+    else:
+        source, broker = make_exchange_feed(settings, locations, live=live)
 
     def engine_factory(
         publish: Callable[[EngineSnapshot], None] | None, ring: LogRing | None
@@ -272,11 +401,12 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
         return Engine(
             settings,
             source,
-            PaperBroker(fee_rate),
-            mode=settings.exchange.mode.upper(),
+            broker,
+            mode="LIVE" if live else "PAPER",
             publish=publish,
             log_ring=ring,
             crash_after_s=args.inject_engine_crash,
+            recordings=locations.recordings_dir if settings.market.record else None,
         )
 
     logging_setup = LoggingSetup()
@@ -284,7 +414,7 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
         logging_setup.start(locations.log_dir, stdout=args.headless)
         if args.headless:
             return run_headless(engine_factory(None, None))
-        return run_app(settings, locations, engine_factory, notes)
+        return run_app(settings, locations, engine_factory, notes, live=live)
     finally:
         logging_setup.stop()
 
@@ -307,6 +437,8 @@ def run_app(
     locations: Locations,
     engine_factory: Callable[..., Engine],
     notes: tuple[str, str],
+    *,
+    live: bool = False,
 ) -> int:
     from tradebot_tui.ui.app import TradebotApp
 
@@ -316,6 +448,7 @@ def run_app(
         engine_factory,
         config_note=notes[0],
         credentials_note=notes[1],
+        live=live,
     )
     app.run()
     if app.engine_error is not None:

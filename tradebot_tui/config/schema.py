@@ -159,11 +159,40 @@ class BudgetSettings:
 class MarketSettings:
     """Where prices come from."""
 
-    source: Literal["simulated"] = setting(
-        "simulated", "Market data source: simulated (embedded, no network)."
+    source: Literal["simulated", "ccxt", "websocket"] = setting(
+        "simulated",
+        "Market data: simulated (embedded, no network), ccxt (REST polling of "
+        "exchange.name) or websocket (Binance streams).",
     )
     symbols: tuple[str, ...] = setting(
-        (), 'Symbols to watch, e.g. ["BTC/USDT"]; empty means every simulated pair.'
+        (),
+        'Symbols to watch, e.g. ["BTC/USDT"]; empty means every simulated pair '
+        "(simulated) or the top coins by volume (exchanges).",
+    )
+    universe: Literal["auto", "static", "top_volume"] = setting(
+        "auto",
+        "static: market.symbols; top_volume: the top_n coins by 24h quote volume; "
+        "auto: static when symbols are listed, else top_volume.",
+    )
+    top_n: int = setting(20, "How many coins top_volume watches.", ge=1, le=1000)
+    include: tuple[str, ...] = setting((), "Symbols always watched, whatever the volume.")
+    exclude: tuple[str, ...] = setting((), "Symbols never watched.")
+    allow_leveraged: bool = setting(
+        False, "Allow leveraged tokens (BTCUP, ETHDOWN...) in top_volume."
+    )
+    allow_stablecoins: bool = setting(False, "Allow stablecoin pairs (USDC/USDT...) in top_volume.")
+    universe_refresh_s: int = setting(
+        3600, "How often the universe is chosen again.", ge=60, le=7 * 86400, unit="s"
+    )
+    poll_interval_s: float = setting(
+        2.0, "Time between two ticker polls (source = ccxt).", ge=0.2, le=3600, unit="s"
+    )
+    ws_stream: Literal["bookTicker", "miniTicker"] = setting(
+        "bookTicker",
+        "Binance stream: bookTicker (best bid/ask, mid price) or miniTicker (last price).",
+    )
+    record: bool = setting(
+        False, "Record every tick to compressed files in the data dir (replayable)."
     )
     seed: int = setting(
         8, "Seed of the simulated market: the same seed gives the same prices.", ge=0
@@ -195,6 +224,39 @@ class ExchangeSettings:
     )
     shutdown_policy: Literal["leave_open", "cancel_entries"] = setting(
         "leave_open", "On quit: leave open orders, or cancel open entry orders."
+    )
+    order_type: Literal["market", "limit"] = setting(
+        "market", "Live orders: market, or limit at the tick price (GTC)."
+    )
+    rest_url: str = setting(
+        "",
+        "Send every REST call here instead of the exchange (a testnet or a fake); "
+        "empty: the exchange itself.",
+        pattern=r"^$|^https?://[^\s]+$",
+    )
+    ws_url: str = setting(
+        "wss://stream.binance.com:9443",
+        "Websocket base URL of the Binance streams.",
+        pattern=r"^wss?://[^\s]+$",
+    )
+    timeout_s: float = setting(10.0, "Deadline of one exchange call.", gt=0, le=120, unit="s")
+    weight_per_minute: int = setting(
+        3000,
+        "Request weight spent per minute at most, shared by every call (Binance allows 6000).",
+        ge=10,
+        le=100_000,
+    )
+    breaker_failures: int = setting(
+        5, "Failures in a row that open the circuit breaker.", ge=1, le=1000
+    )
+    breaker_open_s: float = setting(
+        30.0, "How long an open breaker pauses entries and polling.", ge=1, le=3600, unit="s"
+    )
+    paper_latency_ms: int = setting(
+        0, "Paper on exchange data: delay before a fill.", ge=0, le=60_000, unit="ms"
+    )
+    paper_slices: int = setting(
+        1, "Paper on exchange data: fill each order in this many parts.", ge=1, le=100
     )
 
 
@@ -430,6 +492,19 @@ def _check_across(settings: Settings, source: str) -> None:
             raise ConfigError(source, key, f"{symbol} is not quoted in budget.quote ({quote})")
     if len(set(settings.market.symbols)) != len(settings.market.symbols):
         raise ConfigError(source, "market.symbols", "lists a symbol twice")
+    for key in ("include", "exclude"):
+        for i, symbol in enumerate(getattr(settings.market, key)):
+            try:
+                split_symbol(symbol)
+            except ValueError as exc:
+                raise ConfigError(source, f"market.{key}[{i}]", str(exc)) from None
+    market = settings.market
+    if market.source == "simulated" and market.universe == "top_volume":
+        raise ConfigError(
+            source, "market.universe", "top_volume needs exchange data (market.source)"
+        )
+    if market.universe == "static" and not market.symbols and market.source != "simulated":
+        raise ConfigError(source, "market.symbols", "universe = static needs symbols to watch")
     if settings.budget.stake > settings.budget.initial:
         raise ConfigError(
             source,

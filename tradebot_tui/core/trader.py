@@ -65,6 +65,7 @@ class Status(StrEnum):
     SELLING = "selling"
     COOLDOWN = "cooldown"
     PAUSED = "paused"
+    CIRCUIT_OPEN = "circuit open"
     STALE = "stale price"
     DAILY_LOSS = "daily loss limit"
     DRAWDOWN = "max drawdown"
@@ -172,6 +173,8 @@ class Trader:
         self.ledger = ledger
         self.profile = profile
         self.paused = False
+        # Set by the engine while the exchange's circuit breaker is open: no new entries.
+        self.circuit_open = False
         self.next_seq = next_seq
         self.open_count = 0
         # Engine time (ms) for the stale-price guard; 0 (replay) turns the guard off.
@@ -252,6 +255,8 @@ class Trader:
                 return Status.WARMING_UP, max(0, (warm or now_ms) - now_ms)
             if self.paused:
                 return Status.PAUSED, 0
+            if self.circuit_open:
+                return Status.CIRCUIT_OPEN, 0
             if self._stale_ms and now_ms - book.last_ts > self._stale_ms:
                 return Status.STALE, 0
             protection = self._protection(now_ms, roll=False)
@@ -362,6 +367,8 @@ class Trader:
     def _entry_block(self, book: SymbolBook, ts_ms: int) -> Status | None:
         if self.paused:
             return Status.PAUSED
+        if self.circuit_open:
+            return Status.CIRCUIT_OPEN
         if self._stale_ms and self.now_ms and self.now_ms - ts_ms > self._stale_ms:
             return Status.STALE
         protection = self._protection(ts_ms)

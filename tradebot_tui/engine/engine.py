@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from pathlib import Path
 
 import trio
 
@@ -28,6 +29,7 @@ from tradebot_tui.core.orders import (
     OrderStatus,
     Purpose,
 )
+from tradebot_tui.core.ticks import Tick
 from tradebot_tui.core.trader import Trade, Trader
 from tradebot_tui.engine.commands import (
     Command,
@@ -46,12 +48,15 @@ from tradebot_tui.engine.snapshot import (
     WatchRow,
 )
 from tradebot_tui.exchange.base import Broker, MarketDataSource, TickBatch
+from tradebot_tui.exchange.resilience import BreakerState
 
 log = logging.getLogger("tradebot.engine")
 
 ORDER_HISTORY = 200
 TICK_CHANNEL_SIZE = 256
 COMMAND_CHANNEL_SIZE = 64
+# Ticks waiting for the recorder (a second of a busy feed); beyond this they are dropped.
+RECORD_BUFFER = 200_000
 
 
 class InjectedCrash(RuntimeError):
@@ -82,6 +87,7 @@ class Engine:
         log_ring: LogRing | None = None,
         crash_after_s: float | None = None,
         clock: Callable[[], int] | None = None,
+        recordings: Path | None = None,
     ) -> None:
         """Create the engine.
 
@@ -95,6 +101,7 @@ class Engine:
             crash_after_s: Raise InjectedCrash after this many seconds (tests).
             clock: Milliseconds since the epoch before the first tick arrives; wall clock
                 by default (tests pass a fixed one).
+            recordings: Record every live tick to rotating files in this folder.
         """
         self.settings = settings
         self.mode = mode
@@ -105,6 +112,13 @@ class Engine:
         self._crash_after_s = crash_after_s
         self._markets: dict[str, MarketRules] = source.markets()
         self._symbols = list(self._markets)
+        # The exchange connection whose circuit breaker can pause entries (None: simulator).
+        self._client = getattr(source, "client", None) or getattr(broker, "client", None)
+        self._nursery: trio.Nursery | None = None
+        self.following = 0
+        self._recordings = recordings
+        self._to_record: list[Tick] = []
+        self.recorded = 0
         self.trader = Trader(
             settings.strategy_params(),
             Ledger(settings.budget.quote, settings.budget.initial),
@@ -132,6 +146,13 @@ class Engine:
 
     def _rules(self, symbol: str) -> MarketRules:
         return self._markets.get(symbol) or replay_rules(symbol)
+
+    def _refresh_markets(self) -> None:
+        """Follow the source's universe (a source replaces its dict when it changes)."""
+        markets = self._source.markets()
+        if markets is not self._markets:
+            self._markets = markets
+            self._symbols = list(markets)
 
     # -- control ---------------------------------------------------------------------------
 
@@ -198,12 +219,16 @@ class Engine:
         )
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._consume, recv)
                 nursery.start_soon(self._control)
                 nursery.start_soon(self._publisher)
+                if self._recordings is not None:
+                    nursery.start_soon(self._recorder, self._recordings)
                 if self._crash_after_s is not None:
                     nursery.start_soon(self._crash_later, self._crash_after_s)
                 await nursery.start(self._source.run, send)
+                self._refresh_markets()
                 self.state = RunState.RUNNING
                 task_status.started()
         except BaseException as exc:
@@ -229,6 +254,8 @@ class Engine:
                     trader.warm(ts, symbol, price)
             else:
                 trader.now_ms = self.time_ms()
+                if self._client is not None:
+                    trader.circuit_open = self._client.breaker.state is BreakerState.OPEN
                 on_tick = trader.on_tick
                 for ts, symbol, price in ticks:
                     intent = on_tick(ts, symbol, price)
@@ -236,8 +263,30 @@ class Engine:
                         self.now_ms = ts
                         await self._execute(intent)
                 self.ticks += len(ticks)
+                if self._recordings is not None and len(self._to_record) < RECORD_BUFFER:
+                    self._to_record.extend(ticks)
             self.now_ms = ticks[-1][0]
             self._changed.set()
+
+    async def _recorder(self, folder: Path) -> None:
+        """Write the live ticks to rotating gzip files, off the event loop, once a second."""
+        from tradebot_tui.exchange.recording import RotatingRecorder
+
+        recorder = RotatingRecorder(folder)
+        log.info("recording ticks to %s", folder)
+        try:
+            while True:
+                await trio.sleep(1.0)
+                batch, self._to_record = self._to_record, []
+                if batch:
+                    await trio.to_thread.run_sync(recorder.write, batch)
+                    self.recorded += len(batch)
+        finally:
+            with trio.CancelScope(shield=True):
+                batch, self._to_record = self._to_record, []
+                await trio.to_thread.run_sync(recorder.write, batch)
+                await trio.to_thread.run_sync(recorder.close)
+                self.recorded += len(batch)
 
     async def _publisher(self) -> None:
         period = 1 / self.settings.ui.refresh_hz
@@ -253,15 +302,40 @@ class Engine:
     async def _execute(self, intent: OrderIntent) -> None:
         self._remember(intent)
         self._log_intent(intent)
+        broker = self._broker
+        if broker.immediate:
+            try:
+                events = broker.execute(intent)
+            except Exception as exc:  # the broker failed: the order did not happen
+                log.error("%s %s failed: %s", intent.side.value, intent.symbol, exc)
+                events = [OrderClosed(intent.client_id, OrderStatus.FAILED, self.now_ms, str(exc))]
+            for event in events:
+                self._apply(event)
+            return
+        assert self._nursery is not None
+        self._nursery.start_soon(self._follow, intent)
+
+    async def _follow(self, intent: OrderIntent) -> None:
+        """One order on a real (or latency-simulating) broker, until it is over."""
+        self.following += 1
         try:
-            events = await self._broker.submit(intent)
+            await self._broker.follow(intent, self._apply)
         except trio.Cancelled:
             raise
-        except Exception as exc:  # the broker failed: the order did not happen
-            log.error("%s %s failed: %s", intent.side.value, intent.symbol, exc)
-            events = [OrderClosed(intent.client_id, OrderStatus.FAILED, self.now_ms, str(exc))]
-        for event in events:
-            self._apply(event)
+        except Exception as exc:
+            # The order's fate is unknown: block the symbol until it is recovered.
+            log.error(
+                "order %s (%s %s): %s; %s blocked until recovered",
+                intent.client_id,
+                intent.side.value,
+                intent.symbol,
+                exc,
+                intent.symbol,
+            )
+            self.trader.fault(intent.symbol, str(exc))
+        finally:
+            self.following -= 1
+            self._changed.set()
 
     def _apply(self, event: BrokerEvent) -> None:
         record = self._orders.get(event.client_id)
@@ -330,6 +404,7 @@ class Engine:
 
     def snapshot(self) -> EngineSnapshot:
         """An immutable view of the current state."""
+        self._refresh_markets()
         trader = self.trader
         ledger = trader.ledger
         now = self.time_ms()
@@ -444,7 +519,22 @@ class Engine:
             positions=tuple(positions),
             orders=tuple(orders),
             log_seq=self._log_ring.last_seq if self._log_ring is not None else 0,
+            feed=self._source.health() if hasattr(self._source, "health") else "",
+            circuit=self._circuit_text(),
         )
+
+    def _circuit_text(self) -> str:
+        client = self._client
+        if client is None:
+            return ""
+        breaker = client.breaker
+        state = breaker.state
+        if state is BreakerState.OPEN:
+            return f"circuit open {breaker.retry_in_s:.0f}s"
+        if state is BreakerState.HALF_OPEN:
+            return "circuit half-open"
+        paused = client.budget.paused_for
+        return f"rate limited {paused:.0f}s" if paused > 0 else ""
 
 
 def leaf_errors(exc: BaseException) -> list[BaseException]:

@@ -96,6 +96,9 @@ class EngineSnapshot:
     positions: tuple[PositionRow, ...]
     orders: tuple[OrderRow, ...]
     log_seq: int
+    # Exchange health: "" when not applicable (the simulator), else a short text each.
+    feed: str = ""
+    circuit: str = ""
 
     @property
     def net_pnl(self) -> Decimal:

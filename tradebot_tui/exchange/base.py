@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import trio
 
@@ -40,11 +40,43 @@ class MarketDataSource(Protocol):
         ...
 
 
+class Quote(NamedTuple):
+    """Best bid and ask of a symbol, and when they were seen (ms)."""
+
+    bid: float
+    ask: float
+    ts_ms: int
+
+
+class QuoteBook:
+    """Latest bid/ask per symbol, written by market-data sources, read by paper brokers."""
+
+    def __init__(self) -> None:
+        self.quotes: dict[str, Quote] = {}
+
+    def update(self, symbol: str, bid: float, ask: float, ts_ms: int) -> None:
+        if 0 < bid <= ask:
+            self.quotes[symbol] = Quote(bid, ask, ts_ms)
+
+    def get(self, symbol: str) -> Quote | None:
+        return self.quotes.get(symbol)
+
+
+Emit = Callable[[BrokerEvent], None]
+
+
 class Broker(Protocol):
-    """Something that executes orders."""
+    """Something that executes orders.
+
+    A broker with `immediate = True` fills synchronously: `execute(intent)` returns every
+    event at once (the simulator's paper broker, replay). Any other broker is followed:
+    `follow(intent, emit)` runs as its own task until the order is over, emitting fills
+    and the closure as they happen; it raises only when the order's fate is unknown.
+    """
 
     name: str
+    immediate: bool
 
-    async def submit(self, intent: OrderIntent) -> list[BrokerEvent]:
-        """Place an order; return the fills and closure known so far."""
-        ...
+    def execute(self, intent: OrderIntent) -> list[BrokerEvent]: ...
+
+    async def follow(self, intent: OrderIntent, emit: Emit) -> None: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -49,3 +50,50 @@ class RecordingWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class RotatingRecorder:
+    """Recordings in a folder, a new gzip file every `max_ticks` ticks or `max_age_s`.
+
+    Files are named `ticks-YYYYMMDD-HHMMSS.jsonl.gz` (UTC, first tick's time), so that a
+    sorted listing is in time order and `tradebot-tui replay DIR/*.jsonl.gz` replays all.
+    """
+
+    def __init__(
+        self, folder: Path, *, max_ticks: int = 1_000_000, max_age_s: float = 3600
+    ) -> None:
+        self.folder = folder
+        self.max_ticks = max_ticks
+        self.max_age_ms = int(max_age_s * 1000)
+        self._writer: RecordingWriter | None = None
+        self._opened_ms = 0
+        self.files: list[Path] = []
+        self.count = 0
+
+    def write(self, ticks: list[Tick]) -> None:
+        if not ticks:
+            return
+        writer = self._writer
+        first = ticks[0].ts_ms
+        if (
+            writer is None
+            or writer.count >= self.max_ticks
+            or first - self._opened_ms >= self.max_age_ms
+        ):
+            self.close()
+            stamp = datetime.fromtimestamp(first / 1000, UTC).strftime("%Y%m%d-%H%M%S")
+            path = self.folder / f"ticks-{stamp}.jsonl.gz"
+            n = 1
+            while path.exists():
+                path = self.folder / f"ticks-{stamp}-{n}.jsonl.gz"
+                n += 1
+            writer = self._writer = RecordingWriter(path)
+            self._opened_ms = first
+            self.files.append(path)
+        writer.write(ticks)
+        self.count += len(ticks)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

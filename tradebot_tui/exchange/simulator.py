@@ -189,9 +189,12 @@ class SimulatedMarket:
         self.realtime = realtime
         self.max_steps = max_steps
         self._walks = [_Walk(p, seed) for p in self.pairs]
+        self._markets: dict[str, MarketRules] | None = None
 
     def markets(self) -> dict[str, MarketRules]:
-        return {p.symbol: pair_rules(p) for p in self.pairs}
+        if self._markets is None:
+            self._markets = {p.symbol: pair_rules(p) for p in self.pairs}
+        return self._markets
 
     def history(self, start_ms: int) -> list[Tick]:
         """Warm-up ticks from `start_ms - warmup_ms` up to (not including) `start_ms`."""

@@ -72,13 +72,15 @@ class TradebotApp(App[None]):
         *,
         config_note: str = "",
         credentials_note: str = "",
+        live: bool = False,
     ) -> None:
         super().__init__()
+        self.live = live
         self.settings = settings
         self.locations = locations
         self.config_note = config_note
         self.credentials_note = credentials_note
-        self.mode_label = settings.exchange.mode.upper()
+        self.mode_label = "LIVE" if live else "PAPER"
         self.log_ring = LogRing()
         self.snapshot: EngineSnapshot | None = None
         self.engine_error: BaseException | None = None
@@ -97,6 +99,22 @@ class TradebotApp(App[None]):
     def on_mount(self) -> None:
         self._load_themes()
         self.log_ring.attach()
+        if self.live:
+            from tradebot_tui.ui.screens.confirm_live import ConfirmLiveScreen
+
+            self.push_screen(
+                ConfirmLiveScreen(self.settings, self.credentials_note), self._live_answer
+            )
+            return
+        self._start_engine()
+
+    def _live_answer(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self._start_engine()
+        else:
+            self.exit(return_code=2, message="live trading not confirmed; nothing was sent")
+
+    def _start_engine(self) -> None:
         engine = self._engine_factory(self._publish, self.log_ring)
         self._run = GuestRun(engine, on_done=self._engine_done)
         self._run.start()

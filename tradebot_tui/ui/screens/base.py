@@ -35,8 +35,11 @@ class TradebotScreen(Screen[None]):
         self.show(self.tb_app.snapshot)
 
     def show(self, snap: EngineSnapshot | None) -> None:
-        """Redraw from a snapshot."""
-        self.query_one(StatusBar).show(snap, mode=self.tb_app.mode_label)
+        """Redraw from a snapshot (a screen still being composed waits for the next one)."""
+        bars = self.query(StatusBar)
+        if not bars:
+            return
+        bars.first().show(snap, mode=self.tb_app.mode_label)
         if snap is not None:
             self.show_body(snap)
 

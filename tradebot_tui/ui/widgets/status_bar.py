@@ -54,4 +54,9 @@ class StatusBar(Static):
             f"PnL [{pnl_style}]{fmt_money(pnl, sign=True)}[/]",
             f"[$secondary]{fmt_clock(snap.ts_ms) if snap.ts_ms else ''}[/]",
         ]
+        if snap.circuit:
+            parts.insert(2, f"[b reverse $warning] {snap.circuit} [/]")
+        if snap.feed:
+            ok = snap.feed == "live"
+            parts.insert(2, f"Feed [{'$success' if ok else '$warning'}]{snap.feed}[/]")
         self.update("  ".join(parts))

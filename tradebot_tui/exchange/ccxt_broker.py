@@ -1,0 +1,266 @@
+"""The live broker: real orders through ccxt, followed to their end by client order id.
+
+Placing is made idempotent by the deterministic client order id: when a create call fails
+in a way that may have reached the exchange (timeout, dropped connection, 5xx), the broker
+looks the id up before sending again, so an order is never placed twice; the exchange
+refuses a reused id anyway. Fills are derived from the order's cumulative filled amount
+and cost, so a fill is never counted twice either. There is no withdrawal, transfer or
+any other call that moves funds off the exchange anywhere in this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal, localcontext
+from typing import Any
+
+import trio
+
+from tradebot_tui.core.money import DIVISION, EXACT, ZERO, dec
+from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus, Purpose, Side
+from tradebot_tui.exchange.base import Emit
+from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
+from tradebot_tui.exchange.resilience import Priority
+
+log = logging.getLogger("tradebot.broker")
+
+# Errors that say for sure the exchange refused the order (nothing was placed).
+_REFUSALS = {
+    "InsufficientFunds",
+    "InvalidOrder",
+    "BadSymbol",
+    "AuthenticationError",
+    "PermissionDenied",
+    "AccountSuspended",
+    "BadRequest",
+    "ArgumentsRequired",
+    "NotSupported",
+}
+
+_TERMINAL = {
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+class OrderUnknown(Exception):
+    """The order's fate could not be established (the symbol is put in error)."""
+
+
+class CcxtBroker:
+    """Market (or limit) orders on a real exchange, followed until they end."""
+
+    name = "live"
+    immediate = False
+
+    def __init__(
+        self,
+        client: ExchangeClient,
+        fee_rate: Decimal,
+        *,
+        order_type: str = "market",
+        poll_s: float = 0.5,
+        max_poll_s: float = 5.0,
+        order_timeout_s: float = 60.0,
+        place_attempts: int = 5,
+    ) -> None:
+        self.client = client
+        self.fee_rate = fee_rate
+        self.order_type = order_type
+        self.poll_s = poll_s
+        self.max_poll_s = max_poll_s
+        self.order_timeout_s = order_timeout_s
+        self.place_attempts = place_attempts
+
+    def execute(self, intent: OrderIntent) -> list[Any]:
+        raise NotImplementedError("CcxtBroker places orders asynchronously; use follow()")
+
+    async def follow(self, intent: OrderIntent, emit: Emit) -> None:
+        tracker = _Tracker(intent, emit, self.fee_rate)
+        order = await self._place(intent, tracker)
+        if order is None:
+            return
+        waited = 0.0
+        delay = self.poll_s
+        while not tracker.apply(order):
+            if waited >= self.order_timeout_s:
+                order = await self._cancel(intent)
+                if not tracker.apply(order):
+                    raise OrderUnknown(f"{intent.client_id} still open after cancelling it")
+                return
+            await trio.sleep(delay)
+            waited += delay
+            delay = min(delay * 1.5, self.max_poll_s)
+            order = await self._lookup(intent, Priority.QUERY)
+            if order is None:
+                raise OrderUnknown(f"{intent.client_id} vanished from the exchange")
+
+    async def _place(self, intent: OrderIntent, tracker: _Tracker) -> dict[str, Any] | None:
+        priority = Priority.ENTRY if intent.purpose is Purpose.ENTRY else Priority.EXIT
+        side = "buy" if intent.side is Side.BUY else "sell"
+        price = float(intent.price) if self.order_type == "limit" else None
+        params = {"newClientOrderId": intent.client_id}
+        for attempt in range(self.place_attempts):
+            try:
+                placed = await self.client.call(
+                    "create_order",
+                    intent.symbol,
+                    self.order_type,
+                    side,
+                    float(intent.qty),
+                    price,
+                    params,
+                    priority=priority,
+                    retry=False,
+                )
+                if isinstance(placed, dict) and placed.get("status"):
+                    return dict(placed)
+                log.warning("%s: unreadable answer to the order; looking it up", intent.client_id)
+            except CircuitOpen as exc:
+                tracker.close(OrderStatus.REJECTED, str(exc))
+                return None
+            except trio.Cancelled:
+                raise
+            except Exception as exc:
+                message = f"{type(exc).__name__}: {exc}"
+                names = {cls.__name__ for cls in type(exc).__mro__}
+                duplicate = "Duplicate order" in str(exc)
+                if names & _REFUSALS and not duplicate:
+                    log.error("%s %s refused: %s", side, intent.symbol, message)
+                    tracker.close(OrderStatus.REJECTED, message)
+                    return None
+                log.warning(
+                    "%s %s: %s; checking whether it was placed", side, intent.symbol, message
+                )
+            # Did the exchange take it before the answer was lost?
+            order = await self._lookup(intent, Priority.QUERY)
+            if order is not None:
+                log.info("%s was placed despite the error; following it", intent.client_id)
+                return order
+            await trio.sleep(min(0.25 * 2**attempt, 5.0))
+        tracker.close(OrderStatus.FAILED, "not placed: the exchange kept failing")
+        return None
+
+    async def _lookup(self, intent: OrderIntent, priority: Priority) -> dict[str, Any] | None:
+        try:
+            order = await self.client.call(
+                "fetch_order",
+                None,
+                intent.symbol,
+                {"origClientOrderId": intent.client_id},
+                priority=priority,
+            )
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            if type(exc).__name__ == "OrderNotFound":
+                return None
+            raise OrderUnknown(
+                f"looking up {intent.client_id}: {type(exc).__name__}: {exc}"
+            ) from exc
+        return dict(order)
+
+    async def _cancel(self, intent: OrderIntent) -> dict[str, Any]:
+        try:
+            await self.client.call(
+                "cancel_order",
+                None,
+                intent.symbol,
+                {"origClientOrderId": intent.client_id},
+                priority=Priority.CANCEL,
+            )
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            if type(exc).__name__ != "OrderNotFound":  # already over: look at how it ended
+                raise OrderUnknown(f"cancelling {intent.client_id}: {exc}") from exc
+        order = await self._lookup(intent, Priority.CANCEL)
+        if order is None:
+            raise OrderUnknown(f"{intent.client_id} vanished after cancel")
+        return order
+
+
+class _Tracker:
+    """Turns cumulative order states into incremental fills and one closure."""
+
+    def __init__(self, intent: OrderIntent, emit: Emit, fee_rate: Decimal) -> None:
+        self.intent = intent
+        self.emit = emit
+        self.fee_rate = fee_rate
+        self.filled = ZERO
+        self.cost = ZERO
+        self.fees = ZERO
+        self.closed = False
+
+    def apply(self, order: dict[str, Any]) -> bool:
+        """Emit what is new in `order`; True once the order is over."""
+        filled = _dec(order.get("filled"))
+        cost = _dec(order.get("cost"))
+        if filled is not None and filled > self.filled:
+            with localcontext(EXACT):
+                qty = filled - self.filled
+            if cost is None or cost <= self.cost:
+                price = _dec(order.get("average")) or _dec(order.get("price")) or self.intent.price
+                with localcontext(EXACT):
+                    value = qty * price
+            else:
+                with localcontext(EXACT):
+                    value = cost - self.cost
+                with localcontext(DIVISION):
+                    price = value / qty
+            fee = self._fee(order, value)
+            with localcontext(EXACT):
+                self.filled = filled
+                self.cost += value
+                self.fees += fee
+            ts = int(order.get("lastTradeTimestamp") or order.get("timestamp") or self.intent.ts_ms)
+            self.emit(Fill(self.intent.client_id, qty, price, fee, ts))
+        status = str(order.get("status") or "open")
+        if status in _TERMINAL:
+            final = _TERMINAL[status]
+            if final is OrderStatus.FILLED and self.filled < self.intent.qty:
+                final = OrderStatus.CANCELED if self.filled == 0 else final
+            self.close(final, "")
+            return True
+        return False
+
+    def _fee(self, order: dict[str, Any], value: Decimal) -> Decimal:
+        """The fee of the new part, in quote: reported when the exchange says, else estimated."""
+        reported = ZERO
+        known = False
+        quote = self.intent.symbol.partition("/")[2]
+        for fee in order.get("fees") or ([order["fee"]] if order.get("fee") else []):
+            if not fee or fee.get("cost") is None:
+                continue
+            cost = dec(fee["cost"])
+            if fee.get("currency") == quote:
+                reported += cost
+                known = True
+            elif fee.get("currency") == self.intent.symbol.partition("/")[0]:
+                price = _dec(order.get("average")) or self.intent.price
+                with localcontext(EXACT):
+                    reported += cost * price
+                known = True
+        with localcontext(EXACT):
+            if known:
+                new = reported - self.fees
+                if new >= 0:
+                    return new
+            return value * self.fee_rate
+
+    def close(self, status: OrderStatus, message: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.emit(OrderClosed(self.intent.client_id, status, self.intent.ts_ms, message))
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return dec(value if not isinstance(value, int) else str(value))
+    except (ValueError, ArithmeticError):
+        return None

@@ -1,0 +1,389 @@
+"""Market data from real exchanges: ccxt REST polling and Binance websocket streams.
+
+Both load the exchange's markets and choose the universe through the shared
+`ExchangeClient` (weight budget, breaker, retries), refresh the universe at an interval,
+keep the latest bid/ask in a `QuoteBook` for the paper broker, and send ticks to the
+engine. A malformed or unexpected message is counted and logged, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from tradebot_tui.core.market import MarketRules
+from tradebot_tui.core.ticks import Tick
+from tradebot_tui.exchange.base import QuoteBook, TickBatch
+from tradebot_tui.exchange.ccxt_markets import market_rules
+from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
+from tradebot_tui.exchange.resilience import Priority, backoff_s
+from tradebot_tui.exchange.universe import UniverseRule, select
+
+log = logging.getLogger("tradebot.feed")
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class MalformedMessage(ValueError):
+    """A market-data message that cannot be turned into a tick."""
+
+
+class _ExchangeFeed:
+    """Markets, universe, quotes and message accounting shared by the live sources."""
+
+    name = "exchange"
+
+    def __init__(
+        self,
+        client: ExchangeClient,
+        rule: UniverseRule,
+        quotes: QuoteBook | None = None,
+        *,
+        refresh_s: float = 3600.0,
+        clock_ms: Callable[[], int] = wall_ms,
+    ) -> None:
+        self.client = client
+        self.rule = rule
+        self.quotes = quotes if quotes is not None else QuoteBook()
+        self.refresh_s = refresh_s
+        self.clock_ms = clock_ms
+        self._markets: dict[str, MarketRules] = {}
+        self.by_id: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
+        self.messages = 0
+        self.malformed = 0
+        self.last_message_ms = 0
+        self.state = "starting"
+        self._last_ts = 0
+
+    def markets(self) -> dict[str, MarketRules]:
+        return self._markets
+
+    def health(self) -> str:
+        if self.state != "live" or not self.last_message_ms:
+            return self.state
+        age_s = (self.clock_ms() - self.last_message_ms) / 1000
+        return "live" if age_s < 10 else f"stale {age_s:.0f}s"
+
+    async def load_universe(self) -> bool:
+        """(Re)load markets and choose the symbols; True when the universe changed."""
+        raw = await self.client.call("load_markets", True, priority=Priority.QUERY)
+        tickers = None
+        if self.rule.mode == "top_volume":
+            tickers = await self.client.call("fetch_tickers", priority=Priority.MARKET_DATA)
+        symbols = select(self.rule, raw, tickers)
+        if not symbols:
+            log.warning("the universe is empty: no %s market matches the settings", self.rule.quote)
+        new = {s: market_rules(raw[s]) for s in symbols}
+        self.by_id = {str(raw[s]["id"]): s for s in symbols}
+        self.ids = {s: str(raw[s]["id"]) for s in symbols}
+        if list(new) == list(self._markets):
+            self._markets = new if new != self._markets else self._markets
+            return False
+        added = [s for s in new if s not in self._markets]
+        removed = [s for s in self._markets if s not in new]
+        self._markets = new
+        log.info(
+            "universe: %d symbols%s%s",
+            len(new),
+            f"; added {', '.join(added)}" if added and len(added) < len(new) else "",
+            f"; removed {', '.join(removed)}" if removed else "",
+        )
+        return True
+
+    def _count_malformed(self, reason: str, sample: str) -> None:
+        self.malformed += 1
+        if self.malformed <= 5 or self.malformed % 100 == 0:
+            log.warning(
+                "malformed market-data message #%d ignored: %s: %.120s",
+                self.malformed,
+                reason,
+                sample,
+            )
+
+    def _stamp(self, ts: int | None) -> int:
+        """Receipt time, never earlier than the previous tick's."""
+        now = ts if ts is not None else self.clock_ms()
+        if now < self._last_ts:
+            now = self._last_ts
+        self._last_ts = now
+        return now
+
+
+class CcxtPollingSource(_ExchangeFeed):
+    """Batched `fetch_tickers` of the universe every `interval_s`."""
+
+    name = "ccxt"
+
+    def __init__(
+        self,
+        client: ExchangeClient,
+        rule: UniverseRule,
+        quotes: QuoteBook | None = None,
+        *,
+        interval_s: float = 2.0,
+        refresh_s: float = 3600.0,
+        clock_ms: Callable[[], int] = wall_ms,
+    ) -> None:
+        super().__init__(client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms)
+        self.interval_s = interval_s
+        self.name = f"{client.name} REST"
+
+    async def run(
+        self,
+        send: trio.MemorySendChannel[TickBatch],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        await self.load_universe()
+        self.state = "live"
+        task_status.started()
+        next_refresh = trio.current_time() + self.refresh_s
+        while True:
+            if trio.current_time() >= next_refresh:
+                next_refresh = trio.current_time() + self.refresh_s
+                try:
+                    await self.load_universe()
+                except CircuitOpen:
+                    pass
+                except Exception as exc:
+                    log.warning("universe refresh failed, keeping the current one: %s", exc)
+            try:
+                tickers = await self.client.call(
+                    "fetch_tickers", list(self._markets), priority=Priority.MARKET_DATA
+                )
+            except CircuitOpen as exc:
+                self.state = "paused (circuit open)"
+                await trio.sleep(max(exc.retry_in_s, self.interval_s))
+                continue
+            except trio.Cancelled:
+                raise
+            except Exception as exc:
+                self.state = "error"
+                log.warning("polling %s failed: %s", self.client.name, exc)
+                await trio.sleep(self.interval_s)
+                continue
+            self.state = "live"
+            ticks = self.ticks_from(tickers)
+            if ticks:
+                await send.send(TickBatch(ticks))
+            await trio.sleep(self.interval_s)
+
+    def ticks_from(self, tickers: Any) -> list[Tick]:
+        if not isinstance(tickers, dict):
+            self._count_malformed("tickers is not a mapping", repr(tickers))
+            return []
+        ts = self._stamp(None)
+        self.last_message_ms = ts
+        ticks = []
+        for symbol in self._markets:
+            ticker = tickers.get(symbol)
+            if ticker is None:
+                continue
+            self.messages += 1
+            try:
+                bid, ask = ticker.get("bid"), ticker.get("ask")
+                last = ticker.get("last")
+                price = float(last) if last is not None else (float(bid) + float(ask)) / 2
+                if not price > 0:
+                    raise ValueError(f"price {price}")
+            except (TypeError, ValueError, AttributeError) as exc:
+                self._count_malformed(f"{symbol}: {exc}", repr(ticker)[:200])
+                continue
+            if bid is not None and ask is not None:
+                self.quotes.update(symbol, float(bid), float(ask), ts)
+            ticks.append(Tick(ts, symbol, price))
+        return ticks
+
+
+class BinanceWebsocketSource(_ExchangeFeed):
+    """Binance combined streams (bookTicker or miniTicker) over trio-websocket."""
+
+    def __init__(
+        self,
+        client: ExchangeClient,
+        rule: UniverseRule,
+        quotes: QuoteBook | None = None,
+        *,
+        ws_url: str = "wss://stream.binance.com:9443",
+        stream: str = "bookTicker",
+        refresh_s: float = 3600.0,
+        ping_s: float = 20.0,
+        ping_timeout_s: float = 10.0,
+        silence_s: float = 30.0,
+        max_backoff_s: float = 30.0,
+        clock_ms: Callable[[], int] = wall_ms,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms)
+        if stream not in ("bookTicker", "miniTicker"):
+            raise ValueError(f"stream must be bookTicker or miniTicker, not {stream!r}")
+        self.ws_url = ws_url.rstrip("/")
+        self.stream = stream
+        self.ping_s = ping_s
+        self.ping_timeout_s = ping_timeout_s
+        self.silence_s = silence_s
+        self.max_backoff_s = max_backoff_s
+        self.rng = rng or random.Random()
+        self.connects = 0
+        self.reconnects = 0
+        self.name = f"{client.name} websocket"
+        self._universe_changed = trio.Event()
+        self._next_id = 1
+
+    def streams(self) -> list[str]:
+        return [f"{self.ids[s].lower()}@{self.stream}" for s in self._markets]
+
+    def url(self) -> str:
+        return f"{self.ws_url}/stream?streams={'/'.join(self.streams())}"
+
+    async def run(
+        self,
+        send: trio.MemorySendChannel[TickBatch],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        await self.load_universe()
+        task_status.started()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._refresher)
+            await self._connection_loop(send)
+
+    async def _refresher(self) -> None:
+        while True:
+            await trio.sleep(self.refresh_s)
+            try:
+                if await self.load_universe():
+                    self._universe_changed.set()
+            except CircuitOpen:
+                pass
+            except Exception as exc:
+                log.warning("universe refresh failed, keeping the current one: %s", exc)
+
+    async def _connection_loop(self, send: trio.MemorySendChannel[TickBatch]) -> None:
+        from trio_websocket import open_websocket_url
+
+        attempt = 0
+        while True:
+            self.state = "connecting" if not self.connects else "reconnecting"
+            try:
+                async with open_websocket_url(
+                    self.url(), connect_timeout=10, disconnect_timeout=2
+                ) as ws:
+                    self.connects += 1
+                    attempt = 0
+                    self.state = "live"
+                    log.info("%s connected: %d streams", self.name, len(self._markets))
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._heartbeat, ws)
+                        nursery.start_soon(self._resubscriber, ws)
+                        await self._reader(ws, send)
+                        nursery.cancel_scope.cancel()
+            except trio.Cancelled:
+                raise
+            except Exception as exc:  # connection errors of every kind: reconnect
+                self.reconnects += 1
+                log.warning("%s lost: %s: %s", self.name, type(exc).__name__, exc)
+            self.state = "reconnecting"
+            delay = backoff_s(attempt, 0.5, self.max_backoff_s, self.rng)
+            attempt += 1
+            await trio.sleep(delay)
+
+    async def _reader(self, ws: Any, send: trio.MemorySendChannel[TickBatch]) -> None:
+        while True:
+            with trio.fail_after(self.silence_s):
+                message = await ws.get_message()
+            tick = self.handle(message)
+            if tick is not None:
+                await send.send(TickBatch((tick,)))
+
+    def handle(self, message: str | bytes) -> Tick | None:
+        """One websocket message: a tick, or None (control answers, malformed: counted)."""
+        self.messages += 1
+        try:
+            parsed = parse_message(message, self.by_id)
+        except MalformedMessage as exc:
+            self._count_malformed(str(exc), str(message)[:200])
+            return None
+        if parsed is None:
+            return None
+        symbol, price, bid, ask, event_ms = parsed
+        ts = self._stamp(None)
+        self.last_message_ms = ts
+        if bid is not None and ask is not None:
+            self.quotes.update(symbol, bid, ask, ts)
+        del event_ms
+        return Tick(ts, symbol, price)
+
+    async def _heartbeat(self, ws: Any) -> None:
+        while True:
+            await trio.sleep(self.ping_s)
+            with trio.fail_after(self.ping_timeout_s):
+                await ws.ping()
+
+    async def _resubscriber(self, ws: Any) -> None:
+        subscribed = set(self.streams())
+        while True:
+            await self._universe_changed.wait()
+            self._universe_changed = trio.Event()
+            wanted = set(self.streams())
+            for method, params in (
+                ("UNSUBSCRIBE", sorted(subscribed - wanted)),
+                ("SUBSCRIBE", sorted(wanted - subscribed)),
+            ):
+                if params:
+                    await ws.send_message(
+                        json.dumps({"method": method, "params": params, "id": self._next_id})
+                    )
+                    self._next_id += 1
+            subscribed = wanted
+            log.info("%s resubscribed: %d streams", self.name, len(wanted))
+
+
+def parse_message(
+    message: str | bytes, by_id: dict[str, str]
+) -> tuple[str, float, float | None, float | None, int | None] | None:
+    """(symbol, price, bid, ask, event ms) of a combined-stream message; None for answers.
+
+    bookTicker gives the mid price and the quotes; miniTicker the last price.
+
+    Raises:
+        MalformedMessage: not JSON, not an object, an unknown symbol, a bad number.
+    """
+    try:
+        item = json.loads(message)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedMessage(f"not JSON ({exc})") from None
+    if not isinstance(item, dict):
+        raise MalformedMessage("not a JSON object")
+    if "result" in item and "id" in item:
+        return None  # the answer to a SUBSCRIBE/UNSUBSCRIBE
+    data = item.get("data", item)
+    if not isinstance(data, dict):
+        raise MalformedMessage("data is not an object")
+    symbol = by_id.get(str(data.get("s")))
+    if symbol is None:
+        raise MalformedMessage(f"unknown symbol {data.get('s')!r}")
+    try:
+        if "b" in data and "a" in data:
+            bid, ask = float(data["b"]), float(data["a"])
+            if not (0 < bid <= ask):
+                raise MalformedMessage(f"bad quotes bid {bid} ask {ask}")
+            return symbol, (bid + ask) / 2, bid, ask, None
+        if "c" in data:
+            price = float(data["c"])
+            if not price > 0:
+                raise MalformedMessage(f"bad price {price}")
+            event = data.get("E")
+            return symbol, price, None, None, int(event) if event is not None else None
+    except (TypeError, ValueError) as exc:
+        raise MalformedMessage(f"bad number: {exc}") from None
+    raise MalformedMessage("neither a bookTicker nor a miniTicker message")

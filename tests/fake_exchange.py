@@ -460,9 +460,17 @@ class FakeBinance:
     # -- websocket -------------------------------------------------------------------------
 
     async def serve_ws(
-        self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED, rate_hz: float = 20.0
+        self,
+        *,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+        rate_hz: float = 20.0,
+        slices: int = 1,
     ) -> None:
-        """Serve combined streams until cancelled; `task_status` gets the ws base URL."""
+        """Serve combined streams until cancelled; `task_status` gets the ws base URL.
+
+        Every stream gets `rate_hz` messages a second; `slices` spreads each round over
+        that many evenly spaced sends (a burst of 500 messages is not how a feed arrives).
+        """
 
         async def handler(request: WebSocketRequest) -> None:
             ws = await request.accept()
@@ -474,24 +482,31 @@ class FakeBinance:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._ws_control, ws, streams)
                 try:
+                    step = 1 / rate_hz / slices
+                    due = trio.current_time()
                     while True:
-                        await trio.sleep(1 / rate_hz)
-                        if self.ws_silent:
-                            continue
-                        for stream in list(streams):
-                            self.ws_sent += 1
-                            if self.ws_drop_after is not None and self.ws_sent > self.ws_drop_after:
-                                self.ws_drop_after = None
-                                await ws.aclose()
-                                nursery.cancel_scope.cancel()
-                                return
-                            if (
-                                self.ws_malformed_every
-                                and self.ws_sent % self.ws_malformed_every == 0
-                            ):
-                                await ws.send_message('{"stream": "x", "data": {broken')
+                        for part in range(slices):
+                            due = max(due + step, trio.current_time() - 1.0)
+                            await trio.sleep_until(due)
+                            if self.ws_silent:
                                 continue
-                            await ws.send_message(json.dumps(self.stream_message(stream, rng)))
+                            for stream in list(streams)[part::slices]:
+                                self.ws_sent += 1
+                                if (
+                                    self.ws_drop_after is not None
+                                    and self.ws_sent > self.ws_drop_after
+                                ):
+                                    self.ws_drop_after = None
+                                    await ws.aclose()
+                                    nursery.cancel_scope.cancel()
+                                    return
+                                if (
+                                    self.ws_malformed_every
+                                    and self.ws_sent % self.ws_malformed_every == 0
+                                ):
+                                    await ws.send_message('{"stream": "x", "data": {broken')
+                                    continue
+                                await ws.send_message(json.dumps(self.stream_message(stream, rng)))
                 except ConnectionClosed:
                     nursery.cancel_scope.cancel()
 
@@ -622,3 +637,40 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._handle("DELETE")
+
+
+def main() -> None:
+    """Serve a fake exchange with N symbols until killed; prints its REST and WS URLs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--symbols", type=int, default=0, help="N synthetic USDT pairs")
+    parser.add_argument("--rate", type=float, default=10.0, help="messages/s per stream")
+    parser.add_argument("--slices", type=int, default=50)
+    args = parser.parse_args()
+    markets = None
+    if args.symbols:
+        markets = {
+            f"C{i:03d}USDT": Market(
+                f"C{i:03d}", "USDT", D(100 + i), step="0.00100000", volume=D(10**6 + i)
+            )
+            for i in range(args.symbols)
+        }
+    fake = FakeBinance(markets)
+
+    async def serve() -> None:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(
+                lambda task_status: fake.serve_ws(
+                    task_status=task_status, rate_hz=args.rate, slices=args.slices
+                )
+            )
+            print(f"REST {fake.rest_url}", flush=True)
+            print(f"WS {url}", flush=True)
+
+    with fake:
+        trio.run(serve)
+
+
+if __name__ == "__main__":
+    main()

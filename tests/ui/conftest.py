@@ -32,6 +32,7 @@ def make_app(
     realtime: bool = False,
     crash_after_s: float | None = None,
     locations: Locations = LOCATIONS,
+    live: bool = False,
 ) -> TradebotApp:
     settings = settings or Settings()
     if theme is not None:
@@ -54,4 +55,5 @@ def make_app(
         factory,
         config_note=f"config: no file at {locations.config_file}; the defaults apply",
         credentials_note="API keys: none found (paper trading needs none)",
+        live=live,
     )

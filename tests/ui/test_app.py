@@ -116,3 +116,31 @@ async def test_screens_show_what_the_engine_did() -> None:
         log_view = app.screen.query_one("#logs-view")
         text = "\n".join(str(line.text) for line in log_view.lines)  # type: ignore[attr-defined]
         assert "engine started" in text and "BUY" in text
+
+
+async def test_live_trading_waits_for_the_typed_confirmation() -> None:
+    from tradebot_tui.ui.screens.confirm_live import ConfirmLiveScreen
+
+    app = make_app(live=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmLiveScreen)
+        assert app.snapshot is None and app._run is None  # nothing started
+        await pilot.press("l", "i", "v", "e", "enter")  # the wrong case is refused
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmLiveScreen) and app._run is None
+        await pilot.press("L", "I", "V", "E", "enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmLiveScreen)
+        assert app._run is not None
+        assert "LIVE" in str(app.screen.query_one(StatusBar).render())
+
+
+async def test_live_trading_refused_at_the_dialog_starts_nothing() -> None:
+    app = make_app(live=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_code == 2
+    assert app._run is None

@@ -93,3 +93,15 @@ class TestConfig:
     def test_config(self, snap_compare: SnapCompare, theme: str) -> None:
         app = make_app(theme=theme, steps=STEPS)
         assert snap_compare(app, terminal_size=SIZE, run_before=settled("c"))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+class TestConfirmLive:
+    def test_confirm_live(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS, live=True)
+
+        async def typed(pilot: Pilot) -> None:
+            await pilot.pause()
+            await pilot.press("L", "I")
+
+        assert snap_compare(app, terminal_size=SIZE, run_before=typed)

@@ -205,18 +205,6 @@ class Engine:
         """Run every service until cancelled (or until one of them fails)."""
         send, recv = trio.open_memory_channel[TickBatch](TICK_CHANNEL_SIZE)
         params = self.trader.params
-        log.info(
-            "engine started: %s trading on %s data, %d symbols, budget %s %s, stake %s, "
-            "trigger %.2f%% below the %s anchor",
-            self.mode.lower(),
-            self._source.name,
-            len(self._symbols),
-            fmt_decimal(self.settings.budget.initial),
-            self.settings.budget.quote,
-            fmt_decimal(params.stake),
-            params.trigger_pct,
-            params.anchor.value,
-        )
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -229,6 +217,18 @@ class Engine:
                     nursery.start_soon(self._crash_later, self._crash_after_s)
                 await nursery.start(self._source.run, send)
                 self._refresh_markets()
+                log.info(
+                    "engine started: %s trading on %s data, %d symbols, budget %s %s, stake %s, "
+                    "trigger %.2f%% below the %s anchor",
+                    self.mode.lower(),
+                    self._source.name,
+                    len(self._symbols),
+                    fmt_decimal(self.settings.budget.initial),
+                    self.settings.budget.quote,
+                    fmt_decimal(params.stake),
+                    params.trigger_pct,
+                    params.anchor.value,
+                )
                 self.state = RunState.RUNNING
                 task_status.started()
         except BaseException as exc:

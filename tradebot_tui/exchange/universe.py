@@ -71,17 +71,18 @@ def select(
 ) -> list[str]:
     """The symbols to watch, in display order.
 
-    Static: `symbols` as given (unknown ones dropped). Top volume: the `top_n` eligible
-    symbols by 24h quote volume, highest first. Then `include` is added (when the market
-    exists) and `exclude` removed, in both modes.
+    Static: `symbols` as given (unknown ones dropped). Top volume: the `top_n` eligible,
+    not excluded symbols by 24h quote volume, highest first. Then `include` is added (when
+    the market exists) and `exclude` removed, in both modes.
     """
+    excluded = set(rule.exclude)
     if rule.mode == "static":
         chosen = [s for s in rule.symbols if s in markets]
     else:
         volumes = []
         for symbol, ticker in (tickers or {}).items():
             market = markets.get(symbol)
-            if market is None or not eligible(symbol, market, rule):
+            if market is None or symbol in excluded or not eligible(symbol, market, rule):
                 continue
             volume = ticker.get("quoteVolume")
             if volume is None:
@@ -91,7 +92,6 @@ def select(
     for symbol in rule.include:
         if symbol in markets and symbol not in chosen:
             chosen.append(symbol)
-    excluded = set(rule.exclude)
     return [s for s in chosen if s not in excluded]
 
 

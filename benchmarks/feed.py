@@ -1,0 +1,220 @@
+"""Websocket feed throughput and tick-to-order-intent latency, against the fake Binance.
+
+Prints:
+  - parse: Binance combined-stream messages turned into ticks per second (our code alone,
+    one core, no network);
+  - live: the fake exchange in its own process serves 500 symbols x 10 bookTicker
+    messages a second over a loopback websocket; the real engine (trio-websocket source,
+    drop-trigger trader, paper broker) consumes them. Latency is measured from the moment
+    a message is received from the websocket to the moment the trader has decided on its
+    tick (p50/p99 over every tick), and separately for the ticks that produced an order
+    intent. Goal: p99 <= 1 ms.
+
+Run: .venv/bin/python benchmarks/feed.py [--seconds S] [--symbols N] [--rate HZ]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections import deque
+from decimal import Decimal
+from pathlib import Path
+
+import trio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tradebot_tui.config.schema import from_dict  # noqa: E402
+from tradebot_tui.engine.engine import Engine  # noqa: E402
+from tradebot_tui.exchange.base import QuoteBook  # noqa: E402
+from tradebot_tui.exchange.ccxt_markets import make_exchange  # noqa: E402
+from tradebot_tui.exchange.client import ExchangeClient  # noqa: E402
+from tradebot_tui.exchange.live_sources import BinanceWebsocketSource, parse_message  # noqa: E402
+from tradebot_tui.exchange.paper import QuotePaperBroker  # noqa: E402
+from tradebot_tui.exchange.universe import UniverseRule  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def parse_rate(symbols: int, count: int = 200_000) -> float:
+    rng = random.Random(1)
+    by_id = {f"C{i:03d}USDT": f"C{i:03d}/USDT" for i in range(symbols)}
+    ids = list(by_id)
+    messages = []
+    for n in range(count):
+        sid = ids[n % len(ids)]
+        p = 100 + rng.random()
+        messages.append(
+            json.dumps(
+                {
+                    "stream": f"{sid.lower()}@bookTicker",
+                    "data": {
+                        "u": n,
+                        "s": sid,
+                        "b": f"{p:.4f}",
+                        "B": "1.0",
+                        "a": f"{p + 0.01:.4f}",
+                        "A": "1.0",
+                    },
+                }
+            )
+        )
+    started = time.perf_counter()
+    for message in messages:
+        parse_message(message, by_id)
+    return count / (time.perf_counter() - started)
+
+
+def live(seconds: float, symbols: int, rate: float) -> dict[str, float]:
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fake_exchange",
+            "--symbols",
+            str(symbols),
+            "--rate",
+            str(rate),
+            "--slices",
+            "100",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        rest = server.stdout.readline().split()[1]
+        ws = server.stdout.readline().split()[1]
+        return trio.run(_live, rest, ws, seconds, symbols)
+    finally:
+        server.kill()
+        server.wait()
+
+
+async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, float]:
+    settings = from_dict(
+        {
+            "strategy": {"window_s": 60, "trigger_pct": 0.15},
+            "risk": {"max_positions": 50, "cooldown_s": 60, "stale_after_s": 0},
+            # Exits within the fake's ±0.2 % wiggle, so that orders keep flowing.
+            "exits": {
+                "take_profit_pct": 0.15,
+                "stop_loss_pct": 0.15,
+                "trailing_activation_pct": 0.1,
+                "trailing_distance_pct": 0.05,
+            },
+            "budget": {"initial": 100_000},
+            "market": {"source": "websocket", "universe": "top_volume", "top_n": symbols},
+        },
+        "benchmark",
+    )
+    client = ExchangeClient(make_exchange("binance", rest_url=rest, timeout_s=10))
+    quotes = QuoteBook()
+    names = [f"C{i:03d}/USDT" for i in range(symbols)]
+    rule = UniverseRule("USDT", "static", tuple(names))
+    # Tick times run 30x faster than the wall clock, so the 60 s window fills in 2 s.
+    t0 = time.time()
+    source = BinanceWebsocketSource(
+        client,
+        rule,
+        quotes,
+        ws_url=ws,
+        clock_ms=lambda: int(t0 * 1000 + (time.time() - t0) * 30_000),
+    )
+    broker = QuotePaperBroker(Decimal("0.001"), quotes)
+    engine = Engine(settings, source, broker, clock=lambda: 0)
+
+    received: deque[int] = deque()
+    handle = source.handle
+
+    def timed_handle(message: str | bytes) -> object:
+        tick = handle(message)
+        if tick is not None:
+            received.append(time.perf_counter_ns())
+        return tick
+
+    source.handle = timed_handle  # type: ignore[method-assign]
+    latencies: list[float] = []
+    intent_latencies: list[float] = []
+    measuring = [False]
+    on_tick = engine.trader.on_tick
+
+    def timed_on_tick(ts: int, symbol: str, price: float) -> object:
+        intent = on_tick(ts, symbol, price)
+        done = time.perf_counter_ns()
+        start = received.popleft()
+        if measuring[0]:
+            us = (done - start) / 1000
+            latencies.append(us)
+            if intent is not None:
+                intent_latencies.append(us)
+        return intent
+
+    engine.trader.on_tick = timed_on_tick  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        await trio.sleep(3.0)  # connect, warm the anchors
+        measuring[0] = True
+        ticks0, t_start = engine.ticks, trio.current_time()
+        cpu0 = time.process_time()
+        await trio.sleep(seconds)
+        measuring[0] = False
+        elapsed = trio.current_time() - t_start
+        cpu = time.process_time() - cpu0
+        ticks = engine.ticks - ticks0
+        nursery.cancel_scope.cancel()
+    return {
+        "ticks": ticks,
+        "rate": ticks / elapsed,
+        "p50": pct(latencies, 0.5),
+        "p99": pct(latencies, 0.99),
+        "max": max(latencies) if latencies else float("nan"),
+        "intents": len(intent_latencies),
+        "ip50": pct(intent_latencies, 0.5),
+        "ip99": pct(intent_latencies, 0.99),
+        "cpu": cpu / elapsed * 100,
+        "malformed": source.malformed,
+        "mean": statistics.fmean(latencies) if latencies else float("nan"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=10.0, help="messages/s per symbol")
+    args = parser.parse_args()
+    print(f"parse: {parse_rate(args.symbols):,.0f} messages/s turned into ticks (one core)")
+    r = live(args.seconds, args.symbols, args.rate)
+    print(
+        f"live: {args.symbols} symbols x {args.rate:g}/s over a loopback websocket for "
+        f"{args.seconds:g} s: {r['ticks']:,} ticks, {r['rate']:,.0f} ticks/s, "
+        f"engine process CPU {r['cpu']:.0f} % of one core"
+    )
+    print(
+        f"tick latency (received -> decided): p50 {r['p50']:.0f} µs, p99 {r['p99']:.0f} µs, "
+        f"max {r['max']:.0f} µs"
+    )
+    verdict = "met" if r["ip99"] <= 1000 or r["intents"] == 0 else "NOT met"
+    print(
+        f"tick-to-order-intent latency over {r['intents']} intents: p50 {r['ip50']:.0f} µs, "
+        f"p99 {r['ip99']:.0f} µs   goal p99 <= 1000 µs   {verdict}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

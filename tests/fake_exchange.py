@@ -105,6 +105,8 @@ class FakeBinance:
         self.fill_delay_s = 0.3
         self.partial_fraction = D("0.4")
         self.api_key_seen: set[str] = set()
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         # websocket side
@@ -589,10 +591,20 @@ class _Handler(BaseHTTPRequestHandler):
             q.update(parse_qsl(self.rfile.read(length).decode()))
         fake = self.exchange
         with fake.lock:
-            fault = fake.take_fault(method, parts.path)
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            self._answer(fake, method, parts.path, q)
+        finally:
+            with fake.lock:
+                fake.in_flight -= 1
+
+    def _answer(self, fake: FakeBinance, method: str, path: str, q: dict[str, str]) -> None:
+        with fake.lock:
+            fault = fake.take_fault(method, path)
             status, body = 200, None
             if fault is None or fault.applied:
-                status, body = fake.route(method, parts.path, q, self.headers)
+                status, body = fake.route(method, path, q, self.headers)
         if fault is not None:
             self._fault(fault)
             return

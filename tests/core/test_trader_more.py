@@ -305,3 +305,18 @@ def test_recovery_without_orders_ends_flat_at_once() -> None:
     assert t.books[SYM].state is State.IDLE
     with pytest.raises(ValueError, match="not in error"):
         t.recover(SYM)
+
+
+def test_open_circuit_blocks_entries_but_not_exits() -> None:
+    t = make()
+    warm(t, ("A/USDT", "B/USDT"))
+    entry = t.on_tick(H, "A/USDT", 97.0)
+    assert entry is not None
+    fill(t, entry)
+    close(t, entry)
+    t.circuit_open = True
+    assert t.on_tick(H + 1, "B/USDT", 97.0) is None
+    assert t.status("B/USDT", H + 1)[0] is Status.CIRCUIT_OPEN
+    assert t.on_tick(H + 2, "A/USDT", 90.0) is not None  # the stop-loss still sells
+    t.circuit_open = False
+    assert t.on_tick(H + 3, "B/USDT", 97.0) is not None

@@ -132,3 +132,33 @@ def test_recorder_writes_replayable_files(
     assert files and engine.recorded == engine.ticks
     assert main(["replay", *map(str, files)]) == 0
     assert f"ticks         {engine.ticks}" in capsys.readouterr().out
+
+
+def test_rejected_live_entries_lose_no_budget(fake: FakeBinance) -> None:
+    fake.fill_mode = "reject"
+    client = make_client(fake)
+    rule = UniverseRule("USDT", "static", ("BTC/USDT",))
+    source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
+    engine = Engine(SETTINGS, source, CcxtBroker(client, D("0.001"), poll_s=0.02), clock=lambda: 0)
+
+    async def go() -> EngineSnapshot:
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                while engine.trader.books.get("BTC/USDT") is None or (
+                    engine.trader.books["BTC/USDT"].anchor_price is None
+                ):
+                    await trio.sleep(0.02)
+                fake.set_price("BTCUSDT", "68000.00")
+                while not any(o.status == "rejected" for o in engine.snapshot().orders):
+                    await trio.sleep(0.02)
+                snap = engine.snapshot()
+                nursery.cancel_scope.cancel()
+        return snap
+
+    snap = trio.run(go)
+    ledger = engine.trader.ledger
+    ledger.check()
+    assert ledger.free == ledger.initial and ledger.reserved == 0
+    assert "InsufficientFunds" in snap.orders[0].reason
+    assert fake.orders == {}

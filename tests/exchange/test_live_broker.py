@@ -238,3 +238,47 @@ def test_no_call_moves_funds_off_the_exchange() -> None:
     for path in package.rglob("*.py"):
         match = calls.search(path.read_text())
         assert match is None, f"{path}: {match.group(0) if match else ''}"
+
+
+def test_balances_and_one_call_in_flight_per_client(fake: FakeBinance) -> None:
+    fake.inject("timeout", path="/api/v3/ticker", count=3, delay=0.3)
+
+    async def go() -> dict[str, tuple[D, D]]:
+        client = make_client(fake, timeout_s=2.0)
+        broker = CcxtBroker(client, D("0.001"))
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):  # three slow calls at once: the client lets one out at a time
+                nursery.start_soon(
+                    lambda: client.call("fetch_ticker", "BTC/USDT", priority=4)  # type: ignore[arg-type]
+                )
+        return await broker.balances()
+
+    balances = run(go)
+    assert fake.max_in_flight == 1
+    assert balances == {"USDT": (D("10000"), D("0"))}
+
+
+def test_quote_paper_broker_fills_at_bid_and_ask_in_slices() -> None:
+    from tradebot_tui.core.market import MarketRules
+    from tradebot_tui.exchange.base import QuoteBook
+    from tradebot_tui.exchange.paper import QuotePaperBroker
+
+    quotes = QuoteBook()
+    quotes.update("BTC/USDT", 69990.0, 70010.0, 1)
+    rules = MarketRules("BTC/USDT", qty_step=D("0.00001"))
+    broker = QuotePaperBroker(D("0.001"), quotes, lambda s: rules, latency_s=0.05, slices=3)
+    events: list[BrokerEvent] = []
+
+    async def go() -> float:
+        start = trio.current_time()
+        await broker.follow(buy(qty="0.00100"), events.append)
+        sell = OrderIntent("s-1", "BTC/USDT", Side.SELL, Purpose.EXIT, D("0.001"), D("7e4"), 2)
+        await broker.follow(sell, events.append)
+        return trio.current_time() - start
+
+    took = run(go)
+    buys = [f for f in fills(events) if f.client_id == "tb-t-BTCUSDT-1"]
+    assert [f.qty for f in buys] == [D("0.00033"), D("0.00033"), D("0.00034")]
+    assert {f.price for f in buys} == {D("70010.0")}
+    assert {f.price for f in fills(events) if f.client_id == "s-1"} == {D("69990.0")}
+    assert took >= 0.1  # latency before each order

@@ -229,6 +229,8 @@ class Engine:
                     params.trigger_pct,
                     params.anchor.value,
                 )
+                if hasattr(self._broker, "balances"):
+                    await self._check_balance()
                 self.state = RunState.RUNNING
                 task_status.started()
         except BaseException as exc:
@@ -238,6 +240,33 @@ class Engine:
         finally:
             self.state = RunState.STOPPING
             log.info("engine stopped")
+
+    async def _check_balance(self) -> None:
+        """Live: say what the exchange account holds against the budget (never a guess)."""
+        quote = self.settings.budget.quote
+        try:
+            balances = await self._broker.balances()  # type: ignore[attr-defined]
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            log.error("could not read the exchange balances: %s", exc)
+            return
+        free = balances.get(quote, (ZERO, ZERO))[0]
+        budget = self.settings.budget.initial
+        log.info(
+            "exchange balance: %s %s free; trading budget %s",
+            fmt_decimal(free),
+            quote,
+            fmt_decimal(budget),
+        )
+        if free < budget:
+            log.warning(
+                "the free %s balance (%s) is below budget.initial (%s): entries will fail "
+                "with insufficient funds once it is spent",
+                quote,
+                fmt_decimal(free),
+                fmt_decimal(budget),
+            )
 
     async def _crash_later(self, seconds: float) -> None:
         await trio.sleep(seconds)

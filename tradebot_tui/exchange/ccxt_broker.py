@@ -78,6 +78,16 @@ class CcxtBroker:
     def execute(self, intent: OrderIntent) -> list[Any]:
         raise NotImplementedError("CcxtBroker places orders asynchronously; use follow()")
 
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Free and locked amount of every asset the account holds."""
+        raw = await self.client.call("fetch_balance", priority=Priority.QUERY)
+        out: dict[str, tuple[Decimal, Decimal]] = {}
+        for asset, free in (raw.get("free") or {}).items():
+            locked = (raw.get("used") or {}).get(asset) or 0
+            if free or locked:
+                out[asset] = (dec(free or 0), dec(locked))
+        return out
+
     async def follow(self, intent: OrderIntent, emit: Emit) -> None:
         tracker = _Tracker(intent, emit, self.fee_rate)
         order = await self._place(intent, tracker)

@@ -105,6 +105,7 @@ class FakeBinance:
         self.fill_delay_s = 0.3
         self.partial_fraction = D("0.4")
         self.api_key_seen: set[str] = set()
+        self.silent_symbols: set[str] = set()  # tickers of these are not served
         self.in_flight = 0
         self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
@@ -434,7 +435,9 @@ class FakeBinance:
             if "symbol" in q:
                 return 200, self.ticker(q["symbol"])
             wanted = json.loads(q["symbols"]) if "symbols" in q else list(self.markets)
-            return 200, [self.ticker(s) for s in wanted if s in self.markets]
+            return 200, [
+                self.ticker(s) for s in wanted if s in self.markets and s not in self.silent_symbols
+            ]
         if method == "GET" and path == "/api/v3/account":
             return 200, self.account()
         if method == "POST" and path == "/api/v3/order":

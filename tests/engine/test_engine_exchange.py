@@ -162,3 +162,41 @@ def test_rejected_live_entries_lose_no_budget(fake: FakeBinance) -> None:
     assert ledger.free == ledger.initial and ledger.reserved == 0
     assert "InsufficientFunds" in snap.orders[0].reason
     assert fake.orders == {}
+
+
+def test_a_symbol_without_fresh_prices_is_stale_and_not_bought(fake: FakeBinance) -> None:
+    settings = from_dict(
+        {
+            "strategy": {"window_s": 60},
+            "risk": {"stale_after_s": 10},
+            "market": {"source": "ccxt", "symbols": ["BTC/USDT", "ETH/USDT"]},
+        },
+        "test",
+    )
+    client = make_client(fake)
+    rule = UniverseRule("USDT", "static", ("BTC/USDT", "ETH/USDT"))
+    clock = fast_clock()
+    source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=clock)  # type: ignore[arg-type]
+    broker = CcxtBroker(client, D("0.001"), poll_s=0.02)
+    engine = Engine(settings, source, broker, clock=lambda: 0)
+
+    async def go() -> dict[str, str]:
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                while engine.trader.books.get("ETH/USDT") is None or (
+                    engine.trader.books["ETH/USDT"].anchor_price is None
+                ):
+                    await trio.sleep(0.02)
+                fake.silent_symbols.add("ETHUSDT")
+                fake.set_price("ETHUSDT", "1900.00")  # a drop nobody hears of
+                ticks = engine.ticks
+                while engine.ticks < ticks + 10:
+                    await trio.sleep(0.02)
+                statuses = {row.symbol: row.status.value for row in engine.snapshot().watch}
+                nursery.cancel_scope.cancel()
+        return statuses
+
+    statuses = trio.run(go)
+    assert statuses == {"BTC/USDT": "watching", "ETH/USDT": "stale price"}
+    assert fake.orders == {}

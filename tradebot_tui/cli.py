@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         "data and a confirmation in the app)",
     )
     parser.add_argument(
+        "--new-journal",
+        action="store_true",
+        help="start a fresh journal after an unreadable one was moved aside (live)",
+    )
+    parser.add_argument(
         "--confirm-live",
         action="store_true",
         help="with --headless --live: the confirmation the app would ask for",
@@ -395,6 +400,19 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
     else:
         source, broker = make_exchange_feed(settings, locations, live=live)
 
+    journal = None
+    if live:
+        from tradebot_tui.engine.journal import Journal, JournalError
+
+        try:
+            journal = Journal.open(
+                locations.journal_file,
+                profile=settings.exchange.profile,
+                new_journal=args.new_journal,
+            )
+        except JournalError as exc:
+            raise UsageError(str(exc)) from None
+
     def engine_factory(
         publish: Callable[[EngineSnapshot], None] | None, ring: LogRing | None
     ) -> Engine:
@@ -407,6 +425,7 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
             log_ring=ring,
             crash_after_s=args.inject_engine_crash,
             recordings=locations.recordings_dir if settings.market.record else None,
+            journal=journal,
         )
 
     logging_setup = LoggingSetup()

@@ -225,6 +225,27 @@ class ExchangeSettings:
     shutdown_policy: Literal["leave_open", "cancel_entries"] = setting(
         "leave_open", "On quit: leave open orders, or cancel open entry orders."
     )
+    shutdown_grace_s: float = setting(
+        5.0,
+        "On quit, how long orders in flight are followed to their end (live).",
+        ge=0,
+        le=120,
+        unit="s",
+    )
+    reconcile_s: float = setting(
+        60.0,
+        "How often balances and open orders are compared with the exchange (live).",
+        ge=5,
+        le=86400,
+        unit="s",
+    )
+    reconcile_tolerance_pct: float = setting(
+        0.5,
+        "A holding may differ from the exchange's by this much before entries stop.",
+        ge=0,
+        le=100,
+        unit="%",
+    )
     order_type: Literal["market", "limit"] = setting(
         "market", "Live orders: market, or limit at the tick price (GTC)."
     )

@@ -66,6 +66,7 @@ class Status(StrEnum):
     COOLDOWN = "cooldown"
     PAUSED = "paused"
     CIRCUIT_OPEN = "circuit open"
+    MISMATCH = "balance mismatch"
     STALE = "stale price"
     DAILY_LOSS = "daily loss limit"
     DRAWDOWN = "max drawdown"
@@ -175,6 +176,8 @@ class Trader:
         self.paused = False
         # Set by the engine while the exchange's circuit breaker is open: no new entries.
         self.circuit_open = False
+        # Symbols whose exchange balance or orders disagree with ours: why, by symbol.
+        self.held: dict[str, str] = {}
         self.next_seq = next_seq
         self.open_count = 0
         # Engine time (ms) for the stale-price guard; 0 (replay) turns the guard off.
@@ -257,6 +260,8 @@ class Trader:
                 return Status.PAUSED, 0
             if self.circuit_open:
                 return Status.CIRCUIT_OPEN, 0
+            if symbol in self.held:
+                return Status.MISMATCH, 0
             if self._stale_ms and now_ms - book.last_ts > self._stale_ms:
                 return Status.STALE, 0
             protection = self._protection(now_ms, roll=False)
@@ -369,6 +374,8 @@ class Trader:
             return Status.PAUSED
         if self.circuit_open:
             return Status.CIRCUIT_OPEN
+        if book.symbol in self.held:
+            return Status.MISMATCH
         if self._stale_ms and self.now_ms and self.now_ms - ts_ms > self._stale_ms:
             return Status.STALE
         protection = self._protection(ts_ms)
@@ -621,6 +628,39 @@ class Trader:
             fee = proceeds * fee_rate
         self.ledger.fill_exit(symbol, dust.cost, proceeds, fee)
         return proceeds - fee
+
+    # -- restoring from the journal ------------------------------------------------------
+
+    def restore_intent(self, intent: OrderIntent) -> None:
+        """Re-create a journaled order as if it had just been created (restart recovery).
+
+        Its fills and closure follow through `on_fill` and `on_closed`, as they did live.
+
+        Raises:
+            ValueError: the order does not fit the symbol's state (an exit without a
+                position, an entry while in position): the journal does not add up.
+        """
+        book = self.book(intent.symbol)
+        cid = intent.client_id
+        if intent.purpose is Purpose.ENTRY:
+            if book.state is State.COOLDOWN:
+                book.apply(Event.COOLDOWN_OVER)
+            if book.state is not State.IDLE:
+                raise ValueError(f"{cid}: an entry while {intent.symbol} is {book.state.value}")
+            self.ledger.reserve(cid, intent.reserved)
+            book.apply(Event.ENTRY_SUBMITTED)
+            self.open_count += 1
+        else:
+            if book.state is not State.IN_POSITION or book.position is None:
+                raise ValueError(f"{cid}: an exit while {intent.symbol} is {book.state.value}")
+            book.apply(Event.EXIT_SUBMITTED)
+            book.exit_reason = intent.reason
+        book.filled = ZERO
+        book.order = intent
+        self._orders[cid] = book
+        seq = intent.client_id.rsplit("-", 1)[-1]
+        if seq.isdigit():
+            self.next_seq = max(self.next_seq, int(seq) + 1)
 
     # -- faults and recovery -------------------------------------------------------------
 

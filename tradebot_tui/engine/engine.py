@@ -6,6 +6,7 @@ for `--headless`. All domain state lives in one thread, so nothing here takes a 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
@@ -18,7 +19,7 @@ import trio
 
 from tradebot_tui.config.schema import Settings
 from tradebot_tui.core.display import fmt_price, fmt_qty, price_decimals
-from tradebot_tui.core.ledger import Ledger
+from tradebot_tui.core.ledger import Ledger, LedgerError
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.money import EXACT, ZERO, dec, fmt_decimal
 from tradebot_tui.core.orders import (
@@ -28,6 +29,7 @@ from tradebot_tui.core.orders import (
     OrderIntent,
     OrderStatus,
     Purpose,
+    Side,
 )
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.core.trader import Trade, Trader
@@ -39,6 +41,7 @@ from tradebot_tui.engine.commands import (
     ResumeEntries,
     TogglePause,
 )
+from tradebot_tui.engine.journal import Journal, JournaledOrder, JournalError
 from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.snapshot import (
     EngineSnapshot,
@@ -88,6 +91,7 @@ class Engine:
         crash_after_s: float | None = None,
         clock: Callable[[], int] | None = None,
         recordings: Path | None = None,
+        journal: Journal | None = None,
     ) -> None:
         """Create the engine.
 
@@ -102,6 +106,7 @@ class Engine:
             clock: Milliseconds since the epoch before the first tick arrives; wall clock
                 by default (tests pass a fixed one).
             recordings: Record every live tick to rotating files in this folder.
+            journal: Write-ahead journal of orders (live): recovered from at start.
         """
         self.settings = settings
         self.mode = mode
@@ -117,6 +122,11 @@ class Engine:
         self._nursery: trio.Nursery | None = None
         self.following = 0
         self._recordings = recordings
+        self._journal = journal
+        self._ready = trio.Event()  # set once recovery is done: ticks wait for it
+        self.closing = False
+        self._follow_scopes: dict[str, trio.CancelScope] = {}
+        self._suspect: dict[str, int] = {}  # reconciliation: symbol -> checks in a row
         self._to_record: list[Tick] = []
         self.recorded = 0
         self.trader = Trader(
@@ -215,8 +225,13 @@ class Engine:
                     nursery.start_soon(self._recorder, self._recordings)
                 if self._crash_after_s is not None:
                     nursery.start_soon(self._crash_later, self._crash_after_s)
+                nursery.start_soon(self._shutdown_watch)
                 await nursery.start(self._source.run, send)
                 self._refresh_markets()
+                if self._journal is not None:
+                    await self._recover()
+                    nursery.start_soon(self._reconcile_loop)
+                self._ready.set()
                 log.info(
                     "engine started: %s trading on %s data, %d symbols, budget %s %s, stake %s, "
                     "trigger %.2f%% below the %s anchor",
@@ -274,6 +289,7 @@ class Engine:
 
     async def _consume(self, recv: trio.MemoryReceiveChannel[TickBatch]) -> None:
         trader = self.trader
+        await self._ready.wait()
         async for batch in recv:
             ticks = batch.ticks
             if not ticks:
@@ -341,14 +357,62 @@ class Engine:
             for event in events:
                 self._apply(event)
             return
+        if self.closing:
+            log.warning("%s not sent: shutting down", intent.client_id)
+            self._apply(
+                OrderClosed(
+                    intent.client_id, OrderStatus.FAILED, intent.ts_ms, "not sent: shutting down"
+                )
+            )
+            return
+        if self._journal is not None:
+            try:
+                self._journal.record_intent(intent, self.trader.next_seq - 1)
+            except JournalError as exc:
+                # Not on disk, so not sent: the order fails, entries stop.
+                log.error("%s not sent: %s; new entries paused", intent.client_id, exc)
+                self._journal_down(str(exc))
+                self._apply(
+                    OrderClosed(
+                        intent.client_id, OrderStatus.FAILED, intent.ts_ms, f"not sent: {exc}"
+                    )
+                )
+                return
         assert self._nursery is not None
         self._nursery.start_soon(self._follow, intent)
 
-    async def _follow(self, intent: OrderIntent) -> None:
-        """One order on a real (or latency-simulating) broker, until it is over."""
+    def _journal_down(self, why: str) -> None:
+        if not self.trader.paused:
+            self.trader.paused = True
+            self.state = RunState.PAUSED
+            log.error("the journal cannot be written (%s): entries paused until it can", why)
+
+    async def _follow(
+        self,
+        intent: OrderIntent,
+        resume: tuple[list[Fill], dict[str, object]] | None = None,
+    ) -> None:
+        """One order on a real (or latency-simulating) broker, until it is over.
+
+        Shielded: quitting does not cut it off mid-way; the shutdown gives it
+        `exchange.shutdown_grace_s` to finish, then cancels it (its journal row stays open
+        and the next start resumes it).
+        """
         self.following += 1
+        scope = trio.CancelScope(shield=True)
+        self._follow_scopes[intent.client_id] = scope
+        if self.closing:
+            scope.deadline = trio.current_time() + self.settings.exchange.shutdown_grace_s
         try:
-            await self._broker.follow(intent, self._apply)
+            with scope:
+                if resume is None:
+                    await self._broker.follow(intent, self._apply)
+                else:
+                    await self._broker.resume(intent, self._apply, *resume)  # type: ignore[attr-defined]
+            if scope.cancelled_caught:
+                log.warning(
+                    "%s still open at shutdown; the next start resumes it", intent.client_id
+                )
         except trio.Cancelled:
             raise
         except Exception as exc:
@@ -363,13 +427,16 @@ class Engine:
             )
             self.trader.fault(intent.symbol, str(exc))
         finally:
+            self._follow_scopes.pop(intent.client_id, None)
             self.following -= 1
             self._changed.set()
 
-    def _apply(self, event: BrokerEvent) -> None:
+    def _apply(self, event: BrokerEvent, *, journal: bool = True) -> None:
         record = self._orders.get(event.client_id)
         if isinstance(event, Fill):
             self.trader.on_fill(event)
+            if journal and self._journal is not None and record is not None:
+                self._journal_fill(event, record.intent.symbol)
             if record is not None:
                 with localcontext(EXACT):
                     record.filled += event.qty
@@ -382,8 +449,244 @@ class Engine:
             record.status = event.status
             record.message = event.message
         trade = self.trader.on_closed(event)
+        if journal and self._journal is not None:
+            ledger = self.trader.ledger
+            try:
+                self._journal.record_close(
+                    event.client_id,
+                    event.status,
+                    event.message,
+                    (
+                        ledger.free,
+                        ledger.reserved,
+                        ledger.in_positions,
+                        ledger.realized_pnl,
+                        ledger.fees_paid,
+                    ),
+                )
+            except JournalError as exc:
+                self._journal_down(str(exc))
         if trade is not None:
             self._log_trade(trade)
+
+    def _journal_fill(self, fill: Fill, symbol: str) -> None:
+        assert self._journal is not None
+        book = self.trader.books[symbol]
+        qty = cost = ZERO
+        if book.position is not None:
+            qty, cost = book.position.qty, book.position.cost
+        dust = self.trader.dust.get(symbol)
+        if dust is not None:
+            qty, cost = qty + dust.qty, cost + dust.cost
+        try:
+            self._journal.record_fill(fill, symbol, qty, cost)
+        except JournalError as exc:
+            self._journal_down(str(exc))
+
+    # -- recovery, reconciliation, shutdown ------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Rebuild state from the journal, then settle every open order with the exchange.
+
+        Raises:
+            JournalError: the journal does not add up (edited by hand?): nothing trades.
+        """
+        journal = self._journal
+        assert journal is not None
+        trader = self.trader
+        pending: list[JournaledOrder] = []
+        count = 0
+        for jo in journal.orders():
+            count += 1
+            intent = jo.intent
+            try:
+                trader.restore_intent(intent)
+            except ValueError as exc:
+                raise JournalError(f"{journal.path}: {exc}; the journal does not add up") from None
+            self._remember(intent)
+            for fill in jo.fills:
+                self._apply(fill, journal=False)
+            if jo.terminal:
+                self._apply(
+                    OrderClosed(intent.client_id, jo.status, intent.ts_ms, jo.message),
+                    journal=False,
+                )
+            else:
+                pending.append(jo)
+        for symbol, (qty, cost) in journal.positions().items():
+            book = trader.books.get(symbol)
+            ours = ZERO if book is None or book.position is None else book.position.qty
+            dust = trader.dust.get(symbol)
+            if dust is not None:
+                ours += dust.qty
+            if ours != qty:
+                raise JournalError(
+                    f"{journal.path}: positions says {symbol} {qty} (cost {cost}) but its fills "
+                    f"add up to {ours}; the journal may have been edited by hand. Nothing "
+                    "was traded"
+                )
+        trader.ledger.check()
+        if count:
+            log.info(
+                "journal: %d orders restored, %d still open; checking them on the exchange",
+                count,
+                len(pending),
+            )
+        broker = self._broker
+        assert self._nursery is not None
+        for jo in pending:
+            order = await broker.lookup(jo.intent)  # type: ignore[attr-defined]
+            if order is None:
+                log.warning("%s never reached the exchange: closed as failed", jo.intent.client_id)
+                self._apply(
+                    OrderClosed(
+                        jo.intent.client_id,
+                        OrderStatus.FAILED,
+                        jo.intent.ts_ms,
+                        "never reached the exchange (found at restart)",
+                    )
+                )
+            else:
+                self._nursery.start_soon(self._follow, jo.intent, (jo.fills, order))
+        await self._adopt()
+        if journal.baseline() is None:
+            if count:
+                log.warning("no baseline balances in the journal: holdings are not reconciled")
+            else:
+                balances = await broker.balances()  # type: ignore[attr-defined]
+                journal.set_meta(
+                    "baseline_balances",
+                    json.dumps({k: str(free + locked) for k, (free, locked) in balances.items()}),
+                )
+        journal.record_event("start", f"{count} orders restored, {len(pending)} open")
+
+    async def _adopt(self) -> None:
+        """Open orders with our id prefix that the journal does not know: adopt, report."""
+        journal = self._journal
+        assert journal is not None and self._nursery is not None
+        prefix = f"tb-{self.settings.exchange.profile}-"
+        known = {jo.intent.client_id for jo in journal.orders()}
+        for order in await self._broker.open_orders(prefix):  # type: ignore[attr-defined]
+            cid = str(order["clientOrderId"])
+            if cid in known:
+                continue
+            symbol = str(order["symbol"])
+            side = Side.BUY if order.get("side") == "buy" else Side.SELL
+            price = dec(order.get("price") or order.get("average") or 0)
+            if not price:
+                price = await self._broker.price(symbol)  # type: ignore[attr-defined]
+            qty = dec(order.get("amount") or 0)
+            with localcontext(EXACT):
+                reserved = qty * price * (1 + self.trader.params.fee_rate)
+            intent = OrderIntent(
+                cid,
+                symbol,
+                side,
+                Purpose.ENTRY if side is Side.BUY else Purpose.EXIT,
+                qty,
+                price,
+                self.time_ms(),
+                reserved=reserved,
+            )
+            message = (
+                f"adopted {cid}: an open {side.value} of {fmt_decimal(qty)} {symbol} "
+                "with our prefix that the journal did not know"
+            )
+            log.warning(message)
+            journal.record_event("adopted", message, symbol)
+            try:
+                self.trader.restore_intent(intent)
+            except (ValueError, LedgerError) as exc:
+                self.trader.held[symbol] = f"unexplained order {cid}: {exc}"
+                log.error("%s: %s; entries for %s stopped", cid, exc, symbol)
+                continue
+            journal.record_intent(intent, self.trader.next_seq - 1, adopted=True)
+            self._remember(intent)
+            self._nursery.start_soon(self._follow, intent, ([], order))
+
+    async def _reconcile_loop(self) -> None:
+        period = self.settings.exchange.reconcile_s
+        while True:
+            await trio.sleep(period)
+            try:
+                await self.reconcile()
+            except trio.Cancelled:
+                raise
+            except Exception as exc:
+                log.warning("reconciliation skipped: %s", exc)
+
+    async def reconcile(self) -> dict[str, str]:
+        """Compare holdings and open orders with the exchange; hold symbols that differ.
+
+        A difference must be seen twice in a row (an order may be between two polls);
+        nothing is corrected automatically. Returns the symbols held and why.
+        """
+        assert self._journal is not None
+        trader = self.trader
+        broker = self._broker
+        baseline = self._journal.baseline()
+        balances = await broker.balances()  # type: ignore[attr-defined]
+        prefix = f"tb-{self.settings.exchange.profile}-"
+        orders = await broker.open_orders(prefix)  # type: ignore[attr-defined]
+        theirs_open = {str(o["clientOrderId"]): str(o["symbol"]) for o in orders}
+        ours_open = {o.client_id for o in trader.open_orders()}
+        tolerance = Decimal(repr(self.settings.exchange.reconcile_tolerance_pct)) / 100
+        found: dict[str, str] = {}
+        for symbol, book in trader.books.items():
+            if book.order is not None:
+                continue  # in motion: compared once it settles
+            base = symbol.partition("/")[0]
+            ours = book.position.qty if book.position is not None else ZERO
+            dust = trader.dust.get(symbol)
+            if dust is not None:
+                ours += dust.qty
+            if baseline is not None:
+                free, locked = balances.get(base, (ZERO, ZERO))
+                theirs = free + locked - baseline.get(base, ZERO)
+                allowed = max(book.rules.qty_step, ours * tolerance)
+                if abs(theirs - ours) > allowed:
+                    found[symbol] = (
+                        f"holding {fmt_decimal(ours)} {base} here, "
+                        f"{fmt_decimal(theirs)} on the exchange"
+                    )
+        for cid, symbol in theirs_open.items():
+            if cid not in ours_open:
+                found[symbol] = f"open order {cid} on the exchange is not ours to follow"
+        for symbol in list(self._suspect):
+            if symbol not in found:
+                del self._suspect[symbol]
+        for symbol, why in found.items():
+            self._suspect[symbol] = self._suspect.get(symbol, 0) + 1
+            if self._suspect[symbol] >= 2 and trader.held.get(symbol) != why:
+                trader.held[symbol] = why
+                log.error("reconciliation: %s: %s; entries for %s stopped", symbol, why, symbol)
+                self._journal.record_event("mismatch", why, symbol)
+        for symbol in list(trader.held):
+            if symbol not in found:
+                log.info("reconciliation: %s agrees with the exchange again", symbol)
+                del trader.held[symbol]
+        self._changed.set()
+        return dict(trader.held)
+
+    async def _shutdown_watch(self) -> None:
+        """At shutdown: send nothing new; cancel entries if asked; give orders in flight time."""
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.closing = True
+            grace = self.settings.exchange.shutdown_grace_s
+            deadline = trio.current_time() + grace
+            for scope in self._follow_scopes.values():
+                scope.deadline = min(scope.deadline, deadline)
+            if self.settings.exchange.shutdown_policy == "cancel_entries" and hasattr(
+                self._broker, "cancel"
+            ):
+                entries = [o for o in self.trader.open_orders() if o.purpose is Purpose.ENTRY]
+                with trio.CancelScope(shield=True) as cs:
+                    cs.deadline = deadline
+                    for intent in entries:
+                        log.info("shutdown: cancelling open entry %s", intent.client_id)
+                        await self._broker.cancel(intent)
 
     def _remember(self, intent: OrderIntent) -> None:
         self._orders[intent.client_id] = _OrderRecord(intent)

@@ -93,6 +93,52 @@ class CcxtBroker:
         order = await self._place(intent, tracker)
         if order is None:
             return
+        await self._until_done(intent, tracker, order)
+
+    async def resume(
+        self, intent: OrderIntent, emit: Emit, known: list[Fill], order: dict[str, Any]
+    ) -> None:
+        """Follow an order found on the exchange after a restart; `known`: fills journaled."""
+        tracker = _Tracker(intent, emit, self.fee_rate)
+        with localcontext(EXACT):
+            for fill in known:
+                tracker.filled += fill.qty
+                tracker.cost += fill.qty * fill.price
+                tracker.fees += fill.fee
+        await self._until_done(intent, tracker, order)
+
+    async def lookup(self, intent: OrderIntent) -> dict[str, Any] | None:
+        """The order as the exchange has it, or None if it never got there."""
+        return await self._lookup(intent, Priority.QUERY)
+
+    async def price(self, symbol: str) -> Decimal:
+        """The last traded price of `symbol` (to value an order that has none)."""
+        ticker = await self.client.call("fetch_ticker", symbol, priority=Priority.QUERY)
+        return dec(ticker.get("last") or ticker.get("close") or 0)
+
+    async def open_orders(self, prefix: str) -> list[dict[str, Any]]:
+        """Open orders on the exchange whose client id starts with `prefix`."""
+        orders = await self.client.call("fetch_open_orders", priority=Priority.QUERY)
+        return [dict(o) for o in orders if str(o.get("clientOrderId") or "").startswith(prefix)]
+
+    async def cancel(self, intent: OrderIntent) -> None:
+        """Ask the exchange to cancel (its follower sees the result)."""
+        try:
+            await self.client.call(
+                "cancel_order",
+                None,
+                intent.symbol,
+                {"origClientOrderId": intent.client_id},
+                priority=Priority.CANCEL,
+            )
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            log.warning("cancel %s: %s", intent.client_id, exc)
+
+    async def _until_done(
+        self, intent: OrderIntent, tracker: _Tracker, order: dict[str, Any]
+    ) -> None:
         waited = 0.0
         delay = self.poll_s
         while not tracker.apply(order):
@@ -104,9 +150,10 @@ class CcxtBroker:
             await trio.sleep(delay)
             waited += delay
             delay = min(delay * 1.5, self.max_poll_s)
-            order = await self._lookup(intent, Priority.QUERY)
-            if order is None:
+            found = await self._lookup(intent, Priority.QUERY)
+            if found is None:
                 raise OrderUnknown(f"{intent.client_id} vanished from the exchange")
+            order = found
 
     async def _place(self, intent: OrderIntent, tracker: _Tracker) -> dict[str, Any] | None:
         priority = Priority.ENTRY if intent.purpose is Purpose.ENTRY else Priority.EXIT

@@ -1,0 +1,285 @@
+"""The write-ahead journal, restart recovery, reconciliation and shutdown, on the fake exchange."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from tests.engine.test_engine_exchange import SETTINGS, fast_clock
+from tests.exchange.test_live_broker import make_client
+from tests.fake_exchange import FakeBinance
+from tradebot_tui.config.schema import Settings, from_dict
+from tradebot_tui.core.lifecycle import State
+from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
+from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.journal import SCHEMA_VERSION, Journal, JournalError, JournalFull
+from tradebot_tui.exchange.ccxt_broker import CcxtBroker
+from tradebot_tui.exchange.live_sources import CcxtPollingSource
+from tradebot_tui.exchange.universe import UniverseRule
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBinance]:
+    with FakeBinance() as exchange:
+        yield exchange
+
+
+def intent(cid: str = "tb-paper-BTCUSDT-1", qty: str = "0.00147") -> OrderIntent:
+    return OrderIntent(
+        cid, "BTC/USDT", Side.BUY, Purpose.ENTRY, D(qty), D("68000"), 1000, reserved=D("100.0959")
+    )
+
+
+# -- the file -------------------------------------------------------------------------------
+
+
+def test_round_trip_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    journal = Journal.open(path, profile="paper")
+    journal.record_intent(intent(), 1)
+    journal.record_fill(
+        Fill("tb-paper-BTCUSDT-1", D("0.00147"), D("68000"), D("0.09996"), 5),
+        "BTC/USDT",
+        D("0.00147"),
+        D("99.96"),
+    )
+    journal.close()
+    again = Journal.open(path, profile="paper")
+    [order] = list(again.orders())
+    assert order.intent == intent() and not order.terminal
+    assert order.fills[0].fee == D("0.09996")
+    assert again.positions() == {"BTC/USDT": (D("0.00147"), D("99.96"))}
+    assert again.max_seq() == 1
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_another_profile_is_refused(tmp_path: Path) -> None:
+    Journal.open(tmp_path / "state.db", profile="paper").close()
+    with pytest.raises(JournalError, match="belongs to profile 'paper'"):
+        Journal.open(tmp_path / "state.db", profile="bot2")
+
+
+def test_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    Journal.open(path, profile="paper").close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match="newer tradebot-tui"):
+        Journal.open(path, profile="paper")
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_unreadable_journal_is_moved_aside_and_trading_waits(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "state.db"
+    journal = Journal.open(path, profile="paper")
+    for n in range(1, 200):
+        journal.record_intent(intent(f"tb-paper-BTCUSDT-{n}"), n)
+    journal.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    journal.close()
+    data = path.read_bytes()
+    path.write_bytes(b"this is not sqlite" * 100 if damage == "garbage" else data[: len(data) // 3])
+    with pytest.raises(JournalError, match=r"moved to .*unreadable"):
+        Journal.open(path, profile="paper")
+    assert not path.exists()
+    [aside] = tmp_path.glob("state.db.unreadable-*[0-9]")
+    assert aside.stat().st_size > 0  # kept for the user, not deleted
+    with pytest.raises(JournalError, match="--new-journal"):
+        Journal.open(path, profile="paper")  # the next start does not silently begin anew
+    Journal.open(path, profile="paper", new_journal=True).close()
+
+
+def test_full_disk_fails_the_write_and_nothing_is_half_written(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    journal = Journal.open(path, profile="paper")
+    journal.db.execute("PRAGMA max_page_count=12")
+    with pytest.raises(JournalFull):
+        for n in range(1, 10_000):
+            journal.record_intent(intent(f"tb-paper-BTCUSDT-{n:05d}" + "x" * 400), n)
+    written = list(journal.orders())
+    assert written and all(o.intent.client_id.endswith("x" * 400) for o in written)
+
+
+def test_hand_edited_rows_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    journal = Journal.open(path, profile="paper")
+    journal.record_intent(intent(), 1)
+    journal.db.execute("UPDATE intents SET qty='lots' WHERE cid='tb-paper-BTCUSDT-1'")
+    with pytest.raises(JournalError, match="intents row tb-paper-BTCUSDT-1: qty is not a number"):
+        list(journal.orders())
+
+
+# -- the engine with a journal ----------------------------------------------------------------
+
+
+def live_engine(fake: FakeBinance, journal: Journal, settings: Settings = SETTINGS) -> Engine:
+    client = make_client(fake)
+    rule = UniverseRule("USDT", "static", ("BTC/USDT",))
+    source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
+    broker = CcxtBroker(client, D("0.001"), poll_s=0.02, max_poll_s=0.05)
+    return Engine(settings, source, broker, mode="LIVE", clock=lambda: 0, journal=journal)
+
+
+def run_until(engine: Engine, cond: Any, *, then: Any = None, limit: float = 20) -> None:
+    async def go() -> None:
+        with trio.fail_after(limit):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                while not cond():
+                    await trio.sleep(0.02)
+                if then is not None:
+                    await then()
+                nursery.cancel_scope.cancel()
+
+    trio.run(go)
+
+
+def warm(engine: Engine) -> bool:
+    book = engine.trader.books.get("BTC/USDT")
+    return book is not None and book.anchor_price is not None
+
+
+def test_an_order_filled_while_down_is_applied_once_at_restart(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.db"
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 0.5
+    settings = from_dict({**_raw(SETTINGS), "exchange": {"shutdown_grace_s": 0}}, "test")
+    engine = live_engine(fake, Journal.open(path, profile="paper"), settings)
+
+    def dropped() -> bool:
+        if warm(engine):
+            fake.set_price("BTCUSDT", "68000.00")
+        return bool(fake.orders)
+
+    run_until(engine, dropped)  # quit the moment the order is on the exchange, unfilled
+    [cid] = fake.orders
+    assert fake.orders[cid].status == "NEW"
+    [order] = list(Journal.open(path, profile="paper").orders())
+    assert not order.terminal and order.fills == []
+    trio.run(trio.sleep, 0.6)  # it fills while we are down
+    restarted = live_engine(fake, Journal.open(path, profile="paper"))
+    run_until(
+        restarted,
+        lambda: (
+            restarted.trader.books.get("BTC/USDT") is not None
+            and restarted.trader.books["BTC/USDT"].state is State.IN_POSITION
+            and not restarted.following
+        ),
+    )
+    assert fake.create_requests == [cid]  # never sent twice
+    position = restarted.trader.books["BTC/USDT"].position
+    assert position is not None and position.qty == fake.orders[cid].executed
+    restarted.trader.ledger.check()
+    assert restarted.trader.next_seq == 2
+    journal = Journal.open(path, profile="paper")
+    assert journal.fill_count() == 1
+    assert [o.terminal for o in journal.orders()] == [True]
+
+
+def test_an_intent_that_never_reached_the_exchange_is_released(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.db"
+    journal = Journal.open(path, profile="paper")
+    journal.record_intent(intent(), 1)  # on disk; then the process died before sending
+    engine = live_engine(fake, journal)
+    run_until(engine, lambda: engine._ready.is_set() and not engine.following)
+    ledger = engine.trader.ledger
+    assert ledger.free == ledger.initial and ledger.reserved == 0
+    assert fake.create_requests == []
+    [order] = list(Journal.open(path, profile="paper").orders())
+    assert order.status.value == "failed" and "never reached" in order.message
+
+
+def test_unknown_order_with_our_prefix_is_adopted_and_reported(
+    fake: FakeBinance, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 0.3
+    with fake.lock:
+        fake.create_order(
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "MARKET",
+                "quantity": "0.00100",
+                "newClientOrderId": "tb-paper-BTCUSDT-7",
+            }
+        )
+    journal = Journal.open(tmp_path / "state.db", profile="paper")
+    engine = live_engine(fake, journal)
+    run_until(
+        engine,
+        lambda: (
+            engine._ready.is_set()
+            and not engine.following
+            and engine.trader.books.get("BTC/USDT") is not None
+            and engine.trader.books["BTC/USDT"].state is State.IN_POSITION
+        ),
+    )
+    assert "adopted tb-paper-BTCUSDT-7" in caplog.text
+    assert engine.trader.next_seq == 8  # our next id never collides with it
+    [order] = list(Journal.open(tmp_path / "state.db", profile="paper").orders())
+    assert order.adopted and order.terminal
+
+
+def test_reconciliation_holds_a_symbol_and_shows_both_figures(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    journal = Journal.open(tmp_path / "state.db", profile="paper")
+    engine = live_engine(fake, journal)
+    held: list[dict[str, str]] = []
+
+    async def check() -> None:
+        held.append(await engine.reconcile())
+        fake.balances["BTC"] = D("0.5")  # someone bought BTC behind our back
+        held.append(await engine.reconcile())  # seen once: could be an order in motion
+        held.append(await engine.reconcile())  # seen twice: held
+        held.append({r.symbol: r.status.value for r in engine.snapshot().watch})
+        fake.balances["BTC"] = D("0")
+        await engine.reconcile()
+        held.append(await engine.reconcile())
+
+    run_until(engine, lambda: warm(engine), then=check)
+    assert held[0] == {} and held[1] == {}
+    assert held[2] == {"BTC/USDT": "holding 0 BTC here, 0.5 on the exchange"}
+    assert held[3] == {"BTC/USDT": "balance mismatch"}
+    assert held[4] == {}
+
+
+@pytest.mark.parametrize("policy", ["leave_open", "cancel_entries"])
+def test_shutdown_policy_for_open_entries(fake: FakeBinance, tmp_path: Path, policy: str) -> None:
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 60
+    settings = from_dict(
+        {**_raw(SETTINGS), "exchange": {"shutdown_policy": policy, "shutdown_grace_s": 1}},
+        "test",
+    )
+    engine = live_engine(fake, Journal.open(tmp_path / "state.db", profile="paper"), settings)
+
+    def dropped() -> bool:
+        if warm(engine):
+            fake.set_price("BTCUSDT", "68000.00")
+        return bool(fake.orders)
+
+    run_until(engine, dropped)
+    [order] = fake.orders.values()
+    assert order.status == ("NEW" if policy == "leave_open" else "CANCELED")
+    assert engine.closing
+    assert len(fake.create_requests) == 1  # nothing new once shutdown began
+
+
+def _raw(settings: Settings) -> dict[str, dict[str, Any]]:
+    from tradebot_tui.config.schema import to_dict
+
+    return to_dict(settings)

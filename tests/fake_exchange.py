@@ -18,6 +18,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,6 +107,9 @@ class FakeBinance:
         self.partial_fraction = D("0.4")
         self.api_key_seen: set[str] = set()
         self.silent_symbols: set[str] = set()  # tickers of these are not served
+        # A price path by symbol (wall seconds -> price), replacing the fixed prices.
+        self.scripts: dict[str, Callable[[float], D]] = {}
+        self.fill_rng = random.Random(7)
         self.in_flight = 0
         self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
@@ -153,6 +157,44 @@ class FakeBinance:
     def inject(self, kind: str | int, **kwargs: Any) -> None:
         with self.lock:
             self.faults.append(Fault(kind, **kwargs))
+
+    def price_at(self, sid: str, when_s: float) -> D:
+        script = self.scripts.get(sid)
+        return script(when_s) if script is not None else self.markets[sid].price
+
+    def _tick_scripts(self) -> None:
+        now = time.time()
+        for sid in self.scripts:
+            self.markets[sid].price = self.price_at(sid, now)
+
+    def klines(self, q: dict[str, str]) -> list[list[Any]]:
+        sid = q.get("symbol", "")
+        limit = int(q.get("limit", "500"))
+        start = int(q.get("startTime", str(now_ms() - limit * 60_000)))
+        start -= start % 60_000
+        rows = []
+        for i in range(limit):
+            t = start + i * 60_000
+            if t > now_ms():
+                break
+            samples = [self.price_at(sid, (t + k * 500) / 1000) for k in range(120)]
+            rows.append(
+                [
+                    t,
+                    str(samples[0]),
+                    str(max(samples)),
+                    str(min(samples)),
+                    str(samples[-1]),
+                    "10",
+                    t + 59_999,
+                    "1000",
+                    10,
+                    "5",
+                    "500",
+                    "0",
+                ]
+            )
+        return rows
 
     def set_price(self, symbol_id: str, price: str) -> None:
         with self.lock:
@@ -292,14 +334,17 @@ class FakeBinance:
         )
         self.next_order_id += 1
         self.orders[cid] = order
-        if self.fill_mode == "full":
+        mode = self.fill_mode
+        if mode == "mixed":
+            mode = self.fill_rng.choice(["full", "partial", "delayed", "delayed"])
+        if mode == "full":
             self._fill(order, qty)
-        elif self.fill_mode == "partial":
+        elif mode == "partial":
             first = (qty * self.partial_fraction).quantize(D(self.markets[sid].step))
             self._fill(order, first)
             order.fill_plan = [qty - first]
             order.fill_at = time.monotonic() + self.fill_delay_s
-        elif self.fill_mode == "partial_then_expire":
+        elif mode == "partial_then_expire":
             first = (qty * self.partial_fraction).quantize(D(self.markets[sid].step))
             self._fill(order, first)
             order.status = "EXPIRED"
@@ -415,8 +460,34 @@ class FakeBinance:
                 )
         return out
 
+    def state(self) -> dict[str, Any]:
+        """Everything the crash test checks, as JSON."""
+        return {
+            "orders": {
+                cid: {
+                    "symbol": o.symbol,
+                    "status": o.status,
+                    "executed": str(o.executed),
+                    "quote": str(o.quote),
+                    "fills": list(o.fills),
+                }
+                for cid, o in self.orders.items()
+            },
+            "create_requests": list(self.create_requests),
+            "balances": {k: str(v) for k, v in self.balances.items()},
+        }
+
     def route(self, method: str, path: str, q: dict[str, str], headers: Any) -> tuple[int, Any]:
         self.requests.append((method, path))
+        if self.scripts:
+            self._tick_scripts()
+        if path == "/fake/state":
+            return 200, self.state()
+        if path == "/fake/silence":
+            self.silent_symbols = {s for s in q.get("symbols", "").split(",") if s}
+            return 200, {"silent": sorted(self.silent_symbols)}
+        if method == "GET" and path == "/api/v3/klines":
+            return 200, self.klines(q)
         if path.startswith("/api/v3/") and path[8:] in PRIVATE:
             key = headers.get("X-MBX-APIKEY")
             if not key:
@@ -654,6 +725,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
 
+def sawtooth(when_s: float) -> D:
+    """70000 for a second, 3 % lower for a second, then 1.8 % above that low."""
+    phase = when_s % 3.0
+    return D("70000.00") if phase < 1 else D("67900.00") if phase < 2 else D("69100.00")
+
+
 def main() -> None:
     """Serve a fake exchange with N symbols until killed; prints its REST and WS URLs."""
     import argparse
@@ -662,6 +739,11 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=0, help="N synthetic USDT pairs")
     parser.add_argument("--rate", type=float, default=10.0, help="messages/s per stream")
     parser.add_argument("--slices", type=int, default=50)
+    parser.add_argument(
+        "--sawtooth",
+        action="store_true",
+        help="BTCUSDT cycles 70000 -> 67900 -> 69100 every 3 s; fills mixed",
+    )
     args = parser.parse_args()
     markets = None
     if args.symbols:
@@ -672,6 +754,10 @@ def main() -> None:
             for i in range(args.symbols)
         }
     fake = FakeBinance(markets)
+    if args.sawtooth:
+        fake.scripts["BTCUSDT"] = sawtooth
+        fake.fill_mode = "mixed"
+        fake.fill_delay_s = 0.4
 
     async def serve() -> None:
         async with trio.open_nursery() as nursery:

@@ -365,6 +365,7 @@ def make_exchange_feed(
             quotes,
             interval_s=market.poll_interval_s,
             refresh_s=market.universe_refresh_s,
+            warmup_s=settings.strategy.window_s,
         )
     fee_rate = Decimal(repr(ex.fee_pct)) / 100
     broker: Broker

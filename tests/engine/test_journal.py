@@ -17,7 +17,7 @@ from tests.fake_exchange import FakeBinance
 from tradebot_tui.config.schema import Settings, from_dict
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
-from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.engine import Engine, describe_error
 from tradebot_tui.engine.journal import SCHEMA_VERSION, Journal, JournalError, JournalFull
 from tradebot_tui.exchange.ccxt_broker import CcxtBroker
 from tradebot_tui.exchange.live_sources import CcxtPollingSource
@@ -283,3 +283,62 @@ def _raw(settings: Settings) -> dict[str, dict[str, Any]]:
     from tradebot_tui.config.schema import to_dict
 
     return to_dict(settings)
+
+
+def test_a_hand_edited_position_stops_the_engine_before_it_trades(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.db"
+    journal = Journal.open(path, profile="paper")
+    engine = live_engine(fake, journal)
+
+    def bought() -> bool:
+        if warm(engine):
+            fake.set_price("BTCUSDT", "68000.00")
+        book = engine.trader.books.get("BTC/USDT")
+        return book is not None and book.state is State.IN_POSITION and not engine.following
+
+    run_until(engine, bought)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE positions SET qty='5' WHERE symbol='BTC/USDT'")
+    db.commit()
+    db.close()
+    restarted = live_engine(fake, Journal.open(path, profile="paper"))
+    with pytest.raises(BaseException) as info:
+        run_until(restarted, lambda: False, limit=10)
+    assert "positions says BTC/USDT 5" in describe_error(info.value)
+    assert len(fake.orders) == 1  # nothing traded after the refusal
+
+
+def test_full_disk_sends_nothing_and_pauses_entries(fake: FakeBinance, tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "state.db", profile="paper")
+    engine = live_engine(fake, journal)
+    full: list[bool] = []
+
+    def dropped() -> bool:
+        if warm(engine) and not full:
+            # SQLite says the disk is full (as the file test above makes it say for real).
+            journal.db = _FullDisk(journal.db)  # type: ignore[assignment]
+            full.append(True)
+            fake.set_price("BTCUSDT", "68000.00")
+        return engine.trader.paused
+
+    run_until(engine, dropped)
+    assert fake.create_requests == []  # not on disk, so not sent
+    ledger = engine.trader.ledger
+    assert ledger.reserved == 0 and ledger.free == ledger.initial
+
+
+class _FullDisk:
+    """A connection on a full disk: every write fails as SQLite reports it."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)

@@ -177,6 +177,11 @@ class Engine:
     async def _control(self) -> None:
         async for command in self._cmd_recv:
             await self._handle(command)
+            if self._journal is not None:
+                try:
+                    self._journal.record_event("control", type(command).__name__)
+                except JournalError as exc:
+                    log.error("journal: %s", exc)
             self._changed.set()
 
     async def _handle(self, command: Command) -> None:

@@ -39,6 +39,7 @@ WEIGHTS = {
     "cancel_order": 1,
     "fetch_open_orders": 80,
     "fetch_my_trades": 20,
+    "fetch_ohlcv": 2,
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import trio
 
 from tradebot_tui.core.market import MarketRules
-from tradebot_tui.core.ticks import Tick
+from tradebot_tui.core.ticks import Tick, candle_to_ticks
 from tradebot_tui.exchange.base import QuoteBook, TickBatch
 from tradebot_tui.exchange.ccxt_markets import market_rules
 from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
@@ -99,6 +99,45 @@ class _ExchangeFeed:
         )
         return True
 
+    async def warm_up(self, send: trio.MemorySendChannel[TickBatch], seconds: int) -> None:
+        """Recent 1m candles as history ticks, so anchors are ready without waiting.
+
+        Candles become ticks as in replay (DESIGN.md section 4); only ticks before now are
+        sent, and they warm anchors only: history never trades.
+        """
+        now = self.clock_ms()
+        since = now - (seconds + 120) * 1000
+        ticks: list[Tick] = []
+        for symbol in list(self._markets):
+            try:
+                candles = await self.client.call(
+                    "fetch_ohlcv",
+                    symbol,
+                    "1m",
+                    since,
+                    seconds // 60 + 3,
+                    priority=Priority.MARKET_DATA,
+                )
+            except trio.Cancelled:
+                raise
+            except Exception as exc:
+                log.warning("no history for %s (%s): its anchor warms up live", symbol, exc)
+                continue
+            for row in candles:
+                try:
+                    t, o, h, low, c = (int(row[0]), *map(float, row[1:5]))
+                except (TypeError, ValueError, IndexError):
+                    self._count_malformed(f"{symbol} candle", repr(row))
+                    continue
+                for ts, price in candle_to_ticks(t, 60_000, o, h, low, c):
+                    if ts < now:
+                        ticks.append(Tick(ts, symbol, price))
+        if ticks:
+            ticks.sort(key=lambda tick: tick.ts_ms)
+            self._last_ts = max(self._last_ts, ticks[-1].ts_ms)
+            await send.send(TickBatch(ticks, warmup=True))
+            log.info("history: %d ticks warm %d anchors", len(ticks), len(self._markets))
+
     def _count_malformed(self, reason: str, sample: str) -> None:
         self.malformed += 1
         if self.malformed <= 5 or self.malformed % 100 == 0:
@@ -132,9 +171,11 @@ class CcxtPollingSource(_ExchangeFeed):
         interval_s: float = 2.0,
         refresh_s: float = 3600.0,
         clock_ms: Callable[[], int] = wall_ms,
+        warmup_s: int = 0,
     ) -> None:
         super().__init__(client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms)
         self.interval_s = interval_s
+        self.warmup_s = warmup_s  # seconds of 1m candles fetched to warm the anchors
         self.name = f"{client.name} REST"
 
     async def run(
@@ -146,6 +187,8 @@ class CcxtPollingSource(_ExchangeFeed):
         await self.load_universe()
         self.state = "live"
         task_status.started()
+        if self.warmup_s:
+            await self.warm_up(send, self.warmup_s)
         next_refresh = trio.current_time() + self.refresh_s
         while True:
             if trio.current_time() >= next_refresh:

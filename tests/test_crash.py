@@ -1,0 +1,187 @@
+"""kill -9 at random moments of the order lifecycle, then restart: nothing lost, nothing twice.
+
+The fake Binance runs in its own process (so it outlives every kill) with a price that
+drops 3 % and rebounds every three seconds, and fills orders at once, partially or late,
+at random. The real `tradebot-tui --headless --live` trades against it and is killed
+with SIGKILL after a random time, TRADEBOT_CRASH_KILLS times (50 by default). After every
+restart, once the orders in flight have settled, the checks are:
+
+  - no client order id ever reached the exchange twice;
+  - every order on the exchange was journaled before it was sent, and every one of its
+    fills is in the journal (quantity, value and fee, to the last digit);
+  - the ledger identity free + reserved + positions = initial + pnl - fees holds exactly;
+  - the journal's position equals the exchange balance (dust included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KILLS = int(os.environ.get("TRADEBOT_CRASH_KILLS", "50"))
+INITIAL = D(1000)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+class Harness:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.fake = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_exchange", "--sawtooth"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.fake.stdout is not None
+        self.rest = self.fake.stdout.readline().split()[1]
+        self.fake.stdout.readline()
+        self.config = tmp / "config.toml"
+        self.config.write_text(
+            '[strategy]\nwindow_s = 60\ntrigger_pct = 1.5\nanchor = "rolling_high"\n'
+            "[risk]\ncooldown_s = 0\nstale_after_s = 0\nmax_positions = 1\n"
+            '[market]\nsource = "ccxt"\nsymbols = ["BTC/USDT"]\npoll_interval_s = 0.2\n'
+            f'[exchange]\nmode = "live"\nrest_url = "{self.rest}"\nshutdown_grace_s = 0\n'
+            "reconcile_s = 3600\ntimeout_s = 2\n"
+        )
+        home = tmp / "home"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TRADEBOT", "XDG"))},
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_STATE_HOME": str(home / "state"),
+            "TRADEBOT_API_KEY": "crash-test-key",
+            "TRADEBOT_API_SECRET": "crash-test-secret",
+        }
+        self.journal = home / "data" / "tradebot-tui" / "state.db"
+        self.log = (tmp / "engine.log").open("ab")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tradebot_tui",
+                "--config",
+                str(self.config),
+                "--headless",
+                "--live",
+                "--confirm-live",
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def control(self, path: str) -> Any:
+        with urllib.request.urlopen(self.rest + path, timeout=5) as answer:
+            return json.loads(answer.read())
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+        self.fake.kill()
+        self.fake.wait(10)
+        self.log.close()
+
+    def engine_log(self) -> str:
+        return (self.tmp / "engine.log").read_text(errors="replace")[-4000:]
+
+    def journal_rows(self, sql: str) -> list[tuple[Any, ...]]:
+        if not self.journal.exists():
+            return []
+        db = sqlite3.connect(f"file:{self.journal}?mode=ro", uri=True, timeout=5)
+        try:
+            return db.execute(sql).fetchall()
+        finally:
+            db.close()
+
+    def settle(self, limit: float = 30.0) -> dict[str, Any]:
+        """Wait until nothing is in flight on either side; the exchange's state then."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                pytest.fail(f"the engine exited ({self.proc.returncode}):\n{self.engine_log()}")
+            state = self.control("/fake/state")
+            open_here = self.journal_rows(
+                "SELECT cid FROM intents WHERE status IN ('pending', 'partially_filled')"
+            )
+            started = self.journal_rows("SELECT 1 FROM events WHERE kind='start'")
+            open_there = [
+                c for c, o in state["orders"].items() if o["status"] in ("NEW", "PARTIALLY_FILLED")
+            ]
+            if not open_here and not open_there and len(started) >= self.starts:
+                return state
+            time.sleep(0.1)
+        pytest.fail(f"orders did not settle:\n{self.engine_log()}")
+
+    starts = 0
+
+    def check(self, state: dict[str, Any]) -> int:
+        requests = state["create_requests"]
+        assert len(requests) == len(set(requests)), "a client order id was sent twice"
+        intents = {row[0] for row in self.journal_rows("SELECT cid FROM intents")}
+        fills: dict[str, list[tuple[D, D, D]]] = {}
+        for cid, qty, price, fee in self.journal_rows("SELECT cid, qty, price, fee FROM fills"):
+            fills.setdefault(cid, []).append((D(qty), D(price), D(fee)))
+        for cid, order in state["orders"].items():
+            assert cid in intents, f"{cid} is on the exchange but was never journaled"
+            ours = fills.get(cid, [])
+            assert sum((q for q, _, _ in ours), D(0)) == D(order["executed"]), cid
+            assert sum((q * p for q, p, _ in ours), D(0)) == D(order["quote"]), cid
+            theirs_fee = sum((D(f["commission"]) for f in order["fills"]), D(0))
+            assert sum((f for _, _, f in ours), D(0)) == theirs_fee, cid
+        ledger = self.journal_rows(
+            "SELECT free, reserved, in_positions, realized_pnl, fees_paid FROM ledger "
+            "ORDER BY id DESC LIMIT 1"
+        )
+        if ledger:
+            free, reserved, held, pnl, fees = map(D, ledger[0])
+            assert free + reserved + held == INITIAL + pnl - fees
+            assert reserved == 0  # nothing in flight
+        position = self.journal_rows("SELECT qty FROM positions WHERE symbol='BTC/USDT'")
+        exchange_btc = D(state["balances"].get("BTC", "0"))
+        assert (D(position[0][0]) if position else D(0)) == exchange_btc
+        return len(state["orders"])
+
+
+def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
+    rng = random.Random(20261125)
+    harness = Harness(tmp_path)
+    orders = 0
+    try:
+        harness.start()
+        harness.starts = 1
+        harness.settle()
+        for _ in range(KILLS):
+            harness.control("/fake/silence?symbols=")  # prices move: orders happen
+            time.sleep(rng.uniform(0.5, 4.0))
+            harness.kill()
+            harness.control("/fake/silence?symbols=BTCUSDT")  # no prices: nothing new
+            harness.start()
+            harness.starts += 1
+            orders = harness.check(harness.settle())
+    finally:
+        harness.close()
+    assert orders >= KILLS // 3, f"only {orders} orders in {KILLS} cycles: too calm a test"

@@ -124,6 +124,15 @@ class CcxtBroker:
     async def cancel(self, intent: OrderIntent) -> None:
         """Ask the exchange to cancel (its follower sees the result)."""
         try:
+            await self._send_cancel(intent)
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            log.warning("cancel %s: %s", intent.client_id, exc)
+
+    async def _send_cancel(self, intent: OrderIntent) -> None:
+        """Cancel by client id; an order already over (not found) is no error."""
+        try:
             await self.client.call(
                 "cancel_order",
                 None,
@@ -134,7 +143,8 @@ class CcxtBroker:
         except trio.Cancelled:
             raise
         except Exception as exc:
-            log.warning("cancel %s: %s", intent.client_id, exc)
+            if type(exc).__name__ != "OrderNotFound":
+                raise
 
     async def _until_done(
         self, intent: OrderIntent, tracker: _Tracker, order: dict[str, Any]
@@ -222,18 +232,11 @@ class CcxtBroker:
 
     async def _cancel(self, intent: OrderIntent) -> dict[str, Any]:
         try:
-            await self.client.call(
-                "cancel_order",
-                None,
-                intent.symbol,
-                {"origClientOrderId": intent.client_id},
-                priority=Priority.CANCEL,
-            )
+            await self._send_cancel(intent)
         except trio.Cancelled:
             raise
         except Exception as exc:
-            if type(exc).__name__ != "OrderNotFound":  # already over: look at how it ended
-                raise OrderUnknown(f"cancelling {intent.client_id}: {exc}") from exc
+            raise OrderUnknown(f"cancelling {intent.client_id}: {exc}") from exc
         order = await self._lookup(intent, Priority.CANCEL)
         if order is None:
             raise OrderUnknown(f"{intent.client_id} vanished after cancel")

@@ -3,6 +3,9 @@ trio-websocket, the universe, malformed messages, reconnects, the breaker."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import random
 from collections.abc import Iterator
 from decimal import Decimal as D
@@ -301,3 +304,52 @@ def test_client_retries_transient_errors_only(fake: FakeBinance) -> None:
     with pytest.raises(Exception, match=r"BadSymbol|does not have market"):
         trio.run(lambda: client.call("fetch_ticker", "NOPE/USDT", priority=4))  # type: ignore[arg-type]
     assert client.retried == 0
+
+
+def test_websocket_without_pongs_is_dropped_at_the_ping_deadline(fake: FakeBinance) -> None:
+    """A server that accepts and streams but never answers a ping: the heartbeat's deadline
+    ends the connection and the source reconnects."""
+    import wsproto
+    from wsproto.events import AcceptConnection, Request
+
+    async def mute_server(stream: trio.SocketStream) -> None:
+        ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        with trio.move_on_after(10), contextlib.suppress(trio.BrokenResourceError):
+            while True:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                ws.receive_data(data)
+                for event in ws.events():
+                    if isinstance(event, Request):
+                        await stream.send_all(ws.send(AcceptConnection()))
+                        message = json.dumps(
+                            {
+                                "stream": "btcusdt@bookTicker",
+                                "data": {"s": "BTCUSDT", "b": "1", "a": "2"},
+                            }
+                        )
+                        while True:  # stream forever, read (and answer) nothing
+                            await stream.send_all(ws.send(wsproto.events.TextMessage(message)))
+                            await trio.sleep(0.05)
+
+    async def go() -> BinanceWebsocketSource:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                functools.partial(trio.serve_tcp, mute_server, 0, host="127.0.0.1")
+            )
+            port = listeners[0].socket.getsockname()[1]
+            source = ws_source(fake, f"ws://127.0.0.1:{port}", ping_s=0.2, ping_timeout_s=0.3)
+            send, recv = trio.open_memory_channel[TickBatch](10_000)
+            with trio.fail_after(15):
+                async with trio.open_nursery() as inner:
+                    await inner.start(source.run, send)
+                    while source.reconnects < 2:
+                        await recv.receive()
+                    inner.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
+        return source
+
+    source = trio.run(go)
+    assert source.connects >= 2 and source.reconnects >= 2
+    assert source.messages > 0  # it was streaming: only the missing pongs ended it

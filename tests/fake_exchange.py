@@ -110,6 +110,8 @@ class FakeBinance:
         # A price path by symbol (wall seconds -> price), replacing the fixed prices.
         self.scripts: dict[str, Callable[[float], D]] = {}
         self.fill_rng = random.Random(7)
+        # Binance's default: the commission of a buy is taken from the coin bought.
+        self.base_fee_on_buy = False
         self.in_flight = 0
         self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
@@ -359,7 +361,8 @@ class FakeBinance:
         m = self.markets[order.symbol]
         price = order.price if order.type == "LIMIT" and order.price else m.price
         value = qty * price
-        fee = value * FEE_RATE
+        in_base = self.base_fee_on_buy and order.side == "BUY"
+        fee = qty * FEE_RATE if in_base else value * FEE_RATE
         order.executed += qty
         order.quote += value
         order.fills.append(
@@ -367,14 +370,15 @@ class FakeBinance:
                 "price": str(price),
                 "qty": str(qty),
                 "commission": str(fee),
-                "commissionAsset": m.quote,
+                "commissionAsset": m.base if in_base else m.quote,
                 "tradeId": str(len(order.fills) + 1),
             }
         )
         order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
         sign = 1 if order.side == "BUY" else -1
-        self.balances[m.base] = self.balances.get(m.base, D(0)) + sign * qty
-        self.balances[m.quote] = self.balances.get(m.quote, D(0)) - sign * value - fee
+        base_fee, quote_fee = (fee, D(0)) if in_base else (D(0), fee)
+        self.balances[m.base] = self.balances.get(m.base, D(0)) + sign * qty - base_fee
+        self.balances[m.quote] = self.balances.get(m.quote, D(0)) - sign * value - quote_fee
 
     def advance(self, order: FakeOrder) -> None:
         if (
@@ -435,10 +439,11 @@ class FakeBinance:
             data["fills"] = list(o.fills)
         return data
 
-    def my_trades(self, sid: str) -> list[dict[str, Any]]:
+    def my_trades(self, sid: str, order_id: str | None = None) -> list[dict[str, Any]]:
         out = []
         for o in self.orders.values():
-            if o.symbol != sid:
+            self.advance(o)
+            if o.symbol != sid or (order_id is not None and str(o.order_id) != order_id):
                 continue
             for f in o.fills:
                 out.append(
@@ -530,7 +535,7 @@ class FakeBinance:
                 and ("symbol" not in q or o.symbol == q["symbol"])
             ]
         if method == "GET" and path == "/api/v3/myTrades":
-            return 200, self.my_trades(q.get("symbol", ""))
+            return 200, self.my_trades(q.get("symbol", ""), q.get("orderId"))
         return 404, {"code": -1100, "msg": f"no such endpoint in the fake: {method} {path}"}
 
     # -- websocket -------------------------------------------------------------------------
@@ -742,7 +747,7 @@ def main() -> None:
     parser.add_argument(
         "--sawtooth",
         action="store_true",
-        help="BTCUSDT cycles 70000 -> 67900 -> 69100 every 3 s; fills mixed",
+        help="BTCUSDT cycles 70000 -> 67900 -> 69100 every 3 s; fills mixed; buy fees in BTC",
     )
     args = parser.parse_args()
     markets = None
@@ -757,6 +762,7 @@ def main() -> None:
     if args.sawtooth:
         fake.scripts["BTCUSDT"] = sawtooth
         fake.fill_mode = "mixed"
+        fake.base_fee_on_buy = True
         fake.fill_delay_s = 0.4
 
     async def serve() -> None:

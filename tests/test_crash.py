@@ -143,14 +143,22 @@ class Harness:
         assert len(requests) == len(set(requests)), "a client order id was sent twice"
         intents = {row[0] for row in self.journal_rows("SELECT cid FROM intents")}
         fills: dict[str, list[tuple[D, D, D]]] = {}
-        for cid, qty, price, fee in self.journal_rows("SELECT cid, qty, price, fee FROM fills"):
-            fills.setdefault(cid, []).append((D(qty), D(price), D(fee)))
+        rows = self.journal_rows("SELECT cid, qty, price, fee, commission_qty FROM fills")
+        for cid, qty, price, fee, commission in rows:
+            # What the exchange executed: what we received plus the commission in coin.
+            fills.setdefault(cid, []).append((D(qty) + D(commission), D(price), D(fee)))
         for cid, order in state["orders"].items():
             assert cid in intents, f"{cid} is on the exchange but was never journaled"
             ours = fills.get(cid, [])
             assert sum((q for q, _, _ in ours), D(0)) == D(order["executed"]), cid
             assert sum((q * p for q, p, _ in ours), D(0)) == D(order["quote"]), cid
-            theirs_fee = sum((D(f["commission"]) for f in order["fills"]), D(0))
+            theirs_fee = sum(
+                (
+                    D(f["commission"]) * (D(f["price"]) if f["commissionAsset"] == "BTC" else 1)
+                    for f in order["fills"]
+                ),
+                D(0),
+            )
             assert sum((f for _, _, f in ours), D(0)) == theirs_fee, cid
         ledger = self.journal_rows(
             "SELECT free, reserved, in_positions, realized_pnl, fees_paid FROM ledger "

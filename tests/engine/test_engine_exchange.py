@@ -90,7 +90,11 @@ def test_paper_on_exchange_data(fake: FakeBinance) -> None:
     assert order.avg_price is not None and order.avg_price > D("68000")
 
 
-def test_live_orders_match_the_exchange_to_the_last_digit(fake: FakeBinance) -> None:
+@pytest.mark.parametrize("base_fee", [False, True], ids=["fee-in-quote", "fee-in-coin"])
+def test_live_orders_match_the_exchange_to_the_last_digit(
+    fake: FakeBinance, base_fee: bool
+) -> None:
+    fake.base_fee_on_buy = base_fee
     client = make_client(fake)
     rule = UniverseRule("USDT", "static", ("BTC/USDT",))
     source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
@@ -102,9 +106,17 @@ def test_live_orders_match_the_exchange_to_the_last_digit(fake: FakeBinance) -> 
     ledger.check()
     assert len(fake.orders) == 2
     assert sorted(fake.create_requests) == sorted(fake.orders)  # each id sent once
-    assert fake.balances["BTC"] == 0
+    # What is left on the exchange is exactly our dust (a commission taken in the coin
+    # leaves less than a whole step to sell).
+    dust = engine.trader.dust.get("BTC/USDT")
+    assert fake.balances["BTC"] == (dust.qty if dust else 0)
+    assert (fake.balances["BTC"] > 0) is base_fee
     # Our books and the exchange's agree exactly on what the round trip made.
-    assert ledger.realized_pnl - ledger.fees_paid == fake.balances["USDT"] - usdt_before
+    # (The dust's cost is still in positions: quote that became coin.)
+    assert (
+        ledger.realized_pnl - ledger.fees_paid - ledger.in_positions
+        == fake.balances["USDT"] - usdt_before
+    )
     assert snap.circuit == "" and snap.mode == "LIVE"
 
 

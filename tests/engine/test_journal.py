@@ -342,3 +342,27 @@ class _FullDisk:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
+
+
+def test_a_version_1_journal_is_migrated_without_losing_a_row(tmp_path: Path) -> None:
+    from tradebot_tui.engine.journal import MIGRATIONS
+
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[0](db)  # the schema as version 1 wrote it
+    db.execute("PRAGMA user_version=1")
+    db.execute("INSERT INTO meta VALUES ('profile', 'paper')")
+    db.execute(
+        "INSERT INTO intents (cid, seq, symbol, side, purpose, qty, price, ts_ms, reserved, "
+        "status) VALUES ('tb-paper-BTCUSDT-1', 1, 'BTC/USDT', 'buy', 'entry', '0.001', "
+        "'70000', 5, '70.07', 'filled')"
+    )
+    db.execute(
+        "INSERT INTO fills (cid, qty, price, fee, ts_ms) VALUES "
+        "('tb-paper-BTCUSDT-1', '0.001', '70000', '0.07', 6)"
+    )
+    db.close()
+    journal = Journal.open(path, profile="paper")
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    [order] = list(journal.orders())
+    assert order.fills[0].commission_qty == 0 and order.fills[0].qty == D("0.001")

@@ -95,11 +95,24 @@ def exchange_fills(fake: FakeBinance, cid: str) -> tuple[D, D, D]:
 
 def check_matches_exchange(fake: FakeBinance, cid: str, events: list[BrokerEvent]) -> None:
     """What we booked equals what the exchange did, to the last digit."""
-    qty, value, fee = exchange_fills(fake, cid)
+    qty, value, _ = exchange_fills(fake, cid)
+    order = fake.orders[cid]
     ours = fills(events)
-    assert sum((f.qty for f in ours), D(0)) == qty
-    assert sum((f.qty * f.price for f in ours), D(0)) == value
-    assert sum((f.fee for f in ours), D(0)) == fee
+    assert sum((f.executed_qty for f in ours), D(0)) == qty
+    assert sum((f.executed_qty * f.price for f in ours), D(0)) == value
+    base = fake.markets[order.symbol].base
+    commission_value = sum(
+        (
+            D(f["commission"]) * (D(f["price"]) if f["commissionAsset"] == base else 1)
+            for f in order.fills
+        ),
+        D(0),
+    )
+    assert sum((f.fee for f in ours), D(0)) == commission_value
+    commission_qty = sum(
+        (D(f["commission"]) for f in order.fills if f["commissionAsset"] == base), D(0)
+    )
+    assert sum((f.qty for f in ours), D(0)) == qty - commission_qty
     assert fake.create_requests.count(cid) <= 2
     assert len([c for c in fake.orders if c == cid]) == 1
 
@@ -282,3 +295,16 @@ def test_quote_paper_broker_fills_at_bid_and_ask_in_slices() -> None:
     assert {f.price for f in buys} == {D("70010.0")}
     assert {f.price for f in fills(events) if f.client_id == "s-1"} == {D("69990.0")}
     assert took >= 0.1  # latency before each order
+
+
+@pytest.mark.parametrize("mode", ["full", "delayed", "partial"])
+def test_commission_in_the_coin_bought_is_not_counted_as_held(fake: FakeBinance, mode: str) -> None:
+    """Binance takes a buy's commission from the coin: we hold what arrived, exactly."""
+    fake.base_fee_on_buy = True
+    fake.fill_mode = mode
+    fake.fill_delay_s = 0.1
+    events = follow(fake, buy(qty="0.01000"))
+    assert closure(events).status is OrderStatus.FILLED
+    check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)
+    assert sum((f.qty for f in fills(events)), D(0)) == fake.balances["BTC"] == D("0.00999")
+    assert sum((f.commission_qty for f in fills(events)), D(0)) == D("0.00001")

@@ -88,13 +88,23 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """A (partial) execution of an order; fee in the quote currency."""
+    """A (partial) execution of an order; fee in the quote currency.
+
+    `qty` is what changed hands for us. When the exchange takes its commission in the
+    base asset (Binance buys), `commission_qty` of the executed amount never arrives: it
+    is not in `qty`, and its value at `price` is part of `fee`.
+    """
 
     client_id: str
     qty: Decimal
     price: Decimal
     fee: Decimal
     ts_ms: int
+    commission_qty: Decimal = Decimal(0)
+
+    @property
+    def executed_qty(self) -> Decimal:
+        return self.qty + self.commission_qty
 
 
 @dataclass(frozen=True, slots=True)

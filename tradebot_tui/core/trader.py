@@ -440,12 +440,15 @@ class Trader:
         book.apply(Event.EXIT_SUBMITTED)
         book.filled = ZERO
         book.exit_reason = reason
+        # Sell whole steps only (a commission taken in the coin leaves a fraction): the
+        # rest stays behind as dust when the sale ends.
+        qty = book.rules.round_qty(position.qty)
         intent = OrderIntent(
             client_id=cid,
             symbol=book.symbol,
             side=Side.SELL,
             purpose=Purpose.EXIT,
-            qty=position.qty,
+            qty=qty if qty > 0 else position.qty,
             price=dec(price),
             ts_ms=ts_ms,
             reason=reason,

@@ -26,7 +26,7 @@ from pathlib import Path
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus, Purpose, Side
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TERMINAL = {
     OrderStatus.FILLED,
     OrderStatus.CANCELED,
@@ -84,8 +84,13 @@ def _script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _v2(db: sqlite3.Connection) -> None:
+    """Fills remember the part of the executed amount taken as commission (base asset)."""
+    db.execute("ALTER TABLE fills ADD COLUMN commission_qty TEXT NOT NULL DEFAULT '0'")
+
+
 # Migration n brings a journal from version n to n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 
 
 @dataclass
@@ -265,8 +270,16 @@ class Journal:
     def record_fill(self, fill: Fill, symbol: str, position_qty: Decimal, cost: Decimal) -> None:
         def write() -> None:
             cur = self.db.execute(
-                "INSERT INTO fills (cid, qty, price, fee, ts_ms) VALUES (?,?,?,?,?)",
-                (fill.client_id, str(fill.qty), str(fill.price), str(fill.fee), fill.ts_ms),
+                "INSERT INTO fills (cid, qty, price, fee, ts_ms, commission_qty) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    fill.client_id,
+                    str(fill.qty),
+                    str(fill.price),
+                    str(fill.fee),
+                    fill.ts_ms,
+                    str(fill.commission_qty),
+                ),
             )
             self.db.execute(
                 "INSERT INTO positions VALUES (?,?,?,?) ON CONFLICT(symbol) DO UPDATE SET "
@@ -329,8 +342,8 @@ class Journal:
             JournalError: a row that does not make sense (edited by hand), named.
         """
         fills: dict[str, list[Fill]] = {}
-        for row_id, cid, qty, price, fee, ts in self.db.execute(
-            "SELECT id, cid, qty, price, fee, ts_ms FROM fills ORDER BY id"
+        for row_id, cid, qty, price, fee, ts, commission in self.db.execute(
+            "SELECT id, cid, qty, price, fee, ts_ms, commission_qty FROM fills ORDER BY id"
         ):
             where = f"{self.path}: fills row {row_id}"
             fills.setdefault(cid, []).append(
@@ -340,6 +353,7 @@ class Journal:
                     _dec(price, where, "price"),
                     _dec(fee, where, "fee"),
                     int(ts),
+                    _dec(commission, where, "commission_qty"),
                 )
             )
         rows = self.db.execute(

@@ -100,11 +100,7 @@ class CcxtBroker:
     ) -> None:
         """Follow an order found on the exchange after a restart; `known`: fills journaled."""
         tracker = _Tracker(intent, emit, self.fee_rate)
-        with localcontext(EXACT):
-            for fill in known:
-                tracker.filled += fill.qty
-                tracker.cost += fill.qty * fill.price
-                tracker.fees += fill.fee
+        tracker.resume(known)
         await self._until_done(intent, tracker, order)
 
     async def lookup(self, intent: OrderIntent) -> dict[str, Any] | None:
@@ -151,10 +147,10 @@ class CcxtBroker:
     ) -> None:
         waited = 0.0
         delay = self.poll_s
-        while not tracker.apply(order):
+        while not tracker.apply(await self._with_fees(intent, tracker, order)):
             if waited >= self.order_timeout_s:
                 order = await self._cancel(intent)
-                if not tracker.apply(order):
+                if not tracker.apply(await self._with_fees(intent, tracker, order)):
                     raise OrderUnknown(f"{intent.client_id} still open after cancelling it")
                 return
             await trio.sleep(delay)
@@ -164,6 +160,44 @@ class CcxtBroker:
             if found is None:
                 raise OrderUnknown(f"{intent.client_id} vanished from the exchange")
             order = found
+
+    async def _with_fees(
+        self, intent: OrderIntent, tracker: _Tracker, order: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`order`, with its commissions from the account's trades when it has none.
+
+        Binance's order query reports no fees; its trade list does, in the asset they were
+        charged in (the base asset on buys), which decides how much actually arrived.
+        """
+        filled = _dec(order.get("filled")) or ZERO
+        if filled <= tracker.filled or order.get("fees") or order.get("fee"):
+            return order
+        try:
+            trades = await self.client.call(
+                "fetch_my_trades",
+                intent.symbol,
+                None,
+                None,
+                {"orderId": order.get("id")},
+                priority=Priority.QUERY,
+            )
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            log.warning("%s: no trade list (%s); fees estimated", intent.client_id, exc)
+            return order
+        totals: dict[str, Decimal] = {}
+        executed = ZERO
+        for trade in trades:
+            if str(trade.get("order")) != str(order.get("id")):
+                continue
+            executed += dec(trade.get("amount") or 0)
+            fee = trade.get("fee") or {}
+            if fee.get("cost") is not None and fee.get("currency"):
+                totals[fee["currency"]] = totals.get(fee["currency"], ZERO) + dec(fee["cost"])
+        if executed != filled:
+            return order  # the trade list lags the order: estimate now, exact next time
+        return {**order, "fees": [{"currency": c, "cost": v} for c, v in totals.items()]}
 
     async def _place(self, intent: OrderIntent, tracker: _Tracker) -> dict[str, Any] | None:
         priority = Priority.ENTRY if intent.purpose is Purpose.ENTRY else Priority.EXIT
@@ -244,16 +278,33 @@ class CcxtBroker:
 
 
 class _Tracker:
-    """Turns cumulative order states into incremental fills and one closure."""
+    """Turns cumulative order states into incremental fills and one closure.
+
+    Amounts are the exchange's cumulative executed amount and cost; fees the cumulative
+    commissions it reports, in quote or in the base asset (which then never reaches us:
+    the fill's `qty` is net of it). Unreported fees are estimated at the fee rate.
+    """
 
     def __init__(self, intent: OrderIntent, emit: Emit, fee_rate: Decimal) -> None:
         self.intent = intent
         self.emit = emit
         self.fee_rate = fee_rate
-        self.filled = ZERO
+        self.filled = ZERO  # executed, commission included
         self.cost = ZERO
-        self.fees = ZERO
+        self.quote_fees = ZERO
+        self.base_fees = ZERO
         self.closed = False
+        self.base, _, self.quote = intent.symbol.partition("/")
+
+    def resume(self, known: list[Fill]) -> None:
+        """Start from the fills already journaled (after a restart)."""
+        with localcontext(EXACT):
+            for fill in known:
+                executed = fill.executed_qty
+                self.filled += executed
+                self.cost += executed * fill.price
+                self.base_fees += fill.commission_qty
+                self.quote_fees += fill.fee - fill.commission_qty * fill.price
 
     def apply(self, order: dict[str, Any]) -> bool:
         """Emit what is new in `order`; True once the order is over."""
@@ -271,13 +322,16 @@ class _Tracker:
                     value = cost - self.cost
                 with localcontext(DIVISION):
                     price = value / qty
-            fee = self._fee(order, value)
+            quote_fee, base_fee = self._fees(order, value)
             with localcontext(EXACT):
                 self.filled = filled
                 self.cost += value
-                self.fees += fee
+                self.quote_fees += quote_fee
+                self.base_fees += base_fee
+                fee = quote_fee + base_fee * price
+                received = qty - base_fee
             ts = int(order.get("lastTradeTimestamp") or order.get("timestamp") or self.intent.ts_ms)
-            self.emit(Fill(self.intent.client_id, qty, price, fee, ts))
+            self.emit(Fill(self.intent.client_id, received, price, fee, ts, base_fee))
         status = str(order.get("status") or "open")
         if status in _TERMINAL:
             final = _TERMINAL[status]
@@ -287,29 +341,27 @@ class _Tracker:
             return True
         return False
 
-    def _fee(self, order: dict[str, Any], value: Decimal) -> Decimal:
-        """The fee of the new part, in quote: reported when the exchange says, else estimated."""
-        reported = ZERO
+    def _fees(self, order: dict[str, Any], value: Decimal) -> tuple[Decimal, Decimal]:
+        """(quote fee, base-asset fee) of the new part: as reported, else estimated."""
+        quote_total = base_total = ZERO
         known = False
-        quote = self.intent.symbol.partition("/")[2]
         for fee in order.get("fees") or ([order["fee"]] if order.get("fee") else []):
             if not fee or fee.get("cost") is None:
                 continue
             cost = dec(fee["cost"])
-            if fee.get("currency") == quote:
-                reported += cost
+            if fee.get("currency") == self.quote:
+                quote_total += cost
                 known = True
-            elif fee.get("currency") == self.intent.symbol.partition("/")[0]:
-                price = _dec(order.get("average")) or self.intent.price
-                with localcontext(EXACT):
-                    reported += cost * price
+            elif fee.get("currency") == self.base:
+                base_total += cost
                 known = True
         with localcontext(EXACT):
             if known:
-                new = reported - self.fees
-                if new >= 0:
-                    return new
-            return value * self.fee_rate
+                new_quote = quote_total - self.quote_fees
+                new_base = base_total - self.base_fees
+                if new_quote >= 0 and new_base >= 0:
+                    return new_quote, new_base
+            return value * self.fee_rate, ZERO
 
     def close(self, status: OrderStatus, message: str) -> None:
         if not self.closed:

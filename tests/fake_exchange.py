@@ -731,9 +731,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def sawtooth(when_s: float) -> D:
-    """70000 for a second, 3 % lower for a second, then 1.8 % above that low."""
-    phase = when_s % 3.0
-    return D("70000.00") if phase < 1 else D("67900.00") if phase < 2 else D("69100.00")
+    """A second each of 70000, 67900 (3 % lower), 69100 and 71500: whatever price an
+    order fills at, a later phase is past its take-profit or its stop-loss."""
+    return (D("70000.00"), D("67900.00"), D("69100.00"), D("71500.00"))[int(when_s % 4.0)]
 
 
 def main() -> None:
@@ -747,7 +747,7 @@ def main() -> None:
     parser.add_argument(
         "--sawtooth",
         action="store_true",
-        help="BTCUSDT cycles 70000 -> 67900 -> 69100 every 3 s; fills mixed; buy fees in BTC",
+        help="BTCUSDT cycles 70000, 67900, 69100, 71500 (1 s each); mixed fills; buy fees in BTC",
     )
     args = parser.parse_args()
     markets = None

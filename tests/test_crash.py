@@ -1,9 +1,10 @@
 """kill -9 at random moments of the order lifecycle, then restart: nothing lost, nothing twice.
 
 The fake Binance runs in its own process (so it outlives every kill) with a price that
-drops 3 % and rebounds every three seconds, and fills orders at once, partially or late,
-at random. The real `tradebot-tui --headless --live` trades against it and is killed
-with SIGKILL after a random time, TRADEBOT_CRASH_KILLS times (50 by default). After every
+cycles through a 3 % drop and a rebound every four seconds, fills orders at once,
+partially or late, at random, and takes buy commissions in the coin. The real
+`tradebot-tui --headless --live` trades against it and is killed with SIGKILL after a
+random time, TRADEBOT_CRASH_KILLS times (50 by default). After every
 restart, once the orders in flight have settled, the checks are:
 
   - no client order id ever reached the exchange twice;
@@ -53,6 +54,7 @@ class Harness:
         self.config.write_text(
             '[strategy]\nwindow_s = 60\ntrigger_pct = 1.5\nanchor = "rolling_high"\n'
             "[risk]\ncooldown_s = 0\nstale_after_s = 0\nmax_positions = 1\n"
+            "[exits]\nmax_hold_s = 60\n"
             '[market]\nsource = "ccxt"\nsymbols = ["BTC/USDT"]\npoll_interval_s = 0.2\n'
             f'[exchange]\nmode = "live"\nrest_url = "{self.rest}"\nshutdown_grace_s = 0\n'
             "reconcile_s = 3600\ntimeout_s = 2\n"

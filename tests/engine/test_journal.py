@@ -42,7 +42,7 @@ def intent(cid: str = "tb-paper-BTCUSDT-1", qty: str = "0.00147") -> OrderIntent
 def test_round_trip_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     journal = Journal.open(path, profile="paper")
-    journal.record_intent(intent(), 1)
+    journal.record_intent(intent())
     journal.record_fill(
         Fill("tb-paper-BTCUSDT-1", D("0.00147"), D("68000"), D("0.09996"), 5),
         "BTC/USDT",
@@ -82,7 +82,7 @@ def test_unreadable_journal_is_moved_aside_and_trading_waits(tmp_path: Path, dam
     path = tmp_path / "state.db"
     journal = Journal.open(path, profile="paper")
     for n in range(1, 200):
-        journal.record_intent(intent(f"tb-paper-BTCUSDT-{n}"), n)
+        journal.record_intent(intent(f"tb-paper-BTCUSDT-{n}"))
     journal.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     journal.close()
     data = path.read_bytes()
@@ -103,7 +103,7 @@ def test_full_disk_fails_the_write_and_nothing_is_half_written(tmp_path: Path) -
     journal.db.execute("PRAGMA max_page_count=12")
     with pytest.raises(JournalFull):
         for n in range(1, 10_000):
-            journal.record_intent(intent(f"tb-paper-BTCUSDT-{n:05d}" + "x" * 400), n)
+            journal.record_intent(intent(f"tb-paper-BTCUSDT-{n:05d}" + "x" * 400))
     written = list(journal.orders())
     assert written and all(o.intent.client_id.endswith("x" * 400) for o in written)
 
@@ -111,7 +111,7 @@ def test_full_disk_fails_the_write_and_nothing_is_half_written(tmp_path: Path) -
 def test_hand_edited_rows_are_named(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     journal = Journal.open(path, profile="paper")
-    journal.record_intent(intent(), 1)
+    journal.record_intent(intent())
     journal.db.execute("UPDATE intents SET qty='lots' WHERE cid='tb-paper-BTCUSDT-1'")
     with pytest.raises(JournalError, match="intents row tb-paper-BTCUSDT-1: qty is not a number"):
         list(journal.orders())
@@ -191,7 +191,7 @@ def test_an_intent_that_never_reached_the_exchange_is_released(
 ) -> None:
     path = tmp_path / "state.db"
     journal = Journal.open(path, profile="paper")
-    journal.record_intent(intent(), 1)  # on disk; then the process died before sending
+    journal.record_intent(intent())  # on disk; then the process died before sending
     engine = live_engine(fake, journal)
     run_until(engine, lambda: engine._ready.is_set() and not engine.following)
     ledger = engine.trader.ledger

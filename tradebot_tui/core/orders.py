@@ -63,10 +63,21 @@ def client_order_id(profile: str, symbol: str, seq: int) -> str:
     if not PROFILE_RE.match(profile):
         raise ValueError(f"profile {profile!r} must be 1-10 letters or digits")
     compact = re.sub(r"[^A-Za-z0-9]", "", symbol)
-    cid = f"tb-{profile}-{compact}-{seq}"
+    cid = f"{client_id_prefix(profile)}{compact}-{seq}"
     if not CLIENT_ID_RE.match(cid):
         raise ValueError(f"client order id {cid!r} is longer than 36 characters")
     return cid
+
+
+def client_id_prefix(profile: str) -> str:
+    """What every client order id of `profile` starts with (to recognise our orders)."""
+    return f"tb-{profile}-"
+
+
+def client_id_seq(client_id: str) -> int | None:
+    """The sequence number at the end of one of our client ids, else None."""
+    tail = client_id.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from tradebot_tui.core.orders import (
     OrderStatus,
     Purpose,
     Side,
+    client_id_seq,
     client_order_id,
 )
 
@@ -236,6 +237,17 @@ class Trader:
 
     def open_orders(self) -> list[OrderIntent]:
         return [b.order for b in self._orders.values() if b.order is not None]
+
+    def holding(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """Amount and cost of `symbol` held: the open position plus its dust."""
+        qty = cost = ZERO
+        book = self._books.get(symbol)
+        if book is not None and book.position is not None:
+            qty, cost = book.position.qty, book.position.cost
+        dust = self.dust.get(symbol)
+        if dust is not None:
+            qty, cost = qty + dust.qty, cost + dust.cost
+        return qty, cost
 
     def unrealized_pnl(self) -> Decimal:
         """Open positions valued at their last price, less their cost (fees not included)."""
@@ -661,9 +673,9 @@ class Trader:
         book.filled = ZERO
         book.order = intent
         self._orders[cid] = book
-        seq = intent.client_id.rsplit("-", 1)[-1]
-        if seq.isdigit():
-            self.next_seq = max(self.next_seq, int(seq) + 1)
+        seq = client_id_seq(cid)
+        if seq is not None:
+            self.next_seq = max(self.next_seq, seq + 1)
 
     # -- faults and recovery -------------------------------------------------------------
 

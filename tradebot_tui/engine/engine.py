@@ -30,6 +30,7 @@ from tradebot_tui.core.orders import (
     OrderStatus,
     Purpose,
     Side,
+    client_id_prefix,
 )
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.core.trader import Trade, Trader
@@ -120,7 +121,6 @@ class Engine:
         # The exchange connection whose circuit breaker can pause entries (None: simulator).
         self._client = getattr(source, "client", None) or getattr(broker, "client", None)
         self._nursery: trio.Nursery | None = None
-        self.following = 0
         self._recordings = recordings
         self._journal = journal
         self._ready = trio.Event()  # set once recovery is done: ticks wait for it
@@ -153,6 +153,11 @@ class Engine:
         """Engine time: the clock, or the last tick's timestamp when that is later."""
         clock = self._clock()
         return self.now_ms if self.now_ms > clock else clock
+
+    @property
+    def following(self) -> int:
+        """Orders being followed on the broker right now."""
+        return len(self._follow_scopes)
 
     def _rules(self, symbol: str) -> MarketRules:
         return self._markets.get(symbol) or replay_rules(symbol)
@@ -372,7 +377,7 @@ class Engine:
             return
         if self._journal is not None:
             try:
-                self._journal.record_intent(intent, self.trader.next_seq - 1)
+                self._journal.record_intent(intent)
             except JournalError as exc:
                 # Not on disk, so not sent: the order fails, entries stop.
                 log.error("%s not sent: %s; new entries paused", intent.client_id, exc)
@@ -403,7 +408,6 @@ class Engine:
         `exchange.shutdown_grace_s` to finish, then cancels it (its journal row stays open
         and the next start resumes it).
         """
-        self.following += 1
         scope = trio.CancelScope(shield=True)
         self._follow_scopes[intent.client_id] = scope
         if self.closing:
@@ -433,7 +437,6 @@ class Engine:
             self.trader.fault(intent.symbol, str(exc))
         finally:
             self._follow_scopes.pop(intent.client_id, None)
-            self.following -= 1
             self._changed.set()
 
     def _apply(self, event: BrokerEvent, *, journal: bool = True) -> None:
@@ -476,13 +479,7 @@ class Engine:
 
     def _journal_fill(self, fill: Fill, symbol: str) -> None:
         assert self._journal is not None
-        book = self.trader.books[symbol]
-        qty = cost = ZERO
-        if book.position is not None:
-            qty, cost = book.position.qty, book.position.cost
-        dust = self.trader.dust.get(symbol)
-        if dust is not None:
-            qty, cost = qty + dust.qty, cost + dust.cost
+        qty, cost = self.trader.holding(symbol)
         try:
             self._journal.record_fill(fill, symbol, qty, cost)
         except JournalError as exc:
@@ -500,10 +497,10 @@ class Engine:
         assert journal is not None
         trader = self.trader
         pending: list[JournaledOrder] = []
-        count = 0
+        known: set[str] = set()
         for jo in journal.orders():
-            count += 1
             intent = jo.intent
+            known.add(intent.client_id)
             try:
                 trader.restore_intent(intent)
             except ValueError as exc:
@@ -519,11 +516,7 @@ class Engine:
             else:
                 pending.append(jo)
         for symbol, (qty, cost) in journal.positions().items():
-            book = trader.books.get(symbol)
-            ours = ZERO if book is None or book.position is None else book.position.qty
-            dust = trader.dust.get(symbol)
-            if dust is not None:
-                ours += dust.qty
+            ours = trader.holding(symbol)[0]
             if ours != qty:
                 raise JournalError(
                     f"{journal.path}: positions says {symbol} {qty} (cost {cost}) but its fills "
@@ -531,6 +524,7 @@ class Engine:
                     "was traded"
                 )
         trader.ledger.check()
+        count = len(known)
         if count:
             log.info(
                 "journal: %d orders restored, %d still open; checking them on the exchange",
@@ -553,7 +547,7 @@ class Engine:
                 )
             else:
                 self._nursery.start_soon(self._follow, jo.intent, (jo.fills, order))
-        await self._adopt()
+        await self._adopt(known)
         if journal.baseline() is None:
             if count:
                 log.warning("no baseline balances in the journal: holdings are not reconciled")
@@ -565,12 +559,11 @@ class Engine:
                 )
         journal.record_event("start", f"{count} orders restored, {len(pending)} open")
 
-    async def _adopt(self) -> None:
+    async def _adopt(self, known: set[str]) -> None:
         """Open orders with our id prefix that the journal does not know: adopt, report."""
         journal = self._journal
         assert journal is not None and self._nursery is not None
-        prefix = f"tb-{self.settings.exchange.profile}-"
-        known = {jo.intent.client_id for jo in journal.orders()}
+        prefix = client_id_prefix(self.settings.exchange.profile)
         for order in await self._broker.open_orders(prefix):  # type: ignore[attr-defined]
             cid = str(order["clientOrderId"])
             if cid in known:
@@ -605,7 +598,7 @@ class Engine:
                 self.trader.held[symbol] = f"unexplained order {cid}: {exc}"
                 log.error("%s: %s; entries for %s stopped", cid, exc, symbol)
                 continue
-            journal.record_intent(intent, self.trader.next_seq - 1, adopted=True)
+            journal.record_intent(intent, adopted=True)
             self._remember(intent)
             self._nursery.start_soon(self._follow, intent, ([], order))
 
@@ -631,7 +624,7 @@ class Engine:
         broker = self._broker
         baseline = self._journal.baseline()
         balances = await broker.balances()  # type: ignore[attr-defined]
-        prefix = f"tb-{self.settings.exchange.profile}-"
+        prefix = client_id_prefix(self.settings.exchange.profile)
         orders = await broker.open_orders(prefix)  # type: ignore[attr-defined]
         theirs_open = {str(o["clientOrderId"]): str(o["symbol"]) for o in orders}
         ours_open = {o.client_id for o in trader.open_orders()}
@@ -641,10 +634,7 @@ class Engine:
             if book.order is not None:
                 continue  # in motion: compared once it settles
             base = symbol.partition("/")[0]
-            ours = book.position.qty if book.position is not None else ZERO
-            dust = trader.dust.get(symbol)
-            if dust is not None:
-                ours += dust.qty
+            ours = trader.holding(symbol)[0]
             if baseline is not None:
                 free, locked = balances.get(base, (ZERO, ZERO))
                 theirs = free + locked - baseline.get(base, ZERO)

@@ -24,7 +24,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from tradebot_tui.core.exits import ExitReason
-from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus, Purpose, Side
+from tradebot_tui.core.orders import (
+    Fill,
+    OrderIntent,
+    OrderStatus,
+    Purpose,
+    Side,
+    client_id_seq,
+)
 
 SCHEMA_VERSION = 2
 TERMINAL = {
@@ -239,8 +246,9 @@ class Journal:
                 raise JournalFull(f"journal {self.path}: disk full ({exc})") from None
             raise JournalError(f"journal {self.path}: write failed ({exc})") from None
 
-    def record_intent(self, intent: OrderIntent, seq: int, *, adopted: bool = False) -> None:
+    def record_intent(self, intent: OrderIntent, *, adopted: bool = False) -> None:
         """Before the order is sent: raises (and nothing may be sent) if it is not on disk."""
+        seq = client_id_seq(intent.client_id) or 0
 
         def write() -> None:
             self.db.execute(

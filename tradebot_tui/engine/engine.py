@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from pathlib import Path
+from typing import Any, cast
 
 import trio
 
@@ -51,7 +52,7 @@ from tradebot_tui.engine.snapshot import (
     RunState,
     WatchRow,
 )
-from tradebot_tui.exchange.base import Broker, MarketDataSource, TickBatch
+from tradebot_tui.exchange.base import Broker, ExchangeBroker, MarketDataSource, TickBatch
 from tradebot_tui.exchange.resilience import BreakerState
 
 log = logging.getLogger("tradebot.engine")
@@ -113,6 +114,9 @@ class Engine:
         self.mode = mode
         self._source = source
         self._broker = broker
+        # The same broker when it has an exchange account behind it (live): recovery,
+        # reconciliation, balances and the shutdown cancels need one.
+        self._exchange = cast("ExchangeBroker", broker) if hasattr(broker, "lookup") else None
         self._publish = publish
         self._log_ring = log_ring
         self._crash_after_s = crash_after_s
@@ -254,8 +258,8 @@ class Engine:
                     params.trigger_pct,
                     params.anchor.value,
                 )
-                if hasattr(self._broker, "balances"):
-                    await self._check_balance()
+                if self._exchange is not None:
+                    await self._check_balance(self._exchange)
                 self.state = RunState.RUNNING
                 task_status.started()
         except BaseException as exc:
@@ -266,11 +270,11 @@ class Engine:
             self.state = RunState.STOPPING
             log.info("engine stopped")
 
-    async def _check_balance(self) -> None:
+    async def _check_balance(self, exchange: ExchangeBroker) -> None:
         """Live: say what the exchange account holds against the budget (never a guess)."""
         quote = self.settings.budget.quote
         try:
-            balances = await self._broker.balances()  # type: ignore[attr-defined]
+            balances = await exchange.balances()
         except trio.Cancelled:
             raise
         except Exception as exc:
@@ -400,7 +404,7 @@ class Engine:
     async def _follow(
         self,
         intent: OrderIntent,
-        resume: tuple[list[Fill], dict[str, object]] | None = None,
+        resume: tuple[list[Fill], dict[str, Any]] | None = None,
     ) -> None:
         """One order on a real (or latency-simulating) broker, until it is over.
 
@@ -417,7 +421,8 @@ class Engine:
                 if resume is None:
                     await self._broker.follow(intent, self._apply)
                 else:
-                    await self._broker.resume(intent, self._apply, *resume)  # type: ignore[attr-defined]
+                    assert self._exchange is not None
+                    await self._exchange.resume(intent, self._apply, *resume)
             if scope.cancelled_caught:
                 log.warning(
                     "%s still open at shutdown; the next start resumes it", intent.client_id
@@ -531,10 +536,10 @@ class Engine:
                 count,
                 len(pending),
             )
-        broker = self._broker
-        assert self._nursery is not None
+        broker = self._exchange
+        assert self._nursery is not None and broker is not None
         for jo in pending:
-            order = await broker.lookup(jo.intent)  # type: ignore[attr-defined]
+            order = await broker.lookup(jo.intent)
             if order is None:
                 log.warning("%s never reached the exchange: closed as failed", jo.intent.client_id)
                 self._apply(
@@ -552,7 +557,7 @@ class Engine:
             if count:
                 log.warning("no baseline balances in the journal: holdings are not reconciled")
             else:
-                balances = await broker.balances()  # type: ignore[attr-defined]
+                balances = await broker.balances()
                 journal.set_meta(
                     "baseline_balances",
                     json.dumps({k: str(free + locked) for k, (free, locked) in balances.items()}),
@@ -561,10 +566,10 @@ class Engine:
 
     async def _adopt(self, known: set[str]) -> None:
         """Open orders with our id prefix that the journal does not know: adopt, report."""
-        journal = self._journal
-        assert journal is not None and self._nursery is not None
+        journal, broker = self._journal, self._exchange
+        assert journal is not None and broker is not None and self._nursery is not None
         prefix = client_id_prefix(self.settings.exchange.profile)
-        for order in await self._broker.open_orders(prefix):  # type: ignore[attr-defined]
+        for order in await broker.open_orders(prefix):
             cid = str(order["clientOrderId"])
             if cid in known:
                 continue
@@ -572,7 +577,7 @@ class Engine:
             side = Side.BUY if order.get("side") == "buy" else Side.SELL
             price = dec(order.get("price") or order.get("average") or 0)
             if not price:
-                price = await self._broker.price(symbol)  # type: ignore[attr-defined]
+                price = await broker.price(symbol)
             qty = dec(order.get("amount") or 0)
             with localcontext(EXACT):
                 reserved = qty * price * (1 + self.trader.params.fee_rate)
@@ -619,13 +624,13 @@ class Engine:
         A difference must be seen twice in a row (an order may be between two polls);
         nothing is corrected automatically. Returns the symbols held and why.
         """
-        assert self._journal is not None
+        broker = self._exchange
+        assert self._journal is not None and broker is not None
         trader = self.trader
-        broker = self._broker
         baseline = self._journal.baseline()
-        balances = await broker.balances()  # type: ignore[attr-defined]
+        balances = await broker.balances()
         prefix = client_id_prefix(self.settings.exchange.profile)
-        orders = await broker.open_orders(prefix)  # type: ignore[attr-defined]
+        orders = await broker.open_orders(prefix)
         theirs_open = {str(o["clientOrderId"]): str(o["symbol"]) for o in orders}
         ours_open = {o.client_id for o in trader.open_orders()}
         tolerance = Decimal(repr(self.settings.exchange.reconcile_tolerance_pct)) / 100
@@ -673,15 +678,14 @@ class Engine:
             deadline = trio.current_time() + grace
             for scope in self._follow_scopes.values():
                 scope.deadline = min(scope.deadline, deadline)
-            if self.settings.exchange.shutdown_policy == "cancel_entries" and hasattr(
-                self._broker, "cancel"
-            ):
+            exchange = self._exchange
+            if self.settings.exchange.shutdown_policy == "cancel_entries" and exchange is not None:
                 entries = [o for o in self.trader.open_orders() if o.purpose is Purpose.ENTRY]
                 with trio.CancelScope(shield=True) as cs:
                     cs.deadline = deadline
                     for intent in entries:
                         log.info("shutdown: cancelling open entry %s", intent.client_id)
-                        await self._broker.cancel(intent)
+                        await exchange.cancel(intent)
 
     def _remember(self, intent: OrderIntent) -> None:
         self._orders[intent.client_id] = _OrderRecord(intent)

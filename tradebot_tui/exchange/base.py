@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from decimal import Decimal
+from typing import Any, NamedTuple, Protocol
 
 import trio
 
 from tradebot_tui.core.market import MarketRules
-from tradebot_tui.core.orders import BrokerEvent, OrderIntent
+from tradebot_tui.core.orders import BrokerEvent, Fill, OrderIntent
 from tradebot_tui.core.ticks import Tick
 
 
@@ -80,3 +81,25 @@ class Broker(Protocol):
     def execute(self, intent: OrderIntent) -> list[BrokerEvent]: ...
 
     async def follow(self, intent: OrderIntent, emit: Emit) -> None: ...
+
+
+class ExchangeBroker(Broker, Protocol):
+    """A broker with an account on a real exchange: what recovery and reconciliation use."""
+
+    async def resume(
+        self, intent: OrderIntent, emit: Emit, known: list[Fill], order: dict[str, Any]
+    ) -> None:
+        """Follow an order found on the exchange after a restart."""
+        ...
+
+    async def lookup(self, intent: OrderIntent) -> dict[str, Any] | None:
+        """The order as the exchange has it, or None if it never got there."""
+        ...
+
+    async def open_orders(self, prefix: str) -> list[dict[str, Any]]: ...
+
+    async def price(self, symbol: str) -> Decimal: ...
+
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]: ...
+
+    async def cancel(self, intent: OrderIntent) -> None: ...

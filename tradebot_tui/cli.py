@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tradebot_tui import __version__
 from tradebot_tui.config.credentials import Credentials, SecretsError, load_credentials
@@ -95,6 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--trades-out", metavar="FILE", help="write the closed trades as CSV")
     replay.add_argument("--from", dest="from_date", metavar="DATE", help="trade from this time on")
     replay.add_argument("--to", dest="to_date", metavar="DATE", help="trade up to this time")
+    replay.add_argument(
+        "--tui",
+        action="store_true",
+        help="watch the replay in the app (r pause, n step, + faster, - slower)",
+    )
+    replay.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        metavar="X",
+        help="with --tui: replay time per wall-clock second (default 60: a minute a second)",
+    )
+    replay.add_argument(
+        "--paused", action="store_true", help="with --tui: start paused (n steps a minute)"
+    )
     return parser
 
 
@@ -212,6 +227,16 @@ def cmd_replay(args: argparse.Namespace, locations: Locations) -> int:
     trades_out = Path(args.trades_out) if args.trades_out else None
     if trades_out is not None and trades_out.is_dir():
         raise UsageError(f"--trades-out {trades_out} is a directory")
+    if args.tui:
+        if trades_out is not None:
+            raise UsageError("--trades-out is for the headless replay; drop it or --tui")
+        if not 0 < args.speed <= 1_000_000:
+            raise UsageError(f"--speed {args.speed:g}: must be above 0 and at most 1000000")
+        try:
+            series = [read_file(Path(p)) for p in args.paths]
+        except DataFileError as exc:
+            raise UsageError(str(exc)) from None
+        return replay_tui(args, settings, locations, series, from_ms, to_ms)
     try:
         series = [read_file(Path(p)) for p in args.paths]
         result = run_replay(
@@ -238,6 +263,65 @@ def cmd_replay(args: argparse.Namespace, locations: Locations) -> int:
             raise UsageError(f"--trades-out {trades_out}: {exc.strerror or exc}") from None
         print(f"trades written to {trades_out}")
     return EXIT_OK
+
+
+def replay_tui(
+    args: argparse.Namespace,
+    settings: Settings,
+    locations: Locations,
+    series: list[Any],
+    from_ms: int | None,
+    to_ms: int | None,
+) -> int:
+    """The app over a replay: the live engine, paper fills, ticks paced by `--speed`."""
+    from pathlib import Path
+
+    from tradebot_tui.engine.engine import Engine
+    from tradebot_tui.engine.logs import LoggingSetup
+    from tradebot_tui.engine.replay import ReplayError, check_quote
+    from tradebot_tui.engine.replay_source import ReplaySource
+    from tradebot_tui.exchange.datafiles import series_span
+    from tradebot_tui.exchange.paper import PaperBroker
+
+    try:
+        check_quote(series, settings.budget.quote)
+    except ReplayError as exc:
+        raise UsageError(str(exc)) from None
+    span = series_span(series)
+    if span is None or (from_ms or span[0]) > min(span[1], to_ms or span[1]):
+        from tradebot_tui.engine.replay import span_text
+
+        raise UsageError(f"no ticks to replay; the data covers {span_text(span)}")
+    source = ReplaySource(
+        series, speed=args.speed, from_ms=from_ms, to_ms=to_ms, paused=args.paused
+    )
+    broker = PaperBroker(Decimal(repr(settings.exchange.fee_pct)) / 100)
+
+    def engine_factory(
+        publish: Callable[[EngineSnapshot], None] | None, ring: LogRing | None
+    ) -> Engine:
+        # Engine time is the data's time: the wall clock never enters.
+        return Engine(
+            settings,
+            source,
+            broker,
+            mode="REPLAY",
+            publish=publish,
+            log_ring=ring,
+            clock=lambda: 0,
+        )
+
+    files = ", ".join(Path(p).name for p in args.paths)
+    notes = (
+        config_note(locations, settings_loaded=locations.config_file.exists()),
+        f"replaying {files} with paper fills; API keys are not used",
+    )
+    logging_setup = LoggingSetup()
+    try:
+        logging_setup.start(locations.log_dir)
+        return run_app(settings, locations, engine_factory, notes, replay=True)
+    finally:
+        logging_setup.stop()
 
 
 # -- run -------------------------------------------------------------------------------------
@@ -459,6 +543,7 @@ def run_app(
     notes: tuple[str, str],
     *,
     live: bool = False,
+    replay: bool = False,
 ) -> int:
     from tradebot_tui.ui.app import TradebotApp
 
@@ -469,6 +554,7 @@ def run_app(
         config_note=notes[0],
         credentials_note=notes[1],
         live=live,
+        replay=replay,
     )
     app.run()
     if app.engine_error is not None:

@@ -66,6 +66,7 @@ class Status(StrEnum):
     SELLING = "selling"
     COOLDOWN = "cooldown"
     PAUSED = "paused"
+    SYMBOL_PAUSED = "paused (this coin)"
     CIRCUIT_OPEN = "circuit open"
     MISMATCH = "balance mismatch"
     STALE = "stale price"
@@ -175,6 +176,8 @@ class Trader:
         self.ledger = ledger
         self.profile = profile
         self.paused = False
+        # Symbols the user paused one by one: no new entries there; exits go on.
+        self.paused_symbols: set[str] = set()
         # Set by the engine while the exchange's circuit breaker is open: no new entries.
         self.circuit_open = False
         # Symbols whose exchange balance or orders disagree with ours: why, by symbol.
@@ -270,6 +273,8 @@ class Trader:
                 return Status.WARMING_UP, max(0, (warm or now_ms) - now_ms)
             if self.paused:
                 return Status.PAUSED, 0
+            if symbol in self.paused_symbols:
+                return Status.SYMBOL_PAUSED, 0
             if self.circuit_open:
                 return Status.CIRCUIT_OPEN, 0
             if symbol in self.held:
@@ -384,6 +389,8 @@ class Trader:
     def _entry_block(self, book: SymbolBook, ts_ms: int) -> Status | None:
         if self.paused:
             return Status.PAUSED
+        if book.symbol in self.paused_symbols:
+            return Status.SYMBOL_PAUSED
         if self.circuit_open:
             return Status.CIRCUIT_OPEN
         if book.symbol in self.held:

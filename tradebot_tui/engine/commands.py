@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from tradebot_tui.config.schema import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,4 +36,57 @@ class ExitAll:
     """Close every open position at market now."""
 
 
-Command = PauseEntries | ResumeEntries | TogglePause | ExitPosition | ExitAll
+@dataclass(frozen=True, slots=True)
+class ToggleSymbol:
+    """Pause new entries on one symbol, or resume them; its exits go on."""
+
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel one open order on the exchange."""
+
+    client_id: str
+
+
+# Settings sections a running engine applies at once; the others wait for the next start.
+LIVE_SECTIONS = ("strategy", "risk", "exits")
+
+
+@dataclass(frozen=True, slots=True)
+class ApplySettings:
+    """Use new strategy, risk and exit settings from now on (validated already)."""
+
+    settings: Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Focus:
+    """Publish the chart data of this symbol in every snapshot (None: of none)."""
+
+    symbol: str | None
+
+
+ReplayAction = Literal["pause", "step", "faster", "slower"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayControl:
+    """Pause or resume a replay, step it by a minute, or change its speed."""
+
+    action: ReplayAction
+
+
+Command = (
+    PauseEntries
+    | ResumeEntries
+    | TogglePause
+    | ExitPosition
+    | ExitAll
+    | ToggleSymbol
+    | CancelOrder
+    | ApplySettings
+    | Focus
+    | ReplayControl
+)

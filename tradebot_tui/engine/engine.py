@@ -11,7 +11,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any, cast
@@ -36,20 +36,30 @@ from tradebot_tui.core.orders import (
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.core.trader import Trade, Trader
 from tradebot_tui.engine.commands import (
+    LIVE_SECTIONS,
+    ApplySettings,
+    CancelOrder,
     Command,
     ExitAll,
     ExitPosition,
+    Focus,
     PauseEntries,
+    ReplayControl,
     ResumeEntries,
     TogglePause,
+    ToggleSymbol,
 )
+from tradebot_tui.engine.history import EquityHistory, PriceHistory
 from tradebot_tui.engine.journal import Journal, JournaledOrder, JournalError
 from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.snapshot import (
     EngineSnapshot,
+    FocusChart,
+    Notice,
     OrderRow,
     PositionRow,
     RunState,
+    TradeRow,
     WatchRow,
 )
 from tradebot_tui.exchange.base import Broker, ExchangeBroker, MarketDataSource, TickBatch
@@ -58,6 +68,9 @@ from tradebot_tui.exchange.resilience import BreakerState
 log = logging.getLogger("tradebot.engine")
 
 ORDER_HISTORY = 200
+TRADE_HISTORY = 200
+NOTICES = 30
+DAY_MS = 86_400_000
 TICK_CHANNEL_SIZE = 256
 COMMAND_CHANNEL_SIZE = 64
 # Ticks waiting for the recorder (a second of a busy feed); beyond this they are dropped.
@@ -150,6 +163,15 @@ class Engine:
         self._seq = 0
         self._changed = trio.Event()
         self._clock = clock or (lambda: int(time.time() * 1000))
+        # Histories for the sparklines and charts: kept only when someone looks at them.
+        self._history = PriceHistory(self._anchor_of) if publish is not None else None
+        self._equity = EquityHistory()
+        self._trades: deque[TradeRow] = deque(maxlen=TRADE_HISTORY)
+        self._notices: deque[Notice] = deque(maxlen=NOTICES)
+        self._notice_seq = 0
+        self._focus: str | None = None
+        self._day = -1
+        self._day_open_equity = settings.budget.initial
         if log_ring is not None:
             log_ring.clock = self.time_ms
 
@@ -165,6 +187,16 @@ class Engine:
 
     def _rules(self, symbol: str) -> MarketRules:
         return self._markets.get(symbol) or replay_rules(symbol)
+
+    def _anchor_of(self, symbol: str) -> float | None:
+        book = self.trader.books.get(symbol)
+        return None if book is None else book.anchor_price
+
+    def notice(self, title: str, message: str, severity: str = "information") -> None:
+        """Tell the trader something now (shown as a notification by the app)."""
+        self._notice_seq += 1
+        self._notices.append(Notice(self._notice_seq, self.time_ms(), title, message, severity))
+        self._changed.set()
 
     def _refresh_markets(self) -> None:
         """Follow the source's universe (a source replaces its dict when it changes)."""
@@ -213,15 +245,88 @@ class Engine:
         elif isinstance(command, ExitAll):
             held = [b.symbol for b in trader.books.values() if b.position is not None]
             log.info("exit all: %d position(s)", len(held))
+            if not held:
+                self.notice("Exit all", "No open position to exit.", "warning")
             for symbol in held:
                 await self._manual_exit(symbol)
+        elif isinstance(command, ToggleSymbol):
+            self._toggle_symbol(command.symbol)
+        elif isinstance(command, CancelOrder):
+            await self._cancel(command.client_id)
+        elif isinstance(command, ApplySettings):
+            self._apply_settings(command.settings)
+        elif isinstance(command, Focus):
+            self._focus = command.symbol
+        elif isinstance(command, ReplayControl):
+            control = getattr(self._source, "control", None)
+            if control is None:
+                self.notice("Replay", "Not a replay: nothing to control.", "warning")
+            else:
+                control(command.action)
 
     async def _manual_exit(self, symbol: str) -> None:
         intent = self.trader.exit_position(symbol, self.time_ms())
         if intent is None:
             log.warning("exit %s: no open position to exit", symbol)
+            self.notice(f"Exit {symbol}", "No open position to exit (sold already?).", "warning")
             return
         await self._execute(intent)
+
+    def _toggle_symbol(self, symbol: str) -> None:
+        paused = self.trader.paused_symbols
+        if symbol in paused:
+            paused.discard(symbol)
+            log.info("%s: entries resumed by the user", symbol)
+            self.notice(symbol, "Entries resumed for this coin.")
+        else:
+            paused.add(symbol)
+            log.info("%s: entries paused by the user; its exits continue", symbol)
+            self.notice(symbol, "Entries paused for this coin; its exits continue.")
+
+    async def _cancel(self, client_id: str) -> None:
+        record = self._orders.get(client_id)
+        if record is None or record.status.terminal:
+            why = "unknown order" if record is None else f"already {record.status.value}"
+            self.notice("Cancel", f"{client_id}: not open ({why}); nothing to cancel.", "warning")
+            return
+        exchange = self._exchange
+        if exchange is None or client_id not in self._follow_scopes:
+            self.notice("Cancel", f"{client_id}: this broker fills at once; nothing to cancel.")
+            return
+        log.info("cancelling %s at the user's request", client_id)
+        try:
+            await exchange.cancel(record.intent)
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            log.error("cancel %s failed: %s", client_id, exc)
+            self.notice("Cancel failed", f"{client_id}: {exc}", "error")
+            return
+        self.notice("Cancel sent", f"{client_id} ({record.intent.symbol}): cancel requested.")
+
+    def _apply_settings(self, new: Settings) -> None:
+        """Strategy, risk and exit settings from now on; open positions keep their exits."""
+        old = self.settings
+        merged = replace(old, **{name: getattr(new, name) for name in LIVE_SECTIONS})
+        changed = [
+            f"{section}.{key}"
+            for section in LIVE_SECTIONS
+            for key, value in vars_of(getattr(merged, section)).items()
+            if vars_of(getattr(old, section))[key] != value
+        ]
+        self.settings = merged
+        self.trader.set_params(merged.strategy_params())
+        later = [
+            name
+            for name in vars_of(new)
+            if name not in LIVE_SECTIONS and getattr(new, name) != getattr(old, name)
+        ]
+        text = ", ".join(changed) if changed else "nothing changed"
+        log.info("settings applied: %s", text, extra={"fields": {"changed": len(changed)}})
+        message = f"Now in effect: {text}."
+        if later:
+            message += f" Next start: {', '.join(later)}."
+        self.notice("Settings applied", message)
 
     # -- services --------------------------------------------------------------------------
 
@@ -306,21 +411,34 @@ class Engine:
         await self._ready.wait()
         async for batch in recv:
             ticks = batch.ticks
-            if not ticks:
+            if not ticks:  # a source with news but no ticks (a replay that ended)
+                self._changed.set()
                 continue
+            history = self._history
             if batch.warmup:
                 for ts, symbol, price in ticks:
                     trader.warm(ts, symbol, price)
+                    if history is not None:
+                        history.add(ts, symbol, price)
             else:
                 trader.now_ms = self.time_ms()
                 if self._client is not None:
                     trader.circuit_open = self._client.breaker.state is BreakerState.OPEN
                 on_tick = trader.on_tick
-                for ts, symbol, price in ticks:
-                    intent = on_tick(ts, symbol, price)
-                    if intent is not None:
-                        self.now_ms = ts
-                        await self._execute(intent)
+                if history is None:
+                    for ts, symbol, price in ticks:
+                        intent = on_tick(ts, symbol, price)
+                        if intent is not None:
+                            self.now_ms = ts
+                            await self._execute(intent)
+                else:
+                    add = history.add
+                    for ts, symbol, price in ticks:
+                        intent = on_tick(ts, symbol, price)
+                        add(ts, symbol, price)
+                        if intent is not None:
+                            self.now_ms = ts
+                            await self._execute(intent)
                 self.ticks += len(ticks)
                 if self._recordings is not None and len(self._to_record) < RECORD_BUFFER:
                     self._to_record.extend(ticks)
@@ -481,6 +599,29 @@ class Engine:
                 self._journal_down(str(exc))
         if trade is not None:
             self._log_trade(trade)
+        elif record is not None:
+            self._notice_closed(record, event)
+
+    def _notice_closed(self, record: _OrderRecord, event: OrderClosed) -> None:
+        intent = record.intent
+        side = "Bought" if intent.side is Side.BUY else "Sold"
+        if record.filled > 0:
+            avg = record.value / record.filled
+            decimals = price_decimals(self._rules(intent.symbol), float(avg))
+            self.notice(
+                f"{side} {intent.symbol}",
+                f"{fmt_qty(record.filled)} @ {fmt_price(avg, decimals)}"
+                + ("" if event.status is OrderStatus.FILLED else f" ({event.status.value})"),
+            )
+        elif event.status is not OrderStatus.FILLED:
+            what = "buy" if intent.side is Side.BUY else "sell"
+            self.notice(
+                f"{intent.symbol}: {what} {event.status.value}",
+                event.message or f"{intent.client_id} ended without a fill.",
+                "error"
+                if event.status in (OrderStatus.FAILED, OrderStatus.REJECTED)
+                else "warning",
+            )
 
     def _journal_fill(self, fill: Fill, symbol: str) -> None:
         assert self._journal is not None
@@ -730,6 +871,26 @@ class Engine:
             self.settings.budget.quote,
             extra={"fields": {"pnl": fmt_decimal(trade.pnl)}},
         )
+        reason = trade.exit_reason.value
+        self._trades.appendleft(
+            TradeRow(
+                trade.symbol,
+                trade.entry_ts_ms,
+                trade.entry_price,
+                trade.exit_ts_ms,
+                trade.exit_price,
+                trade.qty,
+                reason,
+                trade.pnl,
+            )
+        )
+        decimals = price_decimals(self._rules(trade.symbol), float(trade.exit_price))
+        self.notice(
+            f"Sold {trade.symbol}: {reason.replace('_', ' ')}",
+            f"{fmt_qty(trade.qty)} @ {fmt_price(trade.exit_price, decimals)}, "
+            f"PnL {trade.pnl:+.2f} {self.settings.budget.quote}",
+            "information" if trade.pnl >= 0 else "warning",
+        )
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -741,6 +902,7 @@ class Engine:
         now = self.time_ms()
         params = trader.params
         self._seq += 1
+        history = self._history
         watch = []
         positions = []
         value_total = ZERO
@@ -775,6 +937,7 @@ class Engine:
                     status,
                     status_ms,
                     decimals,
+                    history.spark(symbol) if history is not None else (),
                 )
             )
             position = book.position
@@ -826,6 +989,11 @@ class Engine:
                 )
             )
         equity = ledger.free + ledger.reserved + value_total
+        day = now // DAY_MS
+        if day != self._day:
+            # The first look at a new (engine-time) day: today's PnL counts from here.
+            self._day, self._day_open_equity = day, equity if self._day >= 0 else ledger.initial
+        self._equity.add(now, float(equity))
         return EngineSnapshot(
             seq=self._seq,
             ts_ms=now,
@@ -852,6 +1020,33 @@ class Engine:
             log_seq=self._log_ring.last_seq if self._log_ring is not None else 0,
             feed=self._source.health() if hasattr(self._source, "health") else "",
             circuit=self._circuit_text(),
+            pnl_today=equity - self._day_open_equity,
+            equity_curve=self._equity.points(),
+            recent_trades=tuple(self._trades),
+            notices=tuple(self._notices),
+            focus=self._focus_chart(),
+            replay=self._source.replay_status() if hasattr(self._source, "replay_status") else None,
+            paused_symbols=frozenset(trader.paused_symbols),
+        )
+
+    def _focus_chart(self) -> FocusChart | None:
+        symbol = self._focus
+        if symbol is None or self._history is None:
+            return None
+        book = self.trader.books.get(symbol)
+        anchor = book.anchor_price if book is not None else None
+        trigger = anchor * (1 - self.trader.params.trigger_pct / 100) if anchor else None
+        entry = None
+        if book is not None and book.position is not None and book.position.qty > 0:
+            entry = (book.position.entry_ts_ms, float(book.position.entry_price))
+        last = book.last_price if book is not None else None
+        return FocusChart(
+            symbol,
+            self._history.bars(symbol),
+            anchor,
+            trigger,
+            price_decimals(self._markets.get(symbol), last),
+            entry,
         )
 
     def _circuit_text(self) -> str:
@@ -866,6 +1061,11 @@ class Engine:
             return "circuit half-open"
         paused = client.budget.paused_for
         return f"rate limited {paused:.0f}s" if paused > 0 else ""
+
+
+def vars_of(section: Any) -> dict[str, Any]:
+    """A settings dataclass's fields as a dict (slots dataclasses have no __dict__)."""
+    return {name: getattr(section, name) for name in section.__dataclass_fields__}
 
 
 def leaf_errors(exc: BaseException) -> list[BaseException]:

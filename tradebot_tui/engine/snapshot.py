@@ -7,9 +7,12 @@ from decimal import Decimal
 from enum import StrEnum
 
 from tradebot_tui.core.trader import Status
+from tradebot_tui.engine.history import Bar
 
 
 class RunState(StrEnum):
+    """The engine as a whole."""
+
     STARTING = "starting"
     RUNNING = "running"
     PAUSED = "paused"
@@ -28,6 +31,8 @@ class WatchRow:
     status: Status
     status_ms: int
     decimals: int
+    # Minute closes of the last hour, the current minute last.
+    spark: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,56 @@ class OrderRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TradeRow:
+    """One closed trade (round trip), newest first in the snapshot."""
+
+    symbol: str
+    entry_ts_ms: int
+    entry_price: Decimal
+    exit_ts_ms: int
+    exit_price: Decimal
+    qty: Decimal
+    reason: str
+    pnl: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the trader should see at once: a fill, an exit, a command's result."""
+
+    seq: int
+    ts_ms: int
+    title: str
+    message: str
+    severity: str = "information"  # or "warning", "error"
+
+
+@dataclass(frozen=True, slots=True)
+class FocusChart:
+    """Price history of the focused symbol with what the strategy sees."""
+
+    symbol: str
+    bars: tuple[Bar, ...]
+    anchor: float | None
+    trigger_price: float | None
+    decimals: int
+    # Open position, if any: entry time and price.
+    entry: tuple[int, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayStatus:
+    """Where a replay in the app stands."""
+
+    speed: float
+    paused: bool
+    done: bool
+    progress: float  # 0..1 of the data's time span
+    first_ts_ms: int
+    last_ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSnapshot:
     """Everything the screens show, at one instant of engine time."""
 
@@ -99,6 +154,13 @@ class EngineSnapshot:
     # Exchange health: "" when not applicable (the simulator), else a short text each.
     feed: str = ""
     circuit: str = ""
+    pnl_today: Decimal = Decimal(0)
+    equity_curve: tuple[tuple[int, float], ...] = ()
+    recent_trades: tuple[TradeRow, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    focus: FocusChart | None = None
+    replay: ReplayStatus | None = None
+    paused_symbols: frozenset[str] = frozenset()
 
     @property
     def net_pnl(self) -> Decimal:

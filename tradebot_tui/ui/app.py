@@ -4,32 +4,51 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from functools import partial
 from typing import ClassVar
 
 import outcome
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.screen import Screen
 
 from tradebot_tui.config.locations import Locations
-from tradebot_tui.config.schema import Settings
-from tradebot_tui.engine.commands import Command, TogglePause
+from tradebot_tui.config.schema import ConfigError, Settings
+from tradebot_tui.config.store import save_settings
+from tradebot_tui.engine.commands import (
+    LIVE_SECTIONS,
+    ApplySettings,
+    Command,
+    Focus,
+    ReplayAction,
+    ReplayControl,
+    TogglePause,
+)
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.host import GuestRun
 from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.screens.base import TradebotScreen
+from tradebot_tui.ui.screens.charts import ChartsScreen
 from tradebot_tui.ui.screens.config import ConfigScreen
+from tradebot_tui.ui.screens.dialogs import HelpScreen, ThemePicker
 from tradebot_tui.ui.screens.logs import LogsScreen
 from tradebot_tui.ui.screens.orders import OrdersScreen
 from tradebot_tui.ui.screens.positions import PositionsScreen
 from tradebot_tui.ui.screens.watchlist import WatchlistScreen
-from tradebot_tui.ui.themes import load_themes
+from tradebot_tui.ui.themes import load_themes, shipped_theme_files
 
 EngineFactory = Callable[[Callable[[EngineSnapshot], None], LogRing], Engine]
 FALLBACK_THEME = "midnight"
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+# At most this many notifications in a window; the rest are summed up in one.
+NOTICES_AT_ONCE = 4
+NOTICE_WINDOW_S = 5.0
 
 
 class SnapshotReady(Message):
@@ -50,6 +69,7 @@ class TradebotApp(App[None]):
         "orders": OrdersScreen,
         "logs": LogsScreen,
         "config": ConfigScreen,
+        "charts": ChartsScreen,
     }
     DEFAULT_MODE = "watchlist"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -57,8 +77,15 @@ class TradebotApp(App[None]):
         Binding("p", "switch_mode('positions')", "Positions", tooltip="Open positions"),
         Binding("o", "switch_mode('orders')", "Orders", tooltip="Orders placed"),
         Binding("l", "switch_mode('logs')", "Logs", tooltip="Engine log"),
-        Binding("c", "switch_mode('config')", "Config", tooltip="Settings in effect"),
+        Binding("c", "switch_mode('config')", "Config", tooltip="Edit and save the settings"),
+        Binding("g", "switch_mode('charts')", "Charts", tooltip="Equity and price charts"),
         Binding("space", "toggle_pause", "Pause/Resume", tooltip="Pause or resume new entries"),
+        Binding("r", "replay('pause')", "Play/Pause", tooltip="Pause or resume the replay"),
+        Binding("n", "replay('step')", "Step", tooltip="Paused replay: one minute forward"),
+        Binding("plus,equals_sign", "replay('faster')", "Faster", tooltip="Replay twice as fast"),
+        Binding("minus", "replay('slower')", "Slower", tooltip="Replay half as fast"),
+        Binding("t", "pick_theme", "Theme", tooltip="Choose a colour theme (saved)"),
+        Binding("question_mark,f1", "help", "Help", tooltip="Every key of this screen"),
         Binding("q", "quit", "Quit", tooltip="Stop the engine and leave"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
@@ -73,14 +100,23 @@ class TradebotApp(App[None]):
         config_note: str = "",
         credentials_note: str = "",
         live: bool = False,
+        replay: bool = False,
     ) -> None:
         super().__init__()
         self.live = live
+        self.replaying = replay
         self.settings = settings
         self.locations = locations
         self.config_note = config_note
         self.credentials_note = credentials_note
-        self.mode_label = "LIVE" if live else "PAPER"
+        self.mode_label = "LIVE" if live else "REPLAY" if replay else "PAPER"
+        self.selected_symbol: str | None = None
+        self.theme_origins: dict[str, str] = {}
+        self._notice_seq = 0
+        self._error_seq = 0
+        self._toast_times: deque[float] = deque()
+        self._held_back = 0
+        self._focused: str | None = None
         self.log_ring = LogRing()
         self.snapshot: EngineSnapshot | None = None
         self.engine_error: BaseException | None = None
@@ -129,8 +165,12 @@ class TradebotApp(App[None]):
 
     def _load_themes(self) -> None:
         themes, errors = load_themes(self.locations.themes_dir)
+        shipped = {p.stem for p in shipped_theme_files()}
         for theme in themes:
             self.register_theme(theme)
+            self.theme_origins[theme.name] = (
+                "shipped" if theme.name in shipped else f"yours ({self.locations.themes_dir})"
+            )
         wanted = self.settings.ui.theme
         if wanted in self.available_themes:
             self.theme = wanted
@@ -168,10 +208,52 @@ class TradebotApp(App[None]):
         self.post_message(SnapshotReady(snapshot))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
-        self.snapshot = message.snapshot
+        snap = self.snapshot = message.snapshot
+        if self.selected_symbol is None and snap.watch:
+            self.selected_symbol = snap.watch[0].symbol
         screen = self.screen
         if isinstance(screen, TradebotScreen):
-            screen.show(message.snapshot)
+            screen.show(snap)
+        else:  # a dialog on top: the screen under it stays current
+            under = self.screen_stack[-2] if len(self.screen_stack) > 1 else None
+            if isinstance(under, TradebotScreen):
+                under.show(snap)
+        self._show_notices(snap)
+
+    def _show_notices(self, snap: EngineSnapshot) -> None:
+        """Fills, exits and command results from the engine; errors from the log.
+
+        At most `NOTICES_AT_ONCE` toasts per `NOTICE_WINDOW_S`: a fast replay or a burst
+        of fills is summed up in one toast instead of covering the screen.
+        """
+        toasts: list[tuple[str, str, str]] = []
+        fresh = [n for n in snap.notices if n.seq > self._notice_seq]
+        if fresh:
+            self._notice_seq = fresh[-1].seq
+            toasts += [(n.title, n.message, n.severity) for n in fresh]
+        if snap.log_seq > self._error_seq:
+            toasts += [
+                ("Error", line.message, "error")
+                for line in self.log_ring.since(self._error_seq)
+                if line.level in ("ERROR", "CRITICAL")
+            ]
+            self._error_seq = snap.log_seq
+        now = time.monotonic()
+        while self._toast_times and now - self._toast_times[0] > NOTICE_WINDOW_S:
+            self._toast_times.popleft()
+        for title, message, severity in toasts:
+            if len(self._toast_times) >= NOTICES_AT_ONCE:
+                self._held_back += 1
+                continue
+            self._toast_times.append(now)
+            self.notify(message, title=title, severity=severity)  # type: ignore[arg-type]
+        if self._held_back and len(self._toast_times) < NOTICES_AT_ONCE:
+            self._toast_times.append(now)
+            self.notify(
+                f"{self._held_back} more event(s): the orders and logs screens have them all.",
+                title="Busy",
+            )
+            self._held_back = 0
 
     def _engine_done(self, result: outcome.Outcome[None]) -> None:
         if self.return_code is not None:
@@ -194,8 +276,126 @@ class TradebotApp(App[None]):
 
     # -- actions ---------------------------------------------------------------------------
 
+    def select_symbol(self, symbol: str) -> None:
+        """The symbol the charts show (the watchlist's or positions' cursor)."""
+        self.selected_symbol = symbol
+        if self._focused is not None:
+            self.focus_engine(symbol)
+
+    def focus_engine(self, symbol: str | None) -> None:
+        """Ask the engine for the chart data of `symbol` (None: of none)."""
+        if symbol != self._focused:
+            self._focused = symbol
+            self.send_command(Focus(symbol))
+
+    def settings_saved(self, new: Settings) -> None:
+        """The config screen wrote `new`: apply what a running engine can."""
+        old = self.settings
+        self.settings = new
+        live = any(getattr(old, s) != getattr(new, s) for s in LIVE_SECTIONS)
+        if live:
+            self.send_command(ApplySettings(new))
+        later = [
+            s for s in ("budget", "market", "exchange", "ui") if getattr(old, s) != getattr(new, s)
+        ]
+        note = f" {', '.join(later)} take effect on the next start." if later else ""
+        self.notify(
+            f"Saved to {self.locations.config_file}.{note}",
+            title="Settings saved",
+        )
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The replay controls are hidden outside replays.
+        return self.replaying or action != "replay"
+
     def action_toggle_pause(self) -> None:
         self.send_command(TogglePause())
+
+    def action_replay(self, what: ReplayAction) -> None:
+        self.send_command(ReplayControl(what))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_sections(self.screen)))
+
+    def help_sections(self, screen: Screen[object]) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(title, [(keys, what)]) for the screen's own bindings and the app's."""
+        sections = []
+        own = [self._help_row(b) for b in _bindings(screen) if b.description and b.show]
+        if own:
+            sections.append((f"This screen ({type(screen).__name__.removesuffix('Screen')})", own))
+        table = getattr(screen, "query", None)
+        if table is not None:
+            from tradebot_tui.ui.widgets.watch_table import WatchTable
+
+            if screen.query(WatchTable):
+                sections.append(
+                    (
+                        "The table",
+                        [
+                            ("↑ ↓ k j", "move the cursor"),
+                            ("PgUp PgDn", "a page up or down"),
+                            ("Home End", "first or last row"),
+                            ("1 … 8", "sort by that column (again: reverse)"),
+                            ("click a title", "sort by that column"),
+                        ],
+                    )
+                )
+        everywhere = [
+            self._help_row(b)
+            for b in _bindings(self)
+            if b.description and b.show and (self.replaying or not b.action.startswith("replay"))
+        ]
+        everywhere.append(("ctrl+p", "command palette: every action by name"))
+        sections.append(("Everywhere", everywhere))
+        return sections
+
+    def _help_row(self, binding: Binding) -> tuple[str, str]:
+        keys = " ".join(
+            self.get_key_display(Binding(k, binding.action)) for k in binding.key.split(",")
+        )
+        return keys, binding.tooltip or binding.description
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette offers every action of the app and of the current screen."""
+        seen = set()
+        target = screen
+        if not isinstance(target, TradebotScreen) and len(self.screen_stack) > 1:
+            target = self.screen_stack[-1]
+        for owner in (target, self):
+            for binding in _bindings(owner):
+                if not binding.description or binding.action in seen:
+                    continue
+                if binding.action.startswith("replay") and not self.replaying:
+                    continue
+                seen.add(binding.action)
+                yield SystemCommand(
+                    binding.description,
+                    binding.tooltip or binding.description,
+                    partial(self.run_action, binding.action, owner),
+                )
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Theme"):
+                yield command
+
+    def action_pick_theme(self) -> None:
+        names = sorted(self.theme_origins.items())
+        self.push_screen(ThemePicker(names, self.theme), self._theme_chosen)
+
+    def _theme_chosen(self, name: str | None) -> None:
+        if name is None or name == self.settings.ui.theme:
+            return
+        new = replace(self.settings, ui=replace(self.settings.ui, theme=name))
+        path = self.locations.config_file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_settings(path, new)
+        except (OSError, ConfigError) as exc:
+            self.notify(f"{path}: {exc}", title="Theme not saved", severity="error")
+            return
+        self.settings = new
+        self.notify(f"Theme {name!r} saved in {path}.", title="Theme")
 
     async def action_quit(self) -> None:
         if self._quitting:
@@ -204,3 +404,15 @@ class TradebotApp(App[None]):
         if self._run is not None:
             await self._run.stop()
         self.exit(return_code=1 if self.engine_error else 0)
+
+
+def _bindings(owner: object) -> list[Binding]:
+    """Our own Binding objects of a screen or app (Textual's built-in ones are not listed)."""
+    out = []
+    for cls in reversed(type(owner).__mro__):
+        if not cls.__module__.startswith("tradebot_tui."):
+            continue
+        for b in cls.__dict__.get("BINDINGS", []):
+            if isinstance(b, Binding):
+                out.append(b)
+    return out

@@ -1,22 +1,34 @@
-"""The effective settings, with each field's description, default and source file."""
+"""The settings as a form built from the schema: checked as you type, diffed, saved atomically.
+
+Every field of `config.schema` gets an editor (a choice list for choices and true/false,
+a text box for the rest), its description and default as help, and the schema's own
+check on every keystroke. Ctrl+S shows what changes against the saved file, writes it
+with tomli-w through an atomic replace once confirmed, and applies the strategy, risk and
+exit settings to the running engine at once; the rest takes effect on the next start.
+API keys are not settings: they never appear here.
+"""
 
 from __future__ import annotations
 
+import tomllib
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
-from rich.text import Text
+import tomli_w
+from textual import on
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Static
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Input, Select, Static
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.config import schema
-from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.config.schema import ConfigError, FieldInfo, Settings
+from tradebot_tui.config.store import save_settings
+from tradebot_tui.engine.commands import LIVE_SECTIONS
 from tradebot_tui.ui.screens.base import TradebotScreen
-from tradebot_tui.ui.widgets.tables import Cell
-
-COLUMNS = ("setting", "value", "default", "description")
-LABELS = ("Setting", "Value", "Default", "Description")
+from tradebot_tui.ui.screens.dialogs import ConfirmDialog
 
 
 def fmt_value(value: Any) -> str:
@@ -24,7 +36,7 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(f'"{v}"' for v in value) + "]" if value else "[] (all)"
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]" if value else "[]"
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, str):
@@ -32,39 +44,254 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
+def edit_text(value: Any) -> str:
+    """A value as the text box shows it (lists comma-separated, no quotes)."""
+    if isinstance(value, (tuple, list)):
+        return ", ".join(value)
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def parse_text(info: FieldInfo, text: str) -> Any:
+    """The text of a box as the value TOML would give, then checked by the schema.
+
+    Raises:
+        ValueError: what is wrong with it, in the schema's words.
+    """
+    tp = info.type
+    raw: Any = text.strip()
+    if getattr(tp, "__origin__", None) is tuple:
+        raw = [part.strip() for part in text.split(",") if part.strip()]
+    elif tp is int:
+        try:
+            raw = int(raw.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"must be an integer, got {text!r}") from None
+    elif tp is float:
+        try:
+            raw = float(raw)
+        except ValueError:
+            raise ValueError(f"must be a number, got {text!r}") from None
+    elif tp is Decimal and not raw:
+        raise ValueError("must be a number, got nothing")
+    return schema.convert(info, raw)
+
+
+def help_text(info: FieldInfo) -> str:
+    bounds = []
+    if info.ge is not None:
+        bounds.append(f">= {info.ge:g}")
+    if info.gt is not None:
+        bounds.append(f"> {info.gt:g}")
+    if info.le is not None:
+        bounds.append(f"<= {info.le:g}")
+    unit = f" {info.unit}" if info.unit else ""
+    extra = f" · {' and '.join(bounds)}{unit}" if bounds else ""
+    when = "now" if info.section in LIVE_SECTIONS else "next start"
+    return f"{info.description} [dim](default {fmt_value(info.default)}{extra} · applies {when})[/]"
+
+
+def diff(old: Settings, new: Settings) -> list[tuple[str, Any, Any]]:
+    """(key path, old, new) of every setting that differs."""
+    out = []
+    for info in schema.fields():
+        a = getattr(getattr(old, info.section), info.name)
+        b = getattr(getattr(new, info.section), info.name)
+        if a != b:
+            out.append((info.path, a, b))
+    return out
+
+
 class ConfigScreen(TradebotScreen):
-    """Settings in effect for this run."""
+    """Edit, check and save the settings."""
 
     CSS_PATH = stylesheet("config")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", tooltip="Show the changes, then save and apply them"),
+        Binding("ctrl+r", "revert", "Revert", tooltip="Put back the saved values"),
+        Binding("escape", "leave_field", "Leave field", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str, str] = {}
+        self.infos = {info.path: info for info in schema.fields()}
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="config-source")
-        table: DataTable[Cell] = DataTable(id="config-table", cursor_type="row", zebra_stripes=True)
-        for key, label in zip(COLUMNS, LABELS, strict=True):
-            table.add_column(label, key=key)
-        yield table
+        with VerticalScroll(id="config-form"):
+            section = ""
+            for info in self.infos.values():
+                if info.section != section:
+                    section = info.section
+                    doc = (schema._section_types()[section].__doc__ or "").strip()
+                    yield Static(f"[b][{section}][/]  [dim]{doc}[/]", classes="config-section")
+                with Horizontal(classes="config-field", id=f"field-{_wid(info.path)}"):
+                    unit = f" ({info.unit})" if info.unit else ""
+                    yield Static(f"{info.name}{unit}", classes="config-name")
+                    yield self._editor(info)
+                    with Vertical(classes="config-help"):
+                        yield Static(help_text(info), classes="config-desc")
+                        yield Static("", classes="config-error")
+        yield Static(id="config-status")
+
+    def _editor(self, info: FieldInfo) -> Widget:
+        value = getattr(getattr(self.tb_app.settings, info.section), info.name)
+        wid = f"edit-{_wid(info.path)}"
+        choices = info.choices
+        if info.type is bool:
+            choices = ("true", "false")
+            value = "true" if value else "false"
+        if choices is not None:
+            return Select(
+                [(c, c) for c in choices], value=value, allow_blank=False, compact=True, id=wid
+            )
+        return Input(edit_text(value), compact=True, id=wid, select_on_focus=False)
 
     def on_mount(self) -> None:
+        self._source_text()
+        self._status()
+
+    def _source_text(self) -> None:
         app = self.tb_app
-        settings = app.settings
-        accent = self.app.current_theme.accent or "yellow"
-        table = self.query_one("#config-table", DataTable)
-        for info in schema.fields():
-            value = getattr(getattr(settings, info.section), info.name)
-            changed = value != info.default
-            unit = f" {info.unit}" if info.unit else ""
-            table.add_row(
-                Text(info.path, style="bold"),
-                Text(fmt_value(value) + unit, style=accent if changed else ""),
-                Text(fmt_value(info.default) + unit, style="dim"),
-                info.description,
-                key=info.path,
-            )
         self.query_one("#config-source", Static).update(
-            f"{app.config_note}\n{app.credentials_note}\n"
-            "Changed values are highlighted. Edit the file and run "
-            "[b]tradebot-tui config check[/] to validate it; it applies at the next start."
+            f"{app.config_note}\n{app.credentials_note} · Ctrl+S saves (a diff first), "
+            "Ctrl+R reverts, Tab moves between fields, Esc leaves a field"
         )
 
-    def show_body(self, snap: EngineSnapshot) -> None:
-        """The settings do not change while running; only the status bar follows."""
+    # -- reading the form ------------------------------------------------------------------
+
+    def _raw(self, info: FieldInfo) -> Any:
+        widget = self.query_one(f"#edit-{_wid(info.path)}")
+        if isinstance(widget, Select):
+            value = widget.value
+            return (value == "true") if info.type is bool else value
+        assert isinstance(widget, Input)
+        return parse_text(info, widget.value)
+
+    def _check(self, info: FieldInfo) -> None:
+        try:
+            self._raw(info)
+        except ValueError as exc:
+            self.errors[info.path] = str(exc)
+        else:
+            self.errors.pop(info.path, None)
+        row = self.query_one(f"#field-{_wid(info.path)}")
+        row.set_class(info.path in self.errors, "-invalid")
+        row.query_one(".config-error", Static).update(self.errors.get(info.path, ""))
+        self._status()
+
+    def form_settings(self) -> Settings:
+        """The settings the form holds.
+
+        Raises:
+            ConfigError: a field, or a rule across fields, is wrong.
+        """
+        if self.errors:
+            key, message = next(iter(self.errors.items()))
+            raise ConfigError("the form", key, message)
+        data: dict[str, dict[str, Any]] = {}
+        for info in self.infos.values():
+            value = self._raw(info)
+            data.setdefault(info.section, {})[info.name] = (
+                list(value) if isinstance(value, tuple) else value
+            )
+        # Through TOML text and back: exactly what saving writes and the next start reads.
+        return schema.from_dict(tomllib.loads(tomli_w.dumps(data)), "the form")
+
+    def _status(self) -> None:
+        status = self.query_one("#config-status", Static)
+        if self.errors:
+            status.update(
+                f"[b $error]{len(self.errors)} field(s) need fixing:[/] " + ", ".join(self.errors)
+            )
+            return
+        try:
+            settings = self.form_settings()
+        except ConfigError as exc:
+            status.update(f"[b $error]{exc.key}:[/] {exc.message}")
+            return
+        changes = diff(self.tb_app.settings, settings)
+        status.update(
+            f"[$success]All valid.[/] {len(changes)} unsaved change(s)"
+            + (": " + ", ".join(k for k, _, _ in changes) if changes else "")
+        )
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        if event.input.id and event.input.id.startswith("edit-"):
+            self._check(self.infos[_path(event.input.id)])
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        if event.select.id and event.select.id.startswith("edit-"):
+            self._check(self.infos[_path(event.select.id)])
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_leave_field(self) -> None:
+        self.query_one("#config-form").focus()
+
+    def action_revert(self) -> None:
+        settings = self.tb_app.settings
+        for info in self.infos.values():
+            value = getattr(getattr(settings, info.section), info.name)
+            widget = self.query_one(f"#edit-{_wid(info.path)}")
+            if isinstance(widget, Select):
+                widget.value = ("true" if value else "false") if info.type is bool else value
+            else:
+                assert isinstance(widget, Input)
+                widget.value = edit_text(value)
+        self.errors.clear()
+        for row in self.query(".config-field"):
+            row.remove_class("-invalid")
+            row.query_one(".config-error", Static).update("")
+        self._status()
+        self.notify("The form shows the saved settings again.", title="Reverted")
+
+    def action_save(self) -> None:
+        try:
+            new = self.form_settings()
+        except ConfigError as exc:
+            self.notify(str(exc), title="Not saved", severity="error")
+            return
+        app = self.tb_app
+        changes = diff(app.settings, new)
+        if not changes:
+            self.notify("Nothing changed.", title="Config")
+            return
+        path = app.locations.config_file
+        lines = [
+            f"{key}: {fmt_value(old)} → {fmt_value(value)}"
+            + ("" if key.split(".")[0] in LIVE_SECTIONS else "  (next start)")
+            for key, old, value in changes
+        ]
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._write(new)
+
+        self.app.push_screen(
+            ConfirmDialog(f"Save {len(changes)} change(s) to {path}?", lines, yes="Save"), answer
+        )
+
+    def _write(self, new: Settings) -> None:
+        app = self.tb_app
+        path = app.locations.config_file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_settings(path, new)
+        except (OSError, ConfigError) as exc:
+            self.notify(f"{path}: {exc}", title="Not saved", severity="error", timeout=10)
+            return
+        app.settings_saved(new)
+        self._status()
+
+
+def _wid(path: str) -> str:
+    return path.replace(".", "--")
+
+
+def _path(widget_id: str) -> str:
+    return widget_id.removeprefix("edit-").replace("--", ".")

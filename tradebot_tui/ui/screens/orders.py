@@ -3,25 +3,57 @@
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.display import fmt_money, fmt_price, fmt_qty
+from tradebot_tui.engine.commands import CancelOrder
 from tradebot_tui.engine.snapshot import EngineSnapshot, OrderRow
 from tradebot_tui.ui.screens.base import TradebotScreen
+from tradebot_tui.ui.screens.dialogs import ConfirmDialog
 from tradebot_tui.ui.widgets.tables import Cell, right, sync_rows
 
-COLUMNS = ("time", "symbol", "side", "qty", "price", "status", "filled", "fee", "reason", "id")
-LABELS = ("Time", "Symbol", "Side", "Amount", "Price", "Status", "Avg fill", "Fee", "Why", "Id")
+COLUMNS = (
+    "time",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "status",
+    "filled",
+    "avg",
+    "fee",
+    "reason",
+    "id",
+)
+LABELS = (
+    "Time",
+    "Symbol",
+    "Side",
+    "Amount",
+    "Price",
+    "Status",
+    "Filled",
+    "Avg fill",
+    "Fee",
+    "Why",
+    "Id",
+)
+OPEN_STATUSES = ("pending", "open", "partially_filled")
 
 
 class OrdersScreen(TradebotScreen):
     """Recent orders."""
 
     CSS_PATH = stylesheet("orders")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("x", "cancel_order", "Cancel order", tooltip="Cancel the selected open order"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,7 +71,7 @@ class OrdersScreen(TradebotScreen):
         colors = {"buy": theme.success or "green", "sell": theme.error or "red"}
         rows = [(o.client_id, self._cells(o, colors)) for o in snap.orders]
         sync_rows(self.query_one("#orders-table", DataTable), COLUMNS, rows, self._shown)
-        open_orders = sum(1 for o in snap.orders if o.status in ("pending", "open"))
+        open_orders = sum(1 for o in snap.orders if o.status in OPEN_STATUSES)
         self.query_one("#orders-summary", Static).update(
             f"{len(snap.orders)} recent order(s), {open_orders} open · "
             f"fees paid {fmt_money(snap.fees_paid)} {snap.quote}"
@@ -56,8 +88,39 @@ class OrdersScreen(TradebotScreen):
             right(fmt_qty(o.qty)),
             right(fmt_price(o.price, o.decimals)),
             o.status.replace("_", " "),
+            right(f"{o.filled / o.qty:.0%}" if o.qty else "—"),
             right(fmt_price(o.avg_price, o.decimals)),
             right(fmt_money(o.fee, 4)),
             o.reason.replace("_", " "),
             Text(o.client_id, style="dim"),
+        )
+
+    def action_cancel_order(self) -> None:
+        snap = self.tb_app.snapshot
+        table = self.query_one("#orders-table", DataTable)
+        if snap is None or not table.row_count:
+            self.notify("No order selected.", severity="warning")
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        order = next((o for o in snap.orders if o.client_id == key), None)
+        if order is None:
+            return
+        if order.status not in OPEN_STATUSES:
+            self.notify(
+                f"{order.client_id} is {order.status.replace('_', ' ')}: nothing to cancel.",
+                severity="warning",
+            )
+            return
+        lines = [
+            f"{order.side.upper()} {fmt_qty(order.qty)} {order.symbol} @ "
+            f"{fmt_price(order.price, order.decimals)}, filled {fmt_qty(order.filled)} so far.",
+            "What has filled stays filled; the rest is cancelled on the exchange.",
+        ]
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.tb_app.send_command(CancelOrder(order.client_id))
+
+        self.app.push_screen(
+            ConfirmDialog(f"Cancel {order.client_id}?", lines, yes="Cancel it"), answer
         )

@@ -3,25 +3,45 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.display import fmt_duration, fmt_money, fmt_price, fmt_qty
+from tradebot_tui.engine.commands import ExitAll, ExitPosition
 from tradebot_tui.engine.snapshot import EngineSnapshot, PositionRow
 from tradebot_tui.ui.screens.base import TradebotScreen
+from tradebot_tui.ui.screens.dialogs import ConfirmDialog
 from tradebot_tui.ui.widgets.tables import Cell, right, sync_rows
 
 COLUMNS = ("symbol", "qty", "entry", "last", "pnl_pct", "pnl", "held", "stop", "take", "trail")
-LABELS = ("Symbol", "Amount", "Entry", "Last", "PnL %", "PnL", "Held", "Stop", "Take", "Trail")
+LABELS = (
+    "Symbol",
+    "Amount",
+    "Entry",
+    "Last",
+    "PnL %",
+    "PnL",
+    "Held",
+    "Stop loss",
+    "Take profit",
+    "Trailing stop",
+)
 
 
 class PositionsScreen(TradebotScreen):
     """What the bot holds now."""
 
     CSS_PATH = stylesheet("positions")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "exit_one", "Exit", tooltip="Sell the selected position at market"),
+        Binding("E", "exit_all", "Exit all", tooltip="Sell every open position at market"),
+        Binding("enter", "chart", "Chart", tooltip="Price chart of the selected coin"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,7 +91,82 @@ class PositionsScreen(TradebotScreen):
             right(f"{p.pnl_pct:+.2f}%", color),
             right(fmt_money(p.pnl, sign=True), color),
             right(fmt_duration(p.held_ms)),
-            right(fmt_price(p.stop_price, d)),
-            right(fmt_price(p.take_price, d)),
-            right(fmt_price(p.trail_price, d) if p.trail_price else "not armed"),
+            right(_level(p.stop_price, p.last, d)),
+            right(_level(p.take_price, p.last, d)),
+            right(_level(p.trail_price, p.last, d) if p.trail_price else "not armed"),
         )
+
+
+def _level(price: float | None, last: float, decimals: int) -> str:
+    """An exit level and how far the last price is from it: `0.9242 (-2.9%)`."""
+    if price is None:
+        return "—"
+    if not last:
+        return fmt_price(price, decimals)
+    return f"{fmt_price(price, decimals)} ({(price / last - 1) * 100:+.1f}%)"
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def _selected(self) -> PositionRow | None:
+        snap = self.tb_app.snapshot
+        table = self.query_one("#positions-table", DataTable)
+        if snap is None or not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((p for p in snap.positions if p.symbol == key), None)
+
+    def action_exit_one(self) -> None:
+        position = self._selected()
+        if position is None:
+            self.notify("No position selected.", severity="warning")
+            return
+        snap = self.tb_app.snapshot
+        assert snap is not None
+        d = position.decimals
+        lines = [
+            f"Sell {fmt_qty(position.qty)} {position.symbol} at market now.",
+            f"Entry {fmt_price(position.entry_price, d)} · last {fmt_price(position.last, d)} · "
+            f"PnL {fmt_money(position.pnl, sign=True)} {snap.quote} ({position.pnl_pct:+.2f}%)",
+            "The coin then cools down before the bot may buy it again.",
+        ]
+
+        def answer(yes: bool | None) -> None:
+            if yes and self.tb_app.send_command(ExitPosition(position.symbol)):
+                self.notify(f"Selling {position.symbol} at market…", title="Exit sent")
+
+        self.app.push_screen(
+            ConfirmDialog(f"Exit {position.symbol}?", lines, yes="Sell", danger=True), answer
+        )
+
+    def action_exit_all(self) -> None:
+        snap = self.tb_app.snapshot
+        if snap is None or not snap.positions:
+            self.notify("No open position to exit.", severity="warning")
+            return
+        total = sum((p.pnl for p in snap.positions), start=Decimal(0))
+        lines = [
+            f"{p.symbol}: {fmt_qty(p.qty)} · PnL {fmt_money(p.pnl, sign=True)}"
+            for p in snap.positions
+        ]
+        lines.append(
+            f"Together: PnL {fmt_money(total, sign=True)} {snap.quote} at the last prices."
+        )
+
+        def answer(yes: bool | None) -> None:
+            if yes and self.tb_app.send_command(ExitAll()):
+                self.notify(
+                    f"Selling {len(snap.positions)} position(s) at market…", title="Exit all sent"
+                )
+
+        self.app.push_screen(
+            ConfirmDialog(
+                f"Exit all {len(snap.positions)} positions?", lines, yes="Sell all", danger=True
+            ),
+            answer,
+        )
+
+    def action_chart(self) -> None:
+        position = self._selected()
+        if position is not None:
+            self.tb_app.select_symbol(position.symbol)
+            self.app.switch_mode("charts")

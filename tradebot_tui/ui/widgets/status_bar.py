@@ -1,4 +1,4 @@
-"""The header line: mode, run state, equity, free budget, positions, engine time."""
+"""The header line: mode, run state, equity, free budget, PnL today, feed health, time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from textual.widgets import Static
 
 from tradebot_tui.core.display import fmt_money
-from tradebot_tui.engine.snapshot import EngineSnapshot, RunState
+from tradebot_tui.engine.snapshot import EngineSnapshot, ReplayStatus, RunState
 
 _STATE = {
     RunState.STARTING: ("STARTING", "$secondary"),
@@ -15,11 +15,34 @@ _STATE = {
     RunState.PAUSED: ("⏸ ENTRIES PAUSED", "$warning"),
     RunState.STOPPING: ("STOPPING", "$secondary"),
 }
+_MODE_STYLE = {"LIVE": "$error", "REPLAY": "$accent"}
 
 
 def fmt_clock(ts_ms: int) -> str:
     """Engine time as `2026-01-01 00:12:03 UTC`."""
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts_ms / 1000))
+
+
+def fmt_speed(speed: float) -> str:
+    return f"x{speed:,.0f}" if speed >= 1 else f"x{speed:g}"
+
+
+def replay_text(r: ReplayStatus) -> str:
+    if r.done:
+        return "[b $success]■ replay done[/]"
+    icon = "[b $warning]⏸[/]" if r.paused else "[b $success]▶[/]"
+    return f"{icon} {fmt_speed(r.speed)} [$secondary]{r.progress:.0%}[/]"
+
+
+def feed_text(snap: EngineSnapshot) -> str:
+    if snap.replay is not None:
+        return replay_text(snap.replay)
+    if snap.feed:
+        ok = snap.feed == "live"
+        return f"Feed [{'$success' if ok else '$warning'}]{snap.feed}[/]"
+    if snap.source == "simulated":
+        return "Feed [$success]simulated[/]"
+    return f"Feed [$secondary]{snap.source}[/]"
 
 
 class StatusBar(Static):
@@ -37,26 +60,27 @@ class StatusBar(Static):
 
     def show(self, snap: EngineSnapshot | None, *, mode: str = "PAPER") -> None:
         """Redraw from a snapshot (None before the engine's first one)."""
-        badge_style = "$error" if mode == "LIVE" else "$primary"
-        badge = f"[b reverse {badge_style}] {mode} [/]"
+        badge = f"[b reverse {_MODE_STYLE.get(mode, '$primary')}] {mode} [/]"
         if snap is None:
             self.update(f"{badge}  [$secondary]starting the engine…[/]")
             return
-        state, state_style = _STATE[snap.state]
-        pnl = snap.total_pnl
-        pnl_style = "$success" if pnl > 0 else "$error" if pnl < 0 else "$foreground"
+        if snap.circuit.startswith("circuit open"):
+            state = f"[b reverse $warning] {snap.circuit.upper()} [/]"
+        else:
+            text, style = _STATE[snap.state]
+            state = f"[b {style}]{text}[/]"
+            if snap.circuit:
+                state += f"  [b $warning]{snap.circuit}[/]"
+        today = snap.pnl_today
+        today_style = "$success" if today > 0 else "$error" if today < 0 else "$foreground"
         parts = [
             badge,
-            f"[b {state_style}]{state}[/]",
+            state,
             f"Equity [b]{fmt_money(snap.equity)}[/] {snap.quote}",
             f"Free [b]{fmt_money(snap.free)}[/]",
-            f"Positions [b]{snap.open_positions}/{snap.max_positions}[/]",
-            f"PnL [{pnl_style}]{fmt_money(pnl, sign=True)}[/]",
+            f"Today [{today_style}]{fmt_money(today, sign=True)}[/]",
+            f"Pos [b]{snap.open_positions}/{snap.max_positions}[/]",
+            feed_text(snap),
             f"[$secondary]{fmt_clock(snap.ts_ms) if snap.ts_ms else ''}[/]",
         ]
-        if snap.circuit:
-            parts.insert(2, f"[b reverse $warning] {snap.circuit} [/]")
-        if snap.feed:
-            ok = snap.feed == "live"
-            parts.insert(2, f"Feed [{'$success' if ok else '$warning'}]{snap.feed}[/]")
         self.update("  ".join(parts))

@@ -1,0 +1,106 @@
+"""Bounded price and equity histories for the sparklines and charts.
+
+Per symbol, one bar per minute of engine time (close, low, high, and the anchor when the
+minute ended) for the last `MINUTES` minutes; for the account, the equity at the end of
+each minute for the last day. Both are rings: nothing grows with uptime.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple
+
+MINUTE_MS = 60_000
+MINUTES = 240  # four hours: the default max hold, so a whole trade fits on the chart
+SPARK_MINUTES = 60
+EQUITY_MINUTES = 1440
+
+
+class Bar(NamedTuple):
+    """One minute of one symbol."""
+
+    ts_ms: int  # start of the minute
+    close: float
+    low: float
+    high: float
+    anchor: float | None
+
+
+class _Series:
+    __slots__ = ("anchor", "bars", "close", "high", "low", "minute", "spark_base")
+
+    def __init__(self, minute: int, price: float) -> None:
+        self.minute = minute
+        self.close = self.low = self.high = price
+        self.anchor: float | None = None
+        self.bars: deque[Bar] = deque(maxlen=MINUTES)
+        self.spark_base: tuple[float, ...] = ()
+
+
+class PriceHistory:
+    """Minute bars of every symbol, fed tick by tick."""
+
+    def __init__(self, anchor_of: Callable[[str], float | None]) -> None:
+        self._series: dict[str, _Series] = {}
+        self._anchor_of = anchor_of
+
+    def add(self, ts_ms: int, symbol: str, price: float) -> None:
+        minute = ts_ms // MINUTE_MS
+        s = self._series.get(symbol)
+        if s is None:
+            self._series[symbol] = _Series(minute, price)
+            return
+        # A tick stamped in an older minute (clock skew) joins the current one.
+        if minute > s.minute:
+            s.bars.append(
+                Bar(s.minute * MINUTE_MS, s.close, s.low, s.high, self._anchor_of(symbol))
+            )
+            closes = [b.close for b in s.bars]
+            s.spark_base = tuple(closes[-(SPARK_MINUTES - 1) :])
+            s.minute = minute
+            s.low = s.high = price
+        s.close = price
+        if price < s.low:
+            s.low = price
+        elif price > s.high:
+            s.high = price
+
+    def spark(self, symbol: str) -> tuple[float, ...]:
+        """Closes of the last hour, the current minute last (empty before any tick)."""
+        s = self._series.get(symbol)
+        if s is None:
+            return ()
+        return (*s.spark_base, s.close)
+
+    def bars(self, symbol: str) -> tuple[Bar, ...]:
+        """Every kept bar of `symbol`, the current (unfinished) minute last."""
+        s = self._series.get(symbol)
+        if s is None:
+            return ()
+        current = Bar(s.minute * MINUTE_MS, s.close, s.low, s.high, self._anchor_of(symbol))
+        return (*s.bars, current)
+
+
+class EquityHistory:
+    """Equity at the end of each minute of engine time, for the last day."""
+
+    def __init__(self) -> None:
+        self._points: deque[tuple[int, float]] = deque(maxlen=EQUITY_MINUTES)
+        self._minute = -1
+        self._current: tuple[int, float] | None = None
+        self._cached: tuple[tuple[int, float], ...] = ()
+
+    def add(self, ts_ms: int, equity: float) -> None:
+        minute = ts_ms // MINUTE_MS
+        if self._current is not None and minute > self._minute:
+            self._points.append(self._current)
+            self._cached = tuple(self._points)
+        if minute >= self._minute:
+            self._minute = minute
+            self._current = (ts_ms, equity)
+
+    def points(self) -> tuple[tuple[int, float], ...]:
+        if self._current is None:
+            return self._cached
+        return (*self._cached, self._current)

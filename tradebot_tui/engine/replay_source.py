@@ -1,0 +1,144 @@
+"""Recorded or historical data as a market-data source, paced for watching in the app.
+
+Replay time runs `speed` times faster than the wall clock from the data's first tick
+(or `from_ms`). The source can be paused, stepped a minute at a time while paused, and
+sped up or slowed down; ticks before `from_ms` are sent at once as warm-up so that the
+anchors are ready when trading starts. Ticks come out in time order (a heap merge of
+the inputs, ties in input order), exactly as the headless replay sees them.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+
+import trio
+
+from tradebot_tui.core.market import MarketRules, replay_rules
+from tradebot_tui.core.ticks import Tick
+from tradebot_tui.engine.commands import ReplayAction
+from tradebot_tui.engine.snapshot import ReplayStatus
+from tradebot_tui.exchange.base import TickBatch
+from tradebot_tui.exchange.datafiles import Series, iter_series, series_span, series_symbols
+
+SPEEDS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14_400, 28_800, 86_400)
+STEP_MS = 60_000
+FRAME_S = 0.05
+MAX_BATCH = 5_000
+
+
+def _tick_time(tick: tuple[int, str, float]) -> int:
+    return tick[0]
+
+
+class ReplaySource:
+    """Ticks of data files at a chosen speed, with pause, step, faster and slower."""
+
+    name = "replay"
+
+    def __init__(
+        self,
+        series: Sequence[Series],
+        *,
+        speed: float = 60,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        paused: bool = False,
+    ) -> None:
+        span = series_span(series)
+        if span is None:
+            raise ValueError("the replay data holds no ticks")
+        self._series = series
+        self._markets: dict[str, MarketRules] = {s: replay_rules(s) for s in series_symbols(series)}
+        self.first_ms = max(span[0], from_ms) if from_ms is not None else span[0]
+        self.last_ms = min(span[1], to_ms) if to_ms is not None else span[1]
+        self.from_ms = from_ms
+        self.speed = float(speed)
+        self.paused = paused
+        self.done = False
+        self.clock_ms = self.first_ms
+        self._steps = 0
+        self._wake = trio.Event()
+
+    def markets(self) -> dict[str, MarketRules]:
+        return self._markets
+
+    # -- control (called from the engine's thread) --------------------------------------------
+
+    def control(self, action: ReplayAction) -> None:
+        if action == "pause":
+            self.paused = not self.paused
+        elif action == "step":
+            self.paused = True
+            self._steps += 1
+        elif action == "faster":
+            self.speed = next((s for s in SPEEDS if s > self.speed), SPEEDS[-1])
+        elif action == "slower":
+            self.speed = next((s for s in reversed(SPEEDS) if s < self.speed), SPEEDS[0])
+        self._wake.set()
+
+    def replay_status(self) -> ReplayStatus:
+        span = max(1, self.last_ms - self.first_ms)
+        return ReplayStatus(
+            speed=self.speed,
+            paused=self.paused,
+            done=self.done,
+            progress=min(1.0, max(0.0, (self.clock_ms - self.first_ms) / span)),
+            first_ts_ms=self.first_ms,
+            last_ts_ms=self.last_ms,
+        )
+
+    # -- running ----------------------------------------------------------------------------
+
+    def _ticks(self) -> Iterator[tuple[int, str, float]]:
+        if len(self._series) == 1:
+            return iter_series(self._series[0])
+        return heapq.merge(*(iter_series(s) for s in self._series), key=_tick_time)
+
+    async def run(
+        self,
+        send: trio.MemorySendChannel[TickBatch],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        ticks = self._ticks()
+        pending = next(ticks, None)
+        warm: list[Tick] = []
+        while pending is not None and pending[0] < self.first_ms:
+            warm.append(Tick(*pending))
+            pending = next(ticks, None)
+        task_status.started()
+        if warm:
+            await send.send(TickBatch(warm, warmup=True))
+        last_real = trio.current_time()
+        while pending is not None and pending[0] <= self.last_ms:
+            now = trio.current_time()
+            if not self.paused:
+                self.clock_ms += int((now - last_real) * 1000 * self.speed)
+            last_real = now
+            if self._steps:
+                self._steps -= 1
+                self.clock_ms = max(self.clock_ms, pending[0]) + STEP_MS
+            batch: list[Tick] = []
+            while (
+                pending is not None
+                and pending[0] <= self.clock_ms
+                and pending[0] <= self.last_ms
+                and len(batch) < MAX_BATCH
+            ):
+                batch.append(Tick(*pending))
+                pending = next(ticks, None)
+            if batch:
+                await send.send(TickBatch(batch))
+            if len(batch) == MAX_BATCH:
+                # Behind the clock: catch up without sleeping, but let the app draw.
+                self.clock_ms = min(self.clock_ms, batch[-1][0] + int(FRAME_S * 1000 * self.speed))
+                await trio.lowlevel.checkpoint()
+                continue
+            self._wake = trio.Event()
+            with trio.move_on_after(FRAME_S):
+                await self._wake.wait()
+        self.done = True
+        self.clock_ms = self.last_ms
+        await send.send(TickBatch([]))  # wakes the engine to publish the final state
+        await trio.sleep_forever()

@@ -34,7 +34,11 @@ CHECK = textwrap.dedent(
     assert package.is_relative_to(Path(sys.prefix).resolve()), package
     for kind in ("screens", "themes"):
         assert asset_dir(kind) == package / "_assets" / kind, asset_dir(kind)
-    for mode, screen in TradebotApp.MODES.items():
+    from tradebot_tui.ui.screens.confirm_live import ConfirmLiveScreen
+    from tradebot_tui.ui.screens.dialogs import ConfirmDialog, HelpScreen, ThemePicker
+
+    dialogs = [("dialog", d) for d in (ConfirmDialog, HelpScreen, ThemePicker, ConfirmLiveScreen)]
+    for mode, screen in [*TradebotApp.MODES.items(), *dialogs]:
         css = Path(screen.CSS_PATH)
         assert css.is_file() and css.is_relative_to(package), (mode, css)
         assert screen.__name__ in css.read_text(), (mode, "rules not under the screen type")
@@ -113,13 +117,16 @@ def test_wheel_installs_runs_and_has_every_asset(wheel: Path, tmp_path: Path) ->
         [str(python), "-c", CHECK], capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
     assert check.returncode == 0, check.stderr
-    assert "assets ok: 5 screens" in check.stdout
+    assert "assets ok: 6 screens" in check.stdout
 
 
 def test_every_screen_has_a_stylesheet_in_the_checkout() -> None:
     from tradebot_tui.ui.app import TradebotApp
     from tradebot_tui.ui.screens.confirm_live import ConfirmLiveScreen
+    from tradebot_tui.ui.screens.dialogs import ConfirmDialog, HelpScreen, ThemePicker
 
     names = {p.stem for p in (ROOT / "screens").glob("*.tcss")}
-    assert names == set(TradebotApp.MODES) | {"confirm_live"}
-    assert Path(ConfirmLiveScreen.CSS_PATH).is_file()
+    assert names == set(TradebotApp.MODES) | {"confirm_live", "confirm", "help", "theme_picker"}
+    for dialog in (ConfirmLiveScreen, ConfirmDialog, HelpScreen, ThemePicker):
+        css = Path(dialog.CSS_PATH)
+        assert css.is_file() and dialog.__name__ in css.read_text(), dialog

@@ -103,3 +103,27 @@ def test_signal_during_startup_still_restores_the_terminal(launch, delay: float)
     # Early enough, the default action ends the process before it touched the terminal.
     assert code in (0, -signal.SIGTERM)
     assert app.terminal_problems() == []
+
+
+def test_replay_in_the_app_runs_its_keys_and_restores_the_terminal(  # type: ignore[no-untyped-def]
+    launch, tmp_path: Path
+) -> None:
+    import re
+
+    data = tmp_path / "ticks.csv"
+    rows = ["ts_ms,symbol,price"]
+    for m in range(600):
+        price = 100.0 if m % 10 < 5 else (97.0 if m % 10 < 8 else 101.0)
+        rows.append(f"{1_767_225_600_000 + m * 60_000},BTC/USDT,{price}")
+    data.write_text("\n".join(rows) + "\n")
+    app = launch("replay", "--tui", str(data), "--speed", "600", "--paused")
+    app.wait_for(re.compile(rb"REPLAY"), 20)
+    app.wait_for(re.compile(rb"x600"), 10)
+    app.send(b"+")
+    app.wait_for(re.compile(rb"x1,800"), 10)
+    app.send(b"n")
+    app.send(b"r")
+    app.wait_for(re.compile(rb"BTC/USDT"), 10)
+    app.send(b"q")
+    assert app.wait_exit() == 0, app.text()[-2000:]
+    assert app.terminal_problems() == []

@@ -43,9 +43,14 @@ def settled(*keys: str, state: RunState = RunState.RUNNING) -> Callable[[Pilot],
                 await asyncio.sleep(0.02)
 
         await asyncio.wait_for(poll(), 20)
+        await pilot.pause()
+        # Toasts of the run's fills come and go with the wall clock: not in the pictures.
+        app.clear_notifications()
         for key in keys:
             await pilot.press(key)
             await pilot.pause()
+        app.clear_notifications()
+        await pilot.pause()
 
     return run_before
 
@@ -96,6 +101,77 @@ class TestConfig:
 
 
 @pytest.mark.parametrize("theme", THEMES)
+class TestCharts:
+    def test_charts(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+
+        async def run_before(pilot: Pilot) -> None:
+            await settled()(pilot)
+            assert isinstance(pilot.app, TradebotApp)
+            await pilot.press("down", "down", "enter")  # the third coin's chart
+            await _until(lambda: pilot.app.snapshot.focus is not None)  # type: ignore[attr-defined]
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+class TestWatchlistTools:
+    def test_sorted_by_drop_and_filtered(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        keys = ("4", "slash", "d", "o", "enter")
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled(*keys))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+class TestDialogs:
+    def test_exit_one(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled("p", "e"))
+
+    def test_exit_all(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled("p", "E"))
+
+    def test_help(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled("question_mark"))
+
+    def test_theme_picker(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled("t"))
+
+    def test_config_diff_before_saving(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+
+        async def run_before(pilot: Pilot) -> None:
+            await settled("c")(pilot)
+            from textual.widgets import Input
+
+            pilot.app.screen.query_one("#edit-strategy--trigger_pct", Input).value = "3"
+            pilot.app.screen.query_one("#edit-exits--stop_loss_pct", Input).value = "4.5"
+            await pilot.pause()
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+    def test_config_field_error(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+
+        async def run_before(pilot: Pilot) -> None:
+            await settled("c")(pilot)
+            from textual.widgets import Input
+
+            box = pilot.app.screen.query_one("#edit-strategy--trigger_pct", Input)
+            box.focus()
+            box.value = "120"
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("theme", THEMES)
 class TestConfirmLive:
     def test_confirm_live(self, snap_compare: SnapCompare, theme: str) -> None:
         app = make_app(theme=theme, steps=STEPS, live=True)
@@ -105,3 +181,11 @@ class TestConfirmLive:
             await pilot.press("L", "I")
 
         assert snap_compare(app, terminal_size=SIZE, run_before=typed)
+
+
+async def _until(cond: Callable[[], bool], timeout: float = 10) -> None:
+    async def poll() -> None:
+        while not cond():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)

@@ -20,6 +20,7 @@ import trio
 
 from tradebot_tui.config.schema import Settings
 from tradebot_tui.core.display import fmt_price, fmt_qty, price_decimals
+from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.ledger import Ledger, LedgerError
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.money import EXACT, ZERO, dec, fmt_decimal
@@ -49,7 +50,7 @@ from tradebot_tui.engine.commands import (
     TogglePause,
     ToggleSymbol,
 )
-from tradebot_tui.engine.history import EquityHistory, PriceHistory
+from tradebot_tui.engine.history import MINUTE_MS, EquityHistory, PriceHistory
 from tradebot_tui.engine.journal import Journal, JournaledOrder, JournalError
 from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.snapshot import (
@@ -170,6 +171,7 @@ class Engine:
         self._notices: deque[Notice] = deque(maxlen=NOTICES)
         self._notice_seq = 0
         self._focus: str | None = None
+        self._equity_minute = -1
         self._day = -1
         self._day_open_equity = settings.budget.initial
         if log_ring is not None:
@@ -192,10 +194,27 @@ class Engine:
         book = self.trader.books.get(symbol)
         return None if book is None else book.anchor_price
 
-    def notice(self, title: str, message: str, severity: str = "information") -> None:
-        """Tell the trader something now (shown as a notification by the app)."""
+    def _equity_value(self) -> Decimal:
+        """Free, reserved and open positions at their last prices."""
+        ledger = self.trader.ledger
+        total = ledger.free + ledger.reserved
+        for book in self.trader.books.values():
+            position = book.position
+            if position is not None and position.qty > 0:
+                total += position.qty * dec(book.last_price)
+        return total
+
+    def notice(
+        self, title: str, message: str, severity: str = "information", *, answer: bool = False
+    ) -> None:
+        """Tell the trader something now (shown as a notification by the app).
+
+        `answer` marks the result of a command of the trader's: always shown.
+        """
         self._notice_seq += 1
-        self._notices.append(Notice(self._notice_seq, self.time_ms(), title, message, severity))
+        self._notices.append(
+            Notice(self._notice_seq, self.time_ms(), title, message, severity, answer)
+        )
         self._changed.set()
 
     def _refresh_markets(self) -> None:
@@ -246,7 +265,7 @@ class Engine:
             held = [b.symbol for b in trader.books.values() if b.position is not None]
             log.info("exit all: %d position(s)", len(held))
             if not held:
-                self.notice("Exit all", "No open position to exit.", "warning")
+                self.notice("Exit all", "No open position to exit.", "warning", answer=True)
             for symbol in held:
                 await self._manual_exit(symbol)
         elif isinstance(command, ToggleSymbol):
@@ -260,7 +279,7 @@ class Engine:
         elif isinstance(command, ReplayControl):
             control = getattr(self._source, "control", None)
             if control is None:
-                self.notice("Replay", "Not a replay: nothing to control.", "warning")
+                self.notice("Replay", "Not a replay: nothing to control.", "warning", answer=True)
             else:
                 control(command.action)
 
@@ -268,7 +287,12 @@ class Engine:
         intent = self.trader.exit_position(symbol, self.time_ms())
         if intent is None:
             log.warning("exit %s: no open position to exit", symbol)
-            self.notice(f"Exit {symbol}", "No open position to exit (sold already?).", "warning")
+            self.notice(
+                f"Exit {symbol}",
+                "No open position to exit (sold already?).",
+                "warning",
+                answer=True,
+            )
             return
         await self._execute(intent)
 
@@ -277,32 +301,50 @@ class Engine:
         if symbol in paused:
             paused.discard(symbol)
             log.info("%s: entries resumed by the user", symbol)
-            self.notice(symbol, "Entries resumed for this coin.")
+            self.notice(symbol, "Entries resumed for this coin.", answer=True)
         else:
             paused.add(symbol)
             log.info("%s: entries paused by the user; its exits continue", symbol)
-            self.notice(symbol, "Entries paused for this coin; its exits continue.")
+            self.notice(symbol, "Entries paused for this coin; its exits continue.", answer=True)
 
     async def _cancel(self, client_id: str) -> None:
         record = self._orders.get(client_id)
         if record is None or record.status.terminal:
             why = "unknown order" if record is None else f"already {record.status.value}"
-            self.notice("Cancel", f"{client_id}: not open ({why}); nothing to cancel.", "warning")
+            self.notice(
+                "Cancel",
+                f"{client_id}: not open ({why}); nothing to cancel.",
+                "warning",
+                answer=True,
+            )
             return
         exchange = self._exchange
         if exchange is None or client_id not in self._follow_scopes:
-            self.notice("Cancel", f"{client_id}: this broker fills at once; nothing to cancel.")
+            self.notice(
+                "Cancel", f"{client_id}: this broker fills at once; nothing to cancel.", answer=True
+            )
             return
         log.info("cancelling %s at the user's request", client_id)
+        intent = record.intent
+        if intent.purpose is Purpose.ENTRY:
+            # Else the next tick below the trigger would buy the coin again at once.
+            self.trader.paused_symbols.add(intent.symbol)
         try:
             await exchange.cancel(record.intent)
         except trio.Cancelled:
             raise
         except Exception as exc:
             log.error("cancel %s failed: %s", client_id, exc)
-            self.notice("Cancel failed", f"{client_id}: {exc}", "error")
+            self.notice("Cancel failed", f"{client_id}: {exc}", "error", answer=True)
             return
-        self.notice("Cancel sent", f"{client_id} ({record.intent.symbol}): cancel requested.")
+        paused = (
+            f" Entries on {intent.symbol} are paused (z on the watchlist resumes them)."
+            if intent.purpose is Purpose.ENTRY
+            else ""
+        )
+        self.notice(
+            "Cancel sent", f"{client_id} ({intent.symbol}): cancel requested.{paused}", answer=True
+        )
 
     def _apply_settings(self, new: Settings) -> None:
         """Strategy, risk and exit settings from now on; open positions keep their exits."""
@@ -326,7 +368,7 @@ class Engine:
         message = f"Now in effect: {text}."
         if later:
             message += f" Next start: {', '.join(later)}."
-        self.notice("Settings applied", message)
+        self.notice("Settings applied", message, answer=True)
 
     # -- services --------------------------------------------------------------------------
 
@@ -366,6 +408,7 @@ class Engine:
                 if self._exchange is not None:
                     await self._check_balance(self._exchange)
                 self.state = RunState.RUNNING
+                self._changed.set()  # the first snapshot, ticks or not (a paused replay)
                 task_status.started()
         except BaseException as exc:
             if not _is_cancellation(exc):
@@ -443,6 +486,10 @@ class Engine:
                 if self._recordings is not None and len(self._to_record) < RECORD_BUFFER:
                     self._to_record.extend(ticks)
             self.now_ms = ticks[-1][0]
+            if history is not None and self.now_ms // MINUTE_MS != self._equity_minute:
+                # Equity once a minute of engine time, however fast the ticks come.
+                self._equity_minute = self.now_ms // MINUTE_MS
+                self._equity.add(self.now_ms, float(self._equity_value()))
             self._changed.set()
 
     async def _recorder(self, folder: Path) -> None:
@@ -890,6 +937,7 @@ class Engine:
             f"{fmt_qty(trade.qty)} @ {fmt_price(trade.exit_price, decimals)}, "
             f"PnL {trade.pnl:+.2f} {self.settings.budget.quote}",
             "information" if trade.pnl >= 0 else "warning",
+            answer=trade.exit_reason is ExitReason.MANUAL,
         )
 
     # -- snapshots -------------------------------------------------------------------------
@@ -993,7 +1041,6 @@ class Engine:
         if day != self._day:
             # The first look at a new (engine-time) day: today's PnL counts from here.
             self._day, self._day_open_equity = day, equity if self._day >= 0 else ledger.initial
-        self._equity.add(now, float(equity))
         return EngineSnapshot(
             seq=self._seq,
             ts_ms=now,
@@ -1021,7 +1068,7 @@ class Engine:
             feed=self._source.health() if hasattr(self._source, "health") else "",
             circuit=self._circuit_text(),
             pnl_today=equity - self._day_open_equity,
-            equity_curve=self._equity.points(),
+            equity_curve=(*self._equity.points(), (now, float(equity))),
             recent_trades=tuple(self._trades),
             notices=tuple(self._notices),
             focus=self._focus_chart(),

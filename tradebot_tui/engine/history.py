@@ -83,24 +83,20 @@ class PriceHistory:
 
 
 class EquityHistory:
-    """Equity at the end of each minute of engine time, for the last day."""
+    """Equity once a minute of engine time, for the last day."""
 
     def __init__(self) -> None:
         self._points: deque[tuple[int, float]] = deque(maxlen=EQUITY_MINUTES)
-        self._minute = -1
-        self._current: tuple[int, float] | None = None
         self._cached: tuple[tuple[int, float], ...] = ()
 
     def add(self, ts_ms: int, equity: float) -> None:
-        minute = ts_ms // MINUTE_MS
-        if self._current is not None and minute > self._minute:
-            self._points.append(self._current)
-            self._cached = tuple(self._points)
-        if minute >= self._minute:
-            self._minute = minute
-            self._current = (ts_ms, equity)
+        """Record the equity at `ts_ms`; a second point in the same minute replaces the first."""
+        points = self._points
+        if points and points[-1][0] // MINUTE_MS == ts_ms // MINUTE_MS:
+            points[-1] = (ts_ms, equity)
+        elif not points or ts_ms > points[-1][0]:
+            points.append((ts_ms, equity))
+        self._cached = tuple(points)
 
     def points(self) -> tuple[tuple[int, float], ...]:
-        if self._current is None:
-            return self._cached
-        return (*self._cached, self._current)
+        return self._cached

@@ -56,7 +56,7 @@ class ReplaySource:
         self.speed = float(speed)
         self.paused = paused
         self.done = False
-        self.clock_ms = self.first_ms
+        self.clock_ms = self.first_ms - 1  # nothing is due until the clock runs
         self._steps = 0
         self._wake = trio.Event()
 

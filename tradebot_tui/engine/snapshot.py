@@ -97,6 +97,8 @@ class Notice:
     title: str
     message: str
     severity: str = "information"  # or "warning", "error"
+    # The answer to something the trader just did: always shown, never summed up.
+    answer: bool = False
 
 
 @dataclass(frozen=True, slots=True)

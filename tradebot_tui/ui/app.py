@@ -230,7 +230,11 @@ class TradebotApp(App[None]):
         fresh = [n for n in snap.notices if n.seq > self._notice_seq]
         if fresh:
             self._notice_seq = fresh[-1].seq
-            toasts += [(n.title, n.message, n.severity) for n in fresh]
+            for n in fresh:
+                if n.answer:  # the result of the trader's own command: always shown
+                    self.notify(n.message, title=n.title, severity=n.severity)  # type: ignore[arg-type]
+                else:
+                    toasts.append((n.title, n.message, n.severity))
         if snap.log_seq > self._error_seq:
             toasts += [
                 ("Error", line.message, "error")

@@ -10,11 +10,9 @@ API keys are not settings: they never appear here.
 
 from __future__ import annotations
 
-import tomllib
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import tomli_w
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -197,8 +195,8 @@ class ConfigScreen(TradebotScreen):
             data.setdefault(info.section, {})[info.name] = (
                 list(value) if isinstance(value, tuple) else value
             )
-        # Through TOML text and back: exactly what saving writes and the next start reads.
-        return schema.from_dict(tomllib.loads(tomli_w.dumps(data)), "the form")
+        # Saving writes these through tomli-w and reads them back before replacing the file.
+        return schema.from_dict(data, "the form")
 
     def _status(self) -> None:
         status = self.query_one("#config-status", Static)

@@ -96,15 +96,6 @@ class PositionsScreen(TradebotScreen):
             right(_level(p.trail_price, p.last, d) if p.trail_price else "not armed"),
         )
 
-
-def _level(price: float | None, last: float, decimals: int) -> str:
-    """An exit level and how far the last price is from it: `0.9242 (-2.9%)`."""
-    if price is None:
-        return "—"
-    if not last:
-        return fmt_price(price, decimals)
-    return f"{fmt_price(price, decimals)} ({(price / last - 1) * 100:+.1f}%)"
-
     # -- actions ---------------------------------------------------------------------------
 
     def _selected(self) -> PositionRow | None:
@@ -170,3 +161,12 @@ def _level(price: float | None, last: float, decimals: int) -> str:
         if position is not None:
             self.tb_app.select_symbol(position.symbol)
             self.app.switch_mode("charts")
+
+
+def _level(price: float | None, last: float, decimals: int) -> str:
+    """An exit level and how far the last price is from it: `0.9242 (-2.9%)`."""
+    if price is None:
+        return "—"
+    if not last:
+        return fmt_price(price, decimals)
+    return f"{fmt_price(price, decimals)} ({(price / last - 1) * 100:+.1f}%)"

@@ -1,0 +1,487 @@
+"""Pilot tests for the trading desk: every screen's bindings, the dialogs and the palette."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from dataclasses import replace
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, RichLog, Select
+
+from tests.helpers import expected_live_ticks
+from tests.ui.conftest import LOCATIONS, make_app
+from tests.ui.test_app import SIZE, status_text, until
+from tradebot_tui.config.schema import Settings
+from tradebot_tui.core.trader import Status
+from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.ui.app import TradebotApp, _bindings
+from tradebot_tui.ui.screens.charts import ChartsScreen
+from tradebot_tui.ui.screens.config import ConfigScreen
+from tradebot_tui.ui.screens.dialogs import ConfirmDialog, HelpScreen, ThemePicker
+from tradebot_tui.ui.screens.logs import LogsScreen
+from tradebot_tui.ui.screens.orders import OrdersScreen
+from tradebot_tui.ui.screens.positions import PositionsScreen
+from tradebot_tui.ui.screens.watchlist import WatchlistScreen
+from tradebot_tui.ui.widgets.chart import Chart
+from tradebot_tui.ui.widgets.watch_table import WatchTable
+
+STEPS = 900
+
+
+def settled_app(**kwargs: object) -> tuple[TradebotApp, int]:
+    settings = Settings()
+    app = make_app(settings, steps=STEPS, **kwargs)  # type: ignore[arg-type]
+    return app, expected_live_ticks(settings, steps=STEPS)
+
+
+async def settle(app: TradebotApp, total: int) -> EngineSnapshot:
+    await until(lambda: app.snapshot is not None and app.snapshot.ticks == total, 30)
+    assert app.snapshot is not None
+    return app.snapshot
+
+
+def tmp_locations(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return replace(LOCATIONS, config_file=tmp_path / "config.toml", themes_dir=tmp_path / "themes")
+
+
+# -- watchlist ---------------------------------------------------------------------------------
+
+
+async def test_watchlist_sorts_filters_and_moves_the_cursor() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        snap = await settle(app, total)
+        await pilot.pause()
+        table = app.screen.query_one(WatchTable)
+        assert table.shown == sorted(r.symbol for r in snap.watch)
+        await pilot.press("4")  # drop, biggest first
+        await pilot.pause()
+        drops = {r.symbol: r.drop_pct for r in snap.watch}
+        shown = [drops[s] for s in table.shown if drops[s] is not None]
+        assert shown == sorted(shown, reverse=True)
+        await pilot.press("4")  # again: reversed
+        await pilot.pause()
+        shown = [drops[s] for s in table.shown if drops[s] is not None]
+        assert shown == sorted(shown)
+        await pilot.press("s")  # the next column: to trigger
+        await pilot.pause()
+        assert table.sort_column == "to_trigger"
+        await pilot.press("slash", "b", "t", "c")
+        await pilot.pause()
+        assert table.shown == ["BTC/USDT"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(table.shown) == len(snap.watch)
+        await pilot.press("1", "home", "down", "down")
+        assert table.selected == table.shown[2]
+        await pilot.press("end")
+        assert table.selected == table.shown[-1]
+        await pilot.press("pageup", "home", "up")
+        assert table.selected == table.shown[0]
+        await pilot.press("pagedown")
+        assert table.cursor > 0
+        assert app.selected_symbol == table.selected
+
+
+async def test_clicking_a_column_title_sorts_by_it() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        await pilot.pause()
+        table = app.screen.query_one(WatchTable)
+        # Row 0 of the table is its header; "Last" starts after the symbol column.
+        await pilot.click(WatchTable, offset=(20, 0))
+        await pilot.pause()
+        assert table.sort_column == "last"
+
+
+async def test_a_coin_can_be_paused_and_resumed_from_the_watchlist() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        await pilot.pause()
+        table = app.screen.query_one(WatchTable)
+        symbol = table.selected
+        assert symbol is not None
+        await pilot.press("z")
+        await until(lambda: symbol in app.snapshot.paused_symbols)  # type: ignore[union-attr]
+        await pilot.pause()
+        row = next(r for r in app.snapshot.watch if r.symbol == symbol)  # type: ignore[union-attr]
+        assert row.status in (Status.SYMBOL_PAUSED, Status.IN_POSITION, Status.COOLDOWN)
+        assert "paused by you" in str(app.screen.query_one("#watch-summary").render())
+        await pilot.press("z")
+        await until(lambda: not app.snapshot.paused_symbols)  # type: ignore[union-attr]
+
+
+async def test_enter_charts_the_selected_coin() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ChartsScreen)
+        symbol = app.selected_symbol
+        await until(lambda: app.snapshot.focus is not None and app.snapshot.focus.symbol == symbol)  # type: ignore[union-attr]
+        await pilot.pause()
+        chart = app.screen.query_one("#price-chart", Chart)
+        assert chart.data.points and symbol in chart.data.title
+        assert {lv.label for lv in chart.data.levels} == {"anchor", "buy below"}
+        await pilot.press("right_square_bracket")
+        await until(lambda: app.snapshot.focus is not None and app.snapshot.focus.symbol != symbol)  # type: ignore[union-attr]
+        await pilot.press("left_square_bracket")
+        await until(lambda: app.snapshot.focus is not None and app.snapshot.focus.symbol == symbol)  # type: ignore[union-attr]
+        equity = app.screen.query_one("#equity-chart", Chart)
+        assert equity.data.points and equity.data.levels[0].value == 1000.0
+        await pilot.press("w")  # leaving the charts stops the engine's chart data
+        await until(lambda: app.snapshot.focus is None)  # type: ignore[union-attr]
+
+
+# -- positions and orders ------------------------------------------------------------------------
+
+
+async def test_exit_one_position_after_confirming() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        snap = await settle(app, total)
+        assert snap.positions
+        symbol = snap.positions[0].symbol
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")  # refused: nothing happens
+        await pilot.pause()
+        assert isinstance(app.screen, PositionsScreen)
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("y")
+        await until(lambda: all(p.symbol != symbol for p in app.snapshot.positions))  # type: ignore[union-attr]
+        await pilot.pause()
+        titles = [n.title for n in app._notifications]
+        assert "Exit sent" in titles
+        assert f"Sold {symbol}: manual" in titles
+        assert app.snapshot.recent_trades[0].reason == "manual"  # type: ignore[union-attr]
+
+
+async def test_exit_all_positions_after_confirming() -> None:
+    settings = Settings()
+    settings = replace(settings, risk=replace(settings.risk, max_positions=20))
+    app = make_app(settings, steps=STEPS)
+    total = expected_live_ticks(settings, steps=STEPS)
+    async with app.run_test(size=SIZE) as pilot:
+        snap = await settle(app, total)
+        assert len(snap.positions) >= 1
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("E")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog) and "Exit all" in dialog.title_text
+        await pilot.click("#confirm-yes")
+        await until(lambda: not app.snapshot.positions)  # type: ignore[union-attr]
+        await pilot.press("E")  # nothing left: a warning, no dialog
+        await pilot.pause()
+        assert isinstance(app.screen, PositionsScreen)
+        assert any("No open position" in n.message for n in app._notifications)
+
+
+async def test_cancel_key_on_orders_explains_a_filled_order() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        snap = await settle(app, total)
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, OrdersScreen)
+        await pilot.press("x")
+        await pilot.pause()
+        # Paper orders fill at once: nothing is open, so nothing is sent.
+        assert isinstance(app.screen, OrdersScreen)
+        assert any("nothing to cancel" in n.message for n in app._notifications)
+        table = app.screen.query_one("#orders-table", DataTable)
+        assert table.row_count == len(snap.orders)
+
+
+# -- logs --------------------------------------------------------------------------------------
+
+
+async def test_logs_filter_by_level_and_search() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        await pilot.press("l")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        view = screen.query_one(RichLog)
+
+        def text() -> str:
+            return "\n".join(str(line.text) for line in view.lines)
+
+        assert "BUY" in text()
+        await pilot.press("v")  # WARNING and up: the simulated run has none
+        await pilot.pause()
+        assert screen.level == "WARNING" and "BUY" not in text()
+        await pilot.press("v", "v")  # ERROR, then back to INFO
+        await pilot.pause()
+        assert screen.level == "INFO"
+        await pilot.press("slash", *"closed")
+        await pilot.pause()
+        lines = text().splitlines()
+        assert lines and all("closed" in line for line in lines)
+        await pilot.press("enter", "G", "escape")
+        await pilot.pause()
+        assert screen.needle == "" and "BUY" in text()
+
+
+# -- config ------------------------------------------------------------------------------------
+
+
+async def test_config_validates_as_you_type_diffs_saves_and_applies(tmp_path: Path) -> None:
+    settings = Settings()
+    app = make_app(settings, steps=STEPS, locations=tmp_locations(tmp_path))
+    total = expected_live_ticks(settings, steps=STEPS)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConfigScreen)
+        box = screen.query_one("#edit-strategy--trigger_pct", Input)
+        box.focus()
+        box.value = "abc"
+        await pilot.pause()
+        assert "strategy.trigger_pct" in screen.errors
+        assert screen.query_one("#field-strategy--trigger_pct").has_class("-invalid")
+        await pilot.press("ctrl+s")  # refused while a field is wrong
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert not (tmp_path / "config.toml").exists()
+        box.value = "95"
+        await pilot.pause()
+        assert "must be" in screen.errors["strategy.trigger_pct"]
+        box.value = "3.5"
+        await pilot.pause()
+        assert not screen.errors
+        # A setting that waits for the next start, through a choice list.
+        screen.query_one("#edit-market--allow_leveraged", Select).value = "true"
+        await pilot.pause()
+        await pilot.press("escape", "ctrl+s")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog)
+        lines = [str(line) for line in dialog.lines]
+        assert "strategy.trigger_pct: 2.0 → 3.5" in lines
+        assert "market.allow_leveraged: false → true  (next start)" in lines
+        await pilot.press("y")
+        await until(lambda: app.snapshot.trigger_pct == 3.5)  # type: ignore[union-attr]
+        saved = tomllib.loads((tmp_path / "config.toml").read_text())
+        assert saved["strategy"]["trigger_pct"] == 3.5
+        assert saved["market"]["allow_leveraged"] is True
+        assert app.settings.strategy.trigger_pct == 3.5
+        assert any(n.title == "Settings applied" for n in app._notifications)
+        # Revert puts back the saved values (now the new ones).
+        box.value = "7"
+        await pilot.pause()
+        await pilot.press("escape", "ctrl+r")
+        await pilot.pause()
+        assert box.value == "3.5"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDialog)  # nothing changed
+
+
+async def test_config_rule_across_fields_is_shown_before_saving(tmp_path: Path) -> None:
+    app = make_app(steps=STEPS, locations=tmp_locations(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None)
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConfigScreen)
+        screen.query_one("#edit-budget--stake", Input).value = "5000"
+        await pilot.pause()
+        status = str(screen.query_one("#config-status").render())
+        assert "budget.stake" in status and "larger than budget.initial" in status
+        await pilot.press("escape", "ctrl+s")
+        await pilot.pause()
+        assert not (tmp_path / "config.toml").exists()
+
+
+# -- header, help, palette, themes ---------------------------------------------------------------
+
+
+async def test_header_shows_mode_state_equity_free_pnl_today_and_feed() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        await pilot.pause()
+        text = status_text(app)
+        for part in ("PAPER", "RUNNING", "Equity", "Free", "Today", "Feed simulated"):
+            assert part in text
+
+
+async def test_help_lists_every_binding_of_the_screen_and_the_app() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        for key in ("w", "p", "o", "l", "c", "g"):
+            await pilot.press(key)
+            await pilot.pause()
+            screen = app.screen
+            await pilot.press("f1" if key == "c" else "question_mark")
+            await pilot.pause()
+            help_screen = app.screen
+            assert isinstance(help_screen, HelpScreen)
+            described = {what for _, rows in help_screen.sections for _, what in rows}
+            for binding in [*_bindings(screen), *_bindings(app)]:
+                if binding.show and not binding.action.startswith("replay"):
+                    assert (binding.tooltip or binding.description) in described, binding
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is screen
+
+
+async def test_the_command_palette_offers_every_action() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        for key in ("w", "p", "o", "l", "c", "g"):
+            await pilot.press(key)
+            await pilot.pause()
+            screen = app.screen
+            titles = {c.title for c in app.get_system_commands(screen)}
+            for binding in [*_bindings(screen), *_bindings(app)]:
+                if binding.description and not binding.action.startswith("replay"):
+                    assert binding.description in titles, (key, binding)
+        # And a command from it runs: pause entries by name.
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Pause/Resume")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(lambda: app.snapshot.state.value == "paused")  # type: ignore[union-attr]
+
+
+async def test_theme_picker_previews_saves_and_escape_goes_back(tmp_path: Path) -> None:
+    app = make_app(steps=STEPS, locations=tmp_locations(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None)
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, ThemePicker)
+        await pilot.press("down")  # amber -> daylight... a preview only
+        await pilot.pause()
+        assert app.theme != "midnight"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.theme == "midnight" and not (tmp_path / "config.toml").exists()
+        await pilot.press("t")
+        await pilot.pause()
+        names = [n for n, _ in app.screen.names]  # type: ignore[attr-defined]
+        while app.theme != "daylight":
+            await pilot.press("down" if names.index("daylight") > names.index(app.theme) else "up")
+            await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.theme == "daylight"
+        saved = tomllib.loads((tmp_path / "config.toml").read_text())
+        assert saved["ui"]["theme"] == "daylight"
+
+
+async def test_user_themes_load_and_bad_ones_are_reported_together(tmp_path: Path) -> None:
+    themes = tmp_path / "themes"
+    themes.mkdir()
+    (themes / "mine.toml").write_text('name = "mine"\nprimary = "#ff00ff"\ndark = true\n')
+    (themes / "broken.toml").write_text('name = "broken"\nprimary = "not a colour"\n')
+    (themes / "junk.toml").write_text("this is not toml")
+    app = make_app(steps=STEPS, locations=tmp_locations(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme_origins["mine"].startswith("yours")
+        assert app.theme_origins["midnight"] == "shipped"
+        problems = [n for n in app._notifications if n.title == "Theme problems"]
+        assert len(problems) == 1
+        assert "broken.toml" in problems[0].message and "junk.toml" in problems[0].message
+
+
+# -- notifications -------------------------------------------------------------------------------
+
+
+async def test_fills_and_exits_become_notifications_without_a_flood() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        snap = await settle(app, total)
+        await pilot.pause()
+        titles = [n.title for n in app._notifications]
+        assert any(t.startswith("Bought ") for t in titles)
+        assert len(snap.notices) > 4
+        assert len(app._notifications) <= 5  # four toasts, then one "Busy" summary
+
+
+@pytest.mark.parametrize("key", ["g"])
+async def test_charts_key_switches_to_the_charts(key: str) -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        await pilot.press(key)
+        await pilot.pause()
+        assert app.current_mode == "charts" and isinstance(app.screen, ChartsScreen)
+        await pilot.press("w")
+        await pilot.pause()
+        assert isinstance(app.screen, WatchlistScreen)
+
+
+async def test_replay_bindings_are_hidden_outside_replays() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        assert app.check_action("replay", ("pause",)) is False
+        await pilot.press("r", "n", "plus", "minus")
+        await pilot.pause()
+        assert app.snapshot is not None and app.snapshot.replay is None
+        await asyncio.sleep(0)
+
+
+async def test_replay_keys_pause_step_and_change_speed(tmp_path: Path) -> None:
+    from tests.engine.test_desk_commands import saw_tooth_file
+    from tradebot_tui.engine.engine import Engine
+    from tradebot_tui.engine.replay_source import ReplaySource
+    from tradebot_tui.exchange.datafiles import read_file
+    from tradebot_tui.exchange.paper import PaperBroker
+
+    settings = Settings()
+    source = ReplaySource([read_file(saw_tooth_file(tmp_path))], speed=60, paused=True)
+
+    def factory(publish, ring):  # type: ignore[no-untyped-def]
+        return Engine(
+            settings,
+            source,
+            PaperBroker(D("0.001")),
+            mode="REPLAY",
+            publish=publish,
+            log_ring=ring,
+            clock=lambda: 0,
+        )
+
+    app = TradebotApp(settings, LOCATIONS, factory, replay=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None and app.snapshot.replay is not None)
+        assert app.check_action("replay", ("pause",)) is True
+        assert "REPLAY" in status_text(app) and "x60" in status_text(app)
+        await pilot.press("n")  # a minute forward, still paused
+        await until(lambda: app.snapshot.ticks > 0)  # type: ignore[union-attr]
+        assert app.snapshot.replay.paused  # type: ignore[union-attr]
+        await pilot.press("plus")
+        await until(lambda: app.snapshot.replay.speed == 120)  # type: ignore[union-attr]
+        await pilot.press("minus", "minus")
+        await until(lambda: app.snapshot.replay.speed == 30)  # type: ignore[union-attr]
+        for _ in range(20):
+            await pilot.press("equals_sign")
+        await pilot.press("r")
+        await until(lambda: app.snapshot.replay.done, 30)  # type: ignore[union-attr]
+        await pilot.pause()
+        assert "replay done" in status_text(app)

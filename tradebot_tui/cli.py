@@ -333,15 +333,18 @@ def make_source(settings: Settings, source: str) -> SimulatedMarket:
     Raises:
         ConfigError: a symbol the source does not have.
     """
-    from tradebot_tui.exchange.simulator import SimulatedMarket, UnknownSymbol
+    from tradebot_tui.exchange.simulator import SimulatedMarket, UnknownSymbol, synthetic_pairs
 
     market = settings.market
+    if market.sim_pairs and market.symbols:
+        raise ConfigError(source, "market.sim_pairs", "use either market.symbols or sim_pairs")
     try:
         return SimulatedMarket(
             market.symbols,
             seed=market.seed,
             interval_ms=market.tick_interval_ms,
             warmup_ms=settings.strategy.window_s * 1000 + 60_000,
+            pairs=synthetic_pairs(market.sim_pairs) if market.sim_pairs else None,
         )
     except UnknownSymbol as exc:
         raise ConfigError(source, "market.symbols", str(exc)) from None

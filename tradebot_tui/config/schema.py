@@ -200,6 +200,13 @@ class MarketSettings:
     tick_interval_ms: int = setting(
         250, "Time between two simulated price updates.", ge=10, le=60_000, unit="ms"
     )
+    sim_pairs: int = setting(
+        0,
+        "Simulated pairs: 0 for the twenty embedded ones; more adds synthetic pairs "
+        "(SIM001/USDT...) to try the app at scale.",
+        ge=0,
+        le=5000,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,30 @@ PAIRS: tuple[SimPair, ...] = (
     SimPair("FIL/USDT", 0.88, 1.05, "0.001", "0.01", 0.55, 2640),
 )
 PAIRS_BY_SYMBOL = {p.symbol: p for p in PAIRS}
+
+
+def synthetic_pairs(count: int) -> list[SimPair]:
+    """`count` pairs: the embedded ones first, then copies named SIM001/USDT, SIM002/USDT...
+
+    A copy moves like the embedded pair it is modelled on, with its own seeded path.
+    """
+    pairs = list(PAIRS[:count])
+    for i in range(count - len(pairs)):
+        model = PAIRS[i % len(PAIRS)]
+        pairs.append(
+            SimPair(
+                f"SIM{i + 1:03d}/USDT",
+                model.price,
+                model.vol,
+                model.tick,
+                model.step,
+                model.activity,
+                model.shock_gap_s,
+            )
+        )
+    return pairs
+
+
 MIN_NOTIONAL = Decimal(5)
 
 
@@ -163,6 +187,7 @@ class SimulatedMarket:
         start_ms: int | None = None,
         realtime: bool = True,
         max_steps: int | None = None,
+        pairs: Sequence[SimPair] | None = None,
     ) -> None:
         """Create the market.
 
@@ -174,6 +199,7 @@ class SimulatedMarket:
             start_ms: Timestamp of the first live step; None means now (wall clock).
             realtime: Pace steps on the clock; False runs them as fast as possible.
             max_steps: Stop producing after this many live steps (tests, benchmarks).
+            pairs: The pairs to simulate (overrides `symbols`; see `synthetic_pairs`).
         """
         unknown = [s for s in symbols if s not in PAIRS_BY_SYMBOL]
         if unknown:
@@ -181,7 +207,10 @@ class SimulatedMarket:
                 f"not simulated: {', '.join(unknown)} "
                 f"(simulated pairs: {', '.join(PAIRS_BY_SYMBOL)})"
             )
-        self.pairs = [PAIRS_BY_SYMBOL[s] for s in symbols] if symbols else list(PAIRS)
+        if pairs is not None:
+            self.pairs = list(pairs)
+        else:
+            self.pairs = [PAIRS_BY_SYMBOL[s] for s in symbols] if symbols else list(PAIRS)
         self.seed = seed
         self.interval_ms = interval_ms
         self.warmup_ms = warmup_ms

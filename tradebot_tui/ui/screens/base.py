@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.ui.widgets.key_bar import KeyBar
 from tradebot_tui.ui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class TradebotScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield from self.compose_body()
-        yield Footer()
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets, between the status bar and the footer."""

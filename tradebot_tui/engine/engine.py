@@ -172,6 +172,7 @@ class Engine:
         self._notice_seq = 0
         self._focus: str | None = None
         self._equity_minute = -1
+        self._decimals: dict[str, int] = {}
         self._day = -1
         self._day_open_equity = settings.budget.initial
         if log_ring is not None:
@@ -223,6 +224,7 @@ class Engine:
         if markets is not self._markets:
             self._markets = markets
             self._symbols = list(markets)
+            self._decimals.clear()
 
     # -- control ---------------------------------------------------------------------------
 
@@ -971,7 +973,11 @@ class Engine:
                 )
                 continue
             last = book.last_price
-            decimals = price_decimals(rules, last)
+            decimals = self._decimals.get(symbol)
+            if decimals is None:
+                decimals = price_decimals(rules, last)
+                if rules is not None and rules.price_tick is not None:
+                    self._decimals[symbol] = decimals  # fixed by the market's tick
             anchor = book.anchor_price
             drop = (anchor - last) / anchor * 100 if anchor else None
             status, status_ms = trader.status(symbol, now)

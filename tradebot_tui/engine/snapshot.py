@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.history import Bar
@@ -19,9 +20,8 @@ class RunState(StrEnum):
     STOPPING = "stopping"
 
 
-@dataclass(frozen=True, slots=True)
-class WatchRow:
-    """One symbol of the watchlist."""
+class WatchRow(NamedTuple):
+    """One symbol of the watchlist (a tuple: hundreds are built and compared per snapshot)."""
 
     symbol: str
     last: float | None

@@ -6,6 +6,7 @@ the trigger line (where the bot buys now), and the bot's entries (▲) and exits
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -17,6 +18,8 @@ from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.widgets.chart import Chart, ChartData, Level, Marker
 
+REDRAW_S = 0.5
+
 
 class ChartsScreen(TradebotScreen):
     """Equity on top, the selected symbol's price below."""
@@ -27,11 +30,15 @@ class ChartsScreen(TradebotScreen):
         Binding("right_square_bracket", "cycle(1)", "Next coin", tooltip="Chart the next coin"),
     ]
 
+    _drawn_at = -1e9
+    _drawn_symbol: str | None = None
+
     def compose_body(self) -> ComposeResult:
         yield Chart(id="equity-chart")
         yield Chart(id="price-chart")
 
     def on_screen_resume(self) -> None:
+        self._drawn_at = -1e9
         self.tb_app.focus_engine(self.tb_app.selected_symbol)
         super().on_screen_resume()
 
@@ -49,6 +56,13 @@ class ChartsScreen(TradebotScreen):
         self.tb_app.focus_engine(self.tb_app.selected_symbol)
 
     def show_body(self, snap: EngineSnapshot) -> None:
+        # Redrawing a chart is a few milliseconds of Python: twice a second is enough for a
+        # line a minute wide, except when the coin changes.
+        now = time.monotonic()
+        symbol = snap.focus.symbol if snap.focus is not None else None
+        if now - self._drawn_at < REDRAW_S and symbol == self._drawn_symbol:
+            return
+        self._drawn_at, self._drawn_symbol = now, symbol
         self.query_one("#equity-chart", Chart).set_data(self._equity(snap))
         self.query_one("#price-chart", Chart).set_data(self._price(snap))
 

@@ -95,7 +95,8 @@ class LogsScreen(TradebotScreen):
         search = f" · search {self.needle!r}" if self.needle else ""
         self.query_one("#logs-summary", Static).update(
             f"Level [b]{self.level}[/] and up{search} · the last {MAX_LINES:,} lines are kept "
-            f"here; the full log is in [b]{path}[/]"
+            f"here; the full log is in [b]{path}[/]",
+            layout=False,
         )
 
     # -- actions ---------------------------------------------------------------------------

@@ -76,7 +76,8 @@ class OrdersScreen(TradebotScreen):
             f"{len(snap.orders)} recent order(s), {open_orders} open · "
             f"fees paid {fmt_money(snap.fees_paid)} {snap.quote}"
             if snap.orders
-            else "No order yet: the first one goes out when a coin reaches the drop trigger."
+            else "No order yet: the first one goes out when a coin reaches the drop trigger.",
+            layout=False,
         )
 
     @staticmethod

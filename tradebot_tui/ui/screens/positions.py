@@ -69,7 +69,8 @@ class PositionsScreen(TradebotScreen):
             f"invested {fmt_money(snap.in_positions)} {snap.quote} · "
             f"unrealized {fmt_money(unrealized, sign=True)} · "
             f"realized {fmt_money(snap.net_pnl, sign=True)} after "
-            f"{fmt_money(snap.fees_paid)} fees · closed trades {snap.trades} (won {win_rate})"
+            f"{fmt_money(snap.fees_paid)} fees · closed trades {snap.trades} (won {win_rate})",
+            layout=False,
         )
         empty = self.query_one("#positions-empty", Static)
         empty.display = not snap.positions

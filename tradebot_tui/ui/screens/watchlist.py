@@ -32,6 +32,8 @@ class WatchlistScreen(TradebotScreen):
         ),
     ]
 
+    _summary = ""
+
     def compose_body(self) -> ComposeResult:
         yield Static(id="watch-summary")
         yield Input(
@@ -50,11 +52,14 @@ class WatchlistScreen(TradebotScreen):
         shown = len(table.shown)
         filtered = f" · filter {table.filter_text!r}: {shown} shown" if table.filter_text else ""
         paused = f" · {len(snap.paused_symbols)} paused by you" if snap.paused_symbols else ""
-        self.query_one("#watch-summary", Static).update(
+        summary = (
             f"Buying when a coin trades [b]{snap.trigger_pct:.2f}%[/] below its anchor · "
             f"{len(snap.watch)} symbols, {watching} watching{paused} · "
             f"{snap.ticks:,} ticks from the {snap.source} market{filtered}"
         )
+        if summary != self._summary:
+            self._summary = summary
+            self.query_one("#watch-summary", Static).update(summary, layout=False)
 
     # -- actions ---------------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ class StatusBar(Static):
         """Redraw from a snapshot (None before the engine's first one)."""
         badge = f"[b reverse {_MODE_STYLE.get(mode, '$primary')}] {mode} [/]"
         if snap is None:
-            self.update(f"{badge}  [$secondary]starting the engine…[/]")
+            self._set(f"{badge}  [$secondary]starting the engine…[/]")
             return
         if snap.circuit.startswith("circuit open"):
             state = f"[b reverse $warning] {snap.circuit.upper()} [/]"
@@ -83,4 +83,10 @@ class StatusBar(Static):
             feed_text(snap),
             f"[$secondary]{fmt_clock(snap.ts_ms) if snap.ts_ms else ''}[/]",
         ]
-        self.update("  ".join(parts))
+        self._set("  ".join(parts))
+
+    def _set(self, text: str) -> None:
+        # Parsing markup and redrawing costs more than this comparison.
+        if text != getattr(self, "_text", None):
+            self._text = text
+            self.update(text, layout=False)  # one line, always: no layout pass

@@ -202,6 +202,8 @@ class WatchTable(ScrollView, can_focus=True):
         self.cursor = 0
         self._cursor_symbol: str | None = None
         self._width = sum(c.width + 1 for c in COLUMNS) + 1
+        self._styles: dict[str, Style] = {}
+        self._strip_width = 0
 
     # -- data ------------------------------------------------------------------------------
 
@@ -334,11 +336,20 @@ class WatchTable(ScrollView, can_focus=True):
             self.refresh(Region(0, y, max(self.size.width, self._width), 1))
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"watch-table--{name}", partial=True)
+        """A component's style on top of the widget's (cached until the CSS changes)."""
+        style = self._styles.get(name)
+        if style is None:
+            base = self.rich_style
+            if name == "base":
+                style = base
+            else:
+                style = base + self.get_component_rich_style(f"watch-table--{name}", partial=True)
+            self._styles[name] = style
+        return style
 
     def _header(self) -> Strip:
-        base = self.rich_style + self._style("header")
-        sorted_style = self.rich_style + self._style("sorted")
+        base = self._style("header")
+        sorted_style = self._style("sorted")
         segments = [Segment(" ", base)]
         for column in COLUMNS:
             label = column.label
@@ -348,40 +359,52 @@ class WatchTable(ScrollView, can_focus=True):
                 style = sorted_style
             text = label.rjust(column.width) if column.right else label.ljust(column.width)
             segments.append(Segment(text[: column.width] + " ", style))
-        return Strip(segments, self._width)
+        return self._pad(segments, base)
+
+    def _pad(self, segments: list[Segment], style: Style) -> Strip:
+        """A strip as wide as the widget's lines (or the table, when that is wider)."""
+        width = self._strip_width
+        if width > self._width:
+            segments.append(Segment(" " * (width - self._width), style))
+        return Strip(segments, max(width, self._width))
 
     def _row_strip(self, symbol: str) -> Strip:
         strip = self._strips.get(symbol)
         if strip is None:
             row = self._rows[symbol]
-            base = self.rich_style
+            base = self._style("base")
             segments = [Segment(" ", base)]
             for column, (text, component) in zip(
                 COLUMNS, row_cells(row, self._trigger), strict=True
             ):
-                style = base + self._style(component) if component else base
+                style = self._style(component) if component else base
                 width = column.width
                 cell = text.rjust(width) if column.right else text.ljust(width)
                 segments.append(Segment(cell[:width] + " ", style))
-            strip = self._strips[symbol] = Strip(segments, self._width)
+            strip = self._strips[symbol] = self._pad(segments, base)
         return strip
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        if width != self._strip_width:
+            self._strip_width = width
+            self._strips.clear()
         scroll_x, scroll_y = self.scroll_offset
         if y == 0:
             strip = self._header()
         else:
             index = scroll_y + y - 1
             if index >= len(self._order):
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, self._style("base"))
             strip = self._row_strip(self._order[index])
             if index == self.cursor:
                 cursor = self._style("cursor")
                 if not self.has_focus:
                     cursor += Style(dim=True)
                 strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip
+        return strip.crop_extend(scroll_x, scroll_x + width, self._style("base"))
 
     def on_focus(self) -> None:
         self._refresh_row(self.cursor)
@@ -391,4 +414,5 @@ class WatchTable(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._styles.clear()
         self._strips.clear()

@@ -485,3 +485,16 @@ async def test_replay_keys_pause_step_and_change_speed(tmp_path: Path) -> None:
         await until(lambda: app.snapshot.replay.done, 30)  # type: ignore[union-attr]
         await pilot.pause()
         assert "replay done" in status_text(app)
+
+
+async def test_the_key_bar_shows_the_screen_keys_and_hides_the_replay_ones() -> None:
+    from tradebot_tui.ui.widgets.key_bar import KeyBar
+
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        await pilot.press("p")
+        await pilot.pause()
+        text = str(app.screen.query_one(KeyBar).render())
+        assert "Exit all" in text and "Positions" in text and "palette" in text
+        assert "Play/Pause" not in text and "Faster" not in text

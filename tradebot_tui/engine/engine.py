@@ -466,6 +466,13 @@ class Engine:
                     if history is not None:
                         history.add(ts, symbol, price)
             else:
+                day = ticks[0][0] // DAY_MS
+                if day != self._day:
+                    # A new UTC day of engine time: today's PnL counts from its first tick
+                    # (from the start of the run on the first day).
+                    if self._day >= 0:
+                        self._day_open_equity = self._equity_value()
+                    self._day = day
                 trader.now_ms = self.time_ms()
                 if self._client is not None:
                     trader.circuit_open = self._client.breaker.state is BreakerState.OPEN
@@ -1043,10 +1050,6 @@ class Engine:
                 )
             )
         equity = ledger.free + ledger.reserved + value_total
-        day = now // DAY_MS
-        if day != self._day:
-            # The first look at a new (engine-time) day: today's PnL counts from here.
-            self._day, self._day_open_equity = day, equity if self._day >= 0 else ledger.initial
         return EngineSnapshot(
             seq=self._seq,
             ts_ms=now,

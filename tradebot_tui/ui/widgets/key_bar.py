@@ -39,7 +39,7 @@ class KeyBar(Static):
             for binding in _bindings(owner):
                 if not binding.show or binding.action in seen:
                     continue
-                if app.check_action(binding.action, ()) is False:
+                if app.check_action(binding.action.partition("(")[0], ()) is False:
                     continue
                 seen.add(binding.action)
                 key = app.get_key_display(Binding(binding.key.split(",")[0], binding.action))

@@ -1,4 +1,4 @@
-"""Regenerate docs/screenshot.svg: the watchlist after fifteen simulated minutes.
+"""Regenerate docs/screenshot.svg and docs/charts.svg after fifteen simulated minutes.
 
 Run from the repository root: .venv/bin/python docs/make_screenshot.py
 """
@@ -22,18 +22,33 @@ from tradebot_tui.config.schema import Settings  # noqa: E402
 STEPS = 900
 
 
-def main() -> None:
+def shot(name: str, keys: tuple[str, ...], size: tuple[int, int]) -> None:
     total = expected_live_ticks(Settings(), steps=STEPS)
     app = make_app(steps=STEPS)
 
     async def settled(pilot: Pilot) -> None:
         while not (app.snapshot is not None and app.snapshot.ticks == total):
             await asyncio.sleep(0.02)
+        await pilot.pause()
+        app.clear_notifications()
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        while keys and (app.snapshot is None or app.snapshot.focus is None):
+            await asyncio.sleep(0.02)
+        await pilot.pause(0.6)  # the charts redraw twice a second
+        app.clear_notifications()
+        await pilot.pause()
 
-    svg = take_svg_screenshot(app, terminal_size=(118, 28), run_before=settled)
-    out = ROOT / "docs" / "screenshot.svg"
+    svg = take_svg_screenshot(app, terminal_size=size, run_before=settled)
+    out = ROOT / "docs" / name
     out.write_text(svg)
     print(f"wrote {out}")
+
+
+def main() -> None:
+    shot("screenshot.svg", (), (118, 28))
+    shot("charts.svg", ("down", "down", "enter"), (118, 30))
 
 
 if __name__ == "__main__":

@@ -498,3 +498,81 @@ async def test_the_key_bar_shows_the_screen_keys_and_hides_the_replay_ones() -> 
         text = str(app.screen.query_one(KeyBar).render())
         assert "Exit all" in text and "Positions" in text and "palette" in text
         assert "Play/Pause" not in text and "Faster" not in text
+
+
+async def test_every_sort_key_sorts_by_its_column() -> None:
+    from tradebot_tui.ui.widgets.watch_table import COLUMNS
+
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        snap = await settle(app, total)
+        await pilot.pause()
+        table = app.screen.query_one(WatchTable)
+        rows = {r.symbol: r for r in snap.watch}
+        for i, column in enumerate(COLUMNS, start=1):
+            await pilot.press(str(i))
+            await pilot.pause()
+            assert table.sort_column == column.key
+            keys = [column.sort_key(rows[s]) for s in table.shown]
+            assert keys == sorted(keys, reverse=table.sort_reverse), column.key
+
+
+async def test_enter_on_a_position_charts_it_and_escape_refuses_a_dialog() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        snap = await settle(app, total)
+        symbol = snap.positions[0].symbol
+        await pilot.press("p", "e")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, PositionsScreen) and app.snapshot.positions  # type: ignore[union-attr]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ChartsScreen) and app.selected_symbol == symbol
+        await until(lambda: app.snapshot.focus is not None and app.snapshot.focus.symbol == symbol)  # type: ignore[union-attr]
+        await pilot.pause(0.6)
+        chart = app.screen.query_one("#price-chart", Chart)
+        assert any(m.char == "▲" for m in chart.data.markers)  # the open position's entry
+
+
+async def test_five_hundred_symbols_scroll_sort_and_filter() -> None:
+    settings = Settings()
+    settings = replace(settings, market=replace(settings.market, sim_pairs=500))
+    from tests.helpers import START_MS
+    from tradebot_tui.engine.engine import Engine
+    from tradebot_tui.exchange.paper import PaperBroker
+    from tradebot_tui.exchange.simulator import SimulatedMarket, synthetic_pairs
+
+    def factory(publish, ring):  # type: ignore[no-untyped-def]
+        market = SimulatedMarket(
+            pairs=synthetic_pairs(500), start_ms=START_MS, realtime=False, max_steps=30
+        )
+        return Engine(
+            settings,
+            market,
+            PaperBroker(D("0.001")),
+            publish=publish,
+            log_ring=ring,
+            clock=lambda: START_MS,
+        )
+
+    app = TradebotApp(settings, LOCATIONS, factory)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None and app.snapshot.ticks > 0, 30)
+        await pilot.pause()
+        table = app.screen.query_one(WatchTable)
+        assert len(table.shown) == 500
+        await pilot.press("end")
+        assert table.selected == "XRP/USDT" and table.scroll_offset.y > 400
+        await pilot.press("slash", *"sim04", "enter")
+        await pilot.pause()
+        assert table.shown == [f"SIM04{i}/USDT" for i in range(10)]
+
+
+def test_no_setting_can_hold_a_secret() -> None:
+    from tradebot_tui.config import schema
+
+    for info in schema.fields():
+        assert not any(word in info.name for word in ("key", "secret", "password", "token"))

@@ -157,6 +157,11 @@ class PositionsScreen(TradebotScreen):
             answer,
         )
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # The table takes Enter for itself and says so with this message.
+        event.stop()
+        self.action_chart()
+
     def action_chart(self) -> None:
         position = self._selected()
         if position is not None:

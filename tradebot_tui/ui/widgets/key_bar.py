@@ -8,7 +8,7 @@ switch, most of the key-to-screen time).
 from __future__ import annotations
 
 from textual.binding import Binding
-from textual.markup import escape
+from textual.content import Content
 from textual.widgets import Static
 
 
@@ -33,7 +33,7 @@ class KeyBar(Static):
 
         screen = self.screen
         app = self.app
-        parts: list[str] = []
+        parts: list[tuple[str, str] | str] = []
         seen: set[str] = set()
         for owner in (screen, app):
             for binding in _bindings(owner):
@@ -43,6 +43,7 @@ class KeyBar(Static):
                     continue
                 seen.add(binding.action)
                 key = app.get_key_display(Binding(binding.key.split(",")[0], binding.action))
-                parts.append(f"[b $primary]{escape(key)}[/] {escape(binding.description)}")
-        parts.append("[b $primary]^p[/] palette")
-        self.update("  ".join(parts))
+                parts += [(key, "bold $primary"), f" {binding.description}  "]
+        parts += [("^p", "bold $primary"), " palette"]
+        # Content, not markup: a key may be a bracket.
+        self.update(Content.assemble(*parts))

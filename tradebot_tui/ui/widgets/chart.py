@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rich.segment import Segment
+from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -209,7 +210,7 @@ class Chart(Widget):
             segments.append(Segment("".join(run_text), self._style(base, run_component)))
         return Strip(segments, width)
 
-    def _style(self, base, component):  # type: ignore[no-untyped-def]
+    def _style(self, base: Style, component: str | None) -> Style:
         if not component:
             return base
         return base + self.get_component_rich_style(f"chart--{component}", partial=True)

@@ -45,6 +45,10 @@ def _nums(value: float | None) -> tuple[int, float]:
     return (1, 0.0) if value is None else (0, value)
 
 
+def _symbol_of(row: WatchRow) -> str:
+    return row.symbol
+
+
 def hour_change(row: WatchRow) -> float | None:
     """Change over the sparkline's hour, in percent."""
     spark = row.spark
@@ -241,15 +245,13 @@ class WatchTable(ScrollView, can_focus=True):
     def _resort(self) -> None:
         column = next(c for c in COLUMNS if c.key == self.sort_column)
         needle = self.filter_text.strip().lower()
-        rows = self._rows.values()
+        rows: list[WatchRow] = list(self._rows.values())
         if needle:
             rows = [r for r in rows if needle in r.symbol.lower() or needle in r.status.value]
-        ordered = sorted(rows, key=column.sort_key, reverse=self.sort_reverse)
         if column.key != "symbol":
-            # Ties keep a stable alphabetical order, whatever the direction.
-            ordered = sorted(
-                sorted(rows, key=lambda r: r.symbol), key=column.sort_key, reverse=self.sort_reverse
-            )
+            # Ties keep an alphabetical order, whatever the direction (sorts are stable).
+            rows.sort(key=_symbol_of)
+        ordered = sorted(rows, key=column.sort_key, reverse=self.sort_reverse)
         order = [r.symbol for r in ordered]
         selected = self._cursor_symbol
         self._order = order

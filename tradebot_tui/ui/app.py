@@ -16,6 +16,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import AwaitMount
 
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.schema import ConfigError, Settings
@@ -313,6 +314,21 @@ class TradebotApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The replay controls are hidden outside replays.
         return self.replaying or action != "replay"
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        """Switch screens, the new one already showing the latest snapshot."""
+        stack = self._screen_stacks.get(mode)
+        if stack and isinstance(stack[-1], TradebotScreen):
+            stack[-1].show(self.snapshot)
+        return super().switch_mode(mode)
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        """Textual holds every frame for 50 ms after a mode switch, to hide the change.
+
+        Our screens are drawn whole on their first frame (`switch_mode` above), so the
+        hold only adds latency to every key that changes screens: release it at once.
+        """
+        super().delay_update(0.001)
 
     def action_toggle_pause(self) -> None:
         self.send_command(TogglePause())

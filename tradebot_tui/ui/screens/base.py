@@ -31,8 +31,11 @@ class TradebotScreen(Screen[None]):
         """The screen's own widgets, between the status bar and the footer."""
         yield from ()
 
+    _shown_snapshot: EngineSnapshot | None = None
+
     def on_screen_resume(self) -> None:
-        self.show(self.tb_app.snapshot)
+        if self.tb_app.snapshot is not self._shown_snapshot:  # else shown before the switch
+            self.show(self.tb_app.snapshot)
 
     def show(self, snap: EngineSnapshot | None) -> None:
         """Redraw from a snapshot (a screen still being composed waits for the next one)."""
@@ -40,6 +43,7 @@ class TradebotScreen(Screen[None]):
         if not bars:
             return
         bars.first().show(snap, mode=self.tb_app.mode_label)
+        self._shown_snapshot = snap
         if snap is not None:
             self.show_body(snap)
 

@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
+from textual.markup import escape
 from textual.widget import Widget
 from textual.widgets import Input, Select, Static
 
@@ -129,9 +130,7 @@ class ConfigScreen(TradebotScreen):
                     unit = f" ({info.unit})" if info.unit else ""
                     yield Static(f"{info.name}{unit}", classes="config-name")
                     yield self._editor(info)
-                    with Vertical(classes="config-help"):
-                        yield Static(help_text(info), classes="config-desc")
-                        yield Static("", classes="config-error")
+                    yield Static(help_text(info), classes="config-help")
         yield Static(id="config-status")
 
     def _editor(self, info: FieldInfo) -> Widget:
@@ -177,7 +176,11 @@ class ConfigScreen(TradebotScreen):
             self.errors.pop(info.path, None)
         row = self.query_one(f"#field-{_wid(info.path)}")
         row.set_class(info.path in self.errors, "-invalid")
-        row.query_one(".config-error", Static).update(self.errors.get(info.path, ""))
+        error = self.errors.get(info.path)
+        # The field's help line turns into its error while it is wrong.
+        row.query_one(".config-help", Static).update(
+            f"[b $error]{escape(error)}[/]" if error else help_text(info)
+        )
         self._status()
 
     def form_settings(self) -> Settings:
@@ -244,7 +247,8 @@ class ConfigScreen(TradebotScreen):
         self.errors.clear()
         for row in self.query(".config-field"):
             row.remove_class("-invalid")
-            row.query_one(".config-error", Static).update("")
+            info = self.infos[_path(row.id or "field-")]
+            row.query_one(".config-help", Static).update(help_text(info))
         self._status()
         self.notify("The form shows the saved settings again.", title="Reverted")
 
@@ -292,4 +296,5 @@ def _wid(path: str) -> str:
 
 
 def _path(widget_id: str) -> str:
-    return widget_id.removeprefix("edit-").replace("--", ".")
+    """The key path of an editor (`edit-…`) or a field row (`field-…`)."""
+    return widget_id.split("-", 1)[1].replace("--", ".")

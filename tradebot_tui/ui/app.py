@@ -318,8 +318,9 @@ class TradebotApp(App[None]):
     def switch_mode(self, mode: str) -> AwaitMount:
         """Switch screens, the new one already showing the latest snapshot."""
         stack = self._screen_stacks.get(mode)
-        if stack and isinstance(stack[-1], TradebotScreen):
+        if stack and isinstance(stack[-1], TradebotScreen) and mode != self.current_mode:
             stack[-1].show(self.snapshot)
+            stack[-1].restyle_on_resume = False
         return super().switch_mode(mode)
 
     def delay_update(self, delay: float = 0.05) -> None:

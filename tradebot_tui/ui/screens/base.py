@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 
@@ -32,8 +33,21 @@ class TradebotScreen(Screen[None]):
         yield from ()
 
     _shown_snapshot: EngineSnapshot | None = None
+    # Set by the app while it switches to this screen as a mode (see `_on_screen_resume`).
+    restyle_on_resume = True
 
-    def on_screen_resume(self) -> None:
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual restyles every widget of a resumed screen, for pseudo-classes that may
+        # have changed while it was hidden. A mode switch changes none (a new theme or
+        # CSS is applied by the switch itself), and the restyle is most of the switch's
+        # time: 80 ms for the config form here. Screens resumed from under a dialog keep it.
+        if not self.restyle_on_resume:
+            event.refresh_styles = False
+            self.restyle_on_resume = True
+        self.resumed()
+
+    def resumed(self) -> None:
+        """The screen is the current one again (subclasses extend this)."""
         if self.tb_app.snapshot is not self._shown_snapshot:  # else shown before the switch
             self.show(self.tb_app.snapshot)
 

@@ -37,10 +37,10 @@ class ChartsScreen(TradebotScreen):
         yield Chart(id="equity-chart")
         yield Chart(id="price-chart")
 
-    def on_screen_resume(self) -> None:
+    def resumed(self) -> None:
         self._drawn_at = -1e9
         self.tb_app.focus_engine(self.tb_app.selected_symbol)
-        super().on_screen_resume()
+        super().resumed()
 
     def on_screen_suspend(self) -> None:
         self.tb_app.focus_engine(None)

@@ -250,6 +250,7 @@ async def test_config_validates_as_you_type_diffs_saves_and_applies(tmp_path: Pa
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ConfigScreen)
+        await until(lambda: screen.form_ready)
         box = screen.query_one("#edit-strategy--trigger_pct", Input)
         box.focus()
         box.value = "abc"
@@ -302,6 +303,7 @@ async def test_config_rule_across_fields_is_shown_before_saving(tmp_path: Path) 
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ConfigScreen)
+        await until(lambda: screen.form_ready)
         screen.query_one("#edit-budget--stake", Input).value = "5000"
         await pilot.pause()
         status = str(screen.query_one("#config-status").render())

@@ -49,6 +49,9 @@ def settled(*keys: str, state: RunState = RunState.RUNNING) -> Callable[[Pilot],
         for key in keys:
             await pilot.press(key)
             await pilot.pause()
+        # The config form is built a few rows per frame.
+        await _until(lambda: getattr(app.screen, "form_ready", True))
+        await pilot.pause()
         app.clear_notifications()
         await pilot.pause()
 

@@ -10,6 +10,7 @@ API keys are not settings: they never appear here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -28,6 +29,8 @@ from tradebot_tui.config.store import save_settings
 from tradebot_tui.engine.commands import LIVE_SECTIONS
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
+
+FIELDS_PER_FRAME = 8
 
 
 def fmt_value(value: Any) -> str:
@@ -116,22 +119,48 @@ class ConfigScreen(TradebotScreen):
         super().__init__()
         self.errors: dict[str, str] = {}
         self.infos = {info.path: info for info in schema.fields()}
+        self.form_ready = False
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="config-source")
-        with VerticalScroll(id="config-form"):
-            section = ""
-            for info in self.infos.values():
-                if info.section != section:
-                    section = info.section
-                    doc = (schema._section_types()[section].__doc__ or "").strip()
-                    yield Static(f"[b][{section}][/]  [dim]{doc}[/]", classes="config-section")
-                with Horizontal(classes="config-field", id=f"field-{_wid(info.path)}"):
-                    unit = f" ({info.unit})" if info.unit else ""
-                    yield Static(f"{info.name}{unit}", classes="config-name")
-                    yield self._editor(info)
-                    yield Static(help_text(info), classes="config-help")
-        yield Static(id="config-status")
+        yield VerticalScroll(id="config-form")
+        yield Static("building the form…", id="config-status")
+
+    def _batches(self) -> Iterator[list[Widget]]:
+        """The form's rows, a few at a time (section titles before their first row)."""
+        batch: list[Widget] = []
+        section = ""
+        for info in self.infos.values():
+            if info.section != section:
+                section = info.section
+                doc = (schema._section_types()[section].__doc__ or "").strip()
+                batch.append(Static(f"[b][{section}][/]  [dim]{doc}[/]", classes="config-section"))
+            unit = f" ({info.unit})" if info.unit else ""
+            batch.append(
+                Horizontal(
+                    Static(f"{info.name}{unit}", classes="config-name"),
+                    self._editor(info),
+                    Static(help_text(info), classes="config-help"),
+                    classes="config-field",
+                    id=f"field-{_wid(info.path)}",
+                )
+            )
+            if len(batch) >= FIELDS_PER_FRAME:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    async def _mount_next(self) -> None:
+        # Building all ~260 widgets at once takes a second here; a few rows per frame
+        # show the screen at once and keep the keys answering while the rest arrives.
+        batch = next(self._pending, None)
+        if batch is None:
+            self.form_ready = True
+            self._status()
+            return
+        await self.query_one("#config-form").mount_all(batch)
+        self.call_after_refresh(self._mount_next)
 
     def _editor(self, info: FieldInfo) -> Widget:
         value = getattr(getattr(self.tb_app.settings, info.section), info.name)
@@ -148,7 +177,8 @@ class ConfigScreen(TradebotScreen):
 
     def on_mount(self) -> None:
         self._source_text()
-        self._status()
+        self._pending = self._batches()
+        self.call_after_refresh(self._mount_next)
 
     def _source_text(self) -> None:
         app = self.tb_app
@@ -202,6 +232,8 @@ class ConfigScreen(TradebotScreen):
         return schema.from_dict(data, "the form")
 
     def _status(self) -> None:
+        if not self.form_ready:
+            return
         status = self.query_one("#config-status", Static)
         if self.errors:
             status.update(
@@ -234,7 +266,14 @@ class ConfigScreen(TradebotScreen):
     def action_leave_field(self) -> None:
         self.query_one("#config-form").focus()
 
+    def _building(self) -> bool:
+        if not self.form_ready:
+            self.notify("The form is still being built; try again in a moment.")
+        return not self.form_ready
+
     def action_revert(self) -> None:
+        if self._building():
+            return
         settings = self.tb_app.settings
         for info in self.infos.values():
             value = getattr(getattr(settings, info.section), info.name)
@@ -253,6 +292,8 @@ class ConfigScreen(TradebotScreen):
         self.notify("The form shows the saved settings again.", title="Reverted")
 
     def action_save(self) -> None:
+        if self._building():
+            return
         try:
             new = self.form_settings()
         except ConfigError as exc:

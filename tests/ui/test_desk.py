@@ -17,7 +17,8 @@ from tests.ui.test_app import SIZE, status_text, until
 from tradebot_tui.config.schema import Settings
 from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.snapshot import EngineSnapshot
-from tradebot_tui.ui.app import TradebotApp, _bindings
+from tradebot_tui.ui.app import TradebotApp
+from tradebot_tui.ui.bindings import own_bindings as _bindings
 from tradebot_tui.ui.screens.charts import ChartsScreen
 from tradebot_tui.ui.screens.config import ConfigScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog, HelpScreen, ThemePicker

@@ -34,6 +34,7 @@ from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.host import GuestRun
 from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.ui.bindings import action_name, own_bindings
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.charts import ChartsScreen
 from tradebot_tui.ui.screens.config import ConfigScreen
@@ -343,30 +344,16 @@ class TradebotApp(App[None]):
     def help_sections(self, screen: Screen[object]) -> list[tuple[str, list[tuple[str, str]]]]:
         """(title, [(keys, what)]) for the screen's own bindings and the app's."""
         sections = []
-        own = [self._help_row(b) for b in _bindings(screen) if b.description and b.show]
+        own = [self._help_row(b) for b in own_bindings(screen) if b.description and b.show]
         if own:
             sections.append((f"This screen ({type(screen).__name__.removesuffix('Screen')})", own))
-        table = getattr(screen, "query", None)
-        if table is not None:
-            from tradebot_tui.ui.widgets.watch_table import WatchTable
-
-            if screen.query(WatchTable):
-                sections.append(
-                    (
-                        "The table",
-                        [
-                            ("↑ ↓ k j", "move the cursor"),
-                            ("PgUp PgDn", "a page up or down"),
-                            ("Home End", "first or last row"),
-                            ("1 … 8", "sort by that column (again: reverse)"),
-                            ("click a title", "sort by that column"),
-                        ],
-                    )
-                )
+        extra = getattr(screen, "HELP_EXTRA", ())
+        if extra:
+            sections.append(extra)
         everywhere = [
             self._help_row(b)
-            for b in _bindings(self)
-            if b.description and b.show and (self.replaying or not b.action.startswith("replay"))
+            for b in own_bindings(self)
+            if b.description and b.show and (self.replaying or action_name(b) != "replay")
         ]
         everywhere.append(("ctrl+p", "command palette: every action by name"))
         sections.append(("Everywhere", everywhere))
@@ -385,10 +372,10 @@ class TradebotApp(App[None]):
         if not isinstance(target, TradebotScreen) and len(self.screen_stack) > 1:
             target = self.screen_stack[-1]
         for owner in (target, self):
-            for binding in _bindings(owner):
+            for binding in own_bindings(owner):
                 if not binding.description or binding.action in seen:
                     continue
-                if binding.action.startswith("replay") and not self.replaying:
+                if action_name(binding) == "replay" and not self.replaying:
                     continue
                 seen.add(binding.action)
                 yield SystemCommand(
@@ -425,15 +412,3 @@ class TradebotApp(App[None]):
         if self._run is not None:
             await self._run.stop()
         self.exit(return_code=1 if self.engine_error else 0)
-
-
-def _bindings(owner: object) -> list[Binding]:
-    """Our own Binding objects of a screen or app (Textual's built-in ones are not listed)."""
-    out = []
-    for cls in reversed(type(owner).__mro__):
-        if not cls.__module__.startswith("tradebot_tui."):
-            continue
-        for b in cls.__dict__.get("BINDINGS", []):
-            if isinstance(b, Binding):
-                out.append(b)
-    return out

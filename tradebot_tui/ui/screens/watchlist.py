@@ -21,6 +21,17 @@ class WatchlistScreen(TradebotScreen):
     """Symbols, prices, anchors and the distance to the drop trigger."""
 
     CSS_PATH = stylesheet("watchlist")
+    # Shown by the help screen with the bindings.
+    HELP_EXTRA = (
+        "The table",
+        [
+            ("↑ ↓ k j", "move the cursor"),
+            ("PgUp PgDn", "a page up or down"),
+            ("Home End", "first or last row"),
+            ("1 … 8", "sort by that column (again: reverse)"),
+            ("click a title", "sort by that column"),
+        ],
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", tooltip="Show only symbols matching a text"),
         Binding("s", "next_sort", "Sort", tooltip="Sort by the next column (again: reverse)"),

@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Static
 
+from tradebot_tui.ui.bindings import action_name, own_bindings
+
 
 class KeyBar(Static):
     """`key label` for every shown binding of the screen and the app."""
@@ -29,17 +31,15 @@ class KeyBar(Static):
         self.refresh_keys()
 
     def refresh_keys(self) -> None:
-        from tradebot_tui.ui.app import _bindings
-
         screen = self.screen
         app = self.app
         parts: list[tuple[str, str] | str] = []
         seen: set[str] = set()
         for owner in (screen, app):
-            for binding in _bindings(owner):
+            for binding in own_bindings(owner):
                 if not binding.show or binding.action in seen:
                     continue
-                if app.check_action(binding.action.partition("(")[0], ()) is False:
+                if app.check_action(action_name(binding), ()) is False:
                     continue
                 seen.add(binding.action)
                 key = app.get_key_display(Binding(binding.key.split(",")[0], binding.action))

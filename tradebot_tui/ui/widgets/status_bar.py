@@ -58,6 +58,8 @@ class StatusBar(Static):
     }
     """
 
+    _text = ""
+
     def show(self, snap: EngineSnapshot | None, *, mode: str = "PAPER") -> None:
         """Redraw from a snapshot (None before the engine's first one)."""
         badge = f"[b reverse {_MODE_STYLE.get(mode, '$primary')}] {mode} [/]"
@@ -87,6 +89,6 @@ class StatusBar(Static):
 
     def _set(self, text: str) -> None:
         # Parsing markup and redrawing costs more than this comparison.
-        if text != getattr(self, "_text", None):
+        if text != self._text:
             self._text = text
             self.update(text, layout=False)  # one line, always: no layout pass

@@ -272,6 +272,7 @@ def test_unrealized_pnl() -> None:
     close(t, entry)
     t.on_tick(H + 1, SYM, 99.0)
     assert t.unrealized_pnl() == entry.qty * D(99) - entry.qty * D(98)
+    assert t.equity() == t.ledger.free + t.ledger.reserved + entry.qty * D(99)
 
 
 # -- faults and recovery -----------------------------------------------------------------------

@@ -184,7 +184,7 @@ def test_cancel_reaches_the_exchange_and_frees_the_budget(fake: FakeBinance) -> 
 
 
 def test_price_history_keeps_minute_bars_bounded() -> None:
-    history = PriceHistory(lambda symbol: 100.0)
+    history = PriceHistory()
     for i in range(600 * 4):  # ten hours at 15 s
         history.add(i * 15_000, "X/USDT", 100.0 + (i % 7))
     bars = history.bars("X/USDT")

@@ -252,6 +252,15 @@ class Trader:
             qty, cost = qty + dust.qty, cost + dust.cost
         return qty, cost
 
+    def equity(self) -> Decimal:
+        """Free and reserved budget plus the open positions at their last prices."""
+        total = self.ledger.free + self.ledger.reserved
+        for book in self._books.values():
+            position = book.position
+            if position is not None and position.qty > 0:
+                total += position.qty * dec(book.last_price)
+        return total
+
     def unrealized_pnl(self) -> Decimal:
         """Open positions valued at their last price, less their cost (fees not included)."""
         total = ZERO

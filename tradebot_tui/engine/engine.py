@@ -165,7 +165,7 @@ class Engine:
         self._changed = trio.Event()
         self._clock = clock or (lambda: int(time.time() * 1000))
         # Histories for the sparklines and charts: kept only when someone looks at them.
-        self._history = PriceHistory(self._anchor_of) if publish is not None else None
+        self._history = PriceHistory() if publish is not None else None
         self._equity = EquityHistory()
         self._trades: deque[TradeRow] = deque(maxlen=TRADE_HISTORY)
         self._notices: deque[Notice] = deque(maxlen=NOTICES)
@@ -190,20 +190,6 @@ class Engine:
 
     def _rules(self, symbol: str) -> MarketRules:
         return self._markets.get(symbol) or replay_rules(symbol)
-
-    def _anchor_of(self, symbol: str) -> float | None:
-        book = self.trader.books.get(symbol)
-        return None if book is None else book.anchor_price
-
-    def _equity_value(self) -> Decimal:
-        """Free, reserved and open positions at their last prices."""
-        ledger = self.trader.ledger
-        total = ledger.free + ledger.reserved
-        for book in self.trader.books.values():
-            position = book.position
-            if position is not None and position.qty > 0:
-                total += position.qty * dec(book.last_price)
-        return total
 
     def notice(
         self, title: str, message: str, severity: str = "information", *, answer: bool = False
@@ -459,46 +445,39 @@ class Engine:
             if not ticks:  # a source with news but no ticks (a replay that ended)
                 self._changed.set()
                 continue
-            history = self._history
             if batch.warmup:
                 for ts, symbol, price in ticks:
                     trader.warm(ts, symbol, price)
-                    if history is not None:
-                        history.add(ts, symbol, price)
             else:
                 day = ticks[0][0] // DAY_MS
                 if day != self._day:
                     # A new UTC day of engine time: today's PnL counts from its first tick
                     # (from the start of the run on the first day).
                     if self._day >= 0:
-                        self._day_open_equity = self._equity_value()
+                        self._day_open_equity = trader.equity()
                     self._day = day
                 trader.now_ms = self.time_ms()
                 if self._client is not None:
                     trader.circuit_open = self._client.breaker.state is BreakerState.OPEN
                 on_tick = trader.on_tick
-                if history is None:
-                    for ts, symbol, price in ticks:
-                        intent = on_tick(ts, symbol, price)
-                        if intent is not None:
-                            self.now_ms = ts
-                            await self._execute(intent)
-                else:
-                    add = history.add
-                    for ts, symbol, price in ticks:
-                        intent = on_tick(ts, symbol, price)
-                        add(ts, symbol, price)
-                        if intent is not None:
-                            self.now_ms = ts
-                            await self._execute(intent)
+                for ts, symbol, price in ticks:
+                    intent = on_tick(ts, symbol, price)
+                    if intent is not None:
+                        self.now_ms = ts
+                        await self._execute(intent)
                 self.ticks += len(ticks)
                 if self._recordings is not None and len(self._to_record) < RECORD_BUFFER:
                     self._to_record.extend(ticks)
             self.now_ms = ticks[-1][0]
-            if history is not None and self.now_ms // MINUTE_MS != self._equity_minute:
-                # Equity once a minute of engine time, however fast the ticks come.
-                self._equity_minute = self.now_ms // MINUTE_MS
-                self._equity.add(self.now_ms, float(self._equity_value()))
+            history = self._history
+            if history is not None:  # a UI is watching: sparklines and charts
+                add = history.add
+                for ts, symbol, price in ticks:
+                    add(ts, symbol, price)
+                if self.now_ms // MINUTE_MS != self._equity_minute:
+                    # Equity once a minute of engine time, however fast the ticks come.
+                    self._equity_minute = self.now_ms // MINUTE_MS
+                    self._equity.add(self.now_ms, float(trader.equity()))
             self._changed.set()
 
     async def _recorder(self, folder: Path) -> None:
@@ -962,7 +941,6 @@ class Engine:
         history = self._history
         watch = []
         positions = []
-        value_total = ZERO
         for symbol in self._symbols:
             book = trader.books.get(symbol)
             rules = self._markets.get(symbol)
@@ -1005,7 +983,6 @@ class Engine:
             if position is None or position.qty <= 0:
                 continue
             value = position.qty * dec(last)
-            value_total += value
             exit_fee = value * params.fee_rate
             pnl = value - exit_fee - position.cost - position.entry_fees
             watch_ = book.watch
@@ -1049,7 +1026,7 @@ class Engine:
                     decimals=price_decimals(self._markets.get(intent.symbol), float(intent.price)),
                 )
             )
-        equity = ledger.free + ledger.reserved + value_total
+        equity = trader.equity()
         return EngineSnapshot(
             seq=self._seq,
             ts_ms=now,

@@ -1,14 +1,13 @@
 """Bounded price and equity histories for the sparklines and charts.
 
-Per symbol, one bar per minute of engine time (close, low, high, and the anchor when the
-minute ended) for the last `MINUTES` minutes; for the account, the equity at the end of
+Per symbol, one bar per minute of engine time (close, low, high) for the last `MINUTES`
+minutes; for the account, the equity at the end of
 each minute for the last day. Both are rings: nothing grows with uptime.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from typing import NamedTuple
 
 MINUTE_MS = 60_000
@@ -24,16 +23,14 @@ class Bar(NamedTuple):
     close: float
     low: float
     high: float
-    anchor: float | None
 
 
 class _Series:
-    __slots__ = ("anchor", "bars", "close", "high", "low", "minute", "spark_base")
+    __slots__ = ("bars", "close", "high", "low", "minute", "spark_base")
 
     def __init__(self, minute: int, price: float) -> None:
         self.minute = minute
         self.close = self.low = self.high = price
-        self.anchor: float | None = None
         self.bars: deque[Bar] = deque(maxlen=MINUTES)
         self.spark_base: tuple[float, ...] = ()
 
@@ -41,9 +38,8 @@ class _Series:
 class PriceHistory:
     """Minute bars of every symbol, fed tick by tick."""
 
-    def __init__(self, anchor_of: Callable[[str], float | None]) -> None:
+    def __init__(self) -> None:
         self._series: dict[str, _Series] = {}
-        self._anchor_of = anchor_of
 
     def add(self, ts_ms: int, symbol: str, price: float) -> None:
         minute = ts_ms // MINUTE_MS
@@ -53,9 +49,7 @@ class PriceHistory:
             return
         # A tick stamped in an older minute (clock skew) joins the current one.
         if minute > s.minute:
-            s.bars.append(
-                Bar(s.minute * MINUTE_MS, s.close, s.low, s.high, self._anchor_of(symbol))
-            )
+            s.bars.append(Bar(s.minute * MINUTE_MS, s.close, s.low, s.high))
             closes = [b.close for b in s.bars]
             s.spark_base = tuple(closes[-(SPARK_MINUTES - 1) :])
             s.minute = minute
@@ -78,7 +72,7 @@ class PriceHistory:
         s = self._series.get(symbol)
         if s is None:
             return ()
-        current = Bar(s.minute * MINUTE_MS, s.close, s.low, s.high, self._anchor_of(symbol))
+        current = Bar(s.minute * MINUTE_MS, s.close, s.low, s.high)
         return (*s.bars, current)
 
 

@@ -67,3 +67,22 @@ def test_bad_values_name_file_and_key(data: dict[str, Any], key: str, words: str
     assert info.value.key == key
     assert words in info.value.message
     assert str(info.value).startswith(f"/x/config.toml: {key}: ")
+
+
+def test_diff_and_changed_sections_name_what_differs() -> None:
+    from dataclasses import replace
+
+    from tradebot_tui.config.schema import Settings, changed_sections, diff
+
+    old = Settings()
+    new = replace(
+        old,
+        strategy=replace(old.strategy, trigger_pct=3.0),
+        ui=replace(old.ui, theme="amber"),
+    )
+    assert diff(old, new) == [
+        ("strategy.trigger_pct", 2.0, 3.0),
+        ("ui.theme", "midnight", "amber"),
+    ]
+    assert changed_sections(old, new) == ["strategy", "ui"]
+    assert diff(old, old) == [] and changed_sections(old, old) == []

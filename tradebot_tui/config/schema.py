@@ -542,6 +542,22 @@ def _check_across(settings: Settings, source: str) -> None:
         )
 
 
+def diff(old: Settings, new: Settings) -> list[tuple[str, Any, Any]]:
+    """(key path, old value, new value) of every setting that differs, in schema order."""
+    out = []
+    for info in fields():
+        a = getattr(getattr(old, info.section), info.name)
+        b = getattr(getattr(new, info.section), info.name)
+        if a != b:
+            out.append((info.path, a, b))
+    return out
+
+
+def changed_sections(old: Settings, new: Settings) -> list[str]:
+    """The sections with at least one setting that differs, in schema order."""
+    return [s for s in SECTIONS if getattr(old, s) != getattr(new, s)]
+
+
 def to_dict(settings: Settings) -> dict[str, dict[str, Any]]:
     """Settings as plain TOML-ready data (tuples become lists)."""
     out: dict[str, dict[str, Any]] = {}

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import trio
 
+from tradebot_tui.config import schema
 from tradebot_tui.config.schema import Settings
 from tradebot_tui.core.display import fmt_price, fmt_qty, price_decimals
 from tradebot_tui.core.exits import ExitReason
@@ -338,19 +339,10 @@ class Engine:
         """Strategy, risk and exit settings from now on; open positions keep their exits."""
         old = self.settings
         merged = replace(old, **{name: getattr(new, name) for name in LIVE_SECTIONS})
-        changed = [
-            f"{section}.{key}"
-            for section in LIVE_SECTIONS
-            for key, value in vars_of(getattr(merged, section)).items()
-            if vars_of(getattr(old, section))[key] != value
-        ]
+        changed = [key for key, _, _ in schema.diff(old, merged)]
         self.settings = merged
         self.trader.set_params(merged.strategy_params())
-        later = [
-            name
-            for name in vars_of(new)
-            if name not in LIVE_SECTIONS and getattr(new, name) != getattr(old, name)
-        ]
+        later = [s for s in schema.changed_sections(old, new) if s not in LIVE_SECTIONS]
         text = ", ".join(changed) if changed else "nothing changed"
         log.info("settings applied: %s", text, extra={"fields": {"changed": len(changed)}})
         message = f"Now in effect: {text}."
@@ -1094,11 +1086,6 @@ class Engine:
             return "circuit half-open"
         paused = client.budget.paused_for
         return f"rate limited {paused:.0f}s" if paused > 0 else ""
-
-
-def vars_of(section: Any) -> dict[str, Any]:
-    """A settings dataclass's fields as a dict (slots dataclasses have no __dict__)."""
-    return {name: getattr(section, name) for name in section.__dataclass_fields__}
 
 
 def leaf_errors(exc: BaseException) -> list[BaseException]:

@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widget import AwaitMount
 
+from tradebot_tui.config import schema
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.schema import ConfigError, Settings
 from tradebot_tui.config.store import save_settings
@@ -280,7 +281,7 @@ class TradebotApp(App[None]):
             return False
         return True
 
-    # -- actions ---------------------------------------------------------------------------
+    # -- selection and settings ------------------------------------------------------------
 
     def select_symbol(self, symbol: str) -> None:
         """The symbol the charts show (the watchlist's or positions' cursor)."""
@@ -296,14 +297,11 @@ class TradebotApp(App[None]):
 
     def settings_saved(self, new: Settings) -> None:
         """The config screen wrote `new`: apply what a running engine can."""
-        old = self.settings
+        changed = schema.changed_sections(self.settings, new)
         self.settings = new
-        live = any(getattr(old, s) != getattr(new, s) for s in LIVE_SECTIONS)
-        if live:
+        if any(s in LIVE_SECTIONS for s in changed):
             self.send_command(ApplySettings(new))
-        later = [
-            s for s in ("budget", "market", "exchange", "ui") if getattr(old, s) != getattr(new, s)
-        ]
+        later = [s for s in changed if s not in LIVE_SECTIONS]
         note = f" {', '.join(later)} take effect on the next start." if later else ""
         self.notify(
             f"Saved to {self.locations.config_file}.{note}",

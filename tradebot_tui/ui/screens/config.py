@@ -94,17 +94,6 @@ def help_text(info: FieldInfo) -> str:
     return f"{info.description} [dim](default {fmt_value(info.default)}{extra} · applies {when})[/]"
 
 
-def diff(old: Settings, new: Settings) -> list[tuple[str, Any, Any]]:
-    """(key path, old, new) of every setting that differs."""
-    out = []
-    for info in schema.fields():
-        a = getattr(getattr(old, info.section), info.name)
-        b = getattr(getattr(new, info.section), info.name)
-        if a != b:
-            out.append((info.path, a, b))
-    return out
-
-
 class ConfigScreen(TradebotScreen):
     """Edit, check and save the settings."""
 
@@ -245,7 +234,7 @@ class ConfigScreen(TradebotScreen):
         except ConfigError as exc:
             status.update(f"[b $error]{exc.key}:[/] {exc.message}")
             return
-        changes = diff(self.tb_app.settings, settings)
+        changes = schema.diff(self.tb_app.settings, settings)
         status.update(
             f"[$success]All valid.[/] {len(changes)} unsaved change(s)"
             + (": " + ", ".join(k for k, _, _ in changes) if changes else "")
@@ -300,7 +289,7 @@ class ConfigScreen(TradebotScreen):
             self.notify(str(exc), title="Not saved", severity="error")
             return
         app = self.tb_app
-        changes = diff(app.settings, new)
+        changes = schema.diff(app.settings, new)
         if not changes:
             self.notify("Nothing changed.", title="Config")
             return

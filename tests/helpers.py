@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 
 from tradebot_tui.config.schema import Settings
 from tradebot_tui.engine.engine import Engine
@@ -41,7 +40,7 @@ def sim_engine(
 ) -> Engine:
     """An engine over `steps` simulated steps, as fast as possible unless `realtime`."""
     settings = settings or Settings()
-    fee_rate = Decimal(repr(settings.exchange.fee_pct)) / 100
+    fee_rate = settings.exchange.fee_rate
     return Engine(
         settings,
         sim_market(settings, steps=steps, interval_ms=interval_ms, realtime=realtime),

@@ -11,7 +11,6 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tradebot_tui import __version__
@@ -295,7 +294,7 @@ def replay_tui(
     source = ReplaySource(
         series, speed=args.speed, from_ms=from_ms, to_ms=to_ms, paused=args.paused
     )
-    broker = PaperBroker(Decimal(repr(settings.exchange.fee_pct)) / 100)
+    broker = PaperBroker(settings.exchange.fee_rate)
 
     def engine_factory(
         publish: Callable[[EngineSnapshot], None] | None, ring: LogRing | None
@@ -454,7 +453,7 @@ def make_exchange_feed(
             refresh_s=market.universe_refresh_s,
             warmup_s=settings.strategy.window_s,
         )
-    fee_rate = Decimal(repr(ex.fee_pct)) / 100
+    fee_rate = ex.fee_rate
     broker: Broker
     if live:
         broker = CcxtBroker(client, fee_rate, order_type=ex.order_type)
@@ -484,7 +483,7 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
         from tradebot_tui.exchange.paper import PaperBroker
 
         source = make_source(settings, str(locations.config_file))
-        broker: Broker = PaperBroker(Decimal(repr(settings.exchange.fee_pct)) / 100)
+        broker: Broker = PaperBroker(settings.exchange.fee_rate)
     else:
         source, broker = make_exchange_feed(settings, locations, live=live)
 

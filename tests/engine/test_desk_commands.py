@@ -240,7 +240,7 @@ def test_replay_in_the_engine_trades_exactly_like_the_headless_replay(tmp_path: 
         series, settings.strategy_params(), quote="USDT", initial=settings.budget.initial
     )
     source = ReplaySource(series, speed=SPEEDS[-1])
-    fee = D(repr(settings.exchange.fee_pct)) / 100
+    fee = settings.exchange.fee_rate
     engine = Engine(
         settings, source, PaperBroker(fee), mode="REPLAY", clock=lambda: 0, publish=lambda s: None
     )

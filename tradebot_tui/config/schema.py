@@ -287,6 +287,11 @@ class ExchangeSettings:
         1, "Paper on exchange data: fill each order in this many parts.", ge=1, le=100
     )
 
+    @property
+    def fee_rate(self) -> Decimal:
+        """`fee_pct` as an exact fraction: 0.1 % -> Decimal("0.001")."""
+        return Decimal(repr(self.fee_pct)) / 100
+
 
 @dataclass(frozen=True, slots=True)
 class UISettings:
@@ -322,7 +327,7 @@ class Settings:
             daily_loss_limit_pct=self.risk.daily_loss_limit_pct,
             max_drawdown_pct=self.risk.max_drawdown_pct,
             stale_after_s=self.risk.stale_after_s,
-            fee_rate=Decimal(repr(self.exchange.fee_pct)) / 100,
+            fee_rate=self.exchange.fee_rate,
             exits=ExitParams(
                 take_profit_pct=self.exits.take_profit_pct,
                 stop_loss_pct=self.exits.stop_loss_pct,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
+from pathlib import Path
 
 from tradebot_tui.config.schema import Settings
 from tradebot_tui.engine.engine import Engine
@@ -35,7 +37,7 @@ def sim_engine(
     interval_ms: int = 1000,
     realtime: bool = False,
     publish: Callable[[EngineSnapshot], None] | None = None,
-    ring: LogRing | None = None,
+    log_ring: LogRing | None = None,
     crash_after_s: float | None = None,
 ) -> Engine:
     """An engine over `steps` simulated steps, as fast as possible unless `realtime`."""
@@ -46,7 +48,7 @@ def sim_engine(
         sim_market(settings, steps=steps, interval_ms=interval_ms, realtime=realtime),
         PaperBroker(fee_rate),
         publish=publish,
-        log_ring=ring,
+        log_ring=log_ring,
         crash_after_s=crash_after_s,
         clock=lambda: START_MS,
     )
@@ -57,3 +59,19 @@ def expected_live_ticks(settings: Settings, *, steps: int, interval_ms: int = 10
     market = sim_market(settings, steps=steps, interval_ms=interval_ms)
     market.history(START_MS)
     return sum(len(market.step(START_MS + i * interval_ms)) for i in range(steps))
+
+
+def saw_tooth_file(tmp_path: Path, minutes: int = 600) -> Path:
+    """Tick CSV of two coins that fall 3 % and recover every ten minutes, with noise."""
+    rows = ["ts_ms,symbol,price\n"]
+    rng = random.Random(3)
+    for m in range(minutes):
+        for symbol, level in (("BTC/USDT", 100.0), ("ETH/USDT", 50.0)):
+            step = m % 10
+            price = level * (1.0 if step < 5 else (0.97 if step < 8 else 1.01))
+            rows.append(
+                f"{START_MS + m * 60_000},{symbol},{price * (1 + rng.uniform(-1e-3, 1e-3)):.4f}\n"
+            )
+    path = tmp_path / "ticks.csv"
+    path.write_text("".join(rows))
+    return path

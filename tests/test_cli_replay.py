@@ -165,3 +165,18 @@ def test_bad_config_and_missing_file(
     assert "strategy.trigger_pct" in capsys.readouterr().err
     assert main(["replay", str(tmp_path / "nope.csv")]) == 2
     assert "nope.csv: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--from", "2030-01-01"], "no ticks to replay; the data covers 1970-01-01 00:00:00"),
+        (["--speed", "0"], "--speed 0: must be above 0"),
+        (["--trades-out", "t.csv"], "--trades-out is for the headless replay"),
+    ],
+)
+def test_replay_in_the_app_refuses_bad_options_before_starting(
+    data: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    assert main(["replay", "--tui", str(data), *extra]) == 2
+    assert message in capsys.readouterr().err

@@ -11,6 +11,7 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tradebot_tui import __version__
@@ -21,8 +22,6 @@ from tradebot_tui.config.store import init_config, load_settings
 
 if TYPE_CHECKING:
     from tradebot_tui.engine.engine import Engine
-    from tradebot_tui.engine.logs import LogRing
-    from tradebot_tui.engine.snapshot import EngineSnapshot
     from tradebot_tui.exchange.base import Broker, MarketDataSource
     from tradebot_tui.exchange.simulator import SimulatedMarket
 
@@ -276,51 +275,32 @@ def replay_tui(
     from pathlib import Path
 
     from tradebot_tui.engine.engine import Engine
-    from tradebot_tui.engine.logs import LoggingSetup
     from tradebot_tui.engine.replay import ReplayError, check_quote
     from tradebot_tui.engine.replay_source import ReplaySource
-    from tradebot_tui.exchange.datafiles import series_span
     from tradebot_tui.exchange.paper import PaperBroker
 
     try:
         check_quote(series, settings.budget.quote)
-    except ReplayError as exc:
-        raise UsageError(str(exc)) from None
-    span = series_span(series)
-    if span is None or (from_ms or span[0]) > min(span[1], to_ms or span[1]):
-        from tradebot_tui.engine.replay import span_text
-
-        raise UsageError(f"no ticks to replay; the data covers {span_text(span)}")
-    source = ReplaySource(
-        series, speed=args.speed, from_ms=from_ms, to_ms=to_ms, paused=args.paused
-    )
-    broker = PaperBroker(settings.exchange.fee_rate)
-
-    def engine_factory(
-        publish: Callable[[EngineSnapshot], None] | None, ring: LogRing | None
-    ) -> Engine:
-        # Engine time is the data's time: the wall clock never enters.
-        return Engine(
-            settings,
-            source,
-            broker,
-            mode="REPLAY",
-            publish=publish,
-            log_ring=ring,
-            clock=lambda: 0,
+        source = ReplaySource(
+            series, speed=args.speed, from_ms=from_ms, to_ms=to_ms, paused=args.paused
         )
-
+    except (ReplayError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    # Engine time is the data's time: the wall clock never enters.
+    make_engine = partial(
+        Engine,
+        settings,
+        source,
+        PaperBroker(settings.exchange.fee_rate),
+        mode="REPLAY",
+        clock=lambda: 0,
+    )
     files = ", ".join(Path(p).name for p in args.paths)
     notes = (
         config_note(locations, settings_loaded=locations.config_file.exists()),
         f"replaying {files} with paper fills; API keys are not used",
     )
-    logging_setup = LoggingSetup()
-    try:
-        logging_setup.start(locations.log_dir)
-        return run_app(settings, locations, engine_factory, notes, replay=True)
-    finally:
-        logging_setup.stop()
+    return run_engine(settings, locations, make_engine, notes, replay=True)
 
 
 # -- run -------------------------------------------------------------------------------------
@@ -476,7 +456,6 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
         credentials_note(settings, locations, strict=live),
     )
     from tradebot_tui.engine.engine import Engine
-    from tradebot_tui.engine.logs import LoggingSetup
 
     source: MarketDataSource
     if settings.market.source == "simulated":
@@ -500,27 +479,42 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
         except JournalError as exc:
             raise UsageError(str(exc)) from None
 
-    def engine_factory(
-        publish: Callable[[EngineSnapshot], None] | None, ring: LogRing | None
-    ) -> Engine:
-        return Engine(
-            settings,
-            source,
-            broker,
-            mode="LIVE" if live else "PAPER",
-            publish=publish,
-            log_ring=ring,
-            crash_after_s=args.inject_engine_crash,
-            recordings=locations.recordings_dir if settings.market.record else None,
-            journal=journal,
-        )
+    make_engine = partial(
+        Engine,
+        settings,
+        source,
+        broker,
+        mode="LIVE" if live else "PAPER",
+        crash_after_s=args.inject_engine_crash,
+        recordings=locations.recordings_dir if settings.market.record else None,
+        journal=journal,
+    )
+    return run_engine(settings, locations, make_engine, notes, headless=args.headless, live=live)
+
+
+def run_engine(
+    settings: Settings,
+    locations: Locations,
+    make_engine: Callable[..., Engine],
+    notes: tuple[str, str],
+    *,
+    headless: bool = False,
+    live: bool = False,
+    replay: bool = False,
+) -> int:
+    """Run an engine headless or in the app, logging to the log dir (and stdout, headless).
+
+    Args:
+        make_engine: Builds the engine; takes `publish` and `log_ring` keywords.
+    """
+    from tradebot_tui.engine.logs import LoggingSetup
 
     logging_setup = LoggingSetup()
     try:
-        logging_setup.start(locations.log_dir, stdout=args.headless)
-        if args.headless:
-            return run_headless(engine_factory(None, None))
-        return run_app(settings, locations, engine_factory, notes, live=live)
+        logging_setup.start(locations.log_dir, stdout=headless)
+        if headless:
+            return run_headless(make_engine())
+        return run_app(settings, locations, make_engine, notes, live=live, replay=replay)
     finally:
         logging_setup.stop()
 

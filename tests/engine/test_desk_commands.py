@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
@@ -14,7 +13,7 @@ import trio.lowlevel
 from tests.engine.test_engine_exchange import SETTINGS, START, fake, fast_clock  # noqa: F401
 from tests.exchange.test_live_broker import make_client
 from tests.fake_exchange import FakeBinance
-from tests.helpers import expected_live_ticks, sim_engine
+from tests.helpers import expected_live_ticks, saw_tooth_file, sim_engine
 from tradebot_tui.config.schema import Settings
 from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.commands import (
@@ -210,21 +209,6 @@ def test_equity_history_is_one_point_a_minute_for_a_day() -> None:
 
 
 # -- the replay source ---------------------------------------------------------------------------
-
-
-def saw_tooth_file(tmp_path: Path, minutes: int = 600) -> Path:
-    rows = ["ts_ms,symbol,price\n"]
-    rng = random.Random(3)
-    for m in range(minutes):
-        for symbol, level in (("BTC/USDT", 100.0), ("ETH/USDT", 50.0)):
-            step = m % 10
-            price = level * (1.0 if step < 5 else (0.97 if step < 8 else 1.01))
-            rows.append(
-                f"{START + m * 60_000},{symbol},{price * (1 + rng.uniform(-1e-3, 1e-3)):.4f}\n"
-            )
-    path = tmp_path / "ticks.csv"
-    path.write_text("".join(rows))
-    return path
 
 
 def test_replay_in_the_engine_trades_exactly_like_the_headless_replay(tmp_path: Path) -> None:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from tests.helpers import sim_engine
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.schema import Settings
+from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.replay_source import ReplaySource
+from tradebot_tui.exchange.datafiles import read_file
+from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.ui.app import TradebotApp
 
 # Fixed paths (never written by the app itself) so that screens render the same anywhere.
@@ -38,17 +43,14 @@ def make_app(
     if theme is not None:
         settings = replace(settings, ui=replace(settings.ui, theme=theme))
 
-    def factory(publish, ring):  # type: ignore[no-untyped-def]
-        return sim_engine(
-            settings,
-            steps=steps,
-            realtime=realtime,
-            interval_ms=250 if realtime else 1000,
-            publish=publish,
-            ring=ring,
-            crash_after_s=crash_after_s,
-        )
-
+    factory = partial(
+        sim_engine,
+        settings,
+        steps=steps,
+        realtime=realtime,
+        interval_ms=250 if realtime else 1000,
+        crash_after_s=crash_after_s,
+    )
     return TradebotApp(
         settings,
         locations,
@@ -56,4 +58,25 @@ def make_app(
         config_note=f"config: no file at {locations.config_file}; the defaults apply",
         credentials_note="API keys: none found (paper trading needs none)",
         live=live,
+    )
+
+
+def make_replay_app(
+    data: Path, *, speed: float, paused: bool = False, theme: str | None = None
+) -> TradebotApp:
+    """The app over a replay of `data`, as `tradebot-tui replay --tui` builds it."""
+    settings = Settings()
+    if theme is not None:
+        settings = replace(settings, ui=replace(settings.ui, theme=theme))
+    source = ReplaySource([read_file(data)], speed=speed, paused=paused)
+    factory = partial(
+        Engine,
+        settings,
+        source,
+        PaperBroker(settings.exchange.fee_rate),
+        mode="REPLAY",
+        clock=lambda: 0,
+    )
+    return TradebotApp(
+        settings, LOCATIONS, factory, replay=True, credentials_note=f"replaying {data.name}"
     )

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal as D
+from functools import partial
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import DataTable, Input, RichLog, Select
 
-from tests.helpers import expected_live_ticks
-from tests.ui.conftest import LOCATIONS, make_app
+from tests.helpers import expected_live_ticks, saw_tooth_file
+from tests.ui.conftest import LOCATIONS, make_app, make_replay_app
 from tests.ui.test_app import SIZE, status_text, until
 from tradebot_tui.config.schema import Settings
 from tradebot_tui.core.trader import Status
@@ -42,6 +46,14 @@ async def settle(app: TradebotApp, total: int) -> EngineSnapshot:
     await until(lambda: app.snapshot is not None and app.snapshot.ticks == total, 30)
     assert app.snapshot is not None
     return app.snapshot
+
+
+async def each_screen(pilot: Pilot) -> AsyncIterator[tuple[str, Screen[object]]]:
+    """Switch to every screen in turn: (its key, the screen)."""
+    for key in ("w", "p", "o", "l", "c", "g"):
+        await pilot.press(key)
+        await pilot.pause()
+        yield key, pilot.app.screen
 
 
 def tmp_locations(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -331,10 +343,7 @@ async def test_help_lists_every_binding_of_the_screen_and_the_app() -> None:
     app, total = settled_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, total)
-        for key in ("w", "p", "o", "l", "c", "g"):
-            await pilot.press(key)
-            await pilot.pause()
-            screen = app.screen
+        async for key, screen in each_screen(pilot):
             await pilot.press("f1" if key == "c" else "question_mark")
             await pilot.pause()
             help_screen = app.screen
@@ -352,10 +361,7 @@ async def test_the_command_palette_offers_every_action() -> None:
     app, total = settled_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, total)
-        for key in ("w", "p", "o", "l", "c", "g"):
-            await pilot.press(key)
-            await pilot.pause()
-            screen = app.screen
+        async for key, screen in each_screen(pilot):
             titles = {c.title for c in app.get_system_commands(screen)}
             for binding in [*_bindings(screen), *_bindings(app)]:
                 if binding.description and not binding.action.startswith("replay"):
@@ -450,27 +456,7 @@ async def test_replay_bindings_are_hidden_outside_replays() -> None:
 
 
 async def test_replay_keys_pause_step_and_change_speed(tmp_path: Path) -> None:
-    from tests.engine.test_desk_commands import saw_tooth_file
-    from tradebot_tui.engine.engine import Engine
-    from tradebot_tui.engine.replay_source import ReplaySource
-    from tradebot_tui.exchange.datafiles import read_file
-    from tradebot_tui.exchange.paper import PaperBroker
-
-    settings = Settings()
-    source = ReplaySource([read_file(saw_tooth_file(tmp_path))], speed=60, paused=True)
-
-    def factory(publish, ring):  # type: ignore[no-untyped-def]
-        return Engine(
-            settings,
-            source,
-            PaperBroker(D("0.001")),
-            mode="REPLAY",
-            publish=publish,
-            log_ring=ring,
-            clock=lambda: 0,
-        )
-
-    app = TradebotApp(settings, LOCATIONS, factory, replay=True)
+    app = make_replay_app(saw_tooth_file(tmp_path), speed=60, paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.snapshot is not None and app.snapshot.replay is not None)
         assert app.check_action("replay", ("pause",)) is True
@@ -548,19 +534,10 @@ async def test_five_hundred_symbols_scroll_sort_and_filter() -> None:
     from tradebot_tui.exchange.paper import PaperBroker
     from tradebot_tui.exchange.simulator import SimulatedMarket, synthetic_pairs
 
-    def factory(publish, ring):  # type: ignore[no-untyped-def]
-        market = SimulatedMarket(
-            pairs=synthetic_pairs(500), start_ms=START_MS, realtime=False, max_steps=30
-        )
-        return Engine(
-            settings,
-            market,
-            PaperBroker(D("0.001")),
-            publish=publish,
-            log_ring=ring,
-            clock=lambda: START_MS,
-        )
-
+    market = SimulatedMarket(
+        pairs=synthetic_pairs(500), start_ms=START_MS, realtime=False, max_steps=30
+    )
+    factory = partial(Engine, settings, market, PaperBroker(D("0.001")), clock=lambda: START_MS)
     app = TradebotApp(settings, LOCATIONS, factory)
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.snapshot is not None and app.snapshot.ticks > 0, 30)

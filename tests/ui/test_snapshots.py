@@ -197,34 +197,11 @@ async def _until(cond: Callable[[], bool], timeout: float = 10) -> None:
 @pytest.mark.parametrize("theme", THEMES)
 class TestReplay:
     def test_replay_done(self, snap_compare: SnapCompare, theme: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-        from dataclasses import replace
-        from decimal import Decimal
+        from tests.helpers import saw_tooth_file
+        from tests.ui.conftest import make_replay_app
+        from tradebot_tui.engine.replay_source import SPEEDS
 
-        from tests.engine.test_desk_commands import saw_tooth_file
-        from tests.ui.conftest import LOCATIONS
-        from tradebot_tui.engine.engine import Engine
-        from tradebot_tui.engine.replay_source import SPEEDS, ReplaySource
-        from tradebot_tui.exchange.datafiles import read_file
-        from tradebot_tui.exchange.paper import PaperBroker
-
-        settings = Settings()
-        settings = replace(settings, ui=replace(settings.ui, theme=theme))
-        source = ReplaySource([read_file(saw_tooth_file(tmp_path))], speed=SPEEDS[-1])
-
-        def factory(publish, ring):  # type: ignore[no-untyped-def]
-            return Engine(
-                settings,
-                source,
-                PaperBroker(Decimal("0.001")),
-                mode="REPLAY",
-                publish=publish,
-                log_ring=ring,
-                clock=lambda: 0,
-            )
-
-        app = TradebotApp(
-            settings, LOCATIONS, factory, replay=True, credentials_note="replaying ticks.csv"
-        )
+        app = make_replay_app(saw_tooth_file(tmp_path), speed=SPEEDS[-1], theme=theme)
 
         async def run_before(pilot: Pilot) -> None:
             await _until(

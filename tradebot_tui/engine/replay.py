@@ -15,7 +15,6 @@ Two ways to produce the ticks, with identical output:
 from __future__ import annotations
 
 import csv
-import heapq
 import io
 import itertools
 import time
@@ -32,7 +31,7 @@ from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.orders import Fill, OrderIntent
 from tradebot_tui.core.stats import TRADES_CSV_HEADER, TradeStats, trade_stats
 from tradebot_tui.core.trader import Position, StrategyParams, Trade, Trader
-from tradebot_tui.exchange.datafiles import CandleSeries, Series, iter_series
+from tradebot_tui.exchange.datafiles import CandleSeries, Series, iter_merged
 from tradebot_tui.exchange.paper import PaperBroker
 
 
@@ -259,11 +258,8 @@ def run_replay(
     starts = aligned_starts(series) if fast else None
     if starts is not None:
         feed.candles([s for s in series if isinstance(s, CandleSeries)], starts)
-    elif len(series) == 1:
-        feed.ticks(iter_series(series[0]))
     else:
-        # heapq.merge breaks ties by input position: equal timestamps keep input order.
-        feed.ticks(heapq.merge(*(iter_series(s) for s in series), key=_tick_time))
+        feed.ticks(iter_merged(series))
     ledger.check()
     result.ticks, result.warm_ticks = feed.count, feed.warm
     result.first_ts_ms, result.last_ts_ms = feed.first, feed.last
@@ -287,10 +283,6 @@ def run_replay(
 
 
 _NEVER = 2**62
-
-
-def _tick_time(tick: tuple[int, str, float]) -> int:
-    return tick[0]
 
 
 def utc_text(ts_ms: int) -> str:

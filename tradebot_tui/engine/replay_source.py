@@ -9,26 +9,22 @@ the inputs, ties in input order), exactly as the headless replay sees them.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import trio
 
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.engine.commands import ReplayAction
+from tradebot_tui.engine.replay import span_text
 from tradebot_tui.engine.snapshot import ReplayStatus
 from tradebot_tui.exchange.base import TickBatch
-from tradebot_tui.exchange.datafiles import Series, iter_series, series_span, series_symbols
+from tradebot_tui.exchange.datafiles import Series, iter_merged, series_span, series_symbols
 
 SPEEDS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14_400, 28_800, 86_400)
 STEP_MS = 60_000
 FRAME_S = 0.05
 MAX_BATCH = 5_000
-
-
-def _tick_time(tick: tuple[int, str, float]) -> int:
-    return tick[0]
 
 
 class ReplaySource:
@@ -46,13 +42,13 @@ class ReplaySource:
         paused: bool = False,
     ) -> None:
         span = series_span(series)
-        if span is None:
-            raise ValueError("the replay data holds no ticks")
+        if span is not None:
+            self.first_ms = span[0] if from_ms is None else max(span[0], from_ms)
+            self.last_ms = span[1] if to_ms is None else min(span[1], to_ms)
+        if span is None or self.first_ms > self.last_ms:
+            raise ValueError(f"no ticks to replay; the data covers {span_text(span)}")
         self._series = series
         self._markets: dict[str, MarketRules] = {s: replay_rules(s) for s in series_symbols(series)}
-        self.first_ms = max(span[0], from_ms) if from_ms is not None else span[0]
-        self.last_ms = min(span[1], to_ms) if to_ms is not None else span[1]
-        self.from_ms = from_ms
         self.speed = float(speed)
         self.paused = paused
         self.done = False
@@ -90,18 +86,13 @@ class ReplaySource:
 
     # -- running ----------------------------------------------------------------------------
 
-    def _ticks(self) -> Iterator[tuple[int, str, float]]:
-        if len(self._series) == 1:
-            return iter_series(self._series[0])
-        return heapq.merge(*(iter_series(s) for s in self._series), key=_tick_time)
-
     async def run(
         self,
         send: trio.MemorySendChannel[TickBatch],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        ticks = self._ticks()
+        ticks = iter_merged(self._series)
         pending = next(ticks, None)
         warm: list[Tick] = []
         while pending is not None and pending[0] < self.first_ms:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import csv
 import gzip
+import heapq
 import io
 import json
 import math
 import re
 import zipfile
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -470,3 +471,15 @@ def iter_series(s: Series) -> Iterator[tuple[int, str, float]]:
     for t, o, h, low, c in zip(s.ts, s.open, s.high, s.low, s.close, strict=True):
         for ts, price in candle_to_ticks(t, period, o, h, low, c):
             yield ts, sym, price
+
+
+def _tick_time(tick: tuple[int, str, float]) -> int:
+    return tick[0]
+
+
+def iter_merged(series: Sequence[Series]) -> Iterator[tuple[int, str, float]]:
+    """Every series' ticks in time order; equal times keep the order the series were given."""
+    if len(series) == 1:
+        return iter_series(series[0])
+    # heapq.merge breaks ties by input position.
+    return heapq.merge(*(iter_series(s) for s in series), key=_tick_time)

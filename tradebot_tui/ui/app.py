@@ -46,7 +46,9 @@ from tradebot_tui.ui.screens.positions import PositionsScreen
 from tradebot_tui.ui.screens.watchlist import WatchlistScreen
 from tradebot_tui.ui.themes import load_themes, shipped_theme_files
 
-EngineFactory = Callable[[Callable[[EngineSnapshot], None], LogRing], Engine]
+# Builds the engine the app runs; called with the keywords `publish` and `log_ring`
+# (a functools.partial of Engine fits).
+EngineFactory = Callable[..., Engine]
 FALLBACK_THEME = "midnight"
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 # At most this many notifications in a window; the rest are summed up in one.
@@ -154,7 +156,7 @@ class TradebotApp(App[None]):
             self.exit(return_code=2, message="live trading not confirmed; nothing was sent")
 
     def _start_engine(self) -> None:
-        engine = self._engine_factory(self._publish, self.log_ring)
+        engine = self._engine_factory(publish=self._publish, log_ring=self.log_ring)
         self._run = GuestRun(engine, on_done=self._engine_done)
         self._run.start()
 

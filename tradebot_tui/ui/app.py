@@ -291,6 +291,11 @@ class TradebotApp(App[None]):
         if self._focused is not None:
             self.focus_engine(symbol)
 
+    def chart(self, symbol: str) -> None:
+        """Show the charts screen for `symbol`."""
+        self.select_symbol(symbol)
+        self.switch_mode("charts")
+
     def focus_engine(self, symbol: str | None) -> None:
         """Ask the engine for the chart data of `symbol` (None: of none)."""
         if symbol != self._focused:

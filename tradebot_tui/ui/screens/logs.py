@@ -16,6 +16,7 @@ from tradebot_tui.assets import stylesheet
 from tradebot_tui.engine.logs import LogLine
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.screens.base import TradebotScreen
+from tradebot_tui.ui.widgets.search_box import SearchBox
 
 MAX_LINES = 2000
 LEVELS = ("INFO", "WARNING", "ERROR")
@@ -51,14 +52,14 @@ class LogsScreen(TradebotScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="logs-summary")
-        yield Input(
-            placeholder="search: any text of the message or its fields; Esc clears",
+        yield SearchBox(
+            "search: any text of the message or its fields; Esc clears",
+            "#logs-view",
             id="logs-search",
         )
         yield RichLog(id="logs-view", max_lines=MAX_LINES, wrap=False, markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#logs-search", Input).display = False
         self.query_one(RichLog).focus()
 
     def show_body(self, snap: EngineSnapshot) -> None:
@@ -106,9 +107,7 @@ class LogsScreen(TradebotScreen):
         self._rebuild()
 
     def action_search(self) -> None:
-        box = self.query_one("#logs-search", Input)
-        box.display = True
-        box.focus()
+        self.query_one(SearchBox).open()
 
     def action_tail(self) -> None:
         view = self.query_one("#logs-view", RichLog)
@@ -120,16 +119,8 @@ class LogsScreen(TradebotScreen):
         self.needle = event.value.strip()
         self._rebuild()
 
-    @on(Input.Submitted, "#logs-search")
-    def _search_done(self) -> None:
-        self.query_one(RichLog).focus()
-
     def key_escape(self) -> None:
-        box = self.query_one("#logs-search", Input)
-        if box.display:
-            box.value = ""
-            box.display = False
-            self.query_one(RichLog).focus()
+        self.query_one(SearchBox).close()
 
 
 def render_log_line(line: LogLine, styles: dict[str, str], field_style: str) -> Text:

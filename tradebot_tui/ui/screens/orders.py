@@ -16,7 +16,7 @@ from tradebot_tui.engine.commands import CancelOrder
 from tradebot_tui.engine.snapshot import EngineSnapshot, OrderRow
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
-from tradebot_tui.ui.widgets.tables import Cell, right, sync_rows
+from tradebot_tui.ui.widgets.tables import Cell, cursor_key, right, sync_rows
 
 COLUMNS = (
     "time",
@@ -98,13 +98,10 @@ class OrdersScreen(TradebotScreen):
 
     def action_cancel_order(self) -> None:
         snap = self.tb_app.snapshot
-        table = self.query_one("#orders-table", DataTable)
-        if snap is None or not table.row_count:
-            self.notify("No order selected.", severity="warning")
-            return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        order = next((o for o in snap.orders if o.client_id == key), None)
+        key = cursor_key(self.query_one("#orders-table", DataTable))
+        order = next((o for o in snap.orders if o.client_id == key), None) if snap else None
         if order is None:
+            self.notify("No order selected.", severity="warning")
             return
         if order.status not in OPEN_STATUSES:
             self.notify(

@@ -16,7 +16,7 @@ from tradebot_tui.engine.commands import ExitAll, ExitPosition
 from tradebot_tui.engine.snapshot import EngineSnapshot, PositionRow
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
-from tradebot_tui.ui.widgets.tables import Cell, right, sync_rows
+from tradebot_tui.ui.widgets.tables import Cell, cursor_key, right, sync_rows
 
 COLUMNS = ("symbol", "qty", "entry", "last", "pnl_pct", "pnl", "held", "stop", "take", "trail")
 LABELS = (
@@ -101,11 +101,8 @@ class PositionsScreen(TradebotScreen):
 
     def _selected(self) -> PositionRow | None:
         snap = self.tb_app.snapshot
-        table = self.query_one("#positions-table", DataTable)
-        if snap is None or not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((p for p in snap.positions if p.symbol == key), None)
+        key = cursor_key(self.query_one("#positions-table", DataTable))
+        return next((p for p in snap.positions if p.symbol == key), None) if snap else None
 
     def action_exit_one(self) -> None:
         position = self._selected()
@@ -165,8 +162,7 @@ class PositionsScreen(TradebotScreen):
     def action_chart(self) -> None:
         position = self._selected()
         if position is not None:
-            self.tb_app.select_symbol(position.symbol)
-            self.app.switch_mode("charts")
+            self.tb_app.chart(position.symbol)
 
 
 def _level(price: float | None, last: float, decimals: int) -> str:

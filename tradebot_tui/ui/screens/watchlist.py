@@ -14,6 +14,7 @@ from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.commands import ToggleSymbol
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.screens.base import TradebotScreen
+from tradebot_tui.ui.widgets.search_box import SearchBox
 from tradebot_tui.ui.widgets.watch_table import COLUMNS, WatchTable
 
 
@@ -47,13 +48,12 @@ class WatchlistScreen(TradebotScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="watch-summary")
-        yield Input(
-            placeholder="filter: part of a symbol or a status; Esc clears", id="watch-filter"
+        yield SearchBox(
+            "filter: part of a symbol or a status; Esc clears", "#watch-table", id="watch-filter"
         )
         yield WatchTable(id="watch-table")
 
     def on_mount(self) -> None:
-        self.query_one("#watch-filter", Input).display = False
         self.query_one(WatchTable).focus()
 
     def show_body(self, snap: EngineSnapshot) -> None:
@@ -75,24 +75,14 @@ class WatchlistScreen(TradebotScreen):
     # -- actions ---------------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        box = self.query_one("#watch-filter", Input)
-        box.display = True
-        box.focus()
+        self.query_one(SearchBox).open()
 
     @on(Input.Changed, "#watch-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.query_one(WatchTable).filter_text = event.value
 
-    @on(Input.Submitted, "#watch-filter")
-    def _filter_done(self) -> None:
-        self.query_one(WatchTable).focus()
-
     def key_escape(self) -> None:
-        box = self.query_one("#watch-filter", Input)
-        if box.display:
-            box.value = ""
-            box.display = False
-            self.query_one(WatchTable).focus()
+        self.query_one(SearchBox).close()
 
     def action_sort(self, key: str) -> None:
         self.query_one(WatchTable).sort_by(key)
@@ -112,8 +102,7 @@ class WatchlistScreen(TradebotScreen):
     def action_chart(self) -> None:
         symbol = self.query_one(WatchTable).selected
         if symbol is not None:
-            self.tb_app.select_symbol(symbol)
-            self.app.switch_mode("charts")
+            self.tb_app.chart(symbol)
 
     @on(WatchTable.CursorMoved)
     def _cursor_moved(self, event: WatchTable.CursorMoved) -> None:

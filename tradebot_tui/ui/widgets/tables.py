@@ -16,6 +16,16 @@ def right(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
+def cursor_key(table: DataTable[Cell]) -> str | None:
+    """The key of the row under the cursor (None for an empty table)."""
+    if not table.row_count or table.cursor_row >= table.row_count:
+        return None
+    try:
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except RowDoesNotExist:
+        return None
+
+
 def sync_rows(
     table: DataTable[Cell],
     columns: Sequence[str],
@@ -35,19 +45,14 @@ def sync_rows(
     """
     keys = [key for key, _ in rows]
     if keys != list(previous):
-        cursor_key = None
-        if table.row_count and table.cursor_row < table.row_count:
-            try:
-                cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            except RowDoesNotExist:
-                cursor_key = None
+        selected = cursor_key(table)
         table.clear()
         previous.clear()
         for key, cells in rows:
             table.add_row(*cells, key=key)
             previous[key] = tuple(cells)
-        if cursor_key in previous:
-            table.move_cursor(row=keys.index(cursor_key))
+        if selected in previous:
+            table.move_cursor(row=keys.index(selected))
         return
     for key, cells in rows:
         old = previous[key]

@@ -10,13 +10,14 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, RichLog
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.engine.logs import LogLine
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.widgets.search_box import SearchBox
+from tradebot_tui.ui.widgets.text_line import TextLine
 
 MAX_LINES = 2000
 LEVELS = ("INFO", "WARNING", "ERROR")
@@ -51,7 +52,7 @@ class LogsScreen(TradebotScreen):
         self.needle = ""
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="logs-summary")
+        yield TextLine(id="logs-summary")
         yield SearchBox(
             "search: any text of the message or its fields; Esc clears",
             "#logs-view",
@@ -94,10 +95,9 @@ class LogsScreen(TradebotScreen):
     def _summary(self) -> None:
         path = self.tb_app.locations.log_dir
         search = f" · search {self.needle!r}" if self.needle else ""
-        self.query_one("#logs-summary", Static).update(
+        self.query_one("#logs-summary", TextLine).set_text(
             f"Level [b]{self.level}[/] and up{search} · the last {MAX_LINES:,} lines are kept "
             f"here; the full log is in [b]{path}[/]",
-            layout=False,
         )
 
     # -- actions ---------------------------------------------------------------------------

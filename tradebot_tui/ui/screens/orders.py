@@ -8,7 +8,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.display import fmt_money, fmt_price, fmt_qty
@@ -17,6 +17,7 @@ from tradebot_tui.engine.snapshot import EngineSnapshot, OrderRow
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
 from tradebot_tui.ui.widgets.tables import Cell, cursor_key, right, sync_rows
+from tradebot_tui.ui.widgets.text_line import TextLine
 
 COLUMNS = (
     "time",
@@ -60,7 +61,7 @@ class OrdersScreen(TradebotScreen):
         self._shown: dict[str, tuple[Cell, ...]] = {}
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="orders-summary")
+        yield TextLine(id="orders-summary")
         table: DataTable[Cell] = DataTable(id="orders-table", cursor_type="row", zebra_stripes=True)
         for key, label in zip(COLUMNS, LABELS, strict=True):
             table.add_column(label, key=key)
@@ -72,12 +73,11 @@ class OrdersScreen(TradebotScreen):
         rows = [(o.client_id, self._cells(o, colors)) for o in snap.orders]
         sync_rows(self.query_one("#orders-table", DataTable), COLUMNS, rows, self._shown)
         open_orders = sum(1 for o in snap.orders if o.status in OPEN_STATUSES)
-        self.query_one("#orders-summary", Static).update(
+        self.query_one("#orders-summary", TextLine).set_text(
             f"{len(snap.orders)} recent order(s), {open_orders} open · "
             f"fees paid {fmt_money(snap.fees_paid)} {snap.quote}"
             if snap.orders
             else "No order yet: the first one goes out when a coin reaches the drop trigger.",
-            layout=False,
         )
 
     @staticmethod

@@ -17,6 +17,7 @@ from tradebot_tui.engine.snapshot import EngineSnapshot, PositionRow
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
 from tradebot_tui.ui.widgets.tables import Cell, cursor_key, right, sync_rows
+from tradebot_tui.ui.widgets.text_line import TextLine
 
 COLUMNS = ("symbol", "qty", "entry", "last", "pnl_pct", "pnl", "held", "stop", "take", "trail")
 LABELS = (
@@ -48,7 +49,7 @@ class PositionsScreen(TradebotScreen):
         self._shown: dict[str, tuple[Cell, ...]] = {}
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="positions-summary")
+        yield TextLine(id="positions-summary")
         table: DataTable[Cell] = DataTable(
             id="positions-table", cursor_type="row", zebra_stripes=True
         )
@@ -64,13 +65,12 @@ class PositionsScreen(TradebotScreen):
         sync_rows(self.query_one("#positions-table", DataTable), COLUMNS, rows, self._shown)
         unrealized = sum((p.pnl for p in snap.positions), start=Decimal(0))
         win_rate = f"{snap.wins / snap.trades:.0%}" if snap.trades else "—"
-        self.query_one("#positions-summary", Static).update(
+        self.query_one("#positions-summary", TextLine).set_text(
             f"Open [b]{snap.open_positions}/{snap.max_positions}[/] · "
             f"invested {fmt_money(snap.in_positions)} {snap.quote} · "
             f"unrealized {fmt_money(unrealized, sign=True)} · "
             f"realized {fmt_money(snap.net_pnl, sign=True)} after "
             f"{fmt_money(snap.fees_paid)} fees · closed trades {snap.trades} (won {win_rate})",
-            layout=False,
         )
         empty = self.query_one("#positions-empty", Static)
         empty.display = not snap.positions

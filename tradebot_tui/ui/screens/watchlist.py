@@ -7,7 +7,7 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.trader import Status
@@ -15,6 +15,7 @@ from tradebot_tui.engine.commands import ToggleSymbol
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.widgets.search_box import SearchBox
+from tradebot_tui.ui.widgets.text_line import TextLine
 from tradebot_tui.ui.widgets.watch_table import COLUMNS, WatchTable
 
 
@@ -44,10 +45,8 @@ class WatchlistScreen(TradebotScreen):
         ),
     ]
 
-    _summary = ""
-
     def compose_body(self) -> ComposeResult:
-        yield Static(id="watch-summary")
+        yield TextLine(id="watch-summary")
         yield SearchBox(
             "filter: part of a symbol or a status; Esc clears", "#watch-table", id="watch-filter"
         )
@@ -68,9 +67,7 @@ class WatchlistScreen(TradebotScreen):
             f"{len(snap.watch)} symbols, {watching} watching{paused} · "
             f"{snap.ticks:,} ticks from the {snap.source} market{filtered}"
         )
-        if summary != self._summary:
-            self._summary = summary
-            self.query_one("#watch-summary", Static).update(summary, layout=False)
+        self.query_one("#watch-summary", TextLine).set_text(summary)
 
     # -- actions ---------------------------------------------------------------------------
 

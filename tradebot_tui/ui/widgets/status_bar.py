@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-from textual.widgets import Static
-
 from tradebot_tui.core.display import fmt_money
 from tradebot_tui.engine.snapshot import EngineSnapshot, ReplayStatus, RunState
+from tradebot_tui.ui.widgets.text_line import TextLine
 
 _STATE = {
     RunState.STARTING: ("STARTING", "$secondary"),
@@ -45,7 +44,7 @@ def feed_text(snap: EngineSnapshot) -> str:
     return f"Feed [$secondary]{snap.source}[/]"
 
 
-class StatusBar(Static):
+class StatusBar(TextLine):
     """One line across the top of every screen."""
 
     DEFAULT_CSS = """
@@ -58,13 +57,11 @@ class StatusBar(Static):
     }
     """
 
-    _text = ""
-
     def show(self, snap: EngineSnapshot | None, *, mode: str = "PAPER") -> None:
         """Redraw from a snapshot (None before the engine's first one)."""
         badge = f"[b reverse {_MODE_STYLE.get(mode, '$primary')}] {mode} [/]"
         if snap is None:
-            self._set(f"{badge}  [$secondary]starting the engine…[/]")
+            self.set_text(f"{badge}  [$secondary]starting the engine…[/]")
             return
         if snap.circuit.startswith("circuit open"):
             state = f"[b reverse $warning] {snap.circuit.upper()} [/]"
@@ -85,10 +82,4 @@ class StatusBar(Static):
             feed_text(snap),
             f"[$secondary]{fmt_clock(snap.ts_ms) if snap.ts_ms else ''}[/]",
         ]
-        self._set("  ".join(parts))
-
-    def _set(self, text: str) -> None:
-        # Parsing markup and redrawing costs more than this comparison.
-        if text != self._text:
-            self._text = text
-            self.update(text, layout=False)  # one line, always: no layout pass
+        self.set_text("  ".join(parts))

@@ -274,10 +274,8 @@ def replay_tui(
     """The app over a replay: the live engine, paper fills, ticks paced by `--speed`."""
     from pathlib import Path
 
-    from tradebot_tui.engine.engine import Engine
     from tradebot_tui.engine.replay import ReplayError, check_quote
-    from tradebot_tui.engine.replay_source import ReplaySource
-    from tradebot_tui.exchange.paper import PaperBroker
+    from tradebot_tui.engine.replay_source import ReplaySource, replay_engine
 
     try:
         check_quote(series, settings.budget.quote)
@@ -286,15 +284,7 @@ def replay_tui(
         )
     except (ReplayError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    # Engine time is the data's time: the wall clock never enters.
-    make_engine = partial(
-        Engine,
-        settings,
-        source,
-        PaperBroker(settings.exchange.fee_rate),
-        mode="REPLAY",
-        clock=lambda: 0,
-    )
+    make_engine = replay_engine(settings, source)
     files = ", ".join(Path(p).name for p in args.paths)
     notes = (
         config_note(locations, settings_loaded=locations.config_file.exists()),

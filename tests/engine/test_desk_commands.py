@@ -10,7 +10,13 @@ import pytest
 import trio
 import trio.lowlevel
 
-from tests.engine.test_engine_exchange import SETTINGS, START, fake, fast_clock  # noqa: F401
+from tests.engine.test_engine_exchange import (  # noqa: F401
+    SETTINGS,
+    START,
+    fake,
+    fast_clock,
+    warm_then_drop,
+)
 from tests.exchange.test_live_broker import make_client
 from tests.fake_exchange import FakeBinance
 from tests.helpers import expected_live_ticks, saw_tooth_file, sim_engine
@@ -26,12 +32,11 @@ from tradebot_tui.engine.commands import (
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.history import SPARK_MINUTES, EquityHistory, PriceHistory
 from tradebot_tui.engine.replay import run_replay
-from tradebot_tui.engine.replay_source import SPEEDS, ReplaySource
+from tradebot_tui.engine.replay_source import SPEEDS, ReplaySource, replay_engine
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.exchange.ccxt_broker import CcxtBroker
 from tradebot_tui.exchange.datafiles import read_file
 from tradebot_tui.exchange.live_sources import CcxtPollingSource
-from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.exchange.universe import UniverseRule
 
 STEPS = 900
@@ -146,10 +151,7 @@ def test_cancel_reaches_the_exchange_and_frees_the_budget(fake: FakeBinance) -> 
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
                 await nursery.start(engine.run)
-                book = lambda: engine.trader.books.get("BTC/USDT")  # noqa: E731
-                while book() is None or book().anchor_price is None:
-                    await trio.sleep(0.02)
-                fake.set_price("BTCUSDT", "68000.00")
+                await warm_then_drop(engine, fake)
                 while not fake.orders:
                     await trio.sleep(0.02)
                 (cid,) = fake.orders
@@ -224,10 +226,7 @@ def test_replay_in_the_engine_trades_exactly_like_the_headless_replay(tmp_path: 
         series, settings.strategy_params(), quote="USDT", initial=settings.budget.initial
     )
     source = ReplaySource(series, speed=SPEEDS[-1])
-    fee = settings.exchange.fee_rate
-    engine = Engine(
-        settings, source, PaperBroker(fee), mode="REPLAY", clock=lambda: 0, publish=lambda s: None
-    )
+    engine = replay_engine(settings, source)(publish=lambda s: None)
 
     async def main() -> EngineSnapshot:
         with trio.fail_after(60):

@@ -7,7 +7,7 @@ that the one-minute anchor window passes in a second of test time.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from tests.fake_exchange import FakeBinance
 from tradebot_tui.cli import main
 from tradebot_tui.config.schema import Settings, from_dict
 from tradebot_tui.core.lifecycle import State
+from tradebot_tui.core.trader import SymbolBook
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.exchange.base import QuoteBook
@@ -49,6 +50,21 @@ def fast_clock() -> object:
     return lambda: START + next(counter) * 2000  # two seconds a poll
 
 
+async def warm_then_drop(engine: Engine, fake: FakeBinance) -> Callable[[], SymbolBook]:
+    """Wait until BTC/USDT has an anchor, then drop its price 2.9 % below it (an entry).
+
+    Returns a getter of the symbol's book.
+    """
+
+    def book() -> SymbolBook:
+        return engine.trader.books["BTC/USDT"]
+
+    while "BTC/USDT" not in engine.trader.books or book().anchor_price is None:
+        await trio.sleep(0.02)
+    fake.set_price("BTCUSDT", "68000.00")
+    return book
+
+
 def run_scenario(fake: FakeBinance, engine: Engine, source: CcxtPollingSource) -> EngineSnapshot:
     """Warm up, drop 2.9 % (entry), rise past take-profit (exit); the last snapshot."""
 
@@ -56,10 +72,7 @@ def run_scenario(fake: FakeBinance, engine: Engine, source: CcxtPollingSource) -
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
                 await nursery.start(engine.run)
-                book = lambda: engine.trader.books.get("BTC/USDT")  # noqa: E731
-                while book() is None or book().anchor_price is None:
-                    await trio.sleep(0.02)
-                fake.set_price("BTCUSDT", "68000.00")  # 2.9 % below the anchor
+                book = await warm_then_drop(engine, fake)
                 while engine.trader.open_count == 0 or book().state is not State.IN_POSITION:
                     await trio.sleep(0.02)
                 fake.set_price("BTCUSDT", "69100.00")  # above take-profit 68000 * 1.015
@@ -157,11 +170,7 @@ def test_rejected_live_entries_lose_no_budget(fake: FakeBinance) -> None:
         with trio.fail_after(20):
             async with trio.open_nursery() as nursery:
                 await nursery.start(engine.run)
-                while engine.trader.books.get("BTC/USDT") is None or (
-                    engine.trader.books["BTC/USDT"].anchor_price is None
-                ):
-                    await trio.sleep(0.02)
-                fake.set_price("BTCUSDT", "68000.00")
+                await warm_then_drop(engine, fake)
                 while not any(o.status == "rejected" for o in engine.snapshot().orders):
                     await trio.sleep(0.02)
                 snap = engine.snapshot()

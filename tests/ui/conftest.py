@@ -9,10 +9,8 @@ from pathlib import Path
 from tests.helpers import sim_engine
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.schema import Settings
-from tradebot_tui.engine.engine import Engine
-from tradebot_tui.engine.replay_source import ReplaySource
+from tradebot_tui.engine.replay_source import ReplaySource, replay_engine
 from tradebot_tui.exchange.datafiles import read_file
-from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.ui.app import TradebotApp
 
 # Fixed paths (never written by the app itself) so that screens render the same anywhere.
@@ -68,15 +66,7 @@ def make_replay_app(
     settings = Settings()
     if theme is not None:
         settings = replace(settings, ui=replace(settings.ui, theme=theme))
-    source = ReplaySource([read_file(data)], speed=speed, paused=paused)
-    factory = partial(
-        Engine,
-        settings,
-        source,
-        PaperBroker(settings.exchange.fee_rate),
-        mode="REPLAY",
-        clock=lambda: 0,
-    )
+    factory = replay_engine(settings, ReplaySource([read_file(data)], speed=speed, paused=paused))
     return TradebotApp(
         settings, LOCATIONS, factory, replay=True, credentials_note=f"replaying {data.name}"
     )

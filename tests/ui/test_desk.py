@@ -19,6 +19,7 @@ from tests.helpers import expected_live_ticks, saw_tooth_file
 from tests.ui.conftest import LOCATIONS, make_app, make_replay_app
 from tests.ui.test_app import SIZE, status_text, until
 from tradebot_tui.config.schema import Settings
+from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.app import TradebotApp
@@ -177,7 +178,7 @@ async def test_exit_one_position_after_confirming() -> None:
         titles = [n.title for n in app._notifications]
         assert "Exit sent" in titles
         assert f"Sold {symbol}: manual" in titles
-        assert app.snapshot.recent_trades[0].reason == "manual"  # type: ignore[union-attr]
+        assert app.snapshot.recent_trades[0].exit_reason is ExitReason.MANUAL  # type: ignore[union-attr]
 
 
 async def test_exit_all_positions_after_confirming() -> None:

@@ -61,7 +61,6 @@ from tradebot_tui.engine.snapshot import (
     OrderRow,
     PositionRow,
     RunState,
-    TradeRow,
     WatchRow,
 )
 from tradebot_tui.exchange.base import Broker, ExchangeBroker, MarketDataSource, TickBatch
@@ -168,7 +167,7 @@ class Engine:
         # Histories for the sparklines and charts: kept only when someone looks at them.
         self._history = PriceHistory() if publish is not None else None
         self._equity = EquityHistory()
-        self._trades: deque[TradeRow] = deque(maxlen=TRADE_HISTORY)
+        self._trades: deque[Trade] = deque(maxlen=TRADE_HISTORY)
         self._notices: deque[Notice] = deque(maxlen=NOTICES)
         self._notice_seq = 0
         self._focus: str | None = None
@@ -898,19 +897,8 @@ class Engine:
             self.settings.budget.quote,
             extra={"fields": {"pnl": fmt_decimal(trade.pnl)}},
         )
+        self._trades.appendleft(trade)  # frozen: shown as it is
         reason = trade.exit_reason.value
-        self._trades.appendleft(
-            TradeRow(
-                trade.symbol,
-                trade.entry_ts_ms,
-                trade.entry_price,
-                trade.exit_ts_ms,
-                trade.exit_price,
-                trade.qty,
-                reason,
-                trade.pnl,
-            )
-        )
         decimals = price_decimals(self._rules(trade.symbol), float(trade.exit_price))
         self.notice(
             f"Sold {trade.symbol}: {reason.replace('_', ' ')}",

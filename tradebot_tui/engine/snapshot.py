@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
-from tradebot_tui.core.trader import Status
+from tradebot_tui.core.trader import Status, Trade
 from tradebot_tui.engine.history import Bar
 
 
@@ -72,20 +72,6 @@ class OrderRow:
     fee: Decimal
     reason: str
     decimals: int
-
-
-@dataclass(frozen=True, slots=True)
-class TradeRow:
-    """One closed trade (round trip), newest first in the snapshot."""
-
-    symbol: str
-    entry_ts_ms: int
-    entry_price: Decimal
-    exit_ts_ms: int
-    exit_price: Decimal
-    qty: Decimal
-    reason: str
-    pnl: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +144,7 @@ class EngineSnapshot:
     circuit: str = ""
     pnl_today: Decimal = Decimal(0)
     equity_curve: tuple[tuple[int, float], ...] = ()
-    recent_trades: tuple[TradeRow, ...] = ()
+    recent_trades: tuple[Trade, ...] = ()  # newest first
     notices: tuple[Notice, ...] = ()
     focus: FocusChart | None = None
     replay: ReplayStatus | None = None

@@ -557,3 +557,13 @@ def test_no_setting_can_hold_a_secret() -> None:
 
     for info in schema.fields():
         assert not any(word in info.name for word in ("key", "secret", "password", "token"))
+
+
+async def test_the_sorted_column_shows_its_arrow_even_when_its_title_fills_it() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, total)
+        await pilot.press("5")  # "To trigger": ten letters in a ten-wide column
+        await pilot.pause()
+        header = app.screen.query_one(WatchTable).render_line(0).text
+        assert "To trigg ▲" in header or "To trigg ▼" in header

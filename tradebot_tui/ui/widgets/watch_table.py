@@ -357,7 +357,9 @@ class WatchTable(ScrollView, can_focus=True):
             label = column.label
             style = base
             if column.key == self.sort_column:
-                label += " ▼" if self.sort_reverse else " ▲"
+                # Room for the arrow even when the title fills the column.
+                arrow = " ▼" if self.sort_reverse else " ▲"
+                label = label[: column.width - len(arrow)] + arrow
                 style = sorted_style
             text = label.rjust(column.width) if column.right else label.ljust(column.width)
             segments.append(Segment(text[: column.width] + " ", style))

@@ -86,6 +86,9 @@ async def test_watchlist_sorts_filters_and_moves_the_cursor() -> None:
         await pilot.press("slash", "b", "t", "c")
         await pilot.pause()
         assert table.shown == ["BTC/USDT"]
+        # The summary says so at once, although the run is over (no new snapshot).
+        summary = str(app.screen.query_one("#watch-summary").render())
+        assert "filter 'btc': 1 shown" in summary
         await pilot.press("escape")
         await pilot.pause()
         assert len(table.shown) == len(snap.watch)

@@ -56,18 +56,21 @@ class WatchlistScreen(TradebotScreen):
         self.query_one(WatchTable).focus()
 
     def show_body(self, snap: EngineSnapshot) -> None:
+        self.query_one(WatchTable).update_rows(snap.watch, snap.trigger_pct)
+        self._summary(snap)
+
+    def _summary(self, snap: EngineSnapshot) -> None:
         table = self.query_one(WatchTable)
-        table.update_rows(snap.watch, snap.trigger_pct)
         watching = sum(1 for r in snap.watch if r.status is Status.WATCHING)
         shown = len(table.shown)
         filtered = f" · filter {table.filter_text!r}: {shown} shown" if table.filter_text else ""
         paused = f" · {len(snap.paused_symbols)} paused by you" if snap.paused_symbols else ""
-        summary = (
+        # What the trader just asked for (the filter) first: the end of a long line is cut.
+        self.query_one("#watch-summary", TextLine).set_text(
             f"Buying when a coin trades [b]{snap.trigger_pct:.2f}%[/] below its anchor · "
-            f"{len(snap.watch)} symbols, {watching} watching{paused} · "
-            f"{snap.ticks:,} ticks from the {snap.source} market{filtered}"
+            f"{len(snap.watch)} symbols, {watching} watching{paused}{filtered} · "
+            f"{snap.ticks:,} ticks from the {snap.source} market"
         )
-        self.query_one("#watch-summary", TextLine).set_text(summary)
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -77,6 +80,8 @@ class WatchlistScreen(TradebotScreen):
     @on(Input.Changed, "#watch-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.query_one(WatchTable).filter_text = event.value
+        if self.tb_app.snapshot is not None:  # the count shown, without waiting for prices
+            self._summary(self.tb_app.snapshot)
 
     def key_escape(self) -> None:
         self.query_one(SearchBox).close()

@@ -197,7 +197,11 @@ async def test_exit_all_positions_after_confirming() -> None:
         await pilot.press("E")
         await pilot.pause()
         dialog = app.screen
-        assert isinstance(dialog, ConfirmDialog) and "Exit all" in dialog.title_text
+        n = len(snap.positions)
+        assert isinstance(dialog, ConfirmDialog)
+        assert dialog.title_text == (
+            "Exit the open position?" if n == 1 else f"Exit all {n} positions?"
+        )
         await pilot.click("#confirm-yes")
         await until(lambda: not app.snapshot.positions)  # type: ignore[union-attr]
         await pilot.press("E")  # nothing left: a warning, no dialog

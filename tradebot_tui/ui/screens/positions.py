@@ -149,7 +149,12 @@ class PositionsScreen(TradebotScreen):
 
         self.app.push_screen(
             ConfirmDialog(
-                f"Exit all {len(snap.positions)} positions?", lines, yes="Sell all", danger=True
+                "Exit the open position?"
+                if len(snap.positions) == 1
+                else f"Exit all {len(snap.positions)} positions?",
+                lines,
+                yes="Sell all",
+                danger=True,
             ),
             answer,
         )

@@ -574,3 +574,21 @@ async def test_the_sorted_column_shows_its_arrow_even_when_its_title_fills_it() 
         await pilot.pause()
         header = app.screen.query_one(WatchTable).render_line(0).text
         assert "To trigg ▲" in header or "To trigg ▼" in header
+
+
+async def test_config_sections_show_their_toml_table_names(tmp_path: Path) -> None:
+    app = make_app(steps=STEPS, locations=tmp_locations(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None)
+        await pilot.press("c")
+        await until(lambda: app.screen.form_ready)  # type: ignore[attr-defined]
+        titles = [str(w.render()) for w in app.screen.query(".config-section")]
+        assert [t.split()[0] for t in titles] == [
+            "[strategy]",
+            "[risk]",
+            "[exits]",
+            "[budget]",
+            "[market]",
+            "[exchange]",
+            "[ui]",
+        ]

@@ -123,7 +123,9 @@ class ConfigScreen(TradebotScreen):
             if info.section != section:
                 section = info.section
                 doc = (schema._section_types()[section].__doc__ or "").strip()
-                batch.append(Static(f"[b][{section}][/]  [dim]{doc}[/]", classes="config-section"))
+                # The TOML table name, in brackets (escaped: markup would take it for a tag).
+                title = f"[b]{escape(f'[{section}]')}[/]  [dim]{escape(doc)}[/]"
+                batch.append(Static(title, classes="config-section"))
             unit = f" ({info.unit})" if info.unit else ""
             batch.append(
                 Horizontal(

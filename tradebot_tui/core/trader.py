@@ -157,6 +157,7 @@ class SymbolBook(Lifecycle):
         self.filled = ZERO
         self.exit_reason: ExitReason | None = None
         self.last_exit_ts: int | None = None
+        # Why the last decision to buy refused (None: it bought, or never decided).
         self.blocked: Status | None = None
         self.error = ""
 
@@ -214,6 +215,7 @@ class Trader:
         self._drawdown_limit = Decimal(repr(params.max_drawdown_pct)) / 100
         with localcontext(EXACT):
             self._stake_with_fee = params.stake + params.stake * params.fee_rate
+        self._stake_float = float(params.stake)
         if old is not None and (old.anchor, old.window_s) != (params.anchor, params.window_s):
             for book in self._books.values():
                 book.anchor = AnchorTracker(params.anchor, self._window_ms)
@@ -271,7 +273,11 @@ class Trader:
         return total
 
     def status(self, symbol: str, now_ms: int) -> tuple[Status, int]:
-        """The symbol's status and, for timed ones, the milliseconds left (else 0)."""
+        """The symbol's status and, for timed ones, the milliseconds left (else 0).
+
+        An idle symbol shows what `entry_gate` says, the very check `on_tick` makes before
+        it buys: the reason shown is the reason the trader refuses.
+        """
         book = self._books.get(symbol)
         if book is None or not book.last_ts:
             return Status.NO_DATA, 0
@@ -280,26 +286,7 @@ class Trader:
             if book.anchor_price is None:
                 warm = book.anchor.warm_until()
                 return Status.WARMING_UP, max(0, (warm or now_ms) - now_ms)
-            if self.paused:
-                return Status.PAUSED, 0
-            if symbol in self.paused_symbols:
-                return Status.SYMBOL_PAUSED, 0
-            if self.circuit_open:
-                return Status.CIRCUIT_OPEN, 0
-            if symbol in self.held:
-                return Status.MISMATCH, 0
-            if self._stale_ms and now_ms - book.last_ts > self._stale_ms:
-                return Status.STALE, 0
-            protection = self._protection(now_ms, roll=False)
-            if protection is not None:
-                return protection, 0
-            if self.open_count >= self.params.max_positions:
-                return Status.MAX_POSITIONS, 0
-            if self.ledger.free < self._stake_with_fee:
-                return Status.BUDGET, 0
-            if book.blocked is Status.BELOW_MINIMUM:
-                return Status.BELOW_MINIMUM, 0
-            return Status.WATCHING, 0
+            return self.entry_gate(book, now_ms) or Status.WATCHING, 0
         if state is State.COOLDOWN:
             assert book.last_exit_ts is not None
             return Status.COOLDOWN, max(0, book.last_exit_ts + self._cooldown_ms - now_ms)
@@ -312,6 +299,59 @@ class Trader:
         if state is State.RECOVERING:
             return Status.RECOVERING, 0
         return Status.ERROR, 0
+
+    def entry_gate(self, book: SymbolBook, now_ms: int, *, deciding: bool = False) -> Status | None:
+        """Why `book` may not be bought at its last price now, or None when it may.
+
+        The one entry gate: the watchlist's status and the decision to buy both ask it.
+
+        Args:
+            book: The symbol, its last tick already applied.
+            now_ms: Engine time; the last price is stale when older than `stale_after_s`
+                (0 turns the guard off, as in a replay).
+            deciding: A decision is being made: the trader's UTC day rolls first (the
+                daily-loss protection counts from the first decision of the day).
+        """
+        if self.paused:
+            return Status.PAUSED
+        if book.symbol in self.paused_symbols:
+            return Status.SYMBOL_PAUSED
+        if self.circuit_open:
+            return Status.CIRCUIT_OPEN
+        if book.symbol in self.held:
+            return Status.MISMATCH
+        if self._stale_ms and now_ms and now_ms - book.last_ts > self._stale_ms:
+            return Status.STALE
+        protection = self._protection(book.last_ts, roll=deciding)
+        if protection is not None:
+            return protection
+        if self.open_count >= self.params.max_positions:
+            return Status.MAX_POSITIONS
+        if self.ledger.free < self._stake_with_fee:
+            return Status.BUDGET
+        if self._below_minimum(book):
+            return Status.BELOW_MINIMUM
+        return None
+
+    def _below_minimum(self, book: SymbolBook) -> bool:
+        """Whether the stake at the last price buys less than the market's minimum.
+
+        Floats decide the clear cases (the watchlist asks for every symbol at each
+        snapshot); the exact Decimal rule decides the rest.
+        """
+        rules, price = book.rules, book.last_price
+        if not price > 0:
+            return True
+        stake = self._stake_float
+        step = float(rules.qty_step)
+        units = stake / price
+        # qty >= units - step, and qty * price >= stake - step * price; margins cover floats.
+        if units - step > float(rules.min_qty) * 1.000001 + step + units * 1e-9 and (
+            stake - step * price > float(rules.min_notional) * 1.000001 + stake * 1e-9
+        ):
+            return False
+        px = dec(price)
+        return rules.below_minimum(rules.entry_qty(self.params.stake, px), px) is not None
 
     # -- protections ---------------------------------------------------------------------
 
@@ -395,38 +435,15 @@ class Trader:
             return None
         return self._enter(book, ts_ms, price, anchor, drop)
 
-    def _entry_block(self, book: SymbolBook, ts_ms: int) -> Status | None:
-        if self.paused:
-            return Status.PAUSED
-        if book.symbol in self.paused_symbols:
-            return Status.SYMBOL_PAUSED
-        if self.circuit_open:
-            return Status.CIRCUIT_OPEN
-        if book.symbol in self.held:
-            return Status.MISMATCH
-        if self._stale_ms and self.now_ms and self.now_ms - ts_ms > self._stale_ms:
-            return Status.STALE
-        protection = self._protection(ts_ms)
-        if protection is not None:
-            return protection
-        if self.open_count >= self.params.max_positions:
-            return Status.MAX_POSITIONS
-        if self.ledger.free < self._stake_with_fee:
-            return Status.BUDGET
-        return None
-
     def _enter(
         self, book: SymbolBook, ts_ms: int, price: float, anchor: float, drop: float
     ) -> OrderIntent | None:
-        blocked = self._entry_block(book, ts_ms)
+        blocked = self.entry_gate(book, self.now_ms, deciding=True)
+        book.blocked = blocked
         if blocked is not None:
-            book.blocked = blocked
             return None
         px = dec(price)
         qty = book.rules.entry_qty(self.params.stake, px)
-        if book.rules.below_minimum(qty, px) is not None:
-            book.blocked = Status.BELOW_MINIMUM
-            return None
         with localcontext(EXACT):
             cost = qty * px
             reserve = cost + cost * self.params.fee_rate

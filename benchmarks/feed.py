@@ -31,7 +31,7 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tradebot_tui.config.schema import from_dict  # noqa: E402
+from tradebot_tui.config.validate import from_dict  # noqa: E402
 from tradebot_tui.engine.engine import Engine  # noqa: E402
 from tradebot_tui.exchange.base import QuoteBook  # noqa: E402
 from tradebot_tui.exchange.ccxt_markets import make_exchange  # noqa: E402

@@ -17,7 +17,7 @@ from textual.pilot import Pilot  # noqa: E402
 
 from tests.helpers import expected_live_ticks  # noqa: E402
 from tests.ui.conftest import make_app  # noqa: E402
-from tradebot_tui.config.schema import Settings  # noqa: E402
+from tradebot_tui.config.settings import Settings  # noqa: E402
 
 STEPS = 900
 

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from tradebot_tui import __version__
 from tradebot_tui.config.credentials import Credentials, SecretsError, load_credentials
 from tradebot_tui.config.locations import CONFIG_ENV, Locations, locate
-from tradebot_tui.config.schema import ConfigError, Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.store import init_config, load_settings
+from tradebot_tui.config.validate import ConfigError
+from tradebot_tui.core.errors import TradebotError
 
 if TYPE_CHECKING:
     from tradebot_tui.engine.engine import Engine
@@ -29,7 +31,7 @@ PROG = "tradebot-tui"
 EXIT_OK, EXIT_CRASH, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(Exception):
+class UsageError(TradebotError):
     """Bad input from the user: printed as one line, exit status 2."""
 
 
@@ -123,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "replay":
             return cmd_replay(args, locations)
         return cmd_run(args, locations)
-    except (ConfigError, SecretsError, UsageError) as exc:
+    except TradebotError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -209,13 +211,12 @@ def cmd_replay(args: argparse.Namespace, locations: Locations) -> int:
     from pathlib import Path
 
     from tradebot_tui.engine.replay import (
-        ReplayError,
         report_lines,
         run_replay,
         span_text,
         write_trades,
     )
-    from tradebot_tui.exchange.datafiles import DataFileError, read_file, series_span
+    from tradebot_tui.exchange.datafiles import read_file, series_span
 
     settings = load_settings(locations.config_file, required=locations.config_explicit)
     from_ms = None if args.from_date is None else parse_date(args.from_date, "--from")
@@ -230,23 +231,17 @@ def cmd_replay(args: argparse.Namespace, locations: Locations) -> int:
             raise UsageError("--trades-out is for the headless replay; drop it or --tui")
         if not 0 < args.speed <= 1_000_000:
             raise UsageError(f"--speed {args.speed:g}: must be above 0 and at most 1000000")
-        try:
-            series = [read_file(Path(p)) for p in args.paths]
-        except DataFileError as exc:
-            raise UsageError(str(exc)) from None
-        return replay_tui(args, settings, locations, series, from_ms, to_ms)
-    try:
         series = [read_file(Path(p)) for p in args.paths]
-        result = run_replay(
-            series,
-            settings.strategy_params(),
-            quote=settings.budget.quote,
-            initial=settings.budget.initial,
-            from_ms=from_ms,
-            to_ms=to_ms,
-        )
-    except (DataFileError, ReplayError) as exc:
-        raise UsageError(str(exc)) from None
+        return replay_tui(args, settings, locations, series, from_ms, to_ms)
+    series = [read_file(Path(p)) for p in args.paths]
+    result = run_replay(
+        series,
+        settings.strategy_params(),
+        quote=settings.budget.quote,
+        initial=settings.budget.initial,
+        from_ms=from_ms,
+        to_ms=to_ms,
+    )
     if result.ticks == 0:
         raise UsageError(
             f"no ticks to trade between {args.from_date or 'the start'} and "
@@ -274,15 +269,15 @@ def replay_tui(
     """The app over a replay: the live engine, paper fills, ticks paced by `--speed`."""
     from pathlib import Path
 
-    from tradebot_tui.engine.replay import ReplayError, check_quote
+    from tradebot_tui.engine.replay import check_quote
     from tradebot_tui.engine.replay_source import ReplaySource, replay_engine
 
+    check_quote(series, settings.budget.quote)
     try:
-        check_quote(series, settings.budget.quote)
         source = ReplaySource(
             series, speed=args.speed, from_ms=from_ms, to_ms=to_ms, paused=args.paused
         )
-    except (ReplayError, ValueError) as exc:
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
     make_engine = replay_engine(settings, source)
     files = ", ".join(Path(p).name for p in args.paths)
@@ -458,16 +453,13 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
 
     journal = None
     if live:
-        from tradebot_tui.engine.journal import Journal, JournalError
+        from tradebot_tui.engine.journal import Journal
 
-        try:
-            journal = Journal.open(
-                locations.journal_file,
-                profile=settings.exchange.profile,
-                new_journal=args.new_journal,
-            )
-        except JournalError as exc:
-            raise UsageError(str(exc)) from None
+        journal = Journal.open(
+            locations.journal_file,
+            profile=settings.exchange.profile,
+            new_journal=args.new_journal,
+        )
 
     make_engine = partial(
         Engine,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tradebot_tui.config.schema import ConfigError, Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.store import (
     commented_defaults,
     dumps,
@@ -15,6 +15,7 @@ from tradebot_tui.config.store import (
     load_settings,
     save_settings,
 )
+from tradebot_tui.config.validate import ConfigError
 
 
 def test_missing_default_file_means_defaults(tmp_path: Path) -> None:
@@ -67,7 +68,7 @@ def test_init_writes_commented_defaults_and_refuses_to_overwrite(tmp_path: Path)
 
 def test_commented_defaults_cover_every_field() -> None:
     data = tomllib.loads(commented_defaults())
-    from tradebot_tui.config.schema import fields
+    from tradebot_tui.config.validate import fields
 
     for info in fields():
         assert info.name in data[info.section], info.path

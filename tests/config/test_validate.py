@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tradebot_tui.config.schema import SECTIONS, ConfigError, Settings, fields, from_dict, to_dict
+from tradebot_tui.config.settings import SECTIONS, Settings
+from tradebot_tui.config.validate import ConfigError, fields, from_dict, to_dict
 
 
 def test_every_field_has_a_default_and_a_description() -> None:
@@ -72,7 +73,8 @@ def test_bad_values_name_file_and_key(data: dict[str, Any], key: str, words: str
 def test_diff_and_changed_sections_name_what_differs() -> None:
     from dataclasses import replace
 
-    from tradebot_tui.config.schema import Settings, changed_sections, diff
+    from tradebot_tui.config.settings import Settings
+    from tradebot_tui.config.validate import changed_sections, diff
 
     old = Settings()
     new = replace(

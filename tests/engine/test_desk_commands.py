@@ -20,7 +20,7 @@ from tests.engine.test_engine_exchange import (  # noqa: F401
 from tests.exchange.test_live_broker import make_client
 from tests.fake_exchange import FakeBinance
 from tests.helpers import expected_live_ticks, saw_tooth_file, sim_engine
-from tradebot_tui.config.schema import Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.commands import (
     ApplySettings,

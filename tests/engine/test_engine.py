@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from tests.helpers import expected_live_ticks, sim_engine
-from tradebot_tui.config.schema import Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.engine.commands import ExitAll, PauseEntries, ResumeEntries, TogglePause
 from tradebot_tui.engine.engine import Engine, InjectedCrash
 from tradebot_tui.engine.host import run_headless

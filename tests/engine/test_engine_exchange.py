@@ -17,7 +17,8 @@ import trio
 from tests.exchange.test_live_broker import make_client
 from tests.fake_exchange import FakeBinance
 from tradebot_tui.cli import main
-from tradebot_tui.config.schema import Settings, from_dict
+from tradebot_tui.config.settings import Settings
+from tradebot_tui.config.validate import from_dict
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import SymbolBook
 from tradebot_tui.engine.engine import Engine

@@ -14,7 +14,8 @@ import trio
 from tests.engine.test_engine_exchange import SETTINGS, fast_clock
 from tests.exchange.test_live_broker import make_client
 from tests.fake_exchange import FakeBinance
-from tradebot_tui.config.schema import Settings, from_dict
+from tradebot_tui.config.settings import Settings
+from tradebot_tui.config.validate import from_dict
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
 from tradebot_tui.engine.engine import Engine, describe_error
@@ -280,7 +281,7 @@ def test_shutdown_policy_for_open_entries(fake: FakeBinance, tmp_path: Path, pol
 
 
 def _raw(settings: Settings) -> dict[str, dict[str, Any]]:
-    from tradebot_tui.config.schema import to_dict
+    from tradebot_tui.config.validate import to_dict
 
     return to_dict(settings)
 

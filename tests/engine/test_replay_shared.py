@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tradebot_tui.config.schema import Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.money import EXACT, ZERO
 from tradebot_tui.engine.replay import ReplayResult, run_replay, trades_csv
 from tradebot_tui.exchange.datafiles import CandleSeries, Series, read_file, series_span

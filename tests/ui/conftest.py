@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.helpers import sim_engine
 from tradebot_tui.config.locations import Locations
-from tradebot_tui.config.schema import Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.engine.replay_source import ReplaySource, replay_engine
 from tradebot_tui.exchange.datafiles import read_file
 from tradebot_tui.ui.app import TradebotApp

@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import expected_live_ticks
 from tests.ui.conftest import make_app
-from tradebot_tui.config.schema import Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.engine.snapshot import RunState
 from tradebot_tui.ui.app import TradebotApp
 from tradebot_tui.ui.screens.base import TradebotScreen

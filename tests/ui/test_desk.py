@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, RichLog, Select
 from tests.helpers import expected_live_ticks, saw_tooth_file
 from tests.ui.conftest import LOCATIONS, make_app, make_replay_app
 from tests.ui.test_app import SIZE, status_text, until
-from tradebot_tui.config.schema import Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.snapshot import EngineSnapshot
@@ -560,9 +560,9 @@ async def test_five_hundred_symbols_scroll_sort_and_filter() -> None:
 
 
 def test_no_setting_can_hold_a_secret() -> None:
-    from tradebot_tui.config import schema
+    from tradebot_tui.config import validate
 
-    for info in schema.fields():
+    for info in validate.fields():
         assert not any(word in info.name for word in ("key", "secret", "password", "token"))
 
 

@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 
 from tests.helpers import expected_live_ticks
 from tests.ui.conftest import make_app
-from tradebot_tui.config.schema import Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.engine.snapshot import RunState
 from tradebot_tui.ui.app import TradebotApp
 

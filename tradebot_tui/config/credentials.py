@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
+
+from tradebot_tui.config.files import TomlFileError, read_toml
+from tradebot_tui.core.errors import TradebotError
 
 KEY_ENV = "TRADEBOT_API_KEY"
 SECRET_ENV = "TRADEBOT_API_SECRET"
@@ -26,7 +28,7 @@ SECRET_ENV = "TRADEBOT_API_SECRET"
 _LOADED: set[str] = set()
 
 
-class SecretsError(Exception):
+class SecretsError(TradebotError):
     """The secrets cannot be used (unsafe permissions, bad file); says why, never what."""
 
 
@@ -99,12 +101,11 @@ def load_credentials(
     if hasattr(os, "getuid") and st.st_uid != os.getuid():
         raise SecretsError(f"{secrets_file}: not owned by the current user; refusing to use it")
     try:
-        data = tomllib.loads(secrets_file.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SecretsError(f"{secrets_file}: cannot read: {exc.__class__.__name__}") from None
-    except tomllib.TOMLDecodeError as exc:
-        # The message carries a position, never the file's text.
-        raise SecretsError(f"{secrets_file}: TOML syntax error: {exc}") from None
+        data = read_toml(secrets_file)
+    except FileNotFoundError:
+        return None
+    except TomlFileError as exc:
+        raise SecretsError(str(exc)) from None
     table = data.get(exchange)
     if table is None:
         return None

@@ -1,11 +1,52 @@
-"""Atomic file writes: temp file in the same folder, fsync, os.replace, fsync the folder."""
+"""Files the app reads and writes itself: one TOML reader, and atomic writes.
+
+Config, secrets and themes are all read by `read_toml`, so every one of them reports a
+bad file the same way (what is wrong and where, never the file's text). Writes go to a
+temp file in the same folder, are fsynced, replace the old file with `os.replace`, and
+the folder is fsynced.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import tomllib
 from pathlib import Path
+from typing import Any
+
+
+class TomlFileError(Exception):
+    """A TOML file that cannot be read: `reason` says why (never what the file says)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read and parse one TOML file.
+
+    Raises:
+        FileNotFoundError: there is no file (each caller decides what that means).
+        TomlFileError: unreadable, not UTF-8, or a TOML syntax error (with its position).
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise TomlFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TomlFileError(path, f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # The message carries a line and column, never the file's text.
+        raise TomlFileError(path, f"TOML syntax error: {exc}") from None
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -7,15 +7,9 @@ from pathlib import Path
 
 import tomli_w
 
-from tradebot_tui.config.files import write_atomic
-from tradebot_tui.config.schema import (
-    SECTIONS,
-    ConfigError,
-    Settings,
-    fields,
-    from_dict,
-    to_dict,
-)
+from tradebot_tui.config.files import TomlFileError, read_toml, write_atomic
+from tradebot_tui.config.settings import SECTIONS, Settings
+from tradebot_tui.config.validate import ConfigError, fields, from_dict, to_dict
 
 UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "%": "percent", "Hz": "times a second"}
 
@@ -33,21 +27,13 @@ def load_settings(path: Path, *, required: bool) -> Settings:
     """
     source = str(path)
     try:
-        raw = path.read_bytes()
+        data = read_toml(path)
     except FileNotFoundError:
         if required:
             raise ConfigError(source, None, "file not found") from None
         return Settings()
-    except OSError as exc:
-        raise ConfigError(source, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(source, None, f"not UTF-8 text (byte {exc.start})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, None, f"TOML syntax error: {exc}") from None
+    except TomlFileError as exc:
+        raise ConfigError(source, None, exc.reason) from None
     return from_dict(data, source)
 
 

@@ -37,6 +37,28 @@ def dec(value: float | int | str | Decimal) -> Decimal:
     return Decimal(value)
 
 
+def parse_decimal(value: object, what: str, *, nonnegative: bool = False) -> Decimal:
+    """The one parser of numbers that arrive as data (journal rows, exchange answers, config).
+
+    Accepts str, int, float (through its shortest repr, as `dec`) and Decimal.
+
+    Raises:
+        ValueError: naming `what`, when the value is missing, not a number, not finite, or
+            negative while `nonnegative`.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        raise ValueError(f"{what} is not a number: {value!r}")
+    try:
+        number = dec(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise ValueError(f"{what} is not a number: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    if nonnegative and number < 0:
+        raise ValueError(f"{what} must be a number >= 0, got {value!r}")
+    return number
+
+
 def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
     """Round `value` down to a whole multiple of `step` (step > 0)."""
     with localcontext(DIVISION):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from tradebot_tui.config.schema import Settings
+    from tradebot_tui.config.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)

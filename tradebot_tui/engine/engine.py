@@ -18,8 +18,8 @@ from typing import Any, cast
 
 import trio
 
-from tradebot_tui.config import schema
-from tradebot_tui.config.schema import Settings
+from tradebot_tui.config import validate
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.display import fmt_price, fmt_qty, price_decimals
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.ledger import Ledger, LedgerError
@@ -338,10 +338,10 @@ class Engine:
         """Strategy, risk and exit settings from now on; open positions keep their exits."""
         old = self.settings
         merged = replace(old, **{name: getattr(new, name) for name in LIVE_SECTIONS})
-        changed = [key for key, _, _ in schema.diff(old, merged)]
+        changed = [key for key, _, _ in validate.diff(old, merged)]
         self.settings = merged
         self.trader.set_params(merged.strategy_params())
-        later = [s for s in schema.changed_sections(old, new) if s not in LIVE_SECTIONS]
+        later = [s for s in validate.changed_sections(old, new) if s not in LIVE_SECTIONS]
         text = ", ".join(changed) if changed else "nothing changed"
         log.info("settings applied: %s", text, extra={"fields": {"changed": len(changed)}})
         message = f"Now in effect: {text}."

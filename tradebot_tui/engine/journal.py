@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.orders import (
     Fill,
@@ -43,7 +44,7 @@ TERMINAL = {
 }
 
 
-class JournalError(Exception):
+class JournalError(TradebotError):
     """The journal cannot be used; the message says why and what to do."""
 
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tradebot_tui.config.files import write_atomic
+from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import replay_rules, split_symbol
 from tradebot_tui.core.money import fmt_decimal
@@ -35,7 +36,7 @@ from tradebot_tui.exchange.datafiles import CandleSeries, Series, iter_merged
 from tradebot_tui.exchange.paper import PaperBroker
 
 
-class ReplayError(Exception):
+class ReplayError(TradebotError):
     """Inputs that cannot be replayed together (e.g. a quote other than the budget's)."""
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from tradebot_tui.config.schema import Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.engine.commands import ReplayAction

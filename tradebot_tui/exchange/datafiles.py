@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ticks import candle_to_ticks
 from tradebot_tui.exchange import recording
 
@@ -77,7 +78,7 @@ _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_80
 _MICROS_ABOVE = 10**14
 
 
-class DataFileError(Exception):
+class DataFileError(TradebotError):
     """A replay input that cannot be used, with its place: `file:line: message`."""
 
     def __init__(self, path: Path, where: str | None, message: str) -> None:

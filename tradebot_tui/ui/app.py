@@ -18,10 +18,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widget import AwaitMount
 
-from tradebot_tui.config import schema
+from tradebot_tui.config import validate
 from tradebot_tui.config.locations import Locations
-from tradebot_tui.config.schema import ConfigError, Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.store import save_settings
+from tradebot_tui.config.validate import ConfigError
 from tradebot_tui.engine.commands import (
     LIVE_SECTIONS,
     ApplySettings,
@@ -304,7 +305,7 @@ class TradebotApp(App[None]):
 
     def settings_saved(self, new: Settings) -> None:
         """The config screen wrote `new`: apply what a running engine can."""
-        changed = schema.changed_sections(self.settings, new)
+        changed = validate.changed_sections(self.settings, new)
         self.settings = new
         if any(s in LIVE_SECTIONS for s in changed):
             self.send_command(ApplySettings(new))

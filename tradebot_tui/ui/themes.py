@@ -8,13 +8,14 @@ together instead of stopping at the first bad file.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from tradebot_tui.assets import asset_dir
+from tradebot_tui.config.files import TomlFileError, read_toml
+from tradebot_tui.core.errors import TradebotError
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Theme)}
 _COLOR_FIELDS = (
@@ -32,7 +33,7 @@ _COLOR_FIELDS = (
 )
 
 
-class ThemeError(Exception):
+class ThemeError(TradebotError):
     """A theme file that cannot be used, named by path."""
 
 
@@ -43,11 +44,11 @@ def load_theme(path: Path) -> Theme:
         ThemeError: unreadable file, bad TOML, unknown field, bad colour or type.
     """
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ThemeError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ThemeError(f"{path}: TOML syntax error: {exc}") from None
+        data = read_toml(path)
+    except FileNotFoundError:
+        raise ThemeError(f"{path}: cannot read: no such file") from None
+    except TomlFileError as exc:
+        raise ThemeError(str(exc)) from None
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
         raise ThemeError(f"{path}: unknown field(s) {', '.join(unknown)}")

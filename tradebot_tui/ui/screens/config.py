@@ -23,9 +23,10 @@ from textual.widget import Widget
 from textual.widgets import Input, Select, Static
 
 from tradebot_tui.assets import stylesheet
-from tradebot_tui.config import schema
-from tradebot_tui.config.schema import ConfigError, FieldInfo, Settings
+from tradebot_tui.config import validate
+from tradebot_tui.config.settings import Settings, section_types
 from tradebot_tui.config.store import save_settings
+from tradebot_tui.config.validate import ConfigError, FieldInfo
 from tradebot_tui.engine.commands import LIVE_SECTIONS
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
@@ -77,7 +78,7 @@ def parse_text(info: FieldInfo, text: str) -> Any:
             raise ValueError(f"must be a number, got {text!r}") from None
     elif tp is Decimal and not raw:
         raise ValueError("must be a number, got nothing")
-    return schema.convert(info, raw)
+    return validate.convert(info, raw)
 
 
 def help_text(info: FieldInfo) -> str:
@@ -107,7 +108,7 @@ class ConfigScreen(TradebotScreen):
     def __init__(self) -> None:
         super().__init__()
         self.errors: dict[str, str] = {}
-        self.infos = {info.path: info for info in schema.fields()}
+        self.infos = {info.path: info for info in validate.fields()}
         self.form_ready = False
 
     def compose_body(self) -> ComposeResult:
@@ -122,7 +123,7 @@ class ConfigScreen(TradebotScreen):
         for info in self.infos.values():
             if info.section != section:
                 section = info.section
-                doc = (schema._section_types()[section].__doc__ or "").strip()
+                doc = (section_types()[section].__doc__ or "").strip()
                 # The TOML table name, in brackets (escaped: markup would take it for a tag).
                 title = f"[b]{escape(f'[{section}]')}[/]  [dim]{escape(doc)}[/]"
                 batch.append(Static(title, classes="config-section"))
@@ -220,7 +221,7 @@ class ConfigScreen(TradebotScreen):
                 list(value) if isinstance(value, tuple) else value
             )
         # Saving writes these through tomli-w and reads them back before replacing the file.
-        return schema.from_dict(data, "the form")
+        return validate.from_dict(data, "the form")
 
     def _status(self) -> None:
         if not self.form_ready:
@@ -236,7 +237,7 @@ class ConfigScreen(TradebotScreen):
         except ConfigError as exc:
             status.update(f"[b $error]{exc.key}:[/] {exc.message}")
             return
-        changes = schema.diff(self.tb_app.settings, settings)
+        changes = validate.diff(self.tb_app.settings, settings)
         status.update(
             f"[$success]All valid.[/] {len(changes)} unsaved change(s)"
             + (": " + ", ".join(k for k, _, _ in changes) if changes else "")
@@ -291,7 +292,7 @@ class ConfigScreen(TradebotScreen):
             self.notify(str(exc), title="Not saved", severity="error")
             return
         app = self.tb_app
-        changes = schema.diff(app.settings, new)
+        changes = validate.diff(app.settings, new)
         if not changes:
             self.notify("Nothing changed.", title="Config")
             return

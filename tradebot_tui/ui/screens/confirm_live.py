@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from tradebot_tui.assets import stylesheet
-from tradebot_tui.config.schema import Settings
+from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.money import fmt_decimal
 
 CONFIRM_WORD = "LIVE"

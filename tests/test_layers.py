@@ -115,3 +115,70 @@ def test_the_default_path_never_imports_ccxt() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+ENGINE = PACKAGE / "engine"
+
+
+@pytest.mark.parametrize("path", sorted(ENGINE.glob("*.py")), ids=lambda p: p.name)
+def test_no_engine_module_is_over_400_lines(path: Path) -> None:
+    # One module per job (DESIGN.md section 1): a module that outgrows this holds two.
+    assert len(path.read_text().splitlines()) <= 400
+
+
+def test_capabilities_are_declared_not_probed() -> None:
+    """Optional capabilities are Protocols checked with isinstance, never hasattr."""
+    probes = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+        for layer in ("engine", "exchange")
+        for path in sorted((PACKAGE / layer).glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("hasattr", "getattr")
+        and path.name != "logs.py"  # a LogRecord's `extra` fields, as logging documents
+        and not (path.name == "client.py" and node.func.id == "getattr")  # ccxt by name
+        and not (path.name == "ccxt_markets.py" and node.func.id == "getattr")
+    ]
+    assert probes == []
+
+
+def test_above_the_exchange_no_ccxt_dict_is_indexed() -> None:
+    """The exchange's answers are typed at the edge (exchange.reports): the engine reads
+    fields, never a ccxt key such as "clientOrderId" or "filled"."""
+    ccxt_keys = {
+        "clientOrderId",
+        "filled",
+        "amount",
+        "status",
+        "symbol",
+        "side",
+        "price",
+        "average",
+        "cost",
+        "fee",
+        "fees",
+        "free",
+        "used",
+        "timestamp",
+        "id",
+    }
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+        for path in sorted(ENGINE.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.slice, ast.Constant)
+            and node.slice.value in ccxt_keys
+        )
+        or (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value in ccxt_keys
+        )
+    ]
+    assert found == []

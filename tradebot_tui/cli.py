@@ -543,7 +543,7 @@ def run_app(
 
 def print_crash(exc: BaseException) -> None:
     """Show an engine failure on stderr, after the terminal has been restored."""
-    from tradebot_tui.engine.engine import describe_error
+    from tradebot_tui.engine.errors import describe_error
     from tradebot_tui.engine.logs import redact
 
     lines = traceback.format_exception(exc)

@@ -12,7 +12,8 @@ import trio.testing
 from tests.helpers import expected_live_ticks, sim_engine
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.engine.commands import ExitAll, PauseEntries, ResumeEntries, TogglePause
-from tradebot_tui.engine.engine import Engine, InjectedCrash
+from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.errors import InjectedCrash
 from tradebot_tui.engine.host import run_headless
 from tradebot_tui.engine.snapshot import EngineSnapshot, RunState
 

@@ -9,7 +9,7 @@ import trio
 
 from tests.helpers import sim_engine
 from tradebot_tui.engine.commands import PauseEntries
-from tradebot_tui.engine.engine import InjectedCrash, leaf_errors
+from tradebot_tui.engine.errors import InjectedCrash, leaf_errors
 from tradebot_tui.engine.host import GuestRun
 from tradebot_tui.engine.snapshot import EngineSnapshot
 

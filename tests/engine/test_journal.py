@@ -18,7 +18,8 @@ from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import from_dict
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
-from tradebot_tui.engine.engine import Engine, describe_error
+from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.errors import describe_error
 from tradebot_tui.engine.journal import SCHEMA_VERSION, Journal, JournalError, JournalFull
 from tradebot_tui.exchange.ccxt_broker import CcxtBroker
 from tradebot_tui.exchange.live_sources import CcxtPollingSource

@@ -24,6 +24,7 @@ from tradebot_tui.core.orders import (
 from tradebot_tui.exchange.ccxt_broker import CcxtBroker
 from tradebot_tui.exchange.ccxt_markets import make_exchange, market_rules
 from tradebot_tui.exchange.client import ExchangeClient
+from tradebot_tui.exchange.reports import Balance
 from tradebot_tui.exchange.resilience import CircuitBreaker, WeightBudget
 
 
@@ -256,7 +257,7 @@ def test_no_call_moves_funds_off_the_exchange() -> None:
 def test_balances_and_one_call_in_flight_per_client(fake: FakeBinance) -> None:
     fake.inject("timeout", path="/api/v3/ticker", count=3, delay=0.3)
 
-    async def go() -> dict[str, tuple[D, D]]:
+    async def go() -> dict[str, Balance]:
         client = make_client(fake, timeout_s=2.0)
         broker = CcxtBroker(client, D("0.001"))
         async with trio.open_nursery() as nursery:
@@ -268,7 +269,7 @@ def test_balances_and_one_call_in_flight_per_client(fake: FakeBinance) -> None:
 
     balances = run(go)
     assert fake.max_in_flight == 1
-    assert balances == {"USDT": (D("10000"), D("0"))}
+    assert balances == {"USDT": Balance(D("10000"), D("0"))}
 
 
 def test_quote_paper_broker_fills_at_bid_and_ask_in_slices() -> None:

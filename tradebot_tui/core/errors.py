@@ -10,3 +10,9 @@ class TradebotError(Exception):
     and engine crashes are never of this type: they keep their traceback.
     """
 
+
+def error_text(exc: BaseException, limit: int = 200) -> str:
+    """`Type: message` of an error on one line, cut to `limit` characters (for logs and
+    notices: the type says what kind of trouble, the message where)."""
+    text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

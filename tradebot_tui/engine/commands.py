@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from tradebot_tui.config.settings import Settings
+    from tradebot_tui.engine.snapshot import ReplayStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,15 @@ class ReplayControl:
     """Pause or resume a replay, step it by a minute, or change its speed."""
 
     action: ReplayAction
+
+
+@runtime_checkable
+class ReplayControllable(Protocol):
+    """A market-data source that is a replay: it takes `ReplayControl` actions."""
+
+    def control(self, action: ReplayAction) -> None: ...
+
+    def replay_status(self) -> ReplayStatus: ...
 
 
 Command = (

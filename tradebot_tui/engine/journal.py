@@ -18,30 +18,23 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.exits import ExitReason
+from tradebot_tui.core.money import parse_decimal
 from tradebot_tui.core.orders import (
     Fill,
     OrderIntent,
     OrderStatus,
     Purpose,
     Side,
-    client_id_seq,
 )
-
-SCHEMA_VERSION = 2
-TERMINAL = {
-    OrderStatus.FILLED,
-    OrderStatus.CANCELED,
-    OrderStatus.REJECTED,
-    OrderStatus.EXPIRED,
-    OrderStatus.FAILED,
-}
+from tradebot_tui.engine import journal_schema as rows
+from tradebot_tui.engine.journal_schema import MIGRATIONS, SCHEMA_VERSION, Op
 
 
 class JournalError(TradebotError):
@@ -50,55 +43,6 @@ class JournalError(TradebotError):
 
 class JournalFull(JournalError):
     """A write failed for lack of space: the order it was for is not sent."""
-
-
-def _v1(db: sqlite3.Connection) -> None:
-    _script(
-        db,
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE intents (
-            cid TEXT PRIMARY KEY, seq INTEGER NOT NULL, symbol TEXT NOT NULL,
-            side TEXT NOT NULL, purpose TEXT NOT NULL, qty TEXT NOT NULL, price TEXT NOT NULL,
-            ts_ms INTEGER NOT NULL, reserved TEXT NOT NULL, reason TEXT, anchor REAL,
-            drop_pct REAL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
-            adopted INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE TABLE fills (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, cid TEXT NOT NULL REFERENCES intents(cid),
-            qty TEXT NOT NULL, price TEXT NOT NULL, fee TEXT NOT NULL, ts_ms INTEGER NOT NULL
-        );
-        CREATE TABLE positions (
-            symbol TEXT PRIMARY KEY, qty TEXT NOT NULL, cost TEXT NOT NULL,
-            updated_fill INTEGER NOT NULL
-        );
-        CREATE TABLE ledger (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, cid TEXT NOT NULL, free TEXT NOT NULL,
-            reserved TEXT NOT NULL, in_positions TEXT NOT NULL, realized_pnl TEXT NOT NULL,
-            fees_paid TEXT NOT NULL
-        );
-        CREATE TABLE events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, wall_ms INTEGER NOT NULL,
-            kind TEXT NOT NULL, symbol TEXT, detail TEXT NOT NULL
-        );
-        """,
-    )
-
-
-def _script(db: sqlite3.Connection, script: str) -> None:
-    """Statements one by one: executescript would commit the migration's transaction."""
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def _v2(db: sqlite3.Connection) -> None:
-    """Fills remember the part of the executed amount taken as commission (base asset)."""
-    db.execute("ALTER TABLE fills ADD COLUMN commission_qty TEXT NOT NULL DEFAULT '0'")
-
-
-# Migration n brings a journal from version n to n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 
 
 @dataclass
@@ -114,7 +58,7 @@ class JournaledOrder:
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return self.status.terminal
 
 
 class Journal:
@@ -179,12 +123,10 @@ class Journal:
     def _move_aside(path: Path, reason: str) -> JournalError:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         target = path.with_name(f"{path.name}.unreadable-{stamp}")
-        moved = []
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(path) + suffix)
             if src.exists():
                 src.replace(Path(str(target) + suffix))
-                moved.append(src.name)
         return JournalError(
             f"the journal {path} cannot be read ({reason}); it was moved to {target} and "
             "nothing was traded. Inspect it, put a good copy back, or start with "
@@ -238,10 +180,16 @@ class Journal:
     def _tx(self) -> Journal._Tx:
         return Journal._Tx(self.db)
 
-    def _write(self, fn: Callable[[], None]) -> None:
+    def write(self, ops: list[Op]) -> None:
+        """Run `ops` in one transaction and commit it (one fsync): all of them or none.
+
+        Raises:
+            JournalFull: the disk is full; JournalError: any other failed write.
+        """
         try:
             with self._tx():
-                fn()
+                for op in ops:
+                    op(self.db)
         except sqlite3.OperationalError as exc:
             if "full" in str(exc).lower():
                 raise JournalFull(f"journal {self.path}: disk full ({exc})") from None
@@ -249,90 +197,21 @@ class Journal:
 
     def record_intent(self, intent: OrderIntent, *, adopted: bool = False) -> None:
         """Before the order is sent: raises (and nothing may be sent) if it is not on disk."""
-        seq = client_id_seq(intent.client_id) or 0
-
-        def write() -> None:
-            self.db.execute(
-                "INSERT INTO intents (cid, seq, symbol, side, purpose, qty, price, ts_ms, "
-                "reserved, reason, anchor, drop_pct, status, adopted) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    intent.client_id,
-                    seq,
-                    intent.symbol,
-                    intent.side.value,
-                    intent.purpose.value,
-                    str(intent.qty),
-                    str(intent.price),
-                    intent.ts_ms,
-                    str(intent.reserved),
-                    intent.reason.value if intent.reason else None,
-                    intent.anchor,
-                    intent.drop_pct,
-                    OrderStatus.PENDING.value,
-                    int(adopted),
-                ),
-            )
-
-        self._write(write)
+        self.write([rows.intent(intent, adopted=adopted)])
 
     def record_fill(self, fill: Fill, symbol: str, position_qty: Decimal, cost: Decimal) -> None:
-        def write() -> None:
-            cur = self.db.execute(
-                "INSERT INTO fills (cid, qty, price, fee, ts_ms, commission_qty) "
-                "VALUES (?,?,?,?,?,?)",
-                (
-                    fill.client_id,
-                    str(fill.qty),
-                    str(fill.price),
-                    str(fill.fee),
-                    fill.ts_ms,
-                    str(fill.commission_qty),
-                ),
-            )
-            self.db.execute(
-                "INSERT INTO positions VALUES (?,?,?,?) ON CONFLICT(symbol) DO UPDATE SET "
-                "qty=excluded.qty, cost=excluded.cost, updated_fill=excluded.updated_fill",
-                (symbol, str(position_qty), str(cost), cur.lastrowid),
-            )
-            self.db.execute(
-                "UPDATE intents SET status=? WHERE cid=? AND status=?",
-                (OrderStatus.PARTIALLY_FILLED.value, fill.client_id, OrderStatus.PENDING.value),
-            )
-
-        self._write(write)
+        self.write([rows.fill(fill, symbol, position_qty, cost)])
 
     def record_close(
         self, cid: str, status: OrderStatus, message: str, ledger: tuple[Decimal, ...]
     ) -> None:
-        def write() -> None:
-            self.db.execute(
-                "UPDATE intents SET status=?, message=? WHERE cid=?", (status.value, message, cid)
-            )
-            self.db.execute(
-                "INSERT INTO ledger (cid, free, reserved, in_positions, realized_pnl, "
-                "fees_paid) VALUES (?,?,?,?,?,?)",
-                (cid, *map(str, ledger)),
-            )
-
-        self._write(write)
+        self.write([rows.close(cid, status, message, ledger)])
 
     def record_event(self, kind: str, detail: str, symbol: str | None = None) -> None:
-        self._write(
-            lambda: self.db.execute(
-                "INSERT INTO events (wall_ms, kind, symbol, detail) VALUES (?,?,?,?)",
-                (int(time.time() * 1000), kind, symbol, detail),
-            ).close()
-        )
+        self.write([rows.event(kind, detail, symbol)])
 
     def set_meta(self, key: str, value: str) -> None:
-        self._write(
-            lambda: self.db.execute(
-                "INSERT INTO meta VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (key, value),
-            ).close()
-        )
+        self.write([rows.meta(key, value)])
 
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -340,7 +219,10 @@ class Journal:
 
     def baseline(self) -> dict[str, Decimal] | None:
         raw = self.meta("baseline_balances")
-        return None if raw is None else {k: Decimal(v) for k, v in json.loads(raw).items()}
+        if raw is None:
+            return None
+        where = f"{self.path}: meta baseline_balances"
+        return {k: _dec(v, where, k) for k, v in json.loads(raw).items()}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -427,9 +309,6 @@ class Journal:
 
 def _dec(text: str, where: str, what: str) -> Decimal:
     try:
-        value = Decimal(text)
-    except (InvalidOperation, TypeError):
-        raise JournalError(f"{where}: {what} is not a number: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise JournalError(f"{where}: {what} must be a finite number >= 0, got {text!r}")
-    return value
+        return parse_decimal(text, what, nonnegative=True)
+    except ValueError as exc:
+        raise JournalError(f"{where}: {exc}") from None

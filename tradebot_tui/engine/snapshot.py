@@ -7,6 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
+from tradebot_tui.core.orders import OrderStatus, Purpose, Side
 from tradebot_tui.core.trader import Status, Trade
 from tradebot_tui.engine.history import Bar
 
@@ -62,11 +63,11 @@ class OrderRow:
     client_id: str
     ts_ms: int
     symbol: str
-    side: str
-    purpose: str
+    side: Side
+    purpose: Purpose
     qty: Decimal
     price: Decimal
-    status: str
+    status: OrderStatus
     filled: Decimal
     avg_price: Decimal | None
     fee: Decimal

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import trio
 
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.orders import BrokerEvent, Fill, OrderIntent
 from tradebot_tui.core.ticks import Tick
+from tradebot_tui.exchange.reports import Balance, ExchangeOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,23 +84,58 @@ class Broker(Protocol):
     async def follow(self, intent: OrderIntent, emit: Emit) -> None: ...
 
 
+@runtime_checkable
 class ExchangeBroker(Broker, Protocol):
-    """A broker with an account on a real exchange: what recovery and reconciliation use."""
+    """A broker with an account on a real exchange: what recovery and reconciliation use.
+
+    Everything it returns is parsed at the edge (`exchange.reports`): no ccxt dicts.
+    """
 
     async def resume(
-        self, intent: OrderIntent, emit: Emit, known: list[Fill], order: dict[str, Any]
+        self, intent: OrderIntent, emit: Emit, known: list[Fill], order: ExchangeOrder
     ) -> None:
         """Follow an order found on the exchange after a restart."""
         ...
 
-    async def lookup(self, intent: OrderIntent) -> dict[str, Any] | None:
+    async def lookup(self, intent: OrderIntent) -> ExchangeOrder | None:
         """The order as the exchange has it, or None if it never got there."""
         ...
 
-    async def open_orders(self, prefix: str) -> list[dict[str, Any]]: ...
+    async def open_orders(self, prefix: str) -> list[ExchangeOrder]: ...
 
     async def price(self, symbol: str) -> Decimal: ...
 
-    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]: ...
+    async def balances(self) -> dict[str, Balance]: ...
 
     async def cancel(self, intent: OrderIntent) -> None: ...
+
+
+# -- optional capabilities: declared here, checked once by the engine with isinstance --------
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A market-data source that can say how its feed is doing ("live", "stale 12s"...)."""
+
+    def health(self) -> str: ...
+
+
+class Connection(Protocol):
+    """An exchange connection whose circuit breaker and rate limits the user should see."""
+
+    @property
+    def circuit_open(self) -> bool:
+        """True while the breaker holds entries and polling back."""
+        ...
+
+    def circuit_text(self) -> str:
+        """The breaker or rate-limit state in a few words; "" when all is well."""
+        ...
+
+
+@runtime_checkable
+class OnExchange(Protocol):
+    """A source or broker that talks to an exchange through a `Connection`."""
+
+    @property
+    def client(self) -> Connection: ...

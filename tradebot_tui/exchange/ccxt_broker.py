@@ -12,38 +12,28 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal, localcontext
-from typing import Any
 
 import trio
 
-from tradebot_tui.core.money import DIVISION, EXACT, ZERO, dec
+from tradebot_tui.core.errors import error_text
+from tradebot_tui.core.money import DIVISION, EXACT, ZERO
 from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus, Purpose, Side
 from tradebot_tui.exchange.base import Emit
 from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
+from tradebot_tui.exchange.errors import ErrorKind, classify
+from tradebot_tui.exchange.reports import (
+    Balance,
+    ExchangeOrder,
+    FeePaid,
+    MalformedReport,
+    parse_balances,
+    parse_order,
+    parse_price,
+    parse_trade,
+)
 from tradebot_tui.exchange.resilience import Priority
 
 log = logging.getLogger("tradebot.broker")
-
-# Errors that say for sure the exchange refused the order (nothing was placed).
-_REFUSALS = {
-    "InsufficientFunds",
-    "InvalidOrder",
-    "BadSymbol",
-    "AuthenticationError",
-    "PermissionDenied",
-    "AccountSuspended",
-    "BadRequest",
-    "ArgumentsRequired",
-    "NotSupported",
-}
-
-_TERMINAL = {
-    "closed": OrderStatus.FILLED,
-    "canceled": OrderStatus.CANCELED,
-    "cancelled": OrderStatus.CANCELED,
-    "expired": OrderStatus.EXPIRED,
-    "rejected": OrderStatus.REJECTED,
-}
 
 
 class OrderUnknown(Exception):
@@ -75,18 +65,12 @@ class CcxtBroker:
         self.order_timeout_s = order_timeout_s
         self.place_attempts = place_attempts
 
-    def execute(self, intent: OrderIntent) -> list[Any]:
+    def execute(self, intent: OrderIntent) -> list[Fill | OrderClosed]:
         raise NotImplementedError("CcxtBroker places orders asynchronously; use follow()")
 
-    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+    async def balances(self) -> dict[str, Balance]:
         """Free and locked amount of every asset the account holds."""
-        raw = await self.client.call("fetch_balance", priority=Priority.QUERY)
-        out: dict[str, tuple[Decimal, Decimal]] = {}
-        for asset, free in (raw.get("free") or {}).items():
-            locked = (raw.get("used") or {}).get(asset) or 0
-            if free or locked:
-                out[asset] = (dec(free or 0), dec(locked))
-        return out
+        return parse_balances(await self.client.call("fetch_balance", priority=Priority.QUERY))
 
     async def follow(self, intent: OrderIntent, emit: Emit) -> None:
         tracker = _Tracker(intent, emit, self.fee_rate)
@@ -96,38 +80,35 @@ class CcxtBroker:
         await self._until_done(intent, tracker, order)
 
     async def resume(
-        self, intent: OrderIntent, emit: Emit, known: list[Fill], order: dict[str, Any]
+        self, intent: OrderIntent, emit: Emit, known: list[Fill], order: ExchangeOrder
     ) -> None:
         """Follow an order found on the exchange after a restart; `known`: fills journaled."""
         tracker = _Tracker(intent, emit, self.fee_rate)
         tracker.resume(known)
         await self._until_done(intent, tracker, order)
 
-    async def lookup(self, intent: OrderIntent) -> dict[str, Any] | None:
+    async def lookup(self, intent: OrderIntent) -> ExchangeOrder | None:
         """The order as the exchange has it, or None if it never got there."""
         return await self._lookup(intent, Priority.QUERY)
 
     async def price(self, symbol: str) -> Decimal:
         """The last traded price of `symbol` (to value an order that has none)."""
         ticker = await self.client.call("fetch_ticker", symbol, priority=Priority.QUERY)
-        return dec(ticker.get("last") or ticker.get("close") or 0)
+        return parse_price(ticker, symbol)
 
-    async def open_orders(self, prefix: str) -> list[dict[str, Any]]:
+    async def open_orders(self, prefix: str) -> list[ExchangeOrder]:
         """Open orders on the exchange whose client id starts with `prefix`."""
         orders = await self.client.call("fetch_open_orders", priority=Priority.QUERY)
-        return [dict(o) for o in orders if str(o.get("clientOrderId") or "").startswith(prefix)]
+        return [o for o in map(parse_order, orders) if o.client_id.startswith(prefix)]
 
     async def cancel(self, intent: OrderIntent) -> None:
-        """Ask the exchange to cancel (its follower sees the result)."""
-        try:
-            await self._send_cancel(intent)
-        except trio.Cancelled:
-            raise
-        except Exception as exc:
-            log.warning("cancel %s: %s", intent.client_id, exc)
+        """Ask the exchange to cancel by client id (its follower sees the result).
 
-    async def _send_cancel(self, intent: OrderIntent) -> None:
-        """Cancel by client id; an order already over (not found) is no error."""
+        An order that is over already (not found) is no error.
+
+        Raises:
+            Exception: the exchange's error when the cancel did not go through.
+        """
         try:
             await self.client.call(
                 "cancel_order",
@@ -139,11 +120,11 @@ class CcxtBroker:
         except trio.Cancelled:
             raise
         except Exception as exc:
-            if type(exc).__name__ != "OrderNotFound":
+            if classify(exc) is not ErrorKind.NOT_FOUND:
                 raise
 
     async def _until_done(
-        self, intent: OrderIntent, tracker: _Tracker, order: dict[str, Any]
+        self, intent: OrderIntent, tracker: _Tracker, order: ExchangeOrder
     ) -> None:
         waited = 0.0
         delay = self.poll_s
@@ -162,44 +143,43 @@ class CcxtBroker:
             order = found
 
     async def _with_fees(
-        self, intent: OrderIntent, tracker: _Tracker, order: dict[str, Any]
-    ) -> dict[str, Any]:
+        self, intent: OrderIntent, tracker: _Tracker, order: ExchangeOrder
+    ) -> ExchangeOrder:
         """`order`, with its commissions from the account's trades when it has none.
 
         Binance's order query reports no fees; its trade list does, in the asset they were
         charged in (the base asset on buys), which decides how much actually arrived.
         """
-        filled = _dec(order.get("filled")) or ZERO
-        if filled <= tracker.filled or order.get("fees") or order.get("fee"):
+        if order.filled <= tracker.filled or order.fees:
             return order
         try:
-            trades = await self.client.call(
+            raw = await self.client.call(
                 "fetch_my_trades",
                 intent.symbol,
                 None,
                 None,
-                {"orderId": order.get("id")},
+                {"orderId": order.order_id},
                 priority=Priority.QUERY,
             )
+            trades = [parse_trade(t) for t in raw]
         except trio.Cancelled:
             raise
         except Exception as exc:
-            log.warning("%s: no trade list (%s); fees estimated", intent.client_id, exc)
+            log.warning("%s: no trade list (%s); fees estimated", intent.client_id, error_text(exc))
             return order
         totals: dict[str, Decimal] = {}
         executed = ZERO
         for trade in trades:
-            if str(trade.get("order")) != str(order.get("id")):
+            if trade.order_id != order.order_id:
                 continue
-            executed += dec(trade.get("amount") or 0)
-            fee = trade.get("fee") or {}
-            if fee.get("cost") is not None and fee.get("currency"):
-                totals[fee["currency"]] = totals.get(fee["currency"], ZERO) + dec(fee["cost"])
-        if executed != filled:
+            executed += trade.amount
+            if trade.fee is not None:
+                totals[trade.fee.currency] = totals.get(trade.fee.currency, ZERO) + trade.fee.cost
+        if executed != order.filled:
             return order  # the trade list lags the order: estimate now, exact next time
-        return {**order, "fees": [{"currency": c, "cost": v} for c, v in totals.items()]}
+        return order.with_fees(tuple(FeePaid(c, v) for c, v in totals.items()))
 
-    async def _place(self, intent: OrderIntent, tracker: _Tracker) -> dict[str, Any] | None:
+    async def _place(self, intent: OrderIntent, tracker: _Tracker) -> ExchangeOrder | None:
         priority = Priority.ENTRY if intent.purpose is Purpose.ENTRY else Priority.EXIT
         side = "buy" if intent.side is Side.BUY else "sell"
         price = float(intent.price) if self.order_type == "limit" else None
@@ -217,19 +197,22 @@ class CcxtBroker:
                     priority=priority,
                     retry=False,
                 )
-                if isinstance(placed, dict) and placed.get("status"):
-                    return dict(placed)
-                log.warning("%s: unreadable answer to the order; looking it up", intent.client_id)
+                try:
+                    return parse_order(placed)
+                except MalformedReport as exc:
+                    log.warning(
+                        "%s: unreadable answer to the order (%s); looking it up",
+                        intent.client_id,
+                        exc,
+                    )
             except CircuitOpen as exc:
                 tracker.close(OrderStatus.REJECTED, str(exc))
                 return None
             except trio.Cancelled:
                 raise
             except Exception as exc:
-                message = f"{type(exc).__name__}: {exc}"
-                names = {cls.__name__ for cls in type(exc).__mro__}
-                duplicate = "Duplicate order" in str(exc)
-                if names & _REFUSALS and not duplicate:
+                message = error_text(exc, 400)
+                if classify(exc) is ErrorKind.REFUSED:
                     log.error("%s %s refused: %s", side, intent.symbol, message)
                     tracker.close(OrderStatus.REJECTED, message)
                     return None
@@ -245,9 +228,9 @@ class CcxtBroker:
         tracker.close(OrderStatus.FAILED, "not placed: the exchange kept failing")
         return None
 
-    async def _lookup(self, intent: OrderIntent, priority: Priority) -> dict[str, Any] | None:
+    async def _lookup(self, intent: OrderIntent, priority: Priority) -> ExchangeOrder | None:
         try:
-            order = await self.client.call(
+            raw = await self.client.call(
                 "fetch_order",
                 None,
                 intent.symbol,
@@ -257,16 +240,17 @@ class CcxtBroker:
         except trio.Cancelled:
             raise
         except Exception as exc:
-            if type(exc).__name__ == "OrderNotFound":
+            if classify(exc) is ErrorKind.NOT_FOUND:
                 return None
-            raise OrderUnknown(
-                f"looking up {intent.client_id}: {type(exc).__name__}: {exc}"
-            ) from exc
-        return dict(order)
-
-    async def _cancel(self, intent: OrderIntent) -> dict[str, Any]:
+            raise OrderUnknown(f"looking up {intent.client_id}: {error_text(exc)}") from exc
         try:
-            await self._send_cancel(intent)
+            return parse_order(raw)
+        except MalformedReport as exc:
+            raise OrderUnknown(f"looking up {intent.client_id}: {exc}") from None
+
+    async def _cancel(self, intent: OrderIntent) -> ExchangeOrder:
+        try:
+            await self.cancel(intent)
         except trio.Cancelled:
             raise
         except Exception as exc:
@@ -306,15 +290,14 @@ class _Tracker:
                 self.base_fees += fill.commission_qty
                 self.quote_fees += fill.fee - fill.commission_qty * fill.price
 
-    def apply(self, order: dict[str, Any]) -> bool:
+    def apply(self, order: ExchangeOrder) -> bool:
         """Emit what is new in `order`; True once the order is over."""
-        filled = _dec(order.get("filled"))
-        cost = _dec(order.get("cost"))
-        if filled is not None and filled > self.filled:
+        filled, cost = order.filled, order.cost
+        if filled > self.filled:
             with localcontext(EXACT):
                 qty = filled - self.filled
             if cost is None or cost <= self.cost:
-                price = _dec(order.get("average")) or _dec(order.get("price")) or self.intent.price
+                price = order.average or order.price or self.intent.price
                 with localcontext(EXACT):
                     value = qty * price
             else:
@@ -330,30 +313,26 @@ class _Tracker:
                 self.base_fees += base_fee
                 fee = quote_fee + base_fee * price
                 received = qty - base_fee
-            ts = int(order.get("lastTradeTimestamp") or order.get("timestamp") or self.intent.ts_ms)
+            ts = order.updated_ms or order.created_ms or self.intent.ts_ms
             self.emit(Fill(self.intent.client_id, received, price, fee, ts, base_fee))
-        status = str(order.get("status") or "open")
-        if status in _TERMINAL:
-            final = _TERMINAL[status]
+        if order.status.terminal:
+            final = order.status
             if final is OrderStatus.FILLED and self.filled < self.intent.qty:
                 final = OrderStatus.CANCELED if self.filled == 0 else final
             self.close(final, "")
             return True
         return False
 
-    def _fees(self, order: dict[str, Any], value: Decimal) -> tuple[Decimal, Decimal]:
+    def _fees(self, order: ExchangeOrder, value: Decimal) -> tuple[Decimal, Decimal]:
         """(quote fee, base-asset fee) of the new part: as reported, else estimated."""
         quote_total = base_total = ZERO
         known = False
-        for fee in order.get("fees") or ([order["fee"]] if order.get("fee") else []):
-            if not fee or fee.get("cost") is None:
-                continue
-            cost = dec(fee["cost"])
-            if fee.get("currency") == self.quote:
-                quote_total += cost
+        for fee in order.fees:
+            if fee.currency == self.quote:
+                quote_total += fee.cost
                 known = True
-            elif fee.get("currency") == self.base:
-                base_total += cost
+            elif fee.currency == self.base:
+                base_total += fee.cost
                 known = True
         with localcontext(EXACT):
             if known:
@@ -367,12 +346,3 @@ class _Tracker:
         if not self.closed:
             self.closed = True
             self.emit(OrderClosed(self.intent.client_id, status, self.intent.ts_ms, message))
-
-
-def _dec(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return dec(value if not isinstance(value, int) else str(value))
-    except (ValueError, ArithmeticError):
-        return None

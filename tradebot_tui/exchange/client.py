@@ -16,14 +16,14 @@ from typing import Any
 
 import trio
 
+from tradebot_tui.core.errors import error_text
+from tradebot_tui.exchange.errors import ErrorKind, classify, retryable
 from tradebot_tui.exchange.resilience import (
     BreakerState,
     CircuitBreaker,
-    ErrorClass,
     Priority,
     WeightBudget,
     backoff_s,
-    classify,
 )
 
 log = logging.getLogger("tradebot.exchange")
@@ -119,16 +119,17 @@ class ExchangeClient:
             except Exception as exc:
                 self.failures += 1
                 kind = classify(exc)
-                self._honour_retry_after(exc)
-                message = f"{type(exc).__name__}: {_short(exc)}"
-                if kind is ErrorClass.TRANSIENT and self.breaker.failure(message):
+                if kind is ErrorKind.RATE_LIMITED:
+                    self._honour_retry_after(exc)
+                message = error_text(exc)
+                if kind is ErrorKind.TRANSIENT and self.breaker.failure(message):
                     log.warning(
                         "%s: circuit opened after %d failures: %s",
                         self.name,
                         self.breaker.failures,
                         message,
                     )
-                if kind is ErrorClass.PERMANENT or not retry or attempt >= self.retries:
+                if not retryable(kind) or not retry or attempt >= self.retries:
                     raise
                 delay = max(
                     backoff_s(attempt, self.backoff_base_s, self.backoff_cap_s, self._rng),
@@ -149,10 +150,23 @@ class ExchangeClient:
             self.breaker.success()
             return result
 
+    @property
+    def circuit_open(self) -> bool:
+        """True while the breaker holds entries and polling back."""
+        return self.breaker.state is BreakerState.OPEN
+
+    def circuit_text(self) -> str:
+        """The breaker or rate-limit state in a few words; "" when all is well."""
+        breaker = self.breaker
+        state = breaker.state
+        if state is BreakerState.OPEN:
+            return f"circuit open {breaker.retry_in_s:.0f}s"
+        if state is BreakerState.HALF_OPEN:
+            return "circuit half-open"
+        paused = self.budget.paused_for
+        return f"rate limited {paused:.0f}s" if paused > 0 else ""
+
     def _honour_retry_after(self, exc: Exception) -> None:
-        names = {cls.__name__ for cls in type(exc).__mro__}
-        if not names & {"RateLimitExceeded", "DDoSProtection"}:
-            return
         headers = getattr(self.exchange, "last_response_headers", None) or {}
         value = None
         for key, v in dict(headers).items():
@@ -167,8 +181,3 @@ class ExchangeClient:
             "%s: rate limited (%s); all calls pause %.0f s", self.name, type(exc).__name__, seconds
         )
         self.budget.pause_for(seconds)
-
-
-def _short(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"

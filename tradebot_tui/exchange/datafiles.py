@@ -339,7 +339,9 @@ def read_feather(path: Path, symbol: str, period: int) -> CandleSeries:
 
 def _to_array(typecode: str, column: Any) -> array[Any]:
     """Copy an Arrow column of 8-byte numbers into an array.array, without boxing."""
-    chunk = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    import pyarrow as pa
+
+    chunk = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     out = array(typecode)
     if len(chunk):
         start = chunk.offset * out.itemsize

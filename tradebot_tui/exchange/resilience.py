@@ -1,7 +1,8 @@
-"""Calling an exchange without hurting it or us: error classes, weight budget, breaker.
+"""Calling an exchange without hurting it or us: back-off, weight budget, breaker.
 
-- `classify`: ccxt's exception hierarchy sorted into transient (retry with backoff) and
-  permanent (fail the intent at once), as DESIGN.md section 3 lists them.
+(What each ccxt error means is decided in `exchange.errors`, which imports ccxt; this
+module does not, so the engine can read breaker states on the default start-up path.)
+
 - `WeightBudget`: one token bucket of request weight per exchange, shared by every call,
   served by priority (cancels and exits, then entries, then market data), and paused as a
   whole when the exchange answers 429 or 418 with Retry-After.
@@ -18,50 +19,6 @@ from collections.abc import Callable
 from enum import IntEnum, StrEnum
 
 import trio
-
-
-class ErrorClass(StrEnum):
-    TRANSIENT = "transient"
-    PERMANENT = "permanent"
-
-
-# Names rather than classes, so that this module does not import ccxt; matched along the
-# exception's class hierarchy, most specific first.
-_TRANSIENT = {
-    "OperationFailed",  # ccxt's parent of the network errors; Binance -1001 lands here
-    "NetworkError",
-    "RequestTimeout",
-    "RateLimitExceeded",
-    "DDoSProtection",
-    "ExchangeNotAvailable",
-    "InvalidNonce",
-    "OnMaintenance",
-}
-_PERMANENT = {
-    "AuthenticationError",
-    "PermissionDenied",
-    "AccountSuspended",
-    "InsufficientFunds",
-    "InvalidOrder",
-    "OrderNotFound",
-    "BadSymbol",
-    "BadRequest",
-    "BadResponse",
-    "NotSupported",
-    "ArgumentsRequired",
-}
-
-
-def classify(exc: BaseException) -> ErrorClass:
-    """Transient errors may be retried; everything else fails at once."""
-    for cls in type(exc).__mro__:
-        if cls.__name__ in _PERMANENT:
-            return ErrorClass.PERMANENT
-        if cls.__name__ in _TRANSIENT:
-            return ErrorClass.TRANSIENT
-    if isinstance(exc, (TimeoutError, ConnectionError, trio.TooSlowError)):
-        return ErrorClass.TRANSIENT
-    return ErrorClass.PERMANENT
 
 
 def backoff_s(attempt: int, base: float, cap: float, rng: random.Random) -> float:

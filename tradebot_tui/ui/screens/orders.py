@@ -45,7 +45,6 @@ LABELS = (
     "Why",
     "Id",
 )
-OPEN_STATUSES = ("pending", "open", "partially_filled")
 
 
 class OrdersScreen(TradebotScreen):
@@ -72,7 +71,7 @@ class OrdersScreen(TradebotScreen):
         colors = {"buy": theme.success or "green", "sell": theme.error or "red"}
         rows = [(o.client_id, self._cells(o, colors)) for o in snap.orders]
         sync_rows(self.query_one("#orders-table", DataTable), COLUMNS, rows, self._shown)
-        open_orders = sum(1 for o in snap.orders if o.status in OPEN_STATUSES)
+        open_orders = sum(1 for o in snap.orders if not o.status.terminal)
         self.query_one("#orders-summary", TextLine).set_text(
             f"{len(snap.orders)} recent order(s), {open_orders} open · "
             f"fees paid {fmt_money(snap.fees_paid)} {snap.quote}"
@@ -103,7 +102,7 @@ class OrdersScreen(TradebotScreen):
         if order is None:
             self.notify("No order selected.", severity="warning")
             return
-        if order.status not in OPEN_STATUSES:
+        if order.status.terminal:
             self.notify(
                 f"{order.client_id} is {order.status.replace('_', ' ')}: nothing to cancel.",
                 severity="warning",

@@ -1,0 +1,137 @@
+"""The trader's commands (keys, the command palette), applied to a running engine.
+
+One `match` turns each command into what it does. Commands that change what a restart
+must know are journaled; the others (focus, replay speed) only change the screen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+from tradebot_tui.config import validate
+from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.trader import Trader
+from tradebot_tui.engine import wording
+from tradebot_tui.engine.commands import (
+    LIVE_SECTIONS,
+    ApplySettings,
+    CancelOrder,
+    Command,
+    ExitAll,
+    ExitPosition,
+    Focus,
+    PauseEntries,
+    ReplayControl,
+    ReplayControllable,
+    ResumeEntries,
+    TogglePause,
+    ToggleSymbol,
+)
+from tradebot_tui.engine.journal_writer import JournalWriter
+from tradebot_tui.engine.router import OrderRouter
+from tradebot_tui.engine.views import Views
+from tradebot_tui.engine.wording import NoticeText
+
+log = logging.getLogger("tradebot.engine")
+
+DURABLE = (PauseEntries, ResumeEntries, ExitPosition, ExitAll, ToggleSymbol, CancelOrder)
+
+
+class Controller:
+    """Applies the trader's commands to the trader, the router and the views."""
+
+    def __init__(
+        self,
+        trader: Trader,
+        router: OrderRouter,
+        views: Views,
+        *,
+        settings: Settings,
+        journal: JournalWriter | None,
+        replay: ReplayControllable | None,
+        notice: Callable[[NoticeText], None],
+        now: Callable[[], int],
+    ) -> None:
+        self.settings = settings
+        self._trader = trader
+        self._router = router
+        self._views = views
+        self._journal = journal
+        self._replay = replay
+        self._notice = notice
+        self._now = now
+
+    async def apply(self, command: Command) -> None:
+        """Carry out one command; journal it when a restart must know."""
+        await self._handle(command)
+        if self._journal is not None and isinstance(command, DURABLE):
+            self._journal.event("control", type(command).__name__)
+
+    async def _handle(self, command: Command) -> None:
+        trader = self._trader
+        match command:
+            case TogglePause():
+                await self._handle(ResumeEntries() if trader.paused else PauseEntries())
+            case PauseEntries():
+                if not trader.paused:
+                    trader.paused = True
+                    log.info("entries paused by the user; exits continue")
+            case ResumeEntries():
+                if trader.paused:
+                    trader.paused = False
+                    trader.reset_drawdown()
+                    log.info("entries resumed (the drawdown protection starts from here)")
+            case ExitPosition(symbol):
+                await self._exit(symbol)
+            case ExitAll():
+                held = [b.symbol for b in trader.books.values() if b.position is not None]
+                log.info("exit all: %d position(s)", len(held))
+                if not held:
+                    self._notice(wording.nothing_to_exit())
+                for symbol in held:
+                    await self._exit(symbol)
+            case ToggleSymbol(symbol):
+                paused = symbol not in trader.paused_symbols
+                if paused:
+                    trader.paused_symbols.add(symbol)
+                    log.info("%s: entries paused by the user; its exits continue", symbol)
+                else:
+                    trader.paused_symbols.discard(symbol)
+                    log.info("%s: entries resumed by the user", symbol)
+                self._notice(wording.symbol_toggled(symbol, paused=paused))
+            case CancelOrder(client_id):
+                self._notice(await self._router.cancel(client_id))
+            case ApplySettings(settings):
+                self._apply_settings(settings)
+            case Focus(symbol):
+                self._views.focus = symbol
+            case ReplayControl(action):
+                if self._replay is None:
+                    self._notice(wording.not_a_replay())
+                else:
+                    self._replay.control(action)
+
+    async def _exit(self, symbol: str) -> None:
+        intent = self._trader.exit_position(symbol, self._now())
+        if intent is None:
+            log.warning("exit %s: no open position to exit", symbol)
+            self._notice(wording.no_position(symbol))
+            return
+        await self._router.execute(intent)
+
+    def _apply_settings(self, new: Settings) -> None:
+        """Strategy, risk and exit settings from now on; open positions keep their exits."""
+        old = self.settings
+        merged = replace(old, strategy=new.strategy, risk=new.risk, exits=new.exits)
+        changed = [key for key, _, _ in validate.diff(old, merged)]
+        self.settings = merged
+        self._trader.set_params(merged.strategy_params())
+        later = [s for s in validate.changed_sections(old, new) if s not in LIVE_SECTIONS]
+        log.info(
+            "settings applied: %s",
+            ", ".join(changed) or "nothing changed",
+            extra={"fields": {"changed": len(changed)}},
+        )
+        self._notice(wording.settings_applied(changed, later))

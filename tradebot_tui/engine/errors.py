@@ -1,0 +1,30 @@
+"""Engine failures: taking trio's exception groups apart and saying what went wrong."""
+
+from __future__ import annotations
+
+import trio
+
+
+class InjectedCrash(RuntimeError):
+    """Raised on purpose by `--inject-engine-crash` to test crash handling."""
+
+
+def leaf_errors(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside a (nested) exception group, or the exception itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaf_errors(inner)]
+    return [exc]
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether `exc` is only trio cancellations (a stop, not a failure)."""
+    return all(isinstance(leaf, trio.Cancelled) for leaf in leaf_errors(exc))
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Type: message` of every real error inside a (nested) exception group."""
+    return "; ".join(
+        f"{type(leaf).__name__}: {leaf}"
+        for leaf in leaf_errors(exc)
+        if not isinstance(leaf, trio.Cancelled)
+    )

@@ -1,0 +1,145 @@
+"""The journal's writes, in order, in a worker thread: the event loop never waits on an fsync.
+
+A commit with synchronous=FULL is an fsync: on this project's disks its p99 passes the
+2 ms a frame of the UI can spare (`benchmarks/journal.py` prints it), so no write runs on
+the loop. Writes are queued in the order they happen and committed by one task, a batch
+per commit (whatever queued during the previous fsync goes in the next one).
+
+Write-before-send still holds: `intent()` returns only once the intent's row is on disk,
+and the router sends the order after that. Fills, closures and events are queued without
+waiting; they are on disk a commit later, in order, and a crash in between is what
+recovery settles with the exchange at the next start. A failed commit calls `on_error`
+(the engine pauses entries) and fails every intent in it, so none of their orders is sent.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import trio
+
+from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus
+from tradebot_tui.engine import journal_schema as rows
+from tradebot_tui.engine.journal import Journal, JournalError
+from tradebot_tui.engine.journal_schema import Op
+
+
+@dataclass(slots=True)
+class _Write:
+    op: Op
+    done: trio.Event | None = None
+    error: JournalError | None = None
+
+
+@dataclass(slots=True)
+class _Stats:
+    commits: int = 0
+    writes: int = 0
+    failures: int = 0
+    max_batch: int = field(default=0)
+
+
+class JournalWriter:
+    """Commits the journal's writes off the event loop, in the order they were queued."""
+
+    def __init__(self, journal: Journal, *, on_error: Callable[[JournalError], None]) -> None:
+        self.journal = journal
+        self.on_error = on_error
+        self.stats = _Stats()
+        self._pending: deque[_Write] = deque()
+        self._wake = trio.Event()
+        self._idle = trio.Event()
+        self._idle.set()
+        self._running = False
+        # One commit at a time, whoever asks (the writer task, or a final flush).
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Commit queued writes until cancelled; then commit what is left, shielded."""
+        self._running = True
+        task_status.started()
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake = trio.Event()
+                await self._flush()
+        finally:
+            self._running = False
+            with trio.CancelScope(shield=True):
+                await self._flush()
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = list(self._pending)
+            self._pending.clear()
+            self.stats.max_batch = max(self.stats.max_batch, len(batch))
+            try:
+                # Not abandoned on cancel: a commit that has begun finishes.
+                await trio.to_thread.run_sync(
+                    self.journal.write, [w.op for w in batch], limiter=self._limiter
+                )
+                self.stats.commits += 1
+                self.stats.writes += len(batch)
+            except JournalError as exc:
+                self.stats.failures += 1
+                for w in batch:
+                    w.error = exc
+                self.on_error(exc)
+            for w in batch:
+                if w.done is not None:
+                    w.done.set()
+        self._idle.set()
+
+    def _queue(self, op: Op, *, wait: bool = False) -> _Write:
+        write = _Write(op, trio.Event() if wait else None)
+        self._pending.append(write)
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        self._wake.set()
+        return write
+
+    async def _commit(self, op: Op) -> None:
+        write = self._queue(op, wait=True)
+        if not self._running:  # no writer task (yet, or any more): commit here, off-loop
+            await self._flush()
+        assert write.done is not None
+        await write.done.wait()
+        if write.error is not None:
+            raise write.error
+
+    # -- the writes ------------------------------------------------------------------------
+
+    async def intent(self, intent: OrderIntent, *, adopted: bool = False) -> None:
+        """Return once the intent is on disk.
+
+        Raises:
+            JournalError: it is not: the order must not be sent.
+        """
+        await self._commit(rows.intent(intent, adopted=adopted))
+
+    def fill(self, fill: Fill, symbol: str, position_qty: Decimal, cost: Decimal) -> None:
+        self._queue(rows.fill(fill, symbol, position_qty, cost))
+
+    def close(
+        self, cid: str, status: OrderStatus, message: str, ledger: tuple[Decimal, ...]
+    ) -> None:
+        self._queue(rows.close(cid, status, message, ledger))
+
+    def event(self, kind: str, detail: str, symbol: str | None = None) -> None:
+        self._queue(rows.event(kind, detail, symbol))
+
+    async def meta(self, key: str, value: str) -> None:
+        """Return once the value is on disk (raises JournalError if it is not)."""
+        await self._commit(rows.meta(key, value))
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far is committed (or has failed)."""
+        if not self._running:
+            await self._flush()
+        await self._idle.wait()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)

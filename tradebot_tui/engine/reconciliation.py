@@ -1,0 +1,157 @@
+"""Reconciliation: what we hold and follow, against what the exchange says we hold and have open.
+
+The comparisons are pure functions over typed exchange reports (nautilus_trader's
+`live/reconciliation.py` is the model); `Reconciliation` runs them periodically. A
+difference must be seen twice in a row before it holds a symbol (an order may be between
+two polls), and nothing is ever corrected automatically: a held symbol takes no new
+entries and shows both figures until the two sides agree again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import trio
+
+from tradebot_tui.core.errors import error_text
+from tradebot_tui.core.orders import client_id_prefix
+from tradebot_tui.core.trader import Trader
+from tradebot_tui.engine import wording
+from tradebot_tui.engine.journal_writer import JournalWriter
+from tradebot_tui.exchange.base import ExchangeBroker
+from tradebot_tui.exchange.reports import Balance, ExchangeOrder
+
+log = logging.getLogger("tradebot.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What we hold of one symbol that has no order in motion."""
+
+    symbol: str
+    base: str
+    qty: Decimal
+    qty_step: Decimal
+
+
+def holding_differences(
+    holdings: Iterable[Holding],
+    balances: dict[str, Balance],
+    baseline: dict[str, Decimal],
+    tolerance: Decimal,
+) -> dict[str, str]:
+    """Symbols whose holding differs from the exchange's balance beyond the tolerance.
+
+    The exchange's figure is the asset's total balance less what the account held when
+    the journal began (`baseline`): what the bot bought since.
+    """
+    found: dict[str, str] = {}
+    for h in holdings:
+        balance = balances.get(h.base)
+        theirs = (balance.total if balance is not None else Decimal(0)) - baseline.get(
+            h.base, Decimal(0)
+        )
+        allowed = max(h.qty_step, h.qty * tolerance)
+        if abs(theirs - h.qty) > allowed:
+            found[h.symbol] = wording.holding_mismatch(h.base, h.qty, theirs)
+    return found
+
+
+def foreign_open_orders(theirs: Iterable[ExchangeOrder], ours: set[str]) -> dict[str, str]:
+    """Symbols with an open order carrying our prefix that we do not follow."""
+    return {
+        o.symbol: wording.foreign_open_order(o.client_id)
+        for o in theirs
+        if o.is_open and o.client_id not in ours
+    }
+
+
+def holdings(trader: Trader) -> list[Holding]:
+    """Every symbol the trader knows with no order in motion (those are compared once
+    they settle)."""
+    return [
+        Holding(symbol, book.rules.base, trader.holding(symbol)[0], book.rules.qty_step)
+        for symbol, book in trader.books.items()
+        if book.order is None
+    ]
+
+
+class Reconciliation:
+    """Compares the trader with the exchange account; holds and releases symbols."""
+
+    def __init__(
+        self,
+        trader: Trader,
+        account: ExchangeBroker,
+        journal: JournalWriter,
+        *,
+        profile: str,
+        tolerance_pct: float,
+    ) -> None:
+        self._trader = trader
+        self._account = account
+        self._journal = journal
+        self._prefix = client_id_prefix(profile)
+        self._tolerance = Decimal(repr(tolerance_pct)) / 100
+        self._suspect: dict[str, int] = {}
+        # What the account held when the journal began; None: holdings are not compared.
+        self.baseline: dict[str, Decimal] | None = None
+
+    async def report_balance(self, quote: str, budget: Decimal) -> None:
+        """Say what the account holds of the quote currency against the budget."""
+        try:
+            balances = await self._account.balances()
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            log.error("could not read the exchange balances: %s", error_text(exc))
+            return
+        balance = balances.get(quote)
+        free = balance.free if balance is not None else Decimal(0)
+        for level, line in wording.balance_lines(quote, free, budget):
+            log.log(level, line)
+
+    async def run(self, period_s: float, changed: Callable[[], None]) -> None:
+        """Compare every `period_s` until cancelled; a failed comparison is skipped."""
+        while True:
+            await trio.sleep(period_s)
+            try:
+                await self.check()
+            except trio.Cancelled:
+                raise
+            except Exception as exc:
+                log.warning("reconciliation skipped: %s", error_text(exc))
+            changed()
+
+    async def check(self) -> dict[str, str]:
+        """Compare once; returns the symbols held and why."""
+        trader = self._trader
+        balances = await self._account.balances()
+        theirs_open = await self._account.open_orders(self._prefix)
+        found: dict[str, str] = {}
+        if self.baseline is not None:
+            found.update(
+                holding_differences(holdings(trader), balances, self.baseline, self._tolerance)
+            )
+        found.update(foreign_open_orders(theirs_open, {o.client_id for o in trader.open_orders()}))
+        self._apply(found)
+        return dict(trader.held)
+
+    def _apply(self, found: dict[str, str]) -> None:
+        held = self._trader.held
+        for symbol in list(self._suspect):
+            if symbol not in found:
+                del self._suspect[symbol]
+        for symbol, why in found.items():
+            self._suspect[symbol] = self._suspect.get(symbol, 0) + 1
+            if self._suspect[symbol] >= 2 and held.get(symbol) != why:
+                held[symbol] = why
+                log.error("reconciliation: %s: %s; entries for %s stopped", symbol, why, symbol)
+                self._journal.event("mismatch", why, symbol)
+        for symbol in list(held):
+            if symbol not in found:
+                log.info("reconciliation: %s agrees with the exchange again", symbol)
+                del held[symbol]

@@ -1,0 +1,313 @@
+"""The order router: intent, journal, send, follow, apply, for every order the engine places.
+
+An intent from the trader is remembered (the orders screen lists it), written to the
+journal and only then sent. A broker that fills at once (paper, replay) returns its
+events; any other broker is followed by a task of its own until the order is over. What
+the broker reports is applied to the trader and journaled in the order it happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+import trio
+
+from tradebot_tui.core.display import price_decimals
+from tradebot_tui.core.errors import error_text
+from tradebot_tui.core.market import MarketRules
+from tradebot_tui.core.money import DIVISION, EXACT, ZERO
+from tradebot_tui.core.orders import (
+    BrokerEvent,
+    Fill,
+    OrderClosed,
+    OrderIntent,
+    OrderStatus,
+    Purpose,
+)
+from tradebot_tui.core.trader import Trade, Trader
+from tradebot_tui.engine import wording
+from tradebot_tui.engine.journal import JournalError
+from tradebot_tui.engine.journal_writer import JournalWriter
+from tradebot_tui.engine.wording import NoticeText
+from tradebot_tui.exchange.base import Broker, ExchangeBroker
+from tradebot_tui.exchange.reports import ExchangeOrder
+
+log = logging.getLogger("tradebot.engine")
+
+ORDER_HISTORY = 200
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """One order as the orders screen shows it: the intent and what became of it."""
+
+    intent: OrderIntent
+    status: OrderStatus = OrderStatus.PENDING
+    filled: Decimal = ZERO
+    value: Decimal = ZERO
+    fee: Decimal = ZERO
+    message: str = ""
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        if not self.filled:
+            return None
+        with localcontext(DIVISION):
+            return self.value / self.filled
+
+
+class OrderRouter:
+    """Places the trader's orders and applies what the broker reports."""
+
+    def __init__(
+        self,
+        trader: Trader,
+        broker: Broker,
+        *,
+        account: ExchangeBroker | None,
+        journal: JournalWriter | None,
+        rules: Callable[[str], MarketRules],
+        quote: str,
+        grace_s: float,
+        notice: Callable[[NoticeText], None],
+        on_trade: Callable[[Trade], None],
+        on_journal_down: Callable[[str], None],
+        changed: Callable[[], None],
+    ) -> None:
+        self._trader = trader
+        self._broker = broker
+        self._account = account
+        self._journal = journal
+        self._rules = rules
+        self._quote = quote
+        self._grace_s = grace_s
+        self._notice = notice
+        self._on_trade = on_trade
+        self._on_journal_down = on_journal_down
+        self._changed = changed
+        self._records: dict[str, OrderRecord] = {}
+        self._ids: deque[str] = deque()
+        self._scopes: dict[str, trio.CancelScope] = {}
+        self._nursery: trio.Nursery | None = None
+        self.closing = False
+
+    def attach(self, nursery: trio.Nursery) -> None:
+        """The nursery that order followers run in (the engine's)."""
+        self._nursery = nursery
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def following(self) -> int:
+        """Orders being followed on the broker right now."""
+        return len(self._scopes)
+
+    def record(self, client_id: str) -> OrderRecord | None:
+        return self._records.get(client_id)
+
+    def recent(self) -> Iterator[OrderRecord]:
+        """The remembered orders, newest first."""
+        for cid in reversed(self._ids):
+            yield self._records[cid]
+
+    def remember(self, intent: OrderIntent) -> None:
+        self._records[intent.client_id] = OrderRecord(intent)
+        self._ids.append(intent.client_id)
+        while len(self._ids) > ORDER_HISTORY:
+            self._records.pop(self._ids.popleft(), None)
+
+    # -- placing ---------------------------------------------------------------------------
+
+    async def execute(self, intent: OrderIntent) -> None:
+        """Place `intent`: journal it, send it, and follow it (or apply its fills at once)."""
+        self.remember(intent)
+        decimals = price_decimals(self._rules(intent.symbol), float(intent.price))
+        log.info(
+            wording.intent_line(intent, decimals), extra={"fields": {"order": intent.client_id}}
+        )
+        broker = self._broker
+        if broker.immediate:
+            try:
+                events = broker.execute(intent)
+            except Exception as exc:  # the broker failed: the order did not happen
+                log.error("%s %s failed: %s", intent.side.value, intent.symbol, exc)
+                events = [OrderClosed(intent.client_id, OrderStatus.FAILED, intent.ts_ms, str(exc))]
+            for event in events:
+                self.apply(event)
+            return
+        if self.closing:
+            log.warning("%s not sent: shutting down", intent.client_id)
+            self.apply(
+                OrderClosed(
+                    intent.client_id, OrderStatus.FAILED, intent.ts_ms, "not sent: shutting down"
+                )
+            )
+            return
+        if self._journal is not None:
+            try:
+                await self._journal.intent(intent)
+            except JournalError as exc:
+                # Not on disk, so not sent: the order fails, entries stop.
+                log.error("%s not sent: %s; new entries paused", intent.client_id, exc)
+                self._on_journal_down(str(exc))
+                self.apply(
+                    OrderClosed(
+                        intent.client_id, OrderStatus.FAILED, intent.ts_ms, f"not sent: {exc}"
+                    )
+                )
+                return
+        self.follow(intent)
+
+    def follow(
+        self, intent: OrderIntent, resume: tuple[list[Fill], ExchangeOrder] | None = None
+    ) -> None:
+        """Follow `intent` on the broker in a task of its own (resume: found at a restart)."""
+        assert self._nursery is not None, "the router is not attached to a nursery"
+        self._nursery.start_soon(self._follow, intent, resume)
+
+    async def _follow(
+        self, intent: OrderIntent, resume: tuple[list[Fill], ExchangeOrder] | None
+    ) -> None:
+        """One order on a real (or latency-simulating) broker, until it is over.
+
+        Shielded: quitting does not cut it off mid-way; the shutdown gives it
+        `exchange.shutdown_grace_s` to finish, then cancels it (its journal row stays open
+        and the next start resumes it).
+        """
+        scope = trio.CancelScope(shield=True)
+        self._scopes[intent.client_id] = scope
+        if self.closing:
+            scope.deadline = trio.current_time() + self._grace_s
+        try:
+            with scope:
+                if resume is None:
+                    await self._broker.follow(intent, self.apply)
+                else:
+                    assert self._account is not None
+                    await self._account.resume(intent, self.apply, *resume)
+            if scope.cancelled_caught:
+                log.warning(
+                    "%s still open at shutdown; the next start resumes it", intent.client_id
+                )
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            # The order's fate is unknown: block the symbol until it is recovered.
+            log.error(
+                "order %s (%s %s): %s; %s blocked until recovered",
+                intent.client_id,
+                intent.side.value,
+                intent.symbol,
+                error_text(exc),
+                intent.symbol,
+            )
+            self._trader.fault(intent.symbol, error_text(exc))
+        finally:
+            self._scopes.pop(intent.client_id, None)
+            self._changed()
+
+    async def shut_down(self, *, cancel_entries: bool) -> None:
+        """Send nothing new from now on; orders in flight get the grace period to finish.
+
+        Args:
+            cancel_entries: Also cancel the open entry orders on the exchange, within the
+                grace period (the `cancel_entries` shutdown policy).
+        """
+        self.closing = True
+        deadline = trio.current_time() + self._grace_s
+        for scope in self._scopes.values():
+            scope.deadline = min(scope.deadline, deadline)
+        if not cancel_entries or self._account is None:
+            return
+        entries = [o for o in self._trader.open_orders() if o.purpose is Purpose.ENTRY]
+        with trio.move_on_at(deadline):
+            for intent in entries:
+                log.info("shutdown: cancelling open entry %s", intent.client_id)
+                try:
+                    await self._account.cancel(intent)
+                except trio.Cancelled:
+                    raise
+                except Exception as exc:
+                    log.error("shutdown: cancel %s failed: %s", intent.client_id, error_text(exc))
+
+    # -- what the broker reports -------------------------------------------------------------
+
+    def apply(self, event: BrokerEvent, *, journal: bool = True) -> None:
+        """Apply a fill or a closure to the trader, the order's record and the journal.
+
+        `journal=False` replays what the journal already holds (restart recovery).
+        """
+        record = self._records.get(event.client_id)
+        writer = self._journal if journal else None
+        if isinstance(event, Fill):
+            self._trader.on_fill(event)
+            if record is not None:
+                if writer is not None:
+                    symbol = record.intent.symbol
+                    writer.fill(event, symbol, *self._trader.holding(symbol))
+                with localcontext(EXACT):
+                    record.filled += event.qty
+                    record.value += event.qty * event.price
+                    record.fee += event.fee
+                record.status = OrderStatus.PARTIALLY_FILLED
+            return
+        if record is not None:
+            record.status = event.status
+            record.message = event.message
+        trade = self._trader.on_closed(event)
+        if writer is not None:
+            ledger = self._trader.ledger
+            writer.close(
+                event.client_id,
+                event.status,
+                event.message,
+                (
+                    ledger.free,
+                    ledger.reserved,
+                    ledger.in_positions,
+                    ledger.realized_pnl,
+                    ledger.fees_paid,
+                ),
+            )
+        if trade is not None:
+            self._on_trade(trade)
+        elif record is not None:
+            intent = record.intent
+            avg = record.avg_price
+            decimals = price_decimals(self._rules(intent.symbol), float(avg or intent.price))
+            self._notice(
+                wording.order_closed_notice(
+                    intent, event.status, record.filled, avg, event.message, decimals
+                )
+            )
+
+    # -- the trader's cancel -----------------------------------------------------------------
+
+    async def cancel(self, client_id: str) -> NoticeText:
+        """Cancel one open order on the exchange at the trader's request; the answer to show.
+
+        A cancelled entry pauses its coin: else the next tick below the trigger would buy
+        it again at once.
+        """
+        record = self._records.get(client_id)
+        if record is None or record.status.terminal:
+            return wording.cancel_not_open(client_id, None if record is None else record.status)
+        account = self._account
+        if account is None or client_id not in self._scopes:
+            return wording.cancel_immediate(client_id)
+        log.info("cancelling %s at the user's request", client_id)
+        intent = record.intent
+        if intent.purpose is Purpose.ENTRY:
+            self._trader.paused_symbols.add(intent.symbol)
+        try:
+            await account.cancel(intent)
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            log.error("cancel %s failed: %s", client_id, error_text(exc))
+            return wording.cancel_failed(client_id, error_text(exc))
+        return wording.cancel_sent(intent)

@@ -1,0 +1,263 @@
+"""What the screens read: bounded histories, recent trades and notices, and the snapshot.
+
+The engine feeds `Views` as ticks, trades and notices happen; `snapshot()` turns that and
+the trader's state into one immutable `EngineSnapshot` at most `ui.refresh_hz` times a
+second. Price history is kept only when a UI is attached (`watched`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+from tradebot_tui.core.display import price_decimals
+from tradebot_tui.core.market import MarketRules
+from tradebot_tui.core.money import dec
+from tradebot_tui.core.ticks import Tick
+from tradebot_tui.core.trader import Trade, Trader
+from tradebot_tui.engine.history import MINUTE_MS, EquityHistory, PriceHistory
+from tradebot_tui.engine.router import OrderRecord
+from tradebot_tui.engine.snapshot import (
+    EngineSnapshot,
+    FocusChart,
+    Notice,
+    OrderRow,
+    PositionRow,
+    ReplayStatus,
+    RunState,
+    WatchRow,
+)
+from tradebot_tui.engine.wording import NoticeText, order_text
+
+TRADE_HISTORY = 200
+NOTICES = 30
+DAY_MS = 86_400_000
+
+
+class Views:
+    """Histories, recent trades and notices of one engine, and its snapshots."""
+
+    def __init__(self, trader: Trader, *, watched: bool) -> None:
+        self._trader = trader
+        self.history = PriceHistory() if watched else None
+        self.equity = EquityHistory()
+        self.trades: deque[Trade] = deque(maxlen=TRADE_HISTORY)
+        self.notices: deque[Notice] = deque(maxlen=NOTICES)
+        self.focus: str | None = None
+        self.trade_count = 0
+        self.wins = 0
+        self._notice_seq = 0
+        self._seq = 0
+        self._equity_minute = -1
+        self._decimals: dict[str, int] = {}
+        self._day = -1
+        self._day_open_equity = trader.ledger.initial
+
+    # -- feeding ---------------------------------------------------------------------------
+
+    def notice(self, ts_ms: int, text: NoticeText) -> None:
+        """Show something to the trader now (the app shows it as a notification)."""
+        self._notice_seq += 1
+        self.notices.append(Notice(self._notice_seq, ts_ms, *text))
+
+    def add_trade(self, trade: Trade) -> None:
+        self.trade_count += 1
+        if trade.pnl > 0:
+            self.wins += 1
+        self.trades.appendleft(trade)  # frozen: shown as it is
+
+    def live_batch_starts(self, ts_ms: int) -> None:
+        """A batch of live ticks begins at `ts_ms`: today's PnL counts from the UTC day's
+        first tick (from the start of the run on the first day)."""
+        day = ts_ms // DAY_MS
+        if day != self._day:
+            if self._day >= 0:
+                self._day_open_equity = self._trader.equity()
+            self._day = day
+
+    def batch_done(self, ticks: Sequence[Tick], now_ms: int) -> None:
+        """Sparklines and charts, when a UI is watching; equity once a minute of engine time."""
+        history = self.history
+        if history is None:
+            return
+        add = history.add
+        for ts, symbol, price in ticks:
+            add(ts, symbol, price)
+        if now_ms // MINUTE_MS != self._equity_minute:
+            self._equity_minute = now_ms // MINUTE_MS
+            self.equity.add(now_ms, float(self._trader.equity()))
+
+    def markets_changed(self) -> None:
+        self._decimals.clear()
+
+    # -- the snapshot ----------------------------------------------------------------------
+
+    def snapshot(
+        self,
+        *,
+        now: int,
+        mode: str,
+        state: RunState,
+        source: str,
+        markets: dict[str, MarketRules],
+        orders: Iterable[OrderRecord],
+        ticks: int,
+        log_seq: int,
+        feed: str,
+        circuit: str,
+        replay: ReplayStatus | None,
+    ) -> EngineSnapshot:
+        """An immutable view of everything the screens show, at engine time `now`."""
+        trader = self._trader
+        ledger = trader.ledger
+        params = trader.params
+        self._seq += 1
+        watch, positions = self._watch_and_positions(markets, now)
+        equity = trader.equity()
+        return EngineSnapshot(
+            seq=self._seq,
+            ts_ms=now,
+            mode=mode,
+            state=state,
+            source=source,
+            quote=ledger.quote,
+            initial=ledger.initial,
+            equity=equity,
+            free=ledger.free,
+            reserved=ledger.reserved,
+            in_positions=ledger.in_positions,
+            realized_pnl=ledger.realized_pnl,
+            fees_paid=ledger.fees_paid,
+            open_positions=trader.open_count,
+            max_positions=params.max_positions,
+            trigger_pct=params.trigger_pct,
+            ticks=ticks,
+            trades=self.trade_count,
+            wins=self.wins,
+            watch=tuple(watch),
+            positions=tuple(positions),
+            orders=tuple(self._order_row(r, markets) for r in orders),
+            log_seq=log_seq,
+            feed=feed,
+            circuit=circuit,
+            pnl_today=equity - self._day_open_equity,
+            equity_curve=(*self.equity.points(), (now, float(equity))),
+            recent_trades=tuple(self.trades),
+            notices=tuple(self.notices),
+            focus=self._focus_chart(markets),
+            replay=replay,
+            paused_symbols=frozenset(trader.paused_symbols),
+        )
+
+    def _watch_and_positions(
+        self, markets: dict[str, MarketRules], now: int
+    ) -> tuple[list[WatchRow], list[PositionRow]]:
+        trader = self._trader
+        params = trader.params
+        history = self.history
+        watch: list[WatchRow] = []
+        positions: list[PositionRow] = []
+        for symbol, rules in markets.items():
+            book = trader.books.get(symbol)
+            if book is None or not book.last_ts:
+                status, status_ms = trader.status(symbol, now)
+                watch.append(
+                    WatchRow(
+                        symbol,
+                        None,
+                        None,
+                        None,
+                        None,
+                        status,
+                        status_ms,
+                        price_decimals(rules, None),
+                    )
+                )
+                continue
+            last = book.last_price
+            decimals = self._decimals.get(symbol)
+            if decimals is None:
+                decimals = price_decimals(rules, last)
+                if rules.price_tick is not None:
+                    self._decimals[symbol] = decimals  # fixed by the market's tick
+            anchor = book.anchor_price
+            drop = (anchor - last) / anchor * 100 if anchor else None
+            status, status_ms = trader.status(symbol, now)
+            watch.append(
+                WatchRow(
+                    symbol,
+                    last,
+                    anchor,
+                    drop,
+                    None if drop is None else params.trigger_pct - drop,
+                    status,
+                    status_ms,
+                    decimals,
+                    history.spark(symbol) if history is not None else (),
+                )
+            )
+            position = book.position
+            if position is None or position.qty <= 0:
+                continue
+            value = position.qty * dec(last)
+            exit_fee = value * params.fee_rate
+            pnl = value - exit_fee - position.cost - position.entry_fees
+            exits = book.watch
+            positions.append(
+                PositionRow(
+                    symbol=symbol,
+                    qty=position.qty,
+                    entry_price=position.entry_price,
+                    entry_ts_ms=position.entry_ts_ms,
+                    last=last,
+                    cost=position.cost,
+                    value=value,
+                    pnl=pnl,
+                    pnl_pct=float(pnl / position.cost * 100) if position.cost else 0.0,
+                    held_ms=max(0, now - position.entry_ts_ms),
+                    stop_price=exits.stop_price if exits else None,
+                    take_price=exits.take_price if exits else None,
+                    trail_price=exits.trail_price if exits else None,
+                    decimals=decimals,
+                )
+            )
+        return watch, positions
+
+    @staticmethod
+    def _order_row(record: OrderRecord, markets: dict[str, MarketRules]) -> OrderRow:
+        intent = record.intent
+        return OrderRow(
+            client_id=intent.client_id,
+            ts_ms=intent.ts_ms,
+            symbol=intent.symbol,
+            side=intent.side,
+            purpose=intent.purpose,
+            qty=intent.qty,
+            price=intent.price,
+            status=record.status,
+            filled=record.filled,
+            avg_price=record.avg_price,
+            fee=record.fee,
+            reason=order_text(intent, record.message),
+            decimals=price_decimals(markets.get(intent.symbol), float(intent.price)),
+        )
+
+    def _focus_chart(self, markets: dict[str, MarketRules]) -> FocusChart | None:
+        symbol = self.focus
+        if symbol is None or self.history is None:
+            return None
+        book = self._trader.books.get(symbol)
+        anchor = book.anchor_price if book is not None else None
+        trigger = anchor * (1 - self._trader.params.trigger_pct / 100) if anchor else None
+        entry = None
+        if book is not None and book.position is not None and book.position.qty > 0:
+            entry = (book.position.entry_ts_ms, float(book.position.entry_price))
+        last = book.last_price if book is not None else None
+        return FocusChart(
+            symbol,
+            self.history.bars(symbol),
+            anchor,
+            trigger,
+            price_decimals(markets.get(symbol), last),
+            entry,
+        )

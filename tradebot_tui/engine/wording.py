@@ -1,0 +1,203 @@
+"""What the engine says: notices for the trader and its main log lines, as pure functions.
+
+Every sentence the engine shows or logs about orders, trades and commands is made here
+from plain values, so that it can be read and tested in one place. Nothing here logs,
+reads a clock or touches engine state.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import NamedTuple
+
+from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.display import fmt_price, fmt_qty
+from tradebot_tui.core.exits import ExitReason
+from tradebot_tui.core.money import fmt_decimal
+from tradebot_tui.core.orders import OrderIntent, OrderStatus, Purpose, Side
+from tradebot_tui.core.trader import Trade
+
+
+class NoticeText(NamedTuple):
+    """A notice before it is stamped: title, message, severity, and whether it answers
+    something the trader did (always shown, never summed up in a burst)."""
+
+    title: str
+    message: str
+    severity: str = "information"  # or "warning", "error"
+    answer: bool = False
+
+
+def _reason(text: str) -> str:
+    return text.replace("_", " ")
+
+
+# -- orders and trades -------------------------------------------------------------------------
+
+
+def intent_line(intent: OrderIntent, decimals: int) -> str:
+    """The log line of a new order: `BUY 0.00147 BTC/USDT @ 68000.00: 2.90% below anchor …`."""
+    price = fmt_price(intent.price, decimals)
+    if intent.purpose is Purpose.ENTRY:
+        drop = intent.drop_pct if intent.drop_pct is not None else 0.0
+        anchor = fmt_price(intent.anchor, decimals)
+        return (
+            f"BUY {fmt_qty(intent.qty)} {intent.symbol} @ {price}: {drop:.2f}% below anchor "
+            f"{anchor}"
+        )
+    reason = intent.reason.value if intent.reason else "manual"
+    return f"SELL {fmt_qty(intent.qty)} {intent.symbol} @ {price}: {_reason(reason)}"
+
+
+def trade_line(trade: Trade, quote: str) -> str:
+    """The log line of a closed trade: `closed BTC/USDT: take profit, pnl +1.23 USDT`."""
+    return (
+        f"closed {trade.symbol}: {_reason(trade.exit_reason.value)}, pnl {trade.pnl:+.2f} {quote}"
+    )
+
+
+def trade_notice(trade: Trade, quote: str, decimals: int) -> NoticeText:
+    """A position was sold: how much, at what price, for what result."""
+    return NoticeText(
+        f"Sold {trade.symbol}: {_reason(trade.exit_reason.value)}",
+        f"{fmt_qty(trade.qty)} @ {fmt_price(trade.exit_price, decimals)}, "
+        f"PnL {trade.pnl:+.2f} {quote}",
+        "information" if trade.pnl >= 0 else "warning",
+        answer=trade.exit_reason is ExitReason.MANUAL,
+    )
+
+
+def order_closed_notice(
+    intent: OrderIntent,
+    status: OrderStatus,
+    filled: Decimal,
+    avg_price: Decimal | None,
+    message: str,
+    decimals: int,
+) -> NoticeText:
+    """An order ended without closing a trade: bought (perhaps in part), or nothing."""
+    side = "Bought" if intent.side is Side.BUY else "Sold"
+    if filled > 0 and avg_price is not None:
+        tail = "" if status is OrderStatus.FILLED else f" ({status.value})"
+        return NoticeText(
+            f"{side} {intent.symbol}", f"{fmt_qty(filled)} @ {fmt_price(avg_price, decimals)}{tail}"
+        )
+    what = "buy" if intent.side is Side.BUY else "sell"
+    return NoticeText(
+        f"{intent.symbol}: {what} {status.value}",
+        message or f"{intent.client_id} ended without a fill.",
+        "error" if status in (OrderStatus.FAILED, OrderStatus.REJECTED) else "warning",
+    )
+
+
+def order_text(intent: OrderIntent, message: str) -> str:
+    """The orders screen's reason column: why the order was placed, and how it ended."""
+    why = _reason(intent.reason.value) if intent.reason else "drop trigger"
+    return f"{why}: {message}" if message else why
+
+
+# -- answers to the trader's commands ----------------------------------------------------------
+
+
+def no_position(symbol: str) -> NoticeText:
+    return NoticeText(
+        f"Exit {symbol}", "No open position to exit (sold already?).", "warning", answer=True
+    )
+
+
+def nothing_to_exit() -> NoticeText:
+    return NoticeText("Exit all", "No open position to exit.", "warning", answer=True)
+
+
+def symbol_toggled(symbol: str, *, paused: bool) -> NoticeText:
+    if paused:
+        return NoticeText(symbol, "Entries paused for this coin; its exits continue.", answer=True)
+    return NoticeText(symbol, "Entries resumed for this coin.", answer=True)
+
+
+def cancel_not_open(client_id: str, status: OrderStatus | None) -> NoticeText:
+    why = "unknown order" if status is None else f"already {status.value}"
+    return NoticeText(
+        "Cancel", f"{client_id}: not open ({why}); nothing to cancel.", "warning", answer=True
+    )
+
+
+def cancel_immediate(client_id: str) -> NoticeText:
+    return NoticeText(
+        "Cancel", f"{client_id}: this broker fills at once; nothing to cancel.", answer=True
+    )
+
+
+def cancel_sent(intent: OrderIntent) -> NoticeText:
+    paused = (
+        f" Entries on {intent.symbol} are paused (z on the watchlist resumes them)."
+        if intent.purpose is Purpose.ENTRY
+        else ""
+    )
+    return NoticeText(
+        "Cancel sent",
+        f"{intent.client_id} ({intent.symbol}): cancel requested.{paused}",
+        answer=True,
+    )
+
+
+def cancel_failed(client_id: str, why: str) -> NoticeText:
+    return NoticeText(
+        "Cancel failed", f"{client_id}: the exchange did not cancel it: {why}", "error", answer=True
+    )
+
+
+def settings_applied(changed: list[str], later: list[str]) -> NoticeText:
+    text = ", ".join(changed) if changed else "nothing changed"
+    message = f"Now in effect: {text}."
+    if later:
+        message += f" Next start: {', '.join(later)}."
+    return NoticeText("Settings applied", message, answer=True)
+
+
+def not_a_replay() -> NoticeText:
+    return NoticeText("Replay", "Not a replay: nothing to control.", "warning", answer=True)
+
+
+# -- the engine's own lines ----------------------------------------------------------------------
+
+
+def started_line(mode: str, source: str, symbols: int, settings: Settings) -> str:
+    """The engine's first line: what it trades, on what, with how much."""
+    budget, strategy = settings.budget, settings.strategy
+    return (
+        f"engine started: {mode.lower()} trading on {source} data, {symbols} symbols, budget "
+        f"{fmt_decimal(budget.initial)} {budget.quote}, stake {fmt_decimal(budget.stake)}, "
+        f"trigger {strategy.trigger_pct:.2f}% below the {strategy.anchor} anchor"
+    )
+
+
+def balance_lines(quote: str, free: Decimal, budget: Decimal) -> list[tuple[int, str]]:
+    """(logging level, line) pairs: what the account holds against the budget."""
+    lines = [
+        (
+            logging.INFO,
+            f"exchange balance: {fmt_decimal(free)} {quote} free; trading budget "
+            f"{fmt_decimal(budget)}",
+        )
+    ]
+    if free < budget:
+        lines.append(
+            (
+                logging.WARNING,
+                f"the free {quote} balance ({fmt_decimal(free)}) is below budget.initial "
+                f"({fmt_decimal(budget)}): entries will fail with insufficient funds once it "
+                "is spent",
+            )
+        )
+    return lines
+
+
+def holding_mismatch(base: str, ours: Decimal, theirs: Decimal) -> str:
+    """Why reconciliation holds a symbol: both figures."""
+    return f"holding {fmt_decimal(ours)} {base} here, {fmt_decimal(theirs)} on the exchange"
+
+
+def foreign_open_order(client_id: str) -> str:
+    return f"open order {client_id} on the exchange is not ours to follow"

@@ -1,20 +1,42 @@
-"""A fake Binance spot exchange on 127.0.0.1, for tests and benchmarks.
+"""A fake Binance spot exchange on 127.0.0.1, as strict as Binance's spot API documentation.
 
 REST: the subset ccxt's binance client uses (exchangeInfo, time, ticker/24hr, bookTicker,
-account, order create/query/cancel, openOrders, myTrades), served by a stdlib threading
-HTTP server. Websocket: combined streams (`/stream?streams=btcusdt@bookTicker/...`) with
+account, order create/query/cancel, openOrders, allOrders, myTrades, klines), served by a
+stdlib threading HTTP server. Websocket: combined streams (`/stream?streams=...`) with
 SUBSCRIBE/UNSUBSCRIBE, served by trio-websocket inside the test's trio run.
 
-Faults are queued with `inject()` and consumed by matching requests: 429 and 418 with
-Retry-After, 5xx, timeouts, dropped connections, malformed JSON, rejects. Orders fill at
-once, partially, or later (`fill_mode`). Everything the exchange did is kept for checks:
-orders by client id, fills, and every create request (to find duplicates).
+Where Binance's documentation allows something surprising, the fake does it too:
+
+- `newClientOrderId` is unique among *open* orders only: an id whose order is over is
+  accepted again as a new, real order; an id in use by an open order gets -2010
+  "Duplicate order sent.".
+- HTTP 5xx and -1007 mean "execution status unknown": with `applied=True` the order was
+  executed before the error answer, and it becomes visible to queries only `visible_s`
+  later.
+- Order queries lag order entry (the query is served "Memory => Database"): a new order
+  is invisible to GET /order, DELETE /order, openOrders, allOrders and myTrades for
+  `query_lag_s` (default 0.2 s), which answer as Binance does for an unknown order.
+- Market orders may EXPIRE (fill_mode "expire", "partial_then_expire").
+- Every response carries `X-MBX-USED-WEIGHT-1M`, the weight used in this minute.
+- Signed requests: the HMAC-SHA256 signature is checked (-1022), and the timestamp must be
+  within recvWindow of the server's clock and not 1,000 ms ahead of it (-1021). The
+  server's clock can be set off (`clock_offset_ms`).
+- LOT_SIZE, PRICE_FILTER and NOTIONAL are enforced (-1013 "Filter failure: ..."), and an
+  order the free balance cannot pay is refused (-2010 insufficient balance): balances
+  never go negative, and open orders lock what they may spend.
+- 429 and 418 come with Retry-After; a 418 ban may be far longer than five minutes.
+
+Faults are queued with `inject()` and consumed by matching requests. Everything the
+exchange did is kept for checks: every order, its fills, and every create request.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -30,16 +52,36 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
 D = Decimal
 FEE_RATE = D("0.001")
+OPEN = ("NEW", "PARTIALLY_FILLED")
+DEFAULT_KEYS = {"key-1": "sec-2"}
+# Request weights of Binance's spot API (its documentation, per endpoint).
+WEIGHTS = {
+    ("GET", "/api/v3/exchangeInfo"): 20,
+    ("GET", "/api/v3/time"): 1,
+    ("GET", "/api/v3/ping"): 1,
+    ("GET", "/api/v3/klines"): 2,
+    ("GET", "/api/v3/ticker/24hr"): 80,
+    ("GET", "/api/v3/ticker/bookTicker"): 4,
+    ("GET", "/api/v3/account"): 20,
+    ("POST", "/api/v3/order"): 1,
+    ("GET", "/api/v3/order"): 4,
+    ("DELETE", "/api/v3/order"): 1,
+    ("GET", "/api/v3/openOrders"): 80,
+    ("GET", "/api/v3/allOrders"): 20,
+    ("GET", "/api/v3/myTrades"): 20,
+}
+SIGNED = {"account", "order", "openOrders", "myTrades", "allOrders"}
 
 
 @dataclass
 class Fault:
     """One injected failure: `kind` for the next `count` requests matching method and path.
 
-    kinds: 429, 418, 500, 503 (status with a Binance error body; 429/418 with Retry-After),
-    "timeout" (answer after `delay` s), "drop" (close without answering), "malformed"
-    (200 with broken JSON). `applied`: the request takes effect before the fault answers
-    (an order placed, then its answer lost).
+    kinds: 429, 418 (with Retry-After), 500, 502, 503 (a Binance error body), "-1007"
+    (execution status unknown), "timeout" (answer after `delay` s), "drop" (close
+    without answering), "malformed" (200 with broken JSON). `applied`: the request takes
+    effect before the fault answers (an order placed, then its answer lost); such an
+    order is visible to queries only `visible_s` later.
     """
 
     kind: str | int
@@ -49,6 +91,7 @@ class Fault:
     retry_after: int = 1
     delay: float = 5.0
     applied: bool = False
+    visible_s: float = 0.0
 
 
 @dataclass
@@ -61,13 +104,16 @@ class FakeOrder:
     qty: D
     price: D | None
     created_ms: int
+    visible_at: float  # time.monotonic() from which queries see it
     status: str = "NEW"
     executed: D = field(default_factory=D)
     quote: D = field(default_factory=D)
-    fills: list[dict[str, str]] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    locked: D = field(default_factory=D)  # quote (buy) or base (sell) still locked
     # What remains to fill, and when (delayed fills).
     fill_at: float | None = None
     fill_plan: list[D] = field(default_factory=list)
+    expire_rest: bool = False
 
 
 @dataclass
@@ -79,14 +125,26 @@ class Market:
     tick: str = "0.01000000"
     min_qty: str = "0.00001000"
     min_notional: str = "5.00000000"
+    max_qty: str = "9000000.00000000"
     volume: D = field(default_factory=lambda: D(1_000_000))
+
+
+class ApiError(Exception):
+    """An error answer of the API: HTTP status and Binance's error body."""
+
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.code, self.msg = status, code, msg
 
 
 class FakeBinance:
     """State and behaviour of the fake exchange (REST side thread-safe under one lock)."""
 
     def __init__(
-        self, markets: dict[str, Market] | None = None, balances: dict[str, str] | None = None
+        self,
+        markets: dict[str, Market] | None = None,
+        balances: dict[str, str] | None = None,
+        keys: dict[str, str] | None = None,
     ) -> None:
         self.markets = markets or {
             "BTCUSDT": Market("BTC", "USDT", D("70000.00")),
@@ -96,15 +154,24 @@ class FakeBinance:
             "USDCUSDT": Market("USDC", "USDT", D("1.0000"), tick="0.00010000", volume=D(8e9)),
         }
         self.balances: dict[str, D] = {k: D(v) for k, v in (balances or {"USDT": "10000"}).items()}
+        self.locked: dict[str, D] = {}
+        self.keys = dict(keys or DEFAULT_KEYS)  # API key -> secret
         self.lock = threading.Lock()
         self.faults: deque[Fault] = deque()
+        # The latest order of each client id (an id may be reused once its order is over).
         self.orders: dict[str, FakeOrder] = {}
+        self.history: list[FakeOrder] = []  # every order ever accepted, in order
         self.create_requests: list[str] = []  # client ids, in order, duplicates included
         self.requests: list[tuple[str, str]] = []
         self.next_order_id = 1
-        self.fill_mode = "full"  # full | partial | delayed | reject
+        self.fill_mode = "full"  # full | partial | delayed | reject | expire | mixed | ...
         self.fill_delay_s = 0.3
         self.partial_fraction = D("0.4")
+        self.query_lag_s = 0.2
+        # Random faults on order entry (the crash test): this share of creates fails.
+        self.chaos = 0.0
+        self.chaos_rng = random.Random(11)
+        self.clock_offset_ms = 0
         self.api_key_seen: set[str] = set()
         self.silent_symbols: set[str] = set()  # tickers of these are not served
         # A price path by symbol (wall seconds -> price), replacing the fixed prices.
@@ -112,6 +179,8 @@ class FakeBinance:
         self.fill_rng = random.Random(7)
         # Binance's default: the commission of a buy is taken from the coin bought.
         self.base_fee_on_buy = False
+        self.weight_minute = -1
+        self.weight_used = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
@@ -133,8 +202,7 @@ class FakeBinance:
         class Handler(_Handler):
             exchange = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self.rest_url
@@ -160,6 +228,9 @@ class FakeBinance:
         with self.lock:
             self.faults.append(Fault(kind, **kwargs))
 
+    def server_ms(self) -> int:
+        return now_ms() + self.clock_offset_ms
+
     def price_at(self, sid: str, when_s: float) -> D:
         script = self.scripts.get(sid)
         return script(when_s) if script is not None else self.markets[sid].price
@@ -168,6 +239,77 @@ class FakeBinance:
         now = time.time()
         for sid in self.scripts:
             self.markets[sid].price = self.price_at(sid, now)
+
+    def set_price(self, symbol_id: str, price: str) -> None:
+        with self.lock:
+            self.markets[symbol_id].price = D(price)
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.method in ("*", method) and path.startswith(fault.path):
+                fault.count -= 1
+                if fault.count <= 0:
+                    self.faults.remove(fault)
+                return fault
+        if (
+            self.chaos
+            and (method, path) == ("POST", "/api/v3/order")
+            and self.chaos_rng.random() < self.chaos
+        ):
+            kind = self.chaos_rng.choice([500, 502, 503, "-1007", "drop", "timeout"])
+            return Fault(
+                kind,
+                applied=self.chaos_rng.random() < 0.7,
+                delay=3.0,
+                visible_s=self.chaos_rng.uniform(0, 1.0),
+            )
+        return None
+
+    def orders_of(self, cid: str) -> list[FakeOrder]:
+        """Every order ever accepted with this client id (more than one: it was reused)."""
+        return [o for o in self.history if o.client_id == cid]
+
+    # -- requests: weight, signature, clock ------------------------------------------------
+
+    def spend_weight(self, method: str, path: str, q: dict[str, str]) -> None:
+        minute = self.server_ms() // 60_000
+        if minute != self.weight_minute:
+            self.weight_minute, self.weight_used = minute, 0
+        weight = WEIGHTS.get((method, path), 1)
+        if path in ("/api/v3/ticker/24hr", "/api/v3/ticker/bookTicker") and "symbol" in q:
+            weight = 2
+        elif path == "/api/v3/ticker/24hr" and "symbols" in q:
+            count = len(json.loads(q["symbols"]))
+            weight = 2 if count <= 20 else 40 if count <= 100 else 80
+        if path == "/api/v3/openOrders" and "symbol" in q:
+            weight = 6
+        self.weight_used += weight
+
+    def check_signed(self, raw: str, q: dict[str, str], headers: Any) -> None:
+        """Binance's SIGNED endpoint security: key, signature, timestamp within recvWindow."""
+        key = headers.get("X-MBX-APIKEY")
+        secret = self.keys.get(key or "")
+        if secret is None:
+            raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        self.api_key_seen.add(key)
+        payload, sep, signature = raw.rpartition("&signature=")
+        expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if not sep or not hmac.compare_digest(signature, expected):
+            raise ApiError(400, -1022, "Signature for this request is not valid.")
+        try:
+            timestamp = int(q["timestamp"])
+            window = int(q.get("recvWindow", "5000"))
+        except (KeyError, ValueError):
+            raise ApiError(400, -1102, "Mandatory parameter 'timestamp' was not sent.") from None
+        server = self.server_ms()
+        if timestamp >= server + 1000:
+            raise ApiError(
+                400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
+            )
+        if server - timestamp > min(window, 60_000):
+            raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+
+    # -- market data -------------------------------------------------------------------------
 
     def klines(self, q: dict[str, str]) -> list[list[Any]]:
         sid = q.get("symbol", "")
@@ -198,21 +340,6 @@ class FakeBinance:
             )
         return rows
 
-    def set_price(self, symbol_id: str, price: str) -> None:
-        with self.lock:
-            self.markets[symbol_id].price = D(price)
-
-    # -- REST behaviour (called under the lock) --------------------------------------------
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.method in ("*", method) and path.startswith(fault.path):
-                fault.count -= 1
-                if fault.count <= 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
-
     def exchange_info(self) -> dict[str, Any]:
         symbols = []
         for sid, m in self.markets.items():
@@ -240,7 +367,7 @@ class FakeBinance:
                         {
                             "filterType": "LOT_SIZE",
                             "minQty": m.min_qty,
-                            "maxQty": "9000000.00",
+                            "maxQty": m.max_qty,
                             "stepSize": m.step,
                         },
                         {
@@ -260,8 +387,15 @@ class FakeBinance:
             )
         return {
             "timezone": "UTC",
-            "serverTime": now_ms(),
-            "rateLimits": [],
+            "serverTime": self.server_ms(),
+            "rateLimits": [
+                {
+                    "rateLimitType": "REQUEST_WEIGHT",
+                    "interval": "MINUTE",
+                    "intervalNum": 1,
+                    "limit": 6000,
+                }
+            ],
             "exchangeFilters": [],
             "symbols": symbols,
         }
@@ -294,66 +428,111 @@ class FakeBinance:
             "count": 2,
         }
 
+    # -- account and orders ------------------------------------------------------------------
+
     def account(self) -> dict[str, Any]:
+        assets = sorted(set(self.balances) | set(self.locked))
         return {
             "makerCommission": 10,
             "takerCommission": 10,
             "canTrade": True,
             "canWithdraw": False,
             "canDeposit": False,
-            "updateTime": now_ms(),
+            "updateTime": self.server_ms(),
             "accountType": "SPOT",
             "permissions": ["SPOT"],
             "balances": [
-                {"asset": a, "free": str(v), "locked": "0"}
-                for a, v in sorted(self.balances.items())
+                {
+                    "asset": a,
+                    "free": str(self.balances.get(a, D(0))),
+                    "locked": str(self.locked.get(a, D(0))),
+                }
+                for a in assets
             ],
         }
 
-    def create_order(self, q: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        cid = q.get("newClientOrderId", "")
+    def _move(self, book: dict[str, D], asset: str, amount: D) -> None:
+        book[asset] = book.get(asset, D(0)) + amount
+        assert book[asset] >= 0, f"{asset} went negative: {book[asset]}"
+
+    def _check_filters(self, m: Market, qty: D, price: D | None, order_type: str) -> None:
+        step, min_qty = D(m.step), D(m.min_qty)
+        if qty < min_qty or qty > D(m.max_qty) or (qty - min_qty) % step != 0:
+            raise ApiError(400, -1013, "Filter failure: LOT_SIZE")
+        if order_type == "LIMIT":
+            tick = D(m.tick)
+            if price is None or price < tick or (price - tick) % tick != 0:
+                raise ApiError(400, -1013, "Filter failure: PRICE_FILTER")
+        if qty * (price if order_type == "LIMIT" and price else m.price) < D(m.min_notional):
+            raise ApiError(400, -1013, "Filter failure: NOTIONAL")
+
+    def create_order(self, q: dict[str, str], fault: Fault | None = None) -> dict[str, Any]:
+        """POST /api/v3/order. Raises ApiError for what Binance refuses."""
+        cid = q.get("newClientOrderId") or f"x-{self.next_order_id}"
         self.create_requests.append(cid)
         sid = q.get("symbol", "")
-        if sid not in self.markets:
-            return 400, {"code": -1121, "msg": "Invalid symbol."}
-        if cid in self.orders:
-            return 400, {"code": -2010, "msg": "Duplicate order sent."}
+        m = self.markets.get(sid)
+        if m is None:
+            raise ApiError(400, -1121, "Invalid symbol.")
+        previous = self.orders.get(cid)
+        if previous is not None and previous.status in OPEN:
+            raise ApiError(400, -2010, "Duplicate order sent.")
         if self.fill_mode == "reject":
-            return 400, {
-                "code": -2010,
-                "msg": "Account has insufficient balance for requested action.",
-            }
-        qty = D(q["quantity"])
+            raise ApiError(400, -2010, "Account has insufficient balance for requested action.")
+        side, order_type = q["side"], q["type"]
+        try:
+            qty = D(q["quantity"])
+            price = D(q["price"]) if "price" in q else None
+        except (KeyError, ArithmeticError):
+            raise ApiError(400, -1100, "Illegal characters found in parameter.") from None
+        self._check_filters(m, qty, price, order_type)
+        at = price if order_type == "LIMIT" and price else m.price
+        if side == "BUY":
+            need, asset = qty * at * (1 + FEE_RATE), m.quote
+        else:
+            need, asset = qty, m.base
+        if self.balances.get(asset, D(0)) < need:
+            raise ApiError(400, -2010, "Account has insufficient balance for requested action.")
+        self._move(self.balances, asset, -need)
+        self._move(self.locked, asset, need)
+        visible_s = self.query_lag_s + (fault.visible_s if fault is not None else 0.0)
         order = FakeOrder(
             sid,
             self.next_order_id,
             cid,
-            q["side"],
-            q["type"],
+            side,
+            order_type,
             qty,
-            D(q["price"]) if "price" in q else None,
-            now_ms(),
+            price,
+            self.server_ms(),
+            time.monotonic() + visible_s,
+            locked=need,
         )
         self.next_order_id += 1
         self.orders[cid] = order
+        self.history.append(order)
         mode = self.fill_mode
         if mode == "mixed":
-            mode = self.fill_rng.choice(["full", "partial", "delayed", "delayed"])
+            mode = self.fill_rng.choice(
+                ["full", "partial", "delayed", "delayed", "expire", "partial_then_expire"]
+            )
         if mode == "full":
             self._fill(order, qty)
         elif mode == "partial":
-            first = (qty * self.partial_fraction).quantize(D(self.markets[sid].step))
+            first = (qty * self.partial_fraction).quantize(D(m.step))
             self._fill(order, first)
             order.fill_plan = [qty - first]
             order.fill_at = time.monotonic() + self.fill_delay_s
-        elif mode == "partial_then_expire":
-            first = (qty * self.partial_fraction).quantize(D(self.markets[sid].step))
-            self._fill(order, first)
-            order.status = "EXPIRED"
+        elif mode in ("expire", "partial_then_expire"):
+            # A market order the book could not fill: what was matched stays, the rest
+            # expires (Binance's EXPIRED).
+            if mode == "partial_then_expire":
+                self._fill(order, (qty * self.partial_fraction).quantize(D(m.step)))
+            self._end(order, "EXPIRED")
         else:  # delayed
             order.fill_plan = [qty]
             order.fill_at = time.monotonic() + self.fill_delay_s
-        return 200, self.order_json(order, full=True)
+        return self.order_json(order, full=True)
 
     def _fill(self, order: FakeOrder, qty: D) -> None:
         if qty <= 0:
@@ -363,6 +542,21 @@ class FakeBinance:
         value = qty * price
         in_base = self.base_fee_on_buy and order.side == "BUY"
         fee = qty * FEE_RATE if in_base else value * FEE_RATE
+        if order.side == "BUY":
+            spend = value + (D(0) if in_base else fee)
+            if spend > order.locked + self.balances.get(m.quote, D(0)):
+                # The price moved beyond what the account can pay: the rest expires.
+                self._end(order, "EXPIRED")
+                return
+            from_locked = min(spend, order.locked)
+            self._move(self.locked, m.quote, -from_locked)
+            order.locked -= from_locked
+            self._move(self.balances, m.quote, -(spend - from_locked))
+            self._move(self.balances, m.base, qty - (fee if in_base else D(0)))
+        else:
+            self._move(self.locked, m.base, -qty)
+            order.locked -= qty
+            self._move(self.balances, m.quote, value - fee)
         order.executed += qty
         order.quote += value
         order.fills.append(
@@ -371,47 +565,61 @@ class FakeBinance:
                 "qty": str(qty),
                 "commission": str(fee),
                 "commissionAsset": m.base if in_base else m.quote,
-                "tradeId": str(len(order.fills) + 1),
+                "tradeId": len(order.fills) + 1,
+                "time": self.server_ms(),
             }
         )
-        order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
-        sign = 1 if order.side == "BUY" else -1
-        base_fee, quote_fee = (fee, D(0)) if in_base else (D(0), fee)
-        self.balances[m.base] = self.balances.get(m.base, D(0)) + sign * qty - base_fee
-        self.balances[m.quote] = self.balances.get(m.quote, D(0)) - sign * value - quote_fee
+        if order.executed >= order.qty:
+            self._end(order, "FILLED")
+        else:
+            order.status = "PARTIALLY_FILLED"
+
+    def _end(self, order: FakeOrder, status: str) -> None:
+        """The order is over: what it still locks goes back to free."""
+        m = self.markets[order.symbol]
+        asset = m.quote if order.side == "BUY" else m.base
+        if order.locked:
+            self._move(self.locked, asset, -order.locked)
+            self._move(self.balances, asset, order.locked)
+            order.locked = D(0)
+        order.status = status
+        order.fill_plan = []
+        order.fill_at = None
 
     def advance(self, order: FakeOrder) -> None:
-        if (
-            order.fill_at is not None
-            and time.monotonic() >= order.fill_at
-            and order.status in ("NEW", "PARTIALLY_FILLED")
-        ):
+        if order.fill_at is not None and time.monotonic() >= order.fill_at and order.status in OPEN:
             for part in order.fill_plan:
-                self._fill(order, part)
+                if order.status in OPEN:
+                    self._fill(order, part)
             order.fill_plan = []
             order.fill_at = None
 
+    def advance_all(self) -> None:
+        for order in self.history:
+            self.advance(order)
+
+    def visible(self, order: FakeOrder) -> bool:
+        return time.monotonic() >= order.visible_at
+
     def find(self, q: dict[str, str]) -> FakeOrder | None:
+        """The order a query names, as the query can see it (None: not yet, or never)."""
+        self.advance_all()
         cid = q.get("origClientOrderId")
         if cid is not None:
             order = self.orders.get(cid)
         else:
             oid = int(q.get("orderId", "0"))
-            order = next((o for o in self.orders.values() if o.order_id == oid), None)
-        if order is not None:
-            self.advance(order)
+            order = next((o for o in self.history if o.order_id == oid), None)
+        if order is None or not self.visible(order) or order.symbol != q.get("symbol"):
+            return None
         return order
 
-    def cancel(self, q: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def cancel(self, q: dict[str, str]) -> dict[str, Any]:
         order = self.find(q)
-        if order is None:
-            return 400, {"code": -2011, "msg": "Unknown order sent."}
-        if order.status in ("FILLED", "CANCELED", "EXPIRED", "REJECTED"):
-            return 400, {"code": -2011, "msg": "Unknown order sent."}
-        order.status = "CANCELED"
-        order.fill_plan = []
-        order.fill_at = None
-        return 200, self.order_json(order)
+        if order is None or order.status not in OPEN:
+            raise ApiError(400, -2011, "Unknown order sent.")
+        self._end(order, "CANCELED")
+        return self.order_json(order)
 
     def order_json(self, o: FakeOrder, *, full: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -421,7 +629,7 @@ class FakeBinance:
             "clientOrderId": o.client_id,
             "transactTime": o.created_ms,
             "time": o.created_ms,
-            "updateTime": now_ms(),
+            "updateTime": self.server_ms(),
             "price": str(o.price or D(0)),
             "origQty": str(o.qty),
             "executedQty": str(o.executed),
@@ -436,16 +644,37 @@ class FakeBinance:
             "selfTradePreventionMode": "NONE",
         }
         if full:
-            data["fills"] = list(o.fills)
+            data["fills"] = [{k: v for k, v in f.items() if k != "time"} for f in o.fills]
         return data
 
-    def my_trades(self, sid: str, order_id: str | None = None) -> list[dict[str, Any]]:
+    def all_orders(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        """GET /api/v3/allOrders: the symbol's most recent orders (or from startTime on)."""
+        sid = q.get("symbol")
+        if sid not in self.markets:
+            raise ApiError(400, -1121, "Invalid symbol.")
+        self.advance_all()
+        limit = min(int(q.get("limit", "500")), 1000)
+        seen = [o for o in self.history if o.symbol == sid and self.visible(o)]
+        if "startTime" in q:
+            seen = [o for o in seen if o.created_ms >= int(q["startTime"])][:limit]
+        else:
+            seen = seen[-limit:]
+        return [self.order_json(o) for o in seen]
+
+    def my_trades(self, q: dict[str, str]) -> list[dict[str, Any]]:
+        sid = q.get("symbol", "")
+        order_id = q.get("orderId")
+        start = int(q.get("startTime", "0"))
+        self.advance_all()
         out = []
-        for o in self.orders.values():
-            self.advance(o)
-            if o.symbol != sid or (order_id is not None and str(o.order_id) != order_id):
+        for o in self.history:
+            if o.symbol != sid or not self.visible(o):
+                continue
+            if order_id is not None and str(o.order_id) != order_id:
                 continue
             for f in o.fills:
+                if f["time"] < start:
+                    continue
                 out.append(
                     {
                         "symbol": sid,
@@ -457,7 +686,7 @@ class FakeBinance:
                         "quoteQty": str(D(f["price"]) * D(f["qty"])),
                         "commission": f["commission"],
                         "commissionAsset": f["commissionAsset"],
-                        "time": o.created_ms,
+                        "time": f["time"],
                         "isBuyer": o.side == "BUY",
                         "isMaker": False,
                         "isBestMatch": True,
@@ -467,23 +696,29 @@ class FakeBinance:
 
     def state(self) -> dict[str, Any]:
         """Everything the crash test checks, as JSON."""
+        self.advance_all()
         return {
-            "orders": {
-                cid: {
+            "orders": [
+                {
+                    "client_id": o.client_id,
+                    "order_id": o.order_id,
                     "symbol": o.symbol,
                     "status": o.status,
                     "executed": str(o.executed),
                     "quote": str(o.quote),
                     "fills": list(o.fills),
                 }
-                for cid, o in self.orders.items()
-            },
+                for o in self.history
+            ],
             "create_requests": list(self.create_requests),
             "balances": {k: str(v) for k, v in self.balances.items()},
+            "locked": {k: str(v) for k, v in self.locked.items()},
+            "in_flight": self.in_flight,
         }
 
-    def route(self, method: str, path: str, q: dict[str, str], headers: Any) -> tuple[int, Any]:
-        self.requests.append((method, path))
+    def route(
+        self, method: str, path: str, q: dict[str, str], raw: str, headers: Any, fault: Fault | None
+    ) -> tuple[int, Any]:
         if self.scripts:
             self._tick_scripts()
         if path == "/fake/state":
@@ -491,52 +726,55 @@ class FakeBinance:
         if path == "/fake/silence":
             self.silent_symbols = {s for s in q.get("symbols", "").split(",") if s}
             return 200, {"silent": sorted(self.silent_symbols)}
+        self.spend_weight(method, path, q)
+        try:
+            if path.startswith("/api/v3/") and path[8:] in SIGNED:
+                self.check_signed(raw, q, headers)
+            return 200, self._api(method, path, q, fault)
+        except ApiError as exc:
+            return exc.status, {"code": exc.code, "msg": exc.msg}
+
+    def _api(self, method: str, path: str, q: dict[str, str], fault: Fault | None) -> Any:
         if method == "GET" and path == "/api/v3/klines":
-            return 200, self.klines(q)
-        if path.startswith("/api/v3/") and path[8:] in PRIVATE:
-            key = headers.get("X-MBX-APIKEY")
-            if not key:
-                return 401, {
-                    "code": -2015,
-                    "msg": "Invalid API-key, IP, or permissions for action.",
-                }
-            self.api_key_seen.add(key)
+            return self.klines(q)
         if method == "GET" and path == "/api/v3/exchangeInfo":
-            return 200, self.exchange_info()
+            return self.exchange_info()
         if method == "GET" and path == "/api/v3/time":
-            return 200, {"serverTime": now_ms()}
+            return {"serverTime": self.server_ms()}
         if method == "GET" and path == "/api/v3/ping":
-            return 200, {}
+            return {}
         if method == "GET" and path in ("/api/v3/ticker/24hr", "/api/v3/ticker/bookTicker"):
             if "symbol" in q:
-                return 200, self.ticker(q["symbol"])
+                return self.ticker(q["symbol"])
             wanted = json.loads(q["symbols"]) if "symbols" in q else list(self.markets)
-            return 200, [
+            return [
                 self.ticker(s) for s in wanted if s in self.markets and s not in self.silent_symbols
             ]
         if method == "GET" and path == "/api/v3/account":
-            return 200, self.account()
+            return self.account()
         if method == "POST" and path == "/api/v3/order":
-            return self.create_order(q)
+            return self.create_order(q, fault)
         if method == "GET" and path == "/api/v3/order":
             order = self.find(q)
             if order is None:
-                return 400, {"code": -2013, "msg": "Order does not exist."}
-            return 200, self.order_json(order)
+                raise ApiError(400, -2013, "Order does not exist.")
+            return self.order_json(order)
         if method == "DELETE" and path == "/api/v3/order":
             return self.cancel(q)
         if method == "GET" and path == "/api/v3/openOrders":
-            for o in self.orders.values():
-                self.advance(o)
-            return 200, [
+            self.advance_all()
+            return [
                 self.order_json(o)
                 for o in self.orders.values()
-                if o.status in ("NEW", "PARTIALLY_FILLED")
+                if o.status in OPEN
+                and self.visible(o)
                 and ("symbol" not in q or o.symbol == q["symbol"])
             ]
+        if method == "GET" and path == "/api/v3/allOrders":
+            return self.all_orders(q)
         if method == "GET" and path == "/api/v3/myTrades":
-            return 200, self.my_trades(q.get("symbol", ""), q.get("orderId"))
-        return 404, {"code": -1100, "msg": f"no such endpoint in the fake: {method} {path}"}
+            return self.my_trades(q)
+        raise ApiError(404, -1100, f"no such endpoint in the fake: {method} {path}")
 
     # -- websocket -------------------------------------------------------------------------
 
@@ -648,11 +886,18 @@ class FakeBinance:
         return {"stream": stream, "data": data}
 
 
-PRIVATE = {"account", "order", "openOrders", "myTrades", "allOrders"}
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (a killed engine, a dropped connection) is no error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -664,32 +909,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         parts = urlsplit(self.path)
-        q = dict(parse_qsl(parts.query))
+        raw = parts.query
         length = int(self.headers.get("Content-Length") or 0)
         if length:
-            q.update(parse_qsl(self.rfile.read(length).decode()))
+            body = self.rfile.read(length).decode()
+            raw = f"{raw}&{body}" if raw else body
+        q = dict(parse_qsl(raw))
         fake = self.exchange
         with fake.lock:
             fake.in_flight += 1
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
         try:
-            self._answer(fake, method, parts.path, q)
+            self._answer(fake, method, parts.path, q, raw)
         finally:
             with fake.lock:
                 fake.in_flight -= 1
 
-    def _answer(self, fake: FakeBinance, method: str, path: str, q: dict[str, str]) -> None:
+    def _answer(
+        self, fake: FakeBinance, method: str, path: str, q: dict[str, str], raw: str
+    ) -> None:
         with fake.lock:
+            fake.requests.append((method, path))  # every request, faulted ones included
             fault = fake.take_fault(method, path)
             status, body = 200, None
             if fault is None or fault.applied:
-                status, body = fake.route(method, path, q, self.headers)
+                status, body = fake.route(method, path, q, raw, self.headers, fault)
+            weight = fake.weight_used
+        headers = {"X-MBX-USED-WEIGHT-1M": str(weight)}
         if fault is not None:
-            self._fault(fault)
+            self._fault(fault, headers)
             return
-        self._send(status, json.dumps(body).encode())
+        self._send(status, json.dumps(body).encode(), headers)
 
-    def _fault(self, fault: Fault) -> None:
+    def _fault(self, fault: Fault, headers: dict[str, str]) -> None:
         kind = fault.kind
         if kind == "drop":
             self.close_connection = True
@@ -697,16 +949,27 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "timeout":
             time.sleep(fault.delay)
-            self._send(200, b"{}")
+            self._send(200, b"{}", headers)
             return
         if kind == "malformed":
-            self._send(200, b'{"symbol": "BTCUSDT", "orderId": ')
+            self._send(200, b'{"symbol": "BTCUSDT", "orderId": ', headers)
+            return
+        if kind == "-1007":
+            body = {
+                "code": -1007,
+                "msg": "Timeout waiting for response from backend server. Send status unknown; "
+                "execution status unknown.",
+            }
+            self._send(408, json.dumps(body).encode(), headers)
             return
         status = int(kind)
-        codes = {429: -1003, 418: -1003, 500: -1001, 503: -1001}
-        body = json.dumps({"code": codes.get(status, -1000), "msg": f"injected {status}"}).encode()
-        headers = {"Retry-After": str(fault.retry_after)} if status in (429, 418) else {}
-        self._send(status, body, headers)
+        codes = {429: -1003, 418: -1003, 500: -1001, 502: -1001, 503: -1001}
+        body_bytes = json.dumps(
+            {"code": codes.get(status, -1000), "msg": f"injected {status}"}
+        ).encode()
+        if status in (429, 418):
+            headers = {**headers, "Retry-After": str(fault.retry_after)}
+        self._send(status, body_bytes, headers)
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         try:
@@ -749,6 +1012,19 @@ def main() -> None:
         action="store_true",
         help="BTCUSDT cycles 70000, 67900, 69100, 71500 (1 s each); mixed fills; buy fees in BTC",
     )
+    parser.add_argument(
+        "--chaos",
+        type=float,
+        default=0.0,
+        help="share of order creates that fail (5xx, -1007, timeout, drop; mostly executed)",
+    )
+    parser.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="KEY:SECRET",
+        help="an API key and its secret (repeatable; default key-1:sec-2)",
+    )
     args = parser.parse_args()
     markets = None
     if args.symbols:
@@ -758,7 +1034,9 @@ def main() -> None:
             )
             for i in range(args.symbols)
         }
-    fake = FakeBinance(markets)
+    keys = dict(k.split(":", 1) for k in args.key) or None
+    fake = FakeBinance(markets, keys=keys)
+    fake.chaos = args.chaos
     if args.sawtooth:
         fake.scripts["BTCUSDT"] = sawtooth
         fake.fill_mode = "mixed"

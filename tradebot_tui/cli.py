@@ -421,7 +421,13 @@ def make_exchange_feed(
     fee_rate = ex.fee_rate
     broker: Broker
     if live:
-        broker = CcxtBroker(client, fee_rate, order_type=ex.order_type)
+        broker = CcxtBroker(
+            client,
+            fee_rate,
+            rules=lambda symbol: source.markets().get(symbol),
+            order_type=ex.order_type,
+            settle_s=ex.settle_s,
+        )
     else:
         broker = QuotePaperBroker(
             fee_rate,
@@ -509,8 +515,7 @@ def run_headless(engine: Engine) -> int:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             return EXIT_OK
-        print_crash(exc)
-        return EXIT_CRASH
+        return report_engine_error(exc)
     return EXIT_OK
 
 
@@ -536,9 +541,23 @@ def run_app(
     )
     app.run()
     if app.engine_error is not None:
-        print_crash(app.engine_error)
-        return EXIT_CRASH
+        return report_engine_error(app.engine_error)
     return app.return_code or EXIT_OK
+
+
+def report_engine_error(exc: BaseException) -> int:
+    """After the terminal is restored: a refusal the user must act on is one line each
+    (exit 2, like a bad config); anything else is a crash with its traceback (exit 1)."""
+    from tradebot_tui.engine.errors import real_errors
+    from tradebot_tui.engine.logs import redact
+
+    leaves = [e for e in real_errors(exc) if not isinstance(e, KeyboardInterrupt)]
+    if leaves and all(isinstance(e, TradebotError) for e in leaves):
+        for leaf in leaves:
+            print(f"{PROG}: error: {redact(str(leaf))}", file=sys.stderr)
+        return EXIT_USAGE
+    print_crash(exc)
+    return EXIT_CRASH
 
 
 def print_crash(exc: BaseException) -> None:

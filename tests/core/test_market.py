@@ -1,11 +1,12 @@
 """Market rules and client order ids."""
 
+import re
 from decimal import Decimal as D
 
 import pytest
 
 from tradebot_tui.core.market import MarketRules, replay_rules, split_symbol
-from tradebot_tui.core.orders import client_order_id
+from tradebot_tui.core.orders import client_id_prefix, client_id_seq, client_order_id
 
 
 def test_entry_quantity_rounds_down_to_the_step() -> None:
@@ -35,9 +36,18 @@ def test_split_symbol() -> None:
             split_symbol(bad)
 
 
-def test_client_order_ids_are_deterministic_and_binance_safe() -> None:
-    assert client_order_id("paper", "BTC/USDT", 12) == "tb-paper-BTCUSDT-12"
-    longest = client_order_id("abcdefghij", "1000SATS/USDT", 99_999_999)
-    assert len(longest) <= 36
+def test_client_order_ids_carry_the_journal_identity_and_are_binance_safe() -> None:
+    prefix = client_id_prefix("paper", "k3j9x2ab")
+    assert client_order_id(prefix, 12) == "tb-paper-k3j9x2ab-12"
+    # The longest: a 10-letter profile, an 8-character identity, a 13-digit sequence.
+    longest = client_order_id(client_id_prefix("abcdefghij", "zzzzzzzz"), 10**13 - 1)
+    assert len(longest) == 36 and re.fullmatch(r"[A-Za-z0-9_-]{1,36}", longest)
+    with pytest.raises(ValueError, match="36 characters"):
+        client_order_id(client_id_prefix("abcdefghij", "zzzzzzzz"), 10**13)
     with pytest.raises(ValueError, match="profile"):
-        client_order_id("bad-name", "BTC/USDT", 1)
+        client_id_prefix("bad-name", "k3j9x2ab")
+    with pytest.raises(ValueError, match="identity"):
+        client_id_prefix("paper", "BTCUSDT")
+    assert client_id_prefix("paper") == "tb-paper-"
+    assert client_id_seq("tb-paper-k3j9x2ab-12") == 12
+    assert client_id_seq("tb-paper-BTCUSDT-7") == 7  # ids of journals before identities

@@ -47,7 +47,7 @@ def test_entry_exactly_at_the_trigger() -> None:
     assert intent is not None
     assert intent.purpose is Purpose.ENTRY
     assert intent.qty == D("1.02040816")  # 100 / 98 rounded down to 1e-8
-    assert intent.client_id == "tb-paper-BTCUSDT-1"
+    assert intent.client_id == "tb-paper-sim-1"
     assert t.ledger.reserved == intent.qty * D(98) * (1 + FEE)
     assert t.books["BTC/USDT"].state is State.ENTRY_PENDING
 

@@ -17,7 +17,7 @@ from tests.engine.test_engine_exchange import (  # noqa: F401
     fast_clock,
     warm_then_drop,
 )
-from tests.exchange.test_live_broker import make_client
+from tests.exchange.test_live_broker import make_broker, make_client
 from tests.fake_exchange import FakeBinance
 from tests.helpers import expected_live_ticks, saw_tooth_file, sim_engine
 from tradebot_tui.config.settings import Settings
@@ -34,7 +34,6 @@ from tradebot_tui.engine.history import SPARK_MINUTES, EquityHistory, PriceHisto
 from tradebot_tui.engine.replay import run_replay
 from tradebot_tui.engine.replay_source import SPEEDS, ReplaySource, replay_engine
 from tradebot_tui.engine.snapshot import EngineSnapshot
-from tradebot_tui.exchange.ccxt_broker import CcxtBroker
 from tradebot_tui.exchange.datafiles import read_file
 from tradebot_tui.exchange.live_sources import CcxtPollingSource
 from tradebot_tui.exchange.universe import UniverseRule
@@ -144,7 +143,7 @@ def test_cancel_reaches_the_exchange_and_frees_the_budget(fake: FakeBinance) -> 
     client = make_client(fake)
     rule = UniverseRule("USDT", "static", ("BTC/USDT",))
     source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
-    broker = CcxtBroker(client, D("0.001"), poll_s=0.02)
+    broker = make_broker(client, poll_s=0.02)
     engine = Engine(SETTINGS, source, broker, mode="LIVE", clock=lambda: 0, publish=lambda s: None)
 
     async def main() -> tuple[str, EngineSnapshot]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.exchange.test_live_broker import make_client
+from tests.exchange.test_live_broker import make_broker, make_client
 from tests.fake_exchange import FakeBinance
 from tradebot_tui.cli import main
 from tradebot_tui.config.settings import Settings
@@ -24,7 +24,6 @@ from tradebot_tui.core.trader import SymbolBook
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.exchange.base import QuoteBook
-from tradebot_tui.exchange.ccxt_broker import CcxtBroker
 from tradebot_tui.exchange.live_sources import CcxtPollingSource
 from tradebot_tui.exchange.paper import QuotePaperBroker
 from tradebot_tui.exchange.universe import UniverseRule
@@ -112,7 +111,7 @@ def test_live_orders_match_the_exchange_to_the_last_digit(
     client = make_client(fake)
     rule = UniverseRule("USDT", "static", ("BTC/USDT",))
     source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
-    broker = CcxtBroker(client, D("0.001"), poll_s=0.02)
+    broker = make_broker(client, poll_s=0.02)
     engine = Engine(SETTINGS, source, broker, mode="LIVE", clock=lambda: 0)
     usdt_before = fake.balances["USDT"]
     snap = run_scenario(fake, engine, source)
@@ -165,7 +164,7 @@ def test_rejected_live_entries_lose_no_budget(fake: FakeBinance) -> None:
     client = make_client(fake)
     rule = UniverseRule("USDT", "static", ("BTC/USDT",))
     source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
-    engine = Engine(SETTINGS, source, CcxtBroker(client, D("0.001"), poll_s=0.02), clock=lambda: 0)
+    engine = Engine(SETTINGS, source, make_broker(client, poll_s=0.02), clock=lambda: 0)
 
     async def go() -> EngineSnapshot:
         with trio.fail_after(20):
@@ -199,7 +198,7 @@ def test_a_symbol_without_fresh_prices_is_stale_and_not_bought(fake: FakeBinance
     rule = UniverseRule("USDT", "static", ("BTC/USDT", "ETH/USDT"))
     clock = fast_clock()
     source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=clock)  # type: ignore[arg-type]
-    broker = CcxtBroker(client, D("0.001"), poll_s=0.02)
+    broker = make_broker(client, poll_s=0.02)
     engine = Engine(settings, source, broker, clock=lambda: 0)
 
     async def go() -> dict[str, str]:

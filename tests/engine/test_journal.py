@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal as D
@@ -12,7 +13,7 @@ import pytest
 import trio
 
 from tests.engine.test_engine_exchange import SETTINGS, fast_clock
-from tests.exchange.test_live_broker import make_client
+from tests.exchange.test_live_broker import make_broker, make_client
 from tests.fake_exchange import FakeBinance
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import from_dict
@@ -21,7 +22,6 @@ from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.errors import describe_error
 from tradebot_tui.engine.journal import SCHEMA_VERSION, Journal, JournalError, JournalFull
-from tradebot_tui.exchange.ccxt_broker import CcxtBroker
 from tradebot_tui.exchange.live_sources import CcxtPollingSource
 from tradebot_tui.exchange.universe import UniverseRule
 
@@ -126,7 +126,7 @@ def live_engine(fake: FakeBinance, journal: Journal, settings: Settings = SETTIN
     client = make_client(fake)
     rule = UniverseRule("USDT", "static", ("BTC/USDT",))
     source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
-    broker = CcxtBroker(client, D("0.001"), poll_s=0.02, max_poll_s=0.05)
+    broker = make_broker(client, poll_s=0.02, max_poll_s=0.05)
     return Engine(settings, source, broker, mode="LIVE", clock=lambda: 0, journal=journal)
 
 
@@ -200,14 +200,16 @@ def test_an_intent_that_never_reached_the_exchange_is_released(
     assert ledger.free == ledger.initial and ledger.reserved == 0
     assert fake.create_requests == []
     [order] = list(Journal.open(path, profile="paper").orders())
-    assert order.status.value == "failed" and "never reached" in order.message
+    assert order.status.value == "failed" and "shows no such order" in order.message
 
 
-def test_unknown_order_with_our_prefix_is_adopted_and_reported(
+def test_an_open_order_of_an_earlier_journal_is_reported_never_adopted(
     fake: FakeBinance, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Another journal of the profile (moved aside, or on another machine) may be following
+    it: a fresh journal reports it, and reconciliation holds the coin while it is open."""
     fake.fill_mode = "delayed"
-    fake.fill_delay_s = 0.3
+    fake.fill_delay_s = 3600
     with fake.lock:
         fake.create_order(
             {
@@ -215,24 +217,28 @@ def test_unknown_order_with_our_prefix_is_adopted_and_reported(
                 "side": "BUY",
                 "type": "MARKET",
                 "quantity": "0.00100",
-                "newClientOrderId": "tb-paper-BTCUSDT-7",
+                "newClientOrderId": "tb-paper-oldjrnl1-7",
             }
         )
+    trio.run(trio.sleep, 0.3)  # the account's order list lags order entry
     journal = Journal.open(tmp_path / "state.db", profile="paper")
     engine = live_engine(fake, journal)
-    run_until(
-        engine,
-        lambda: (
-            engine._ready.is_set()
-            and not engine.following
-            and engine.trader.books.get("BTC/USDT") is not None
-            and engine.trader.books["BTC/USDT"].state is State.IN_POSITION
-        ),
-    )
-    assert "adopted tb-paper-BTCUSDT-7" in caplog.text
-    assert engine.trader.next_seq == 8  # our next id never collides with it
-    [order] = list(Journal.open(tmp_path / "state.db", profile="paper").orders())
-    assert order.adopted and order.terminal
+    held: list[dict[str, str]] = []
+    notices: list[str] = []
+
+    async def reconcile_twice() -> None:
+        await engine.reconcile()
+        held.append(await engine.reconcile())
+        notices.extend(n.title for n in engine.snapshot().notices)
+
+    run_until(engine, lambda: engine._ready.is_set(), then=reconcile_twice)
+    assert "made by earlier journals: tb-paper-oldjrnl1-7 buy 0.001 BTC/USDT" in caplog.text
+    assert held == [
+        {"BTC/USDT": "open order tb-paper-oldjrnl1-7 on the exchange is not ours to follow"}
+    ]
+    assert engine.trader.open_orders() == [] and engine.trader.next_seq == 1
+    assert list(Journal.open(tmp_path / "state.db", profile="paper").orders()) == []
+    assert "New journal" in notices
 
 
 def test_reconciliation_holds_a_symbol_and_shows_both_figures(
@@ -365,6 +371,8 @@ def test_a_version_1_journal_is_migrated_without_losing_a_row(tmp_path: Path) ->
     )
     db.close()
     journal = Journal.open(path, profile="paper")
-    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     [order] = list(journal.orders())
     assert order.fills[0].commission_qty == 0 and order.fills[0].qty == D("0.001")
+    assert order.journaled_ms == 5  # before version 3: the tick's time stands in
+    assert re.fullmatch(r"[a-z0-9]{8}", journal.identity)  # an identity from now on

@@ -1,4 +1,5 @@
-"""The ccxt live broker against the fake Binance: real ccxt, every fault, nothing lost."""
+"""The ccxt live broker against the fake Binance: real ccxt, every fault, nothing lost, and
+no order ever sent twice."""
 
 from __future__ import annotations
 
@@ -8,20 +9,23 @@ from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal as D
 from typing import Any
 
+import ccxt
 import pytest
 import trio
 
-from tests.fake_exchange import FakeBinance
+from tests.fake_exchange import ApiError, FakeBinance
 from tradebot_tui.core.orders import (
     BrokerEvent,
     Fill,
     OrderClosed,
     OrderIntent,
     OrderStatus,
+    OutcomeUnknown,
     Purpose,
     Side,
+    Unexplained,
 )
-from tradebot_tui.exchange.ccxt_broker import CcxtBroker
+from tradebot_tui.exchange.ccxt_broker import CcxtBroker, wall_ms
 from tradebot_tui.exchange.ccxt_markets import make_exchange, market_rules
 from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.reports import Balance
@@ -64,17 +68,35 @@ def run(fn: Callable[[], Awaitable[Any]], limit: float = 20.0) -> Any:
     return trio.run(main)
 
 
+def make_broker(client: ExchangeClient, **kw: Any) -> CcxtBroker:
+    """A broker with the test's short intervals; the fake's query lag is 0.2 s."""
+    options: dict[str, Any] = {"poll_s": 0.05, "max_poll_s": 0.1, "settle_s": 1.0, **kw}
+    markets = client.exchange.markets or {}
+    return CcxtBroker(
+        client,
+        D("0.001"),
+        rules=lambda s: market_rules(markets[s]) if s in markets else None,
+        **options,
+    )
+
+
 def follow(fake: FakeBinance, intent: OrderIntent, **kw: Any) -> list[BrokerEvent]:
     events: list[BrokerEvent] = []
 
     async def go() -> None:
         client = make_client(fake)
         await client.call("load_markets", priority=3)  # type: ignore[arg-type]
-        broker = CcxtBroker(client, D("0.001"), poll_s=0.05, max_poll_s=0.1, **kw)
-        await broker.follow(intent, events.append)
+        await make_broker(client, **kw).follow(intent, events.append)
 
     run(go)
     return events
+
+
+def sent_once(fake: FakeBinance, cid: str) -> None:
+    """The id reached the exchange once, as one order, and no create request was repeated."""
+    assert fake.create_requests.count(cid) == 1
+    assert len(fake.orders_of(cid)) == 1
+    assert fake.requests.count(("POST", "/api/v3/order")) == 1
 
 
 def fills(events: list[BrokerEvent]) -> list[Fill]:
@@ -114,8 +136,7 @@ def check_matches_exchange(fake: FakeBinance, cid: str, events: list[BrokerEvent
         (D(f["commission"]) for f in order.fills if f["commissionAsset"] == base), D(0)
     )
     assert sum((f.qty for f in ours), D(0)) == qty - commission_qty
-    assert fake.create_requests.count(cid) <= 2
-    assert len([c for c in fake.orders if c == cid]) == 1
+    sent_once(fake, cid)
 
 
 def test_market_order_fills_with_the_exchange_fee(fake: FakeBinance) -> None:
@@ -171,24 +192,53 @@ def test_reject_is_final_and_fills_nothing(fake: FakeBinance) -> None:
     assert closed.status is OrderStatus.REJECTED
     assert "InsufficientFunds" in closed.message
     assert fills(events) == [] and fake.orders == {}
+    assert fake.requests.count(("POST", "/api/v3/order")) == 1
 
 
-@pytest.mark.parametrize("kind", ["timeout", "drop", "malformed", 500, 503])
+@pytest.mark.parametrize("kind", ["timeout", "drop", "malformed", 500, 502, 503, "-1007"])
 def test_answer_lost_after_the_order_was_placed(fake: FakeBinance, kind: str | int) -> None:
-    """The exchange took the order, then the answer was lost: looked up, never sent twice."""
-    fake.inject(kind, method="POST", path="/api/v3/order", applied=True, delay=1.5)
+    """The exchange took the order, answered an error, and shows the order only later
+    (Binance: execution status unknown): settled by lookups, never sent again."""
+    fake.inject(kind, method="POST", path="/api/v3/order", applied=True, delay=1.5, visible_s=0.6)
     events = follow(fake, buy())
     assert closure(events).status is OrderStatus.FILLED
-    assert fake.create_requests == ["tb-t-BTCUSDT-1"]
+    [unknown] = [e for e in events if isinstance(e, OutcomeUnknown)]
+    assert events.index(unknown) == 0  # said before anything else happened
     check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)
 
 
-@pytest.mark.parametrize("kind", ["timeout", "drop", 500])
-def test_request_that_never_arrived_is_sent_again(fake: FakeBinance, kind: str | int) -> None:
+@pytest.mark.parametrize("kind", ["timeout", "drop", 502, "-1007"])
+def test_an_order_that_never_arrived_is_never_sent_again(
+    fake: FakeBinance, kind: str | int
+) -> None:
+    """Not found by its id over the settle window, nor among the account's orders and
+    trades: the intent fails; the same order is not sent a second time."""
     fake.inject(kind, method="POST", path="/api/v3/order", applied=False, delay=1.5)
     events = follow(fake, buy())
+    closed = closure(events)
+    assert closed.status is OrderStatus.FAILED
+    assert "shows no such order" in closed.message
+    assert fake.requests.count(("POST", "/api/v3/order")) == 1
+    assert fake.history == [] and fills(events) == []
+    assert fake.requests.count(("GET", "/api/v3/allOrders")) == 1  # the account was searched
+
+
+def test_lookups_that_fail_go_on_until_the_exchange_answers(fake: FakeBinance) -> None:
+    """While the exchange cannot say whether the order exists, nothing is concluded."""
+    fake.inject(503, method="POST", path="/api/v3/order", applied=True)
+    fake.inject(503, method="GET", path="/api/v3/order", count=12)  # past the settle window
+    events = follow(fake, buy())
     assert closure(events).status is OrderStatus.FILLED
-    assert fake.create_requests == ["tb-t-BTCUSDT-1"]  # the lost one never reached it
+    check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)
+
+
+def test_an_order_query_that_lags_entry_is_asked_again(fake: FakeBinance) -> None:
+    """Binance's order query can answer "does not exist" right after the entry."""
+    fake.query_lag_s = 0.5
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 0.2
+    events = follow(fake, buy())
+    assert closure(events).status is OrderStatus.FILLED
     check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)
 
 
@@ -214,16 +264,173 @@ def test_rate_limits_pause_every_call_for_retry_after(fake: FakeBinance, status:
     check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)
 
 
-def test_duplicate_client_id_is_never_a_second_order(fake: FakeBinance) -> None:
-    first = follow(fake, buy())
-    again = follow(fake, buy())  # a restart that sends the same intent again
-    assert closure(first).status is closure(again).status is OrderStatus.FILLED
-    assert len(fake.orders) == 1
-    assert fake.create_requests == ["tb-t-BTCUSDT-1", "tb-t-BTCUSDT-1"]
-    # The same execution, reported again, not repeated.
-    assert [(f.qty, f.price, f.fee) for f in fills(again)] == [
-        (f.qty, f.price, f.fee) for f in fills(first)
-    ]
+def test_binance_takes_a_reused_id_as_a_new_order_once_the_first_is_over(
+    fake: FakeBinance,
+) -> None:
+    """The fake is as mean as Binance: an id is unique among open orders only."""
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.00100"}
+    with fake.lock:
+        fake.fill_mode = "delayed"
+        fake.fill_delay_s = 60
+        fake.create_order({**order, "newClientOrderId": "x-1"})
+        with pytest.raises(ApiError, match="Duplicate order sent"):
+            fake.create_order({**order, "newClientOrderId": "x-1"})  # the first is open
+        fake.fill_mode = "full"
+        fake.create_order({**order, "newClientOrderId": "x-2"})
+        fake.create_order({**order, "newClientOrderId": "x-2"})  # the first is filled: taken
+    assert [o.status for o in fake.orders_of("x-2")] == ["FILLED", "FILLED"]
+    assert fake.balances["BTC"] == D("0.002")  # two real buys
+
+
+def test_a_restart_settles_an_order_and_never_sends_it(fake: FakeBinance) -> None:
+    """An order journaled but whose fate the journal does not know: looked up, the fills
+    the exchange made reported once, nothing sent (a resend would be a second buy)."""
+    with fake.lock:
+        fake.create_order(
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "MARKET",
+                "quantity": "0.00100",
+                "newClientOrderId": "tb-t-BTCUSDT-1",
+            }
+        )
+    events: list[BrokerEvent] = []
+
+    async def go() -> None:
+        client = make_client(fake)
+        await client.call("load_markets", priority=3)  # type: ignore[arg-type]
+        await make_broker(client).recover(buy(), events.append, [], wall_ms() - 1000)
+
+    run(go)
+    assert closure(events).status is OrderStatus.FILLED
+    assert fake.requests.count(("POST", "/api/v3/order")) == 0
+    assert sum(f.executed_qty for f in fills(events)) == D("0.001")
+
+
+def test_duplicate_order_sent_is_verified_never_assumed(fake: FakeBinance) -> None:
+    """The id is taken by an open order that is not this intent (another amount): the
+    intent fails loudly with both figures, and nothing of it is counted as ours."""
+    with fake.lock:
+        fake.fill_mode = "delayed"
+        fake.fill_delay_s = 60
+        fake.create_order(
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "MARKET",
+                "quantity": "0.00500",
+                "newClientOrderId": "tb-t-BTCUSDT-1",
+            }
+        )
+    events = follow(fake, buy())
+    [unexplained] = [e for e in events if isinstance(e, Unexplained)]
+    assert "amount" in unexplained.message
+    assert "buy 0.005 BTC/USDT" in unexplained.message  # theirs
+    assert "buy 0.001 BTC/USDT" in unexplained.message  # ours
+    assert closure(events).status is OrderStatus.FAILED
+    assert fills(events) == [] and len(fake.orders_of("tb-t-BTCUSDT-1")) == 1
+
+
+def test_an_order_created_before_the_intent_is_not_adopted(fake: FakeBinance) -> None:
+    with fake.lock:
+        fake.create_order(
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "MARKET",
+                "quantity": "0.00100",
+                "newClientOrderId": "tb-t-BTCUSDT-1",
+            }
+        )
+    events: list[BrokerEvent] = []
+
+    async def go() -> None:
+        client = make_client(fake)
+        await client.call("load_markets", priority=3)  # type: ignore[arg-type]
+        # Journaled a minute after the order on the exchange was created: not this intent.
+        await make_broker(client).recover(buy(), events.append, [], wall_ms() + 60_000)
+
+    run(go)
+    [unexplained] = [e for e in events if isinstance(e, Unexplained)]
+    assert "created before the intent" in unexplained.message
+    assert closure(events).status is OrderStatus.FAILED and fills(events) == []
+
+
+@pytest.mark.parametrize(
+    ("quantity", "error"),
+    [
+        ("9000001", "LOT_SIZE"),  # above maxQty (ccxt rounds amounts to the step itself)
+        ("0.00005", "NOTIONAL"),  # 3.5 USDT < 5
+        ("1.00000", "insufficient balance"),  # 70,000 USDT > 10,000
+    ],
+)
+def test_what_binance_refuses_is_final_and_sent_once(
+    fake: FakeBinance, quantity: str, error: str
+) -> None:
+    events = follow(fake, buy(qty=quantity))
+    closed = closure(events)
+    assert closed.status is OrderStatus.REJECTED and error in closed.message
+    assert fake.requests.count(("POST", "/api/v3/order")) == 1
+    assert fake.balances["USDT"] == D("10000") and not fake.locked.get("USDT")
+
+
+def test_a_clock_off_the_exchanges_is_measured_and_the_refused_order_sent_once_more(
+    fake: FakeBinance,
+) -> None:
+    """-1021 (timestamp outside recvWindow): nothing was done; the clock is measured again
+    and the order sent once more, under the same id. The header shows the drift."""
+    fake.clock_offset_ms = -15_000  # the exchange's clock is 15 s behind ours
+
+    async def go() -> tuple[list[BrokerEvent], str]:
+        events: list[BrokerEvent] = []
+        client = make_client(fake)
+        await client.call("load_markets", priority=3)  # type: ignore[arg-type]
+        await make_broker(client).follow(buy(), events.append)
+        return events, client.circuit_text()
+
+    events, header = run(go)
+    assert closure(events).status is OrderStatus.FILLED
+    assert fake.create_requests == ["tb-t-BTCUSDT-1"]  # the refused one never counted
+    assert fake.requests.count(("POST", "/api/v3/order")) == 2
+    assert "clock +15.0s off" in header
+
+
+def test_the_used_weight_header_corrects_the_budget(fake: FakeBinance) -> None:
+    async def go() -> tuple[int, float, float]:
+        client = make_client(fake)
+        client.budget = WeightBudget(30)  # our share: 30 a minute
+        await client.call("load_markets", priority=3)  # type: ignore[arg-type]
+        return client.used_weight, client.budget.tokens, client.budget.paused_for
+
+    used, tokens, paused = run(go)
+    assert used == fake.weight_used >= 20  # exchangeInfo weighs 20
+    assert paused > 0 or tokens <= 30 - used  # never more than what is left this minute
+
+
+def test_a_418_ban_is_honoured_in_full(fake: FakeBinance) -> None:
+    """Binance bans for 2 minutes to 3 days: a Retry-After of 10 minutes is kept whole."""
+    fake.inject(418, method="GET", path="/api/v3/ticker", retry_after=600)
+
+    async def go() -> float:
+        client = make_client(fake)
+        with pytest.raises(ccxt.DDoSProtection):
+            await client.call("fetch_ticker", "BTC/USDT", priority=4, retry=False)  # type: ignore[arg-type]
+        return client.budget.paused_for
+
+    assert 590 < run(go) <= 600
+
+
+def test_signed_requests_with_a_wrong_secret_are_refused(fake: FakeBinance) -> None:
+    async def go() -> None:
+        exchange = make_exchange(
+            "binance", rest_url=fake.rest_url, timeout_s=1, api_key="key-1", secret="wrong"
+        )
+        client = ExchangeClient(exchange, budget=WeightBudget(60_000), timeout_s=1)
+        with pytest.raises(ccxt.AuthenticationError, match="Signature"):
+            await client.call("fetch_balance", priority=3)  # type: ignore[arg-type]
+
+    run(go)
 
 
 def test_market_rules_come_from_the_exchange(fake: FakeBinance) -> None:
@@ -309,3 +516,29 @@ def test_commission_in_the_coin_bought_is_not_counted_as_held(fake: FakeBinance,
     check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)
     assert sum((f.qty for f in fills(events)), D(0)) == fake.balances["BTC"] == D("0.00999")
     assert sum((f.commission_qty for f in fills(events)), D(0)) == D("0.00001")
+
+
+def test_an_execution_of_an_older_order_is_explained_not_guessed(fake: FakeBinance) -> None:
+    """While an order's fate is searched, the account shows a trade of an order created
+    before the search window (a long-open order): it is looked up by its order id and,
+    being another order, does not stop the conclusion that ours was never placed."""
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 0.3
+    fake.clock_offset_ms = -120_000  # created two minutes ago, by the exchange's clock
+    with fake.lock:
+        fake.create_order(
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "MARKET",
+                "quantity": "0.00100",
+                "newClientOrderId": "web_manual_1",
+            }
+        )
+    fake.clock_offset_ms = 0
+    fake.inject("drop", method="POST", path="/api/v3/order", applied=False)
+    events = follow(fake, buy())
+    closed = closure(events)
+    assert closed.status is OrderStatus.FAILED and "shows no such order" in closed.message
+    assert fake.orders["web_manual_1"].status == "FILLED"  # its trade was in the window
+    assert fake.requests.count(("POST", "/api/v3/order")) == 1

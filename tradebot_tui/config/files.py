@@ -3,7 +3,8 @@
 Config, secrets and themes are all read by `read_toml`, so every one of them reports a
 bad file the same way (what is wrong and where, never the file's text). Writes go to a
 temp file in the same folder, are fsynced, replace the old file with `os.replace`, and
-the folder is fsynced.
+the folder is fsynced. What records trading (the journal, logs, recordings) is created
+readable by the owner only: `private_dir` and `private_file`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,21 @@ def read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         # The message carries a line and column, never the file's text.
         raise TomlFileError(path, f"TOML syntax error: {exc}") from None
+
+
+def private_dir(folder: Path) -> Path:
+    """Create `folder` (and its parents) readable by the owner only (0700); returns it."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)
+    return folder
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty, readable by the owner only (0600), unless it exists; its mode
+    is 0600 either way. Opening it afterwards keeps the mode."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)
+    return path
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -241,6 +241,14 @@ class ExchangeSettings:
         le=100,
         unit="%",
     )
+    settle_s: float = setting(
+        30.0,
+        "An order whose answer was lost is looked up by its id this long (the exchange's "
+        "order query lags), then among the account's orders; never sent again meanwhile.",
+        ge=1,
+        le=600,
+        unit="s",
+    )
     order_type: Literal["market", "limit"] = setting(
         "market", "Live orders: market, or limit at the tick price (GTC)."
     )

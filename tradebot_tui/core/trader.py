@@ -25,8 +25,10 @@ from tradebot_tui.core.orders import (
     OrderClosed,
     OrderIntent,
     OrderStatus,
+    OutcomeUnknown,
     Purpose,
     Side,
+    Unexplained,
     client_id_seq,
     client_order_id,
 )
@@ -77,6 +79,10 @@ class Status(StrEnum):
     BELOW_MINIMUM = "below minimum"
     ERROR = "error"
     RECOVERING = "recovering"
+    # An order was sent and its outcome is not known yet: nothing new until it is.
+    UNKNOWN = "order status unknown"
+    # The exchange showed something about one of our orders that cannot be explained.
+    UNEXPLAINED = "unexplained order"
 
 
 @dataclass(slots=True)
@@ -139,6 +145,7 @@ class SymbolBook(Lifecycle):
         "last_price",
         "last_ts",
         "order",
+        "order_unknown",
         "position",
         "rules",
         "watch",
@@ -154,6 +161,8 @@ class SymbolBook(Lifecycle):
         self.position: Position | None = None
         self.watch: ExitWatch | None = None
         self.order: OrderIntent | None = None
+        # The exchange has not said yet whether `order` exists (its answer was lost).
+        self.order_unknown = False
         self.filled = ZERO
         self.exit_reason: ExitReason | None = None
         self.last_exit_ts: int | None = None
@@ -171,18 +180,23 @@ class Trader:
         ledger: Ledger,
         rules: Callable[[str], MarketRules],
         *,
-        profile: str = "paper",
+        id_prefix: str = "tb-paper-sim-",
         next_seq: int = 1,
     ) -> None:
         self.ledger = ledger
-        self.profile = profile
+        # Our client ids are `<id_prefix><seq>` (core.orders.client_order_id).
+        self.id_prefix = id_prefix
         self.paused = False
         # Symbols the user paused one by one: no new entries there; exits go on.
         self.paused_symbols: set[str] = set()
         # Set by the engine while the exchange's circuit breaker is open: no new entries.
         self.circuit_open = False
-        # Symbols whose exchange balance or orders disagree with ours: why, by symbol.
+        # Symbols whose exchange balance or orders disagree with ours: why, by symbol
+        # (reconciliation holds and releases them).
         self.held: dict[str, str] = {}
+        # Symbols with an order the exchange showed and nothing explains: why, by symbol.
+        # Only the user releases them.
+        self.unexplained: dict[str, str] = {}
         self.next_seq = next_seq
         self.open_count = 0
         # Engine time (ms) for the stale-price guard; 0 (replay) turns the guard off.
@@ -290,6 +304,8 @@ class Trader:
         if state is State.COOLDOWN:
             assert book.last_exit_ts is not None
             return Status.COOLDOWN, max(0, book.last_exit_ts + self._cooldown_ms - now_ms)
+        if book.order_unknown:
+            return Status.UNKNOWN, 0
         if state in (State.ENTRY_PENDING, State.ENTRY_PARTIAL):
             return Status.BUYING, 0
         if state is State.IN_POSITION:
@@ -318,6 +334,8 @@ class Trader:
             return Status.SYMBOL_PAUSED
         if self.circuit_open:
             return Status.CIRCUIT_OPEN
+        if book.symbol in self.unexplained:
+            return Status.UNEXPLAINED
         if book.symbol in self.held:
             return Status.MISMATCH
         if self._stale_ms and now_ms and now_ms - book.last_ts > self._stale_ms:
@@ -447,7 +465,7 @@ class Trader:
         with localcontext(EXACT):
             cost = qty * px
             reserve = cost + cost * self.params.fee_rate
-        cid = self._next_client_id(book.symbol)
+        cid = self._next_client_id()
         self.ledger.reserve(cid, reserve)
         book.apply(Event.ENTRY_SUBMITTED)
         book.blocked = None
@@ -481,7 +499,7 @@ class Trader:
     def _exit(self, book: SymbolBook, ts_ms: int, price: float, reason: ExitReason) -> OrderIntent:
         position = book.position
         assert position is not None
-        cid = self._next_client_id(book.symbol)
+        cid = self._next_client_id()
         book.apply(Event.EXIT_SUBMITTED)
         book.filled = ZERO
         book.exit_reason = reason
@@ -502,8 +520,8 @@ class Trader:
         self._orders[cid] = book
         return intent
 
-    def _next_client_id(self, symbol: str) -> str:
-        cid = client_order_id(self.profile, symbol, self.next_seq)
+    def _next_client_id(self) -> str:
+        cid = client_order_id(self.id_prefix, self.next_seq)
         self.next_seq += 1
         return cid
 
@@ -515,6 +533,7 @@ class Trader:
         if book is None or book.order is None:
             raise KeyError(f"fill for unknown order {fill.client_id}")
         intent = book.order
+        book.order_unknown = False
         recovering = book.state is State.RECOVERING
         with localcontext(EXACT):
             value = fill.qty * fill.price
@@ -551,6 +570,20 @@ class Trader:
         if position.qty > 0 and not recovering:
             book.apply(Event.EXIT_PARTIAL_FILL)
 
+    def on_unknown(self, event: OutcomeUnknown) -> None:
+        """The order's outcome is unknown until the exchange shows it: say so."""
+        book = self._orders.get(event.client_id)
+        if book is None or book.order is None:
+            raise KeyError(f"unknown outcome of an unknown order {event.client_id}")
+        book.order_unknown = True
+
+    def on_unexplained(self, event: Unexplained) -> None:
+        """Something about the order cannot be explained: no entries on its symbol."""
+        book = self._orders.get(event.client_id)
+        if book is None:
+            raise KeyError(f"unexplained report of an unknown order {event.client_id}")
+        self.unexplained[book.symbol] = event.message
+
     def _add_to_position(self, book: SymbolBook, fill: Fill, value: Decimal) -> None:
         position = book.position
         if position is None:
@@ -585,17 +618,20 @@ class Trader:
             raise KeyError(f"close for unknown order {closed.client_id}")
         intent = book.order
         book.order = None
+        book.order_unknown = False
         if intent.purpose is Purpose.ENTRY:
             self.ledger.release(closed.client_id)
         if book.state is State.RECOVERING:
             self._finish_recovery(book, closed)
             return None
         if intent.purpose is Purpose.ENTRY:
-            self._close_entry(book, closed)
+            self._close_entry(book, closed, intent.price)
             return None
-        return self._close_exit(book, closed)
+        return self._close_exit(book, closed, intent.price)
 
-    def _close_entry(self, book: SymbolBook, closed: OrderClosed) -> None:
+    def _close_entry(self, book: SymbolBook, closed: OrderClosed, price: Decimal) -> None:
+        """An entry ended. Whether a partial buy is dust is judged at the order's price,
+        which the journal holds: a restart decides exactly as the live run did."""
         if book.filled == 0:
             book.apply(Event.ENTRY_FAILED)
             self.open_count -= 1
@@ -604,7 +640,7 @@ class Trader:
         assert position is not None
         if closed.status is OrderStatus.FILLED:
             book.apply(Event.ENTRY_FILLED)
-        elif book.rules.below_minimum(position.qty, dec(book.last_price)) is not None:
+        elif book.rules.below_minimum(position.qty, price) is not None:
             self._to_dust(book)
             book.apply(Event.ENTRY_CLOSED_DUST)
             self.open_count -= 1
@@ -614,11 +650,12 @@ class Trader:
         book.watch = ExitWatch(self.params.exits, float(position.entry_price), position.entry_ts_ms)
         return None
 
-    def _close_exit(self, book: SymbolBook, closed: OrderClosed) -> Trade | None:
+    def _close_exit(self, book: SymbolBook, closed: OrderClosed, price: Decimal) -> Trade | None:
+        """An exit ended; what it did not sell is sellable or dust at the order's price."""
         position = book.position
         assert position is not None
         if position.qty > 0:
-            if book.rules.below_minimum(position.qty, dec(book.last_price)) is None:
+            if book.rules.below_minimum(position.qty, price) is None:
                 book.apply(Event.EXIT_FAILED)  # sellable: the next tick tries again
                 return None
             self._to_dust(book)
@@ -707,7 +744,7 @@ class Trader:
         book.order = intent
         self._orders[cid] = book
         seq = client_id_seq(cid)
-        if seq is not None:
+        if seq is not None and cid.startswith(self.id_prefix):
             self.next_seq = max(self.next_seq, seq + 1)
 
     # -- faults and recovery -------------------------------------------------------------

@@ -18,14 +18,16 @@ import trio
 
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.display import price_decimals
+from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.money import fmt_decimal
+from tradebot_tui.core.orders import client_id_prefix
 from tradebot_tui.core.trader import Trade, Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.commands import Command, ReplayControllable
 from tradebot_tui.engine.control import Controller
-from tradebot_tui.engine.errors import InjectedCrash, describe_error, is_cancellation
+from tradebot_tui.engine.errors import InjectedCrash, describe_error, real_errors
 from tradebot_tui.engine.journal import Journal
 from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.logs import LogRing
@@ -109,7 +111,9 @@ class Engine:
             settings.strategy_params(),
             Ledger(settings.budget.quote, settings.budget.initial),
             self._rules,
-            profile=settings.exchange.profile,
+            id_prefix=client_id_prefix(
+                settings.exchange.profile, journal.identity if journal is not None else "sim"
+            ),
         )
         self._writer = (
             JournalWriter(journal, on_error=lambda exc: self._journal_down(str(exc)))
@@ -287,6 +291,8 @@ class Engine:
                 if self._crash_after_s is not None:
                     nursery.start_soon(self._crash_later, self._crash_after_s)
                 nursery.start_soon(self._shutdown_watch)
+                if self._connection is not None:
+                    await nursery.start(self._connection.keep_time)
                 await nursery.start(self._source.run, send)
                 self._refresh_markets()
                 await self._recover(nursery)
@@ -304,7 +310,10 @@ class Engine:
                 self._changed.set()  # the first snapshot, ticks or not (a paused replay)
                 task_status.started()
         except BaseException as exc:
-            if not is_cancellation(exc):
+            errors = real_errors(exc)
+            if errors and all(isinstance(e, TradebotError) for e in errors):
+                log.error("engine stopped: %s", describe_error(exc))  # the user's to decide
+            elif errors:
                 log.critical("engine failed: %s", describe_error(exc), exc_info=exc)
             raise
         finally:
@@ -322,7 +331,9 @@ class Engine:
             self.router,
             self._account,
             profile=self.settings.exchange.profile,
-            now=self.time_ms,
+            quote=self.settings.budget.quote,
+            symbols=lambda: self._markets,
+            notice=self.notice,
         )
         self._reconciliation.baseline = await recovery.run()
         nursery.start_soon(

@@ -16,6 +16,11 @@ def leaf_errors(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+def real_errors(exc: BaseException) -> list[BaseException]:
+    """The leaves of `exc` that are not trio cancellations."""
+    return [leaf for leaf in leaf_errors(exc) if not isinstance(leaf, trio.Cancelled)]
+
+
 def is_cancellation(exc: BaseException) -> bool:
     """Whether `exc` is only trio cancellations (a stop, not a failure)."""
     return all(isinstance(leaf, trio.Cancelled) for leaf in leaf_errors(exc))

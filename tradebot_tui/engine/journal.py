@@ -16,6 +16,7 @@ reset.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from tradebot_tui.config.files import private_dir, private_file
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.money import parse_decimal
@@ -35,6 +37,22 @@ from tradebot_tui.core.orders import (
 )
 from tradebot_tui.engine import journal_schema as rows
 from tradebot_tui.engine.journal_schema import MIGRATIONS, SCHEMA_VERSION, Op
+
+IDENTITY_LENGTH = 8
+_IDENTITY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
+# What a journal moved aside is called: state.db.<kind>-<time>.
+_ASIDE = ("unreadable", "lost")
+
+
+def move_aside(path: Path, kind: str) -> Path:
+    """Move the journal at `path` (with its -wal and -shm) to `<path>.<kind>-<time>`."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.{kind}-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(path) + suffix)
+        if src.exists():
+            src.replace(Path(str(target) + suffix))
+    return target
 
 
 class JournalError(TradebotError):
@@ -55,6 +73,8 @@ class JournaledOrder:
     message: str
     adopted: bool
     fills: list[Fill] = field(default_factory=list)
+    # When it was written (wall clock ms); the tick's time for journals before version 3.
+    journaled_ms: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -67,6 +87,7 @@ class Journal:
     def __init__(self, path: Path, db: sqlite3.Connection) -> None:
         self.path = path
         self.db = db
+        self.identity = ""
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -80,15 +101,23 @@ class Journal:
             JournalError: unreadable (moved aside), newer schema, another profile, or a
                 previous journal was moved aside and `new_journal` was not given.
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
-        aside = sorted(path.parent.glob(path.name + ".unreadable-*"))
+        private_dir(path.parent)
+        aside = sorted(
+            p
+            for p in path.parent.glob(path.name + ".*-*")
+            if p.name[len(path.name) + 1 :].split("-")[0] in _ASIDE
+            and not p.name.endswith(("-wal", "-shm"))
+        )
         if aside and not path.exists() and not new_journal:
             raise JournalError(
-                f"the journal was moved aside to {aside[-1]} because it could not be read; "
+                f"the journal was moved aside to {aside[-1]} (see the reason given then); "
                 "trading stays off until you decide: inspect it (or put a good copy back at "
                 f"{path}), or start with --new-journal to begin a fresh one"
             )
         try:
+            # Owner only, like the secrets: SQLite gives its -wal and -shm files the
+            # database file's permissions.
+            private_file(path)
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
@@ -114,30 +143,51 @@ class Journal:
         try:
             journal._migrate(version)
             journal._check_profile(profile)
+            journal.identity = journal._identity()
         except sqlite3.DatabaseError as exc:
             db.close()
             raise cls._move_aside(path, f"{exc}") from None
         return journal
 
     @staticmethod
-    def _move_aside(path: Path, reason: str) -> JournalError:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        target = path.with_name(f"{path.name}.unreadable-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(str(path) + suffix)
-            if src.exists():
-                src.replace(Path(str(target) + suffix))
+    def _move_aside(path: Path, reason: str, kind: str = "unreadable") -> JournalError:
+        target = move_aside(path, kind)
         return JournalError(
             f"the journal {path} cannot be read ({reason}); it was moved to {target} and "
             "nothing was traded. Inspect it, put a good copy back, or start with "
             "--new-journal to begin a fresh one"
         )
 
+    def set_aside(self, kind: str) -> Path:
+        """Close this journal and move its files aside (`state.db.<kind>-<time>`): the
+        next start refuses to trade until the user decides (`--new-journal`)."""
+        self.db.close()
+        return move_aside(self.path, kind)
+
     def _migrate(self, version: int) -> None:
         for target in range(version, SCHEMA_VERSION):
             with self._tx():
                 MIGRATIONS[target](self.db)
                 self.db.execute(f"PRAGMA user_version={target + 1}")
+
+    def _identity(self) -> str:
+        """This journal's identity, made when it is created (or first opened by a version
+        that has identities) and part of every client id it makes.
+
+        It is checkpointed into the database file at once: a journal that later loses its
+        WAL still knows its identity, so the start can see what it lost on the exchange.
+        """
+        row = self.db.execute("SELECT value FROM meta WHERE key='identity'").fetchone()
+        if row is not None:
+            return str(row[0])
+        identity = "".join(secrets.choice(_IDENTITY_CHARS) for _ in range(IDENTITY_LENGTH))
+        with self._tx():
+            self.db.execute("INSERT INTO meta VALUES ('identity', ?)", (identity,))
+            self.db.execute(
+                "INSERT INTO meta VALUES ('created_ms', ?)", (str(int(time.time() * 1000)),)
+            )
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return identity
 
     def _check_profile(self, profile: str) -> None:
         row = self.db.execute("SELECT value FROM meta WHERE key='profile'").fetchone()
@@ -249,7 +299,8 @@ class Journal:
             )
         rows = self.db.execute(
             "SELECT cid, seq, symbol, side, purpose, qty, price, ts_ms, reserved, reason, "
-            "anchor, drop_pct, status, message, adopted FROM intents ORDER BY seq, rowid"
+            "anchor, drop_pct, status, message, adopted, journaled_ms FROM intents "
+            "ORDER BY rowid"
         )
         for (
             cid,
@@ -267,6 +318,7 @@ class Journal:
             status,
             message,
             adopted,
+            journaled_ms,
         ) in rows:
             where = f"{self.path}: intents row {cid}"
             try:
@@ -287,7 +339,13 @@ class Journal:
             except ValueError as exc:
                 raise JournalError(f"{where}: {exc}") from None
             yield JournaledOrder(
-                intent, int(seq), order_status, message or "", bool(adopted), fills.pop(cid, [])
+                intent,
+                int(seq),
+                order_status,
+                message or "",
+                bool(adopted),
+                fills.pop(cid, []),
+                int(journaled_ms) if journaled_ms is not None else int(ts),
             )
         if fills:
             raise JournalError(f"{self.path}: fills of unknown orders: {', '.join(sorted(fills))}")

@@ -64,8 +64,14 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE fills ADD COLUMN commission_qty TEXT NOT NULL DEFAULT '0'")
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    """Intents remember when they were journaled (wall clock, ms): an order found on the
+    exchange after an error is ours only if it was created after that."""
+    db.execute("ALTER TABLE intents ADD COLUMN journaled_ms INTEGER")
+
+
 # Migration n brings a journal from version n to n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -73,8 +79,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # -- the rows ---------------------------------------------------------------------------------
 
 
-def intent(intent: OrderIntent, *, adopted: bool = False) -> Op:
-    """The intent's row, written before the order is sent."""
+def intent(intent: OrderIntent, *, adopted: bool = False, journaled_ms: int = 0) -> Op:
+    """The intent's row, written before the order is sent, stamped with the wall clock."""
     row = (
         intent.client_id,
         client_id_seq(intent.client_id) or 0,
@@ -90,11 +96,12 @@ def intent(intent: OrderIntent, *, adopted: bool = False) -> Op:
         intent.drop_pct,
         OrderStatus.PENDING.value,
         int(adopted),
+        journaled_ms or int(time.time() * 1000),
     )
     return lambda db: db.execute(
         "INSERT INTO intents (cid, seq, symbol, side, purpose, qty, price, ts_ms, "
-        "reserved, reason, anchor, drop_pct, status, adopted) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "reserved, reason, anchor, drop_pct, status, adopted, journaled_ms) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         row,
     )
 

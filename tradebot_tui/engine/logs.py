@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tradebot_tui.config.credentials import loaded_secret_values
+from tradebot_tui.config.files import private_dir, private_file
 
 ROOT = "tradebot"
 MASK = "********"
@@ -132,22 +133,32 @@ class JsonLineFormatter(logging.Formatter):
         return redact(json.dumps(data, ensure_ascii=False))
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Rotating log files readable by the owner only (0600), the new ones included."""
+
+    def _open(self) -> Any:
+        private_file(Path(self.baseFilename))
+        return super()._open()
+
+
 class LoggingSetup:
     """Process-wide logging: file (through a background thread), optional stdout."""
 
     def __init__(self) -> None:
         self._listener: logging.handlers.QueueListener | None = None
         self._handlers: list[logging.Handler] = []
+        self._propagate = True
 
     def start(self, log_dir: Path | None, *, stdout: bool = False) -> None:
         logger = logging.getLogger(ROOT)
         logger.setLevel(logging.INFO)
         # Nothing may reach the root logger's last-resort handler: it writes to stderr,
         # which is the terminal the app draws on.
+        self._propagate = logger.propagate
         logger.propagate = False
         if log_dir is not None:
-            log_dir.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.handlers.RotatingFileHandler(
+            private_dir(log_dir)
+            file_handler = PrivateRotatingFileHandler(
                 log_dir / LOG_FILE, maxBytes=5_000_000, backupCount=5, encoding="utf-8"
             )
             file_handler.setFormatter(JsonLineFormatter())
@@ -172,6 +183,7 @@ class LoggingSetup:
         for handler in self._handlers:
             logger.removeHandler(handler)
         self._handlers.clear()
+        logger.propagate = self._propagate
         if self._listener is not None:
             self._listener.stop()
             self._listener = None

@@ -1,38 +1,39 @@
-"""Restart recovery: the journal rebuilds the trader, then the exchange settles what was open.
+"""Restart recovery: the journal rebuilds the trader, the exchange confirms nothing was lost.
 
-Every journaled order is restored as it happened (intent, fills, closure). An order still
-open in the journal is looked up on the exchange by its client id: one that never got
-there is closed as failed; one that did is followed again from the fills the journal
-already holds, so no fill is counted twice and nothing is sent again. Open orders on the
-exchange with our prefix that the journal does not know are adopted and reported.
+Every journaled order is restored as it happened (intent, fills, closure). Before anything
+trades, the account's recent orders are read: an order carrying this journal's identity
+that the journal does not know means the journal lost data (a lost WAL, a copy restored
+from a backup), and nothing trades: the journal is set aside with the list. A fresh
+journal reports the orders of earlier journals of the profile instead. Orders the journal
+left open are then settled with the exchange in the background (found and followed from
+the fills already journaled, or shown never placed), never sent again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from decimal import Decimal, localcontext
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 
 import trio
 
-from tradebot_tui.core.ledger import LedgerError
-from tradebot_tui.core.money import EXACT, fmt_decimal
-from tradebot_tui.core.orders import (
-    OrderClosed,
-    OrderIntent,
-    OrderStatus,
-    Purpose,
-    Side,
-    client_id_prefix,
-)
+from tradebot_tui.core.money import fmt_decimal
+from tradebot_tui.core.orders import OrderClosed, Side, client_id_prefix
 from tradebot_tui.core.trader import Trader
+from tradebot_tui.engine import wording
 from tradebot_tui.engine.journal import Journal, JournaledOrder, JournalError
 from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.router import OrderRouter
+from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.exchange.base import ExchangeBroker
+from tradebot_tui.exchange.reports import Balance, ExchangeOrder
 
 log = logging.getLogger("tradebot.engine")
+
+
+class JournalLostData(JournalError):
+    """The exchange has orders this journal made and does not know: it lost data."""
 
 
 class Recovery:
@@ -47,41 +48,47 @@ class Recovery:
         account: ExchangeBroker,
         *,
         profile: str,
-        now: Callable[[], int],
+        quote: str,
+        symbols: Callable[[], Iterable[str]],
+        notice: Callable[[NoticeText], None],
     ) -> None:
-        self._now = now
         self._journal = journal
         self._writer = writer
         self._trader = trader
         self._router = router
         self._account = account
-        self._prefix = client_id_prefix(profile)
+        self._quote = quote
+        self._symbols = symbols
+        self._notice = notice
+        self._profile_prefix = client_id_prefix(profile)
+        self._own_prefix = client_id_prefix(profile, journal.identity)
 
     async def run(self) -> dict[str, Decimal] | None:
         """Recover; returns the baseline balances reconciliation compares against.
 
         Raises:
-            JournalError: the journal does not add up (edited by hand?): nothing trades.
+            JournalError: the journal does not add up (edited by hand?), or it lost data
+                (`JournalLostData`): nothing trades.
         """
         journal = self._journal
         orders = await trio.to_thread.run_sync(lambda: list(journal.orders()))
         known, pending = self._restore(orders)
+        balances = await self._account.balances()
+        await self._check_account(known, {jo.intent.symbol for jo in orders}, balances)
         count = len(known)
         if count:
             log.info(
-                "journal: %d orders restored, %d still open; checking them on the exchange",
+                "journal: %d orders restored, %d still open; settling them with the exchange",
                 count,
                 len(pending),
             )
         for jo in pending:
-            await self._settle(jo)
-        await self._adopt(known)
+            self._router.follow(jo.intent, (jo.fills, jo.journaled_ms))
         baseline = journal.baseline()
         if baseline is None:
             if count:
                 log.warning("no baseline balances in the journal: holdings are not reconciled")
             else:
-                balances = await self._account.balances()
                 baseline = {asset: b.total for asset, b in balances.items()}
                 await self._writer.meta(
                     "baseline_balances", json.dumps({k: str(v) for k, v in baseline.items()})
@@ -122,56 +129,67 @@ class Recovery:
         trader.ledger.check()
         return known, pending
 
-    async def _settle(self, jo: JournaledOrder) -> None:
-        """An order the journal left open: gone, or followed again from where it was."""
-        intent = jo.intent
-        order = await self._account.lookup(intent)
-        if order is None:
-            log.warning("%s never reached the exchange: closed as failed", intent.client_id)
-            self._router.apply(
-                OrderClosed(
-                    intent.client_id,
-                    OrderStatus.FAILED,
-                    intent.ts_ms,
-                    "never reached the exchange (found at restart)",
-                )
-            )
-        else:
-            self._router.follow(intent, (jo.fills, order))
+    async def _check_account(
+        self, known: set[str], journaled: set[str], balances: dict[str, Balance]
+    ) -> None:
+        """Read the account's recent orders of every symbol we may have traded.
 
-    async def _adopt(self, known: set[str]) -> None:
-        """Open orders with our id prefix that the journal does not know: adopt, report."""
-        trader = self._trader
-        for order in await self._account.open_orders(self._prefix):
-            cid = order.client_id
-            if cid in known:
-                continue
-            symbol, side = order.symbol, order.side
-            price = order.price or order.average or await self._account.price(symbol)
-            with localcontext(EXACT):
-                reserved = order.amount * price * (1 + trader.params.fee_rate)
-            intent = OrderIntent(
-                cid,
-                symbol,
-                side,
-                Purpose.ENTRY if side is Side.BUY else Purpose.EXIT,
-                order.amount,
-                price,
-                self._now(),
-                reserved=reserved,
+        Raises:
+            JournalLostData: orders with this journal's identity that it does not know.
+        """
+        account = self._account
+        symbols = set(self._symbols()) | journaled
+        for asset in balances:
+            if asset != self._quote:
+                symbol = account.market_symbol(asset, self._quote)
+                if symbol is not None:
+                    symbols.add(symbol)
+        seen: list[ExchangeOrder] = []
+        for symbol in sorted(symbols):
+            seen += await account.recent_orders(symbol)
+        ours = [o for o in seen if o.client_id.startswith(self._profile_prefix)]
+        lost = [o for o in ours if o.client_id.startswith(self._own_prefix)]
+        lost = [o for o in lost if o.client_id not in known]
+        if lost:
+            listed = "; ".join(_describe(o) for o in lost[:10])
+            more = f" and {len(lost) - 10} more" if len(lost) > 10 else ""
+            target = self._journal.set_aside("lost")
+            raise JournalLostData(
+                f"the journal {self._journal.path} lost data: the exchange has {len(lost)} "
+                f"order(s) it made that it does not know: {listed}{more}. It was moved to "
+                f"{target} and nothing was traded. Check the account (these orders and what "
+                "they bought), then start with --new-journal for a fresh journal"
             )
-            message = (
-                f"adopted {cid}: an open {side.value} of {fmt_decimal(order.amount)} {symbol} "
-                "with our prefix that the journal did not know"
-            )
-            log.warning(message)
-            self._writer.event("adopted", message, symbol)
-            try:
-                trader.restore_intent(intent)
-            except (ValueError, LedgerError) as exc:
-                trader.held[symbol] = f"unexplained order {cid}: {exc}"
-                log.error("%s: %s; entries for %s stopped", cid, exc, symbol)
-                continue
-            await self._writer.intent(intent, adopted=True)
-            self._router.remember(intent)
-            self._router.follow(intent, ([], order))
+        if not known:
+            self._report_earlier(ours)
+
+    def _report_earlier(self, orders: list[ExchangeOrder]) -> None:
+        """A fresh journal: say what earlier journals of the profile did on the account."""
+        earlier = [o for o in orders if not o.client_id.startswith(self._own_prefix)]
+        if not earlier:
+            return
+        net: dict[str, Decimal] = {}
+        for o in earlier:
+            signed = o.filled if o.side is Side.BUY else -o.filled
+            net[o.symbol] = net.get(o.symbol, Decimal(0)) + signed
+        bought = ", ".join(
+            f"{symbol} {fmt_decimal(qty)}" for symbol, qty in sorted(net.items()) if qty > 0
+        )
+        text = (
+            f"a new journal: the account has {len(earlier)} recent order(s) of profile "
+            f"{self._profile_prefix[3:-1]!r} made by earlier journals: "
+            + "; ".join(_describe(o) for o in earlier[:10])
+            + (f"; bought and not sold since: {bought}" if bought else "")
+            + ". This journal does not manage them: their coins are part of the starting "
+            "balances"
+        )
+        log.warning(text)
+        self._writer.event("earlier orders", text)
+        self._notice(wording.earlier_orders_notice(len(earlier), bought))
+
+
+def _describe(order: ExchangeOrder) -> str:
+    return (
+        f"{order.client_id} {order.side.value} {fmt_decimal(order.amount)} {order.symbol} "
+        f"({order.status.value}, filled {fmt_decimal(order.filled)})"
+    )

@@ -235,7 +235,7 @@ def run_replay(
     result = ReplayResult(symbols=check_quote(series, quote))
     started = clock()
     ledger = Ledger(quote, initial)
-    trader = Trader(params, ledger, replay_rules, profile="replay")
+    trader = Trader(params, ledger, replay_rules, id_prefix="tb-replay-sim-")
     broker = PaperBroker(params.fee_rate)
     trades = result.trades
 

@@ -26,15 +26,17 @@ from tradebot_tui.core.orders import (
     OrderClosed,
     OrderIntent,
     OrderStatus,
+    OutcomeUnknown,
     Purpose,
+    Unexplained,
 )
 from tradebot_tui.core.trader import Trade, Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.journal import JournalError
 from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.wording import NoticeText
+from tradebot_tui.exchange import crashpoints
 from tradebot_tui.exchange.base import Broker, ExchangeBroker
-from tradebot_tui.exchange.reports import ExchangeOrder
 
 log = logging.getLogger("tradebot.engine")
 
@@ -140,16 +142,12 @@ class OrderRouter:
                 self.apply(event)
             return
         if self.closing:
-            log.warning("%s not sent: shutting down", intent.client_id)
-            self.apply(
-                OrderClosed(
-                    intent.client_id, OrderStatus.FAILED, intent.ts_ms, "not sent: shutting down"
-                )
-            )
+            self._not_sent(intent, "not sent: shutting down")
             return
         if self._journal is not None:
             try:
                 await self._journal.intent(intent)
+                crashpoints.reached("journaled")
             except JournalError as exc:
                 # Not on disk, so not sent: the order fails, entries stop.
                 log.error("%s not sent: %s; new entries paused", intent.client_id, exc)
@@ -160,18 +158,27 @@ class OrderRouter:
                     )
                 )
                 return
+            if self.closing:  # shutdown began while the intent was being written
+                self._not_sent(intent, "not sent: shutting down")
+                return
         self.follow(intent)
 
-    def follow(
-        self, intent: OrderIntent, resume: tuple[list[Fill], ExchangeOrder] | None = None
-    ) -> None:
-        """Follow `intent` on the broker in a task of its own (resume: found at a restart)."""
+    def _not_sent(self, intent: OrderIntent, why: str) -> None:
+        log.warning("%s %s", intent.client_id, why)
+        self.apply(OrderClosed(intent.client_id, OrderStatus.FAILED, intent.ts_ms, why))
+
+    def follow(self, intent: OrderIntent, resume: tuple[list[Fill], int] | None = None) -> None:
+        """Follow `intent` on the broker in a task of its own.
+
+        Args:
+            intent: The order.
+            resume: For an order the journal left open at a restart: its journaled fills
+                and when it was journaled. It is settled with the exchange, never sent.
+        """
         assert self._nursery is not None, "the router is not attached to a nursery"
         self._nursery.start_soon(self._follow, intent, resume)
 
-    async def _follow(
-        self, intent: OrderIntent, resume: tuple[list[Fill], ExchangeOrder] | None
-    ) -> None:
+    async def _follow(self, intent: OrderIntent, resume: tuple[list[Fill], int] | None) -> None:
         """One order on a real (or latency-simulating) broker, until it is over.
 
         Shielded: quitting does not cut it off mid-way; the shutdown gives it
@@ -188,7 +195,7 @@ class OrderRouter:
                     await self._broker.follow(intent, self.apply)
                 else:
                     assert self._account is not None
-                    await self._account.resume(intent, self.apply, *resume)
+                    await self._account.recover(intent, self.apply, *resume)
             if scope.cancelled_caught:
                 log.warning(
                     "%s still open at shutdown; the next start resumes it", intent.client_id
@@ -243,8 +250,25 @@ class OrderRouter:
         """
         record = self._records.get(event.client_id)
         writer = self._journal if journal else None
+        if isinstance(event, OutcomeUnknown):
+            self._trader.on_unknown(event)
+            if record is not None:
+                record.message = f"outcome unknown: {event.message}"
+            if writer is not None:
+                writer.event("unknown", f"{event.client_id}: {event.message}")
+            self._changed()
+            return
+        if isinstance(event, Unexplained):
+            self._trader.on_unexplained(event)
+            symbol = record.intent.symbol if record is not None else ""
+            if writer is not None:
+                writer.event("unexplained", event.message, symbol or None)
+            self._notice(wording.unexplained_notice(symbol, event.message))
+            return
         if isinstance(event, Fill):
             self._trader.on_fill(event)
+            if writer is not None:  # a live fill, not one the journal already holds
+                crashpoints.reached("filled")
             if record is not None:
                 if writer is not None:
                     symbol = record.intent.symbol

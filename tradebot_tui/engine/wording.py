@@ -91,6 +91,26 @@ def order_closed_notice(
     )
 
 
+def unexplained_notice(symbol: str, message: str) -> NoticeText:
+    """Something about one of our orders cannot be explained: entries on the coin stop."""
+    return NoticeText(
+        f"{symbol}: unexplained order" if symbol else "Unexplained order",
+        f"{message}. Entries on {symbol or 'this coin'} stay stopped until you have looked.",
+        "error",
+    )
+
+
+def earlier_orders_notice(count: int, bought: str) -> NoticeText:
+    """A fresh journal found orders of earlier journals of the profile on the account."""
+    held = f" Bought and not sold since: {bought}." if bought else ""
+    return NoticeText(
+        "New journal",
+        f"The account has {count} recent order(s) of earlier journals; this one does not "
+        f"manage them (see the log).{held}",
+        "warning",
+    )
+
+
 def order_text(intent: OrderIntent, message: str) -> str:
     """The orders screen's reason column: why the order was placed, and how it ended."""
     why = _reason(intent.reason.value) if intent.reason else "drop trigger"

@@ -91,14 +91,11 @@ class ExchangeBroker(Broker, Protocol):
     Everything it returns is parsed at the edge (`exchange.reports`): no ccxt dicts.
     """
 
-    async def resume(
-        self, intent: OrderIntent, emit: Emit, known: list[Fill], order: ExchangeOrder
+    async def recover(
+        self, intent: OrderIntent, emit: Emit, known: list[Fill], journaled_ms: int
     ) -> None:
-        """Follow an order found on the exchange after a restart."""
-        ...
-
-    async def lookup(self, intent: OrderIntent) -> ExchangeOrder | None:
-        """The order as the exchange has it, or None if it never got there."""
+        """Follow an order the journal left open at a restart (`known`: its journaled
+        fills), or close it once the exchange shows it was never placed."""
         ...
 
     async def open_orders(self, prefix: str) -> list[ExchangeOrder]: ...
@@ -108,6 +105,14 @@ class ExchangeBroker(Broker, Protocol):
     async def balances(self) -> dict[str, Balance]: ...
 
     async def cancel(self, intent: OrderIntent) -> None: ...
+
+    async def recent_orders(self, symbol: str, since_ms: int | None = None) -> list[ExchangeOrder]:
+        """The account's most recent orders of `symbol` (or those since `since_ms`)."""
+        ...
+
+    def market_symbol(self, base: str, quote: str) -> str | None:
+        """`BASE/QUOTE` when the exchange lists that market."""
+        ...
 
 
 # -- optional capabilities: declared here, checked once by the engine with isinstance --------
@@ -121,7 +126,8 @@ class ReportsHealth(Protocol):
 
 
 class Connection(Protocol):
-    """An exchange connection whose circuit breaker and rate limits the user should see."""
+    """An exchange connection whose circuit breaker, rate limits and clock the user should
+    see, and whose clock the engine keeps measured."""
 
     @property
     def circuit_open(self) -> bool:
@@ -129,7 +135,13 @@ class Connection(Protocol):
         ...
 
     def circuit_text(self) -> str:
-        """The breaker or rate-limit state in a few words; "" when all is well."""
+        """The breaker, rate-limit and clock state in a few words; "" when all is well."""
+        ...
+
+    async def keep_time(
+        self, period_s: float = ..., *, task_status: trio.TaskStatus[None] = ...
+    ) -> None:
+        """Measure the exchange's clock now, then every `period_s`."""
         ...
 
 

@@ -9,7 +9,6 @@ sent. Permanent errors raise at once.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 from typing import Any
@@ -40,7 +39,24 @@ WEIGHTS = {
     "fetch_open_orders": 80,
     "fetch_my_trades": 20,
     "fetch_ohlcv": 2,
+    "fetch_orders": 20,
+    "load_time_difference": 1,
 }
+
+
+def weight_of(method: str, args: tuple[Any, ...]) -> int:
+    """The request weight of one call (Binance's 24hr ticker weighs by symbol count)."""
+    if method == "fetch_tickers" and args and isinstance(args[0], list | tuple):
+        count = len(args[0])
+        return 2 if count <= 20 else 40 if count <= 100 else 80
+    return WEIGHTS.get(method, 1)
+
+
+# Binance bans an IP for 2 minutes to 3 days (418): a Retry-After is honoured in full.
+MAX_RETRY_AFTER_S = 3 * 86_400.0
+# A clock this far off the exchange's shows in the header.
+CLOCK_WARN_MS = 1000
+CLOCK_SYNC_S = 600.0
 
 
 # An open breaker stops new entries and polling; cancels, exits and order queries still go.
@@ -74,7 +90,7 @@ class ExchangeClient:
         rng: random.Random | None = None,
     ) -> None:
         self.exchange = exchange
-        self.name = str(getattr(exchange, "id", "exchange"))
+        self.name = str(exchange.id)
         self.budget = budget or WeightBudget(6000)
         self.breaker = breaker or CircuitBreaker()
         self.timeout_s = timeout_s
@@ -86,6 +102,9 @@ class ExchangeClient:
         self.calls = 0
         self.failures = 0
         self.retried = 0
+        # Our clock minus the exchange's (ms), as last measured; signed requests use it.
+        self.clock_offset_ms: int | None = None
+        self.used_weight = 0  # X-MBX-USED-WEIGHT-1M of the last answer
 
     async def call(
         self,
@@ -102,53 +121,119 @@ class ExchangeClient:
             Exception: the ccxt error, when permanent or when retries ran out.
         """
         attempt = 0
+        resynced = False
         while True:
             if priority in _BREAKER_BLOCKS and self.breaker.state is BreakerState.OPEN:
                 raise CircuitOpen(self.breaker.retry_in_s, self.breaker.last_error)
-            await self.budget.take(WEIGHTS.get(method, 1), priority)
+            await self.budget.take(weight_of(method, args), priority)
             self.calls += 1
             try:
                 with trio.fail_after(self.timeout_s + 1):
-                    result = await trio.to_thread.run_sync(
-                        functools.partial(getattr(self.exchange, method), *args, **kwargs),
+                    result, error, headers = await trio.to_thread.run_sync(
+                        self._invoke,
+                        method,
+                        args,
+                        kwargs,
                         limiter=self.limiter,
                         abandon_on_cancel=True,
                     )
-            except trio.Cancelled:
-                raise
-            except Exception as exc:
-                self.failures += 1
-                kind = classify(exc)
-                if kind is ErrorKind.RATE_LIMITED:
-                    self._honour_retry_after(exc)
-                message = error_text(exc)
-                if kind is ErrorKind.TRANSIENT and self.breaker.failure(message):
-                    log.warning(
-                        "%s: circuit opened after %d failures: %s",
-                        self.name,
-                        self.breaker.failures,
-                        message,
-                    )
-                if not retryable(kind) or not retry or attempt >= self.retries:
-                    raise
-                delay = max(
-                    backoff_s(attempt, self.backoff_base_s, self.backoff_cap_s, self._rng),
-                    self.budget.paused_for,
-                )
-                log.info(
-                    "%s.%s failed (%s); retry %d in %.2f s",
+            except trio.TooSlowError as exc:
+                result, error, headers = None, exc, {}
+            self._observe_weight(headers)
+            if error is None:
+                self.breaker.success()
+                return result
+            self.failures += 1
+            kind = classify(error)
+            if kind is ErrorKind.RATE_LIMITED:
+                self._honour_retry_after(error, headers)
+            message = error_text(error)
+            if kind is ErrorKind.TRANSIENT and self.breaker.failure(message):
+                log.warning(
+                    "%s: circuit opened after %d failures: %s",
                     self.name,
-                    method,
+                    self.breaker.failures,
                     message,
-                    attempt + 1,
-                    delay,
                 )
-                self.retried += 1
-                attempt += 1
-                await trio.sleep(delay)
+            if kind is ErrorKind.CLOCK and not resynced:
+                # The request was refused for its timestamp (nothing was done): measure
+                # the exchange's clock again and send it once more, whatever `retry` says.
+                resynced = True
+                log.warning("%s: %s; resynchronising the clock", self.name, message)
+                await self.sync_clock()
                 continue
-            self.breaker.success()
-            return result
+            if not retryable(kind) or not retry or attempt >= self.retries:
+                raise error
+            delay = max(
+                backoff_s(attempt, self.backoff_base_s, self.backoff_cap_s, self._rng),
+                self.budget.paused_for,
+            )
+            log.info(
+                "%s.%s failed (%s); retry %d in %.2f s",
+                self.name,
+                method,
+                message,
+                attempt + 1,
+                delay,
+            )
+            self.retried += 1
+            attempt += 1
+            await trio.sleep(delay)
+
+    def _invoke(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, Exception | None, dict[str, str]]:
+        """In the worker thread: the call, and the answer's headers read before anyone
+        else can make a call on this client."""
+        try:
+            result = getattr(self.exchange, method)(*args, **kwargs)
+        except Exception as exc:
+            return None, exc, dict(self.exchange.last_response_headers or {})
+        return result, None, dict(self.exchange.last_response_headers or {})
+
+    def _observe_weight(self, headers: dict[str, str]) -> None:
+        """The exchange counts the weight used this minute (by every process on this IP):
+        the budget never spends beyond it."""
+        value = _header(headers, "x-mbx-used-weight-1m")
+        if value is None:
+            return
+        try:
+            self.used_weight = int(value)
+        except ValueError:
+            return
+        self.budget.observe_used(self.used_weight)
+
+    async def sync_clock(self) -> int | None:
+        """Measure our clock against the exchange's; signed requests are stamped with it.
+
+        Returns:
+            Our clock minus the exchange's, in ms (None when it could not be measured).
+        """
+        try:
+            await self.call("load_time_difference", priority=Priority.QUERY)
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            log.warning("%s: could not read the exchange's clock: %s", self.name, error_text(exc))
+            return None
+        offset = int(self.exchange.options.get("timeDifference") or 0)
+        if self.clock_offset_ms is None or abs(offset - self.clock_offset_ms) >= CLOCK_WARN_MS:
+            log.info("%s: our clock is %+d ms off the exchange's", self.name, offset)
+        self.clock_offset_ms = offset
+        return offset
+
+    async def keep_time(
+        self,
+        period_s: float = CLOCK_SYNC_S,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Measure the clock now and every `period_s` until cancelled."""
+        await self.sync_clock()
+        task_status.started()
+        while True:
+            await trio.sleep(period_s)
+            await self.sync_clock()
 
     @property
     def circuit_open(self) -> bool:
@@ -163,21 +248,30 @@ class ExchangeClient:
             return f"circuit open {breaker.retry_in_s:.0f}s"
         if state is BreakerState.HALF_OPEN:
             return "circuit half-open"
+        parts = []
         paused = self.budget.paused_for
-        return f"rate limited {paused:.0f}s" if paused > 0 else ""
+        if paused > 0:
+            parts.append(f"rate limited {paused:.0f}s")
+        offset = self.clock_offset_ms
+        if offset is not None and abs(offset) > CLOCK_WARN_MS:
+            parts.append(f"clock {offset / 1000:+.1f}s off")
+        return " · ".join(parts)
 
-    def _honour_retry_after(self, exc: Exception) -> None:
-        headers = getattr(self.exchange, "last_response_headers", None) or {}
-        value = None
-        for key, v in dict(headers).items():
-            if str(key).lower() == "retry-after":
-                value = v
+    def _honour_retry_after(self, exc: Exception, headers: dict[str, str]) -> None:
+        value = _header(headers, "retry-after")
         try:
             seconds = float(value) if value is not None else 1.0
         except ValueError:
             seconds = 1.0
-        seconds = min(max(seconds, 0.0), 300.0)
+        seconds = min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
         log.warning(
             "%s: rate limited (%s); all calls pause %.0f s", self.name, type(exc).__name__, seconds
         )
         self.budget.pause_for(seconds)
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None

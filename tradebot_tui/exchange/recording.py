@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from tradebot_tui.config.files import private_dir, private_file
 from tradebot_tui.core.ticks import Tick
 
 FORMAT = "tradebot-ticks"
@@ -26,7 +27,8 @@ class RecordingWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        private_file(path)  # owner only; opening it below keeps the mode
         # The writer owns the file for its whole life (closed by close() or `with`).
         self._fh: IO[str] = (
             gzip.open(path, "wt", encoding="utf-8")  # noqa: SIM115

@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import time
 from collections.abc import Callable
 from enum import IntEnum, StrEnum
 
@@ -52,6 +53,7 @@ class WeightBudget:
         capacity: int | None = None,
         clock: Callable[[], float] = trio.current_time,
     ) -> None:
+        self.per_minute = per_minute
         self.rate = per_minute / 60
         self.capacity = float(capacity if capacity is not None else max(1, per_minute // 6))
         self.tokens = self.capacity
@@ -69,6 +71,16 @@ class WeightBudget:
             self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate)
         self._updated = now
         return now
+
+    def observe_used(self, used: int, *, wall: Callable[[], float] = time.time) -> None:
+        """The exchange reports `used` weight spent in its current minute (every process
+        on this IP counts): spend no more than what is left of `per_minute` in it."""
+        left = self.per_minute - used
+        if left <= 0:
+            self.pause_for(60.0 - wall() % 60.0)
+        else:
+            self._refill()
+            self.tokens = min(self.tokens, float(left))
 
     def pause_for(self, seconds: float) -> None:
         """Spend nothing for `seconds` (the exchange said Retry-After)."""

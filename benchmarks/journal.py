@@ -11,13 +11,18 @@ synchronous=FULL: each is an fsync. Prints p50/p99/max in milliseconds of:
 DESIGN.md and the engine-room issue: when a commit's p99 exceeds 2 ms, commits run off the
 loop, each intent still on disk before its order is sent.
 
-Run: .venv/bin/python benchmarks/journal.py [--n 2000] [--dir DIR]
+`--load N` runs N processes that write and fsync 1 MB files on the same disk meanwhile,
+as a busy machine would (a second bot, a backup, the OS).
+
+Run: .venv/bin/python benchmarks/journal.py [--n 2000] [--dir DIR] [--load N]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from decimal import Decimal
@@ -29,6 +34,17 @@ import trio.lowlevel
 from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
 from tradebot_tui.engine.journal import Journal
 from tradebot_tui.engine.journal_writer import JournalWriter
+
+# A process that keeps the disk busy: 1 MB written and fsynced, again and again.
+LOADER = """
+import os, sys
+data = os.urandom(1 << 20)
+while True:
+    with open(sys.argv[1], "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+"""
 
 
 def intent(n: int) -> OrderIntent:
@@ -74,6 +90,14 @@ def direct(folder: Path, n: int) -> tuple[list[float], list[float]]:
     return intents, fills
 
 
+async def probe(stalls: list[float]) -> None:
+    """Ask to run every 0.5 ms; record how much later than that each wake-up came (ms)."""
+    while True:
+        t = time.perf_counter()
+        await trio.sleep(0.0005)
+        stalls.append(max(0.0, (time.perf_counter() - t) * 1000 - 0.5))
+
+
 def on_loop(folder: Path, n: int) -> list[float]:
     """The loop's stalls when the same commits run on it (the engine before the writer)."""
     journal = Journal.open(folder / "loop.db", profile="bench")
@@ -81,14 +105,7 @@ def on_loop(folder: Path, n: int) -> list[float]:
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-
-            async def probe() -> None:
-                while True:
-                    t = time.perf_counter()
-                    await trio.sleep(0.0005)
-                    stalls.append(max(0.0, (time.perf_counter() - t) * 1000 - 0.5))
-
-            nursery.start_soon(probe)
+            nursery.start_soon(probe, stalls)
             for i in range(1, n + 1):
                 journal.record_intent(intent(i))
                 await trio.lowlevel.checkpoint()
@@ -111,14 +128,7 @@ def through_writer(folder: Path, n: int) -> tuple[list[float], list[float]]:
         writer = JournalWriter(journal, on_error=lambda exc: None)
         async with trio.open_nursery() as nursery:
             await nursery.start(writer.run)
-
-            async def probe() -> None:
-                while True:
-                    t = time.perf_counter()
-                    await trio.sleep(0.0005)
-                    stalls.append(max(0.0, (time.perf_counter() - t) * 1000 - 0.5))
-
-            nursery.start_soon(probe)
+            nursery.start_soon(probe, stalls)
             for i in range(1, n + 1):
                 t = time.perf_counter()
                 await writer.intent(intent(i))
@@ -136,13 +146,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--dir", type=Path, default=None, help="folder on the disk to test")
+    parser.add_argument("--load", type=int, default=0, help="processes writing the disk meanwhile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(tmp)
-        intents, fills = direct(folder, args.n)
-        loop_stalls = on_loop(folder, args.n)
-        stalls, waits = through_writer(folder, args.n)
-    print(f"journal commits on {args.dir or tempfile.gettempdir()} (synchronous=FULL, WAL)")
+        loaders = [
+            subprocess.Popen([sys.executable, "-c", LOADER, str(folder / f"load-{i}")])
+            for i in range(args.load)
+        ]
+        try:
+            intents, fills = direct(folder, args.n)
+            loop_stalls = on_loop(folder, args.n)
+            stalls, waits = through_writer(folder, args.n)
+        finally:
+            for loader in loaders:
+                loader.kill()
+                loader.wait()
+    busy = f", {args.load} process(es) writing the disk" if args.load else ""
+    print(f"journal commits on {args.dir or tempfile.gettempdir()} (synchronous=FULL, WAL{busy})")
     print(line("record_intent (direct)", intents))
     print(line("record_fill (direct)", fills))
     print(line("intent awaited through the writer", waits))

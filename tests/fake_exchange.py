@@ -265,6 +265,23 @@ class FakeBinance:
             )
         return None
 
+    def place(
+        self, client_id: str, quantity: str = "0.00100", side: str = "BUY", symbol: str = "BTCUSDT"
+    ) -> FakeOrder:
+        """A market order placed on the account by someone (not through the API's checks of
+        signature and clock): what a test sets up as already on the exchange."""
+        with self.lock:
+            self.create_order(
+                {
+                    "symbol": symbol,
+                    "side": side,
+                    "type": "MARKET",
+                    "quantity": quantity,
+                    "newClientOrderId": client_id,
+                }
+            )
+            return self.orders[client_id]
+
     def orders_of(self, cid: str) -> list[FakeOrder]:
         """Every order ever accepted with this client id (more than one: it was reused)."""
         return [o for o in self.history if o.client_id == cid]

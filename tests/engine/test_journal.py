@@ -210,16 +210,7 @@ def test_an_open_order_of_an_earlier_journal_is_reported_never_adopted(
     it: a fresh journal reports it, and reconciliation holds the coin while it is open."""
     fake.fill_mode = "delayed"
     fake.fill_delay_s = 3600
-    with fake.lock:
-        fake.create_order(
-            {
-                "symbol": "BTCUSDT",
-                "side": "BUY",
-                "type": "MARKET",
-                "quantity": "0.00100",
-                "newClientOrderId": "tb-paper-oldjrnl1-7",
-            }
-        )
+    fake.place("tb-paper-oldjrnl1-7")
     trio.run(trio.sleep, 0.3)  # the account's order list lags order entry
     journal = Journal.open(tmp_path / "state.db", profile="paper")
     engine = live_engine(fake, journal)

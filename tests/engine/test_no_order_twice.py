@@ -144,16 +144,7 @@ def test_the_command_line_reports_lost_data_in_one_line(
     monkeypatch.setenv("TRADEBOT_API_SECRET", "sec-2")
     journal_path = isolated_home / "data" / "tradebot-tui" / "state.db"
     journal = Journal.open(journal_path, profile="paper")
-    with fake.lock:  # an order this journal made, then forgot
-        fake.create_order(
-            {
-                "symbol": "BTCUSDT",
-                "side": "BUY",
-                "type": "MARKET",
-                "quantity": "0.00100",
-                "newClientOrderId": client_id_prefix("paper", journal.identity) + "1",
-            }
-        )
+    fake.place(client_id_prefix("paper", journal.identity) + "1")  # made, then forgotten
     journal.close()
     trio.run(trio.sleep, 0.3)
     code = main(["--config", str(config), "--headless", "--live", "--confirm-live"])
@@ -238,16 +229,7 @@ def test_an_order_that_is_not_the_intent_stops_entries_on_the_coin_with_both_fig
         if warm(engine) and not fake.history:
             fake.fill_mode = "delayed"
             fake.fill_delay_s = 3600
-            with fake.lock:
-                fake.create_order(
-                    {
-                        "symbol": "BTCUSDT",
-                        "side": "BUY",
-                        "type": "MARKET",
-                        "quantity": "0.00300",
-                        "newClientOrderId": client_id_prefix("paper", journal.identity) + "1",
-                    }
-                )
+            fake.place(client_id_prefix("paper", journal.identity) + "1", "0.00300")
             fake.set_price("BTCUSDT", "68000.00")
         return "BTC/USDT" in engine.trader.unexplained and not engine.following
 

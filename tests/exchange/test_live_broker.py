@@ -285,16 +285,7 @@ def test_binance_takes_a_reused_id_as_a_new_order_once_the_first_is_over(
 def test_a_restart_settles_an_order_and_never_sends_it(fake: FakeBinance) -> None:
     """An order journaled but whose fate the journal does not know: looked up, the fills
     the exchange made reported once, nothing sent (a resend would be a second buy)."""
-    with fake.lock:
-        fake.create_order(
-            {
-                "symbol": "BTCUSDT",
-                "side": "BUY",
-                "type": "MARKET",
-                "quantity": "0.00100",
-                "newClientOrderId": "tb-t-BTCUSDT-1",
-            }
-        )
+    fake.place("tb-t-BTCUSDT-1")
     events: list[BrokerEvent] = []
 
     async def go() -> None:
@@ -311,18 +302,9 @@ def test_a_restart_settles_an_order_and_never_sends_it(fake: FakeBinance) -> Non
 def test_duplicate_order_sent_is_verified_never_assumed(fake: FakeBinance) -> None:
     """The id is taken by an open order that is not this intent (another amount): the
     intent fails loudly with both figures, and nothing of it is counted as ours."""
-    with fake.lock:
-        fake.fill_mode = "delayed"
-        fake.fill_delay_s = 60
-        fake.create_order(
-            {
-                "symbol": "BTCUSDT",
-                "side": "BUY",
-                "type": "MARKET",
-                "quantity": "0.00500",
-                "newClientOrderId": "tb-t-BTCUSDT-1",
-            }
-        )
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 60
+    fake.place("tb-t-BTCUSDT-1", "0.00500")
     events = follow(fake, buy())
     [unexplained] = [e for e in events if isinstance(e, Unexplained)]
     assert "amount" in unexplained.message
@@ -333,16 +315,7 @@ def test_duplicate_order_sent_is_verified_never_assumed(fake: FakeBinance) -> No
 
 
 def test_an_order_created_before_the_intent_is_not_adopted(fake: FakeBinance) -> None:
-    with fake.lock:
-        fake.create_order(
-            {
-                "symbol": "BTCUSDT",
-                "side": "BUY",
-                "type": "MARKET",
-                "quantity": "0.00100",
-                "newClientOrderId": "tb-t-BTCUSDT-1",
-            }
-        )
+    fake.place("tb-t-BTCUSDT-1")
     events: list[BrokerEvent] = []
 
     async def go() -> None:
@@ -525,16 +498,7 @@ def test_an_execution_of_an_older_order_is_explained_not_guessed(fake: FakeBinan
     fake.fill_mode = "delayed"
     fake.fill_delay_s = 0.3
     fake.clock_offset_ms = -120_000  # created two minutes ago, by the exchange's clock
-    with fake.lock:
-        fake.create_order(
-            {
-                "symbol": "BTCUSDT",
-                "side": "BUY",
-                "type": "MARKET",
-                "quantity": "0.00100",
-                "newClientOrderId": "web_manual_1",
-            }
-        )
+    fake.place("web_manual_1")
     fake.clock_offset_ms = 0
     fake.inject("drop", method="POST", path="/api/v3/order", applied=False)
     events = follow(fake, buy())

@@ -163,6 +163,8 @@ class FakeBinance:
         self.history: list[FakeOrder] = []  # every order ever accepted, in order
         self.create_requests: list[str] = []  # client ids, in order, duplicates included
         self.requests: list[tuple[str, str]] = []
+        self.arrivals: list[tuple[float, str, str]] = []  # (monotonic, method, path)
+        self.active: dict[str, int] = {}  # requests being answered right now, by path
         self.next_order_id = 1
         self.fill_mode = "full"  # full | partial | delayed | reject | expire | mixed | ...
         self.fill_delay_s = 0.3
@@ -936,11 +938,14 @@ class _Handler(BaseHTTPRequestHandler):
         with fake.lock:
             fake.in_flight += 1
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            fake.arrivals.append((time.monotonic(), method, parts.path))
+            fake.active[parts.path] = fake.active.get(parts.path, 0) + 1
         try:
             self._answer(fake, method, parts.path, q, raw)
         finally:
             with fake.lock:
                 fake.in_flight -= 1
+                fake.active[parts.path] -= 1
 
     def _answer(
         self, fake: FakeBinance, method: str, path: str, q: dict[str, str], raw: str

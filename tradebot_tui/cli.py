@@ -11,7 +11,6 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tradebot_tui import __version__
@@ -373,8 +372,11 @@ def make_exchange_feed(
         )
     except ValueError as exc:
         raise ConfigError(str(locations.config_file), "exchange.name", str(exc)) from None
+    # Market data on a client of its own: a slow ticker poll never holds up an exit.
+    market_data = make_exchange(ex.name, rest_url=ex.rest_url, timeout_s=ex.timeout_s)
     client = ExchangeClient(
         exchange,
+        market_data=market_data,
         budget=WeightBudget(ex.weight_per_minute),
         breaker=CircuitBreaker(ex.breaker_failures, ex.breaker_open_s),
         timeout_s=ex.timeout_s,
@@ -446,6 +448,7 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
         config_note(locations, settings_loaded=locations.config_file.exists()),
         credentials_note(settings, locations, strict=live),
     )
+    from tradebot_tui.config.instance_lock import InstanceLock
     from tradebot_tui.engine.engine import Engine
 
     source: MarketDataSource
@@ -457,27 +460,34 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
     else:
         source, broker = make_exchange_feed(settings, locations, live=live)
 
-    journal = None
-    if live:
-        from tradebot_tui.engine.journal import Journal
+    def make_engine(**kwargs: Any) -> Engine:
+        # The journal is opened only now: a live run the user does not confirm leaves
+        # nothing behind.
+        journal = None
+        if live:
+            from tradebot_tui.engine.journal import Journal
 
-        journal = Journal.open(
-            locations.journal_file,
-            profile=settings.exchange.profile,
-            new_journal=args.new_journal,
+            journal = Journal.open(
+                locations.journal_file,
+                profile=settings.exchange.profile,
+                new_journal=args.new_journal,
+            )
+        return Engine(
+            settings,
+            source,
+            broker,
+            mode="LIVE" if live else "PAPER",
+            crash_after_s=args.inject_engine_crash,
+            recordings=locations.recordings_dir if settings.market.record else None,
+            journal=journal,
+            **kwargs,
         )
 
-    make_engine = partial(
-        Engine,
-        settings,
-        source,
-        broker,
-        mode="LIVE" if live else "PAPER",
-        crash_after_s=args.inject_engine_crash,
-        recordings=locations.recordings_dir if settings.market.record else None,
-        journal=journal,
-    )
-    return run_engine(settings, locations, make_engine, notes, headless=args.headless, live=live)
+    # Everything the config asks for is checked: now one process per data dir.
+    with InstanceLock(locations.data_dir):
+        return run_engine(
+            settings, locations, make_engine, notes, headless=args.headless, live=live
+        )
 
 
 def run_engine(

@@ -7,6 +7,7 @@ that the one-minute anchor window passes in a second of test time.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
@@ -21,9 +22,11 @@ from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import from_dict
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import SymbolBook
+from tradebot_tui.engine.commands import ExitPosition
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.exchange.base import QuoteBook
+from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.live_sources import CcxtPollingSource
 from tradebot_tui.exchange.paper import QuotePaperBroker
 from tradebot_tui.exchange.universe import UniverseRule
@@ -43,6 +46,12 @@ SETTINGS = from_dict(
 def fake() -> Iterator[FakeBinance]:
     with FakeBinance() as exchange:
         yield exchange
+
+
+def _sections(settings: Settings) -> dict[str, dict[str, object]]:
+    from tradebot_tui.config.validate import to_dict
+
+    return to_dict(settings)  # type: ignore[return-value]
 
 
 def fast_clock() -> object:
@@ -221,3 +230,52 @@ def test_a_symbol_without_fresh_prices_is_stale_and_not_bought(fake: FakeBinance
     statuses = trio.run(go)
     assert statuses == {"BTC/USDT": "watching", "ETH/USDT": "stale price"}
     assert fake.orders == {}
+
+
+def test_an_exit_leaves_within_50_ms_while_a_slow_ticker_poll_is_in_flight(
+    fake: FakeBinance,
+) -> None:
+    """Market data has a ccxt client of its own: an exit never waits for a ticker poll
+    that takes seconds (the fake answers it after 3 s)."""
+    from tradebot_tui.exchange.ccxt_markets import make_exchange
+
+    settings = from_dict(
+        {**_sections(SETTINGS), "exits": {"take_profit_pct": 50, "stop_loss_pct": 50}}, "test"
+    )
+    client = make_client(fake)
+    client = ExchangeClient(
+        client.exchange,
+        market_data=make_exchange("binance", rest_url=fake.rest_url, timeout_s=5),
+        budget=client.budget,
+        breaker=client.breaker,
+        timeout_s=5,
+    )
+    rule = UniverseRule("USDT", "static", ("BTC/USDT",))
+    source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
+    engine = Engine(
+        settings, source, make_broker(client, poll_s=0.02), mode="LIVE", clock=lambda: 0
+    )
+    took: list[float] = []
+
+    async def main() -> None:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                book = await warm_then_drop(engine, fake)
+                while book().state is not State.IN_POSITION or engine.following:
+                    await trio.sleep(0.02)
+                fake.inject("timeout", path="/api/v3/ticker", count=3, delay=3.0)
+                while not fake.active.get("/api/v3/ticker/24hr"):
+                    await trio.sleep(0.005)
+                await trio.sleep(0.05)  # the slow poll is well under way
+                sent = time.monotonic()
+                engine.submit(ExitPosition("BTC/USDT"))
+                while fake.requests.count(("POST", "/api/v3/order")) < 2:
+                    await trio.sleep(0.002)
+                exit_at = [t for t, m, p in fake.arrivals if (m, p) == ("POST", "/api/v3/order")]
+                took.append(exit_at[-1] - sent)
+                assert fake.active.get("/api/v3/ticker/24hr")  # the poll is still waiting
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert took[0] < 0.05, f"the exit left {took[0] * 1000:.0f} ms after the key"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,3 +128,24 @@ def test_replay_in_the_app_runs_its_keys_and_restores_the_terminal(  # type: ign
     app.send(b"q")
     assert app.wait_exit() == 0, app.text()[-2000:]
     assert app.terminal_problems() == []
+
+
+def test_a_live_run_not_confirmed_leaves_nothing_behind(  # type: ignore[no-untyped-def]
+    launch, env: dict[str, str], tmp_path: Path, isolated_home: Path
+) -> None:
+    """`--live`, then Escape at the confirmation: no journal is created, nothing is sent,
+    and the terminal is as it was."""
+    config = tmp_path / "live.toml"
+    config.write_text(
+        '[market]\nsource = "ccxt"\nsymbols = ["BTC/USDT"]\n'
+        '[exchange]\nmode = "live"\nrest_url = "http://127.0.0.1:9"\n'
+    )
+    env.update(TRADEBOT_API_KEY="key-1", TRADEBOT_API_SECRET="sec-2")
+    app = launch("--config", str(config), "--live")
+    app.wait_for(re.compile(rb"LIVE"), 20)
+    app.send(b"\x1b")
+    assert app.wait_exit() == 2
+    assert app.terminal_problems() == []
+    data = isolated_home / "data" / "tradebot-tui"
+    assert not (data / "state.db").exists()
+    assert sorted(p.name for p in data.iterdir()) == ["tradebot.lock"]

@@ -1,10 +1,11 @@
-"""One exchange connection: a sync ccxt client called from trio, safely.
+"""One exchange connection: sync ccxt clients called from trio, safely.
 
 Every call goes through the request-weight budget (by priority), the circuit breaker,
-one worker thread at a time per client (`trio.CapacityLimiter(1)`: a sync ccxt client is
-not thread-safe) and a deadline. Transient errors are retried with capped exponential
-backoff and jitter; a 429/418 pauses the whole budget for the Retry-After the exchange
-sent. Permanent errors raise at once.
+one worker thread at a time per ccxt client (`trio.CapacityLimiter(1)`: a sync ccxt
+client is not thread-safe) and a deadline. Market data has a ccxt client of its own, so
+that an exit or a cancel never waits behind a slow ticker poll on the same worker slot.
+Transient errors are retried with capped exponential backoff and jitter; a 429/418 pauses
+the whole budget for the Retry-After the exchange sent. Permanent errors raise at once.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class ExchangeClient:
         self,
         exchange: Any,
         *,
+        market_data: Any | None = None,
         budget: WeightBudget | None = None,
         breaker: CircuitBreaker | None = None,
         timeout_s: float = 10.0,
@@ -90,6 +92,16 @@ class ExchangeClient:
         rng: random.Random | None = None,
     ) -> None:
         self.exchange = exchange
+        # Orders, the account and queries go through `exchange`; market data through its
+        # own ccxt client when there is one (each has one worker slot).
+        self._lanes = {
+            "orders": (exchange, trio.CapacityLimiter(1)),
+            "market data": (
+                (market_data, trio.CapacityLimiter(1))
+                if market_data is not None
+                else (exchange, None)
+            ),
+        }
         self.name = str(exchange.id)
         self.budget = budget or WeightBudget(6000)
         self.breaker = breaker or CircuitBreaker()
@@ -97,7 +109,6 @@ class ExchangeClient:
         self.retries = retries
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
-        self.limiter = trio.CapacityLimiter(1)
         self._rng = rng or random.Random()
         self.calls = 0
         self.failures = 0
@@ -127,14 +138,16 @@ class ExchangeClient:
                 raise CircuitOpen(self.breaker.retry_in_s, self.breaker.last_error)
             await self.budget.take(weight_of(method, args), priority)
             self.calls += 1
+            exchange, limiter = self._lane(priority)
             try:
                 with trio.fail_after(self.timeout_s + 1):
                     result, error, headers = await trio.to_thread.run_sync(
                         self._invoke,
+                        exchange,
                         method,
                         args,
                         kwargs,
-                        limiter=self.limiter,
+                        limiter=limiter,
                         abandon_on_cancel=True,
                     )
             except trio.TooSlowError as exc:
@@ -180,16 +193,28 @@ class ExchangeClient:
             attempt += 1
             await trio.sleep(delay)
 
+    def _lane(self, priority: Priority) -> tuple[Any, trio.CapacityLimiter]:
+        exchange, limiter = self._lanes["orders"]
+        if priority is Priority.MARKET_DATA:
+            md, md_limiter = self._lanes["market data"]
+            if md_limiter is not None:
+                if not md.markets and exchange.markets:
+                    md.set_markets(exchange.markets, exchange.currencies)
+                return md, md_limiter
+        assert limiter is not None
+        return exchange, limiter
+
+    @staticmethod
     def _invoke(
-        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        exchange: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[Any, Exception | None, dict[str, str]]:
         """In the worker thread: the call, and the answer's headers read before anyone
-        else can make a call on this client."""
+        else can make a call on this ccxt client."""
         try:
-            result = getattr(self.exchange, method)(*args, **kwargs)
+            result = getattr(exchange, method)(*args, **kwargs)
         except Exception as exc:
-            return None, exc, dict(self.exchange.last_response_headers or {})
-        return result, None, dict(self.exchange.last_response_headers or {})
+            return None, exc, dict(exchange.last_response_headers or {})
+        return result, None, dict(exchange.last_response_headers or {})
 
     def _observe_weight(self, headers: dict[str, str]) -> None:
         """The exchange counts the weight used this minute (by every process on this IP):
@@ -217,6 +242,8 @@ class ExchangeClient:
             log.warning("%s: could not read the exchange's clock: %s", self.name, error_text(exc))
             return None
         offset = int(self.exchange.options.get("timeDifference") or 0)
+        for exchange, _ in self._lanes.values():
+            exchange.options["timeDifference"] = offset
         if self.clock_offset_ms is None or abs(offset - self.clock_offset_ms) >= CLOCK_WARN_MS:
             log.info("%s: our clock is %+d ms off the exchange's", self.name, offset)
         self.clock_offset_ms = offset

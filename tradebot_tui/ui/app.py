@@ -23,6 +23,7 @@ from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.store import save_settings
 from tradebot_tui.config.validate import ConfigError
+from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.engine.commands import (
     LIVE_SECTIONS,
     ApplySettings,
@@ -157,7 +158,12 @@ class TradebotApp(App[None]):
             self.exit(return_code=2, message="live trading not confirmed; nothing was sent")
 
     def _start_engine(self) -> None:
-        engine = self._engine_factory(publish=self._publish, log_ring=self.log_ring)
+        try:
+            engine = self._engine_factory(publish=self._publish, log_ring=self.log_ring)
+        except TradebotError as exc:  # the journal cannot be opened: say so, exit 2
+            self.engine_error = exc
+            self.exit(return_code=2)
+            return
         self._run = GuestRun(engine, on_done=self._engine_done)
         self._run.start()
 

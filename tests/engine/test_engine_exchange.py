@@ -21,7 +21,7 @@ from tradebot_tui.cli import main
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import from_dict
 from tradebot_tui.core.lifecycle import State
-from tradebot_tui.core.trader import SymbolBook
+from tradebot_tui.core.trader import Status, SymbolBook
 from tradebot_tui.engine.commands import ExitPosition
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.snapshot import EngineSnapshot
@@ -104,7 +104,7 @@ def test_paper_on_exchange_data(fake: FakeBinance) -> None:
     snap = run_scenario(fake, engine, source)
     ledger = engine.trader.ledger
     ledger.check()
-    assert engine.trades == 1 and engine.wins == 1
+    assert engine.trades == 1 and engine.views.wins == 1
     assert fake.orders == {}  # paper: nothing reached the exchange
     assert snap.feed == "live" or snap.feed.startswith("stale")
     order = snap.orders[-1]
@@ -163,7 +163,7 @@ def test_recorder_writes_replayable_files(
 
     trio.run(go)
     files = sorted(folder.glob("ticks-*.jsonl.gz"))
-    assert files and engine.recorded == engine.ticks
+    assert files and engine.recorder is not None and engine.recorder.recorded == engine.ticks
     assert main(["replay", *map(str, files)]) == 0
     assert f"ticks         {engine.ticks}" in capsys.readouterr().out
 
@@ -279,3 +279,85 @@ def test_an_exit_leaves_within_50_ms_while_a_slow_ticker_poll_is_in_flight(
 
     trio.run(main)
     assert took[0] < 0.05, f"the exit left {took[0] * 1000:.0f} ms after the key"
+
+
+def test_a_held_coin_dropped_from_the_universe_keeps_its_exits(fake: FakeBinance) -> None:
+    """Held means watched: BTC is bought, then leaves the top-volume universe; it is still
+    polled, shown as outside the universe, and its take-profit still fires."""
+    fake.markets["ETHUSDT"].volume = D(1)  # BTC is the top coin at first
+    settings = from_dict(
+        {
+            **_sections(SETTINGS),
+            "market": {"source": "ccxt", "universe": "top_volume", "top_n": 1},
+        },
+        "test",
+    )
+    client = make_client(fake)
+    rule = UniverseRule("USDT", "top_volume", top_n=1)
+    source = CcxtPollingSource(client, rule, interval_s=0.02, refresh_s=0.1, clock_ms=fast_clock())  # type: ignore[arg-type]
+    engine = Engine(
+        settings, source, make_broker(client, poll_s=0.02), mode="LIVE", clock=lambda: 0
+    )
+    seen: list[tuple[bool, bool]] = []
+
+    async def main() -> None:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    engine.run,
+                )
+                book = await warm_then_drop(engine, fake)
+                while book().state is not State.IN_POSITION or engine.following:
+                    await trio.sleep(0.02)
+                fake.markets["ETHUSDT"].volume = D(10**9)  # ETH takes BTC's place
+                while "ETH/USDT" not in source.markets():
+                    await trio.sleep(0.02)
+                snap = engine.snapshot()
+                btc = next(r for r in snap.watch if r.symbol == "BTC/USDT")
+                seen.append((btc.outside, snap.positions[0].outside))
+                fake.set_price("BTCUSDT", "69100.00")  # past the take-profit
+                while engine.trades < 1 or engine.following:
+                    await trio.sleep(0.02)
+                while "BTC/USDT" in source.markets():  # sold: the next refresh drops it
+                    await trio.sleep(0.02)
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert seen == [(True, True)]
+    assert engine.views.trades[0].exit_reason.value == "take_profit"
+    assert list(source.markets()) == ["ETH/USDT"]
+
+
+def test_a_held_coin_whose_feed_goes_quiet_is_priced_by_rest_and_its_exits_fire(
+    fake: FakeBinance,
+) -> None:
+    """Exits do not wait for ticks: no ticker for BTC for `stale_after_s`, so its price is
+    fetched by REST at exit priority; the status says so, and the take-profit fires."""
+    settings = from_dict(
+        {**_sections(SETTINGS), "risk": {"stale_after_s": 1, "cooldown_s": 60}}, "test"
+    )
+    client = make_client(fake)
+    rule = UniverseRule("USDT", "static", ("BTC/USDT",))
+    source = CcxtPollingSource(client, rule, interval_s=0.05, warmup_s=60)
+    engine = Engine(settings, source, make_broker(client, poll_s=0.02), mode="LIVE")
+    shown: set[Status] = set()
+
+    async def main() -> None:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                book = await warm_then_drop(engine, fake)
+                while book().state is not State.IN_POSITION or engine.following:
+                    await trio.sleep(0.02)
+                fake.silent_symbols = {"BTCUSDT"}  # the feed goes quiet for BTC
+                while Status.IN_POSITION_REST not in shown:
+                    shown.add(engine.trader.status("BTC/USDT", engine.time_ms())[0])
+                    await trio.sleep(0.05)
+                fake.set_price("BTCUSDT", "69100.00")  # past the take-profit
+                while engine.trades < 1 or engine.following:
+                    await trio.sleep(0.02)
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert engine.views.trades[0].exit_reason.value == "take_profit"
+    assert fake.requests.count(("GET", "/api/v3/ticker/24hr")) > 0

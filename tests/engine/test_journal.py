@@ -274,7 +274,7 @@ def test_shutdown_policy_for_open_entries(fake: FakeBinance, tmp_path: Path, pol
     run_until(engine, dropped)
     [order] = fake.orders.values()
     assert order.status == ("NEW" if policy == "leave_open" else "CANCELED")
-    assert engine.closing
+    assert engine.router.closing
     assert len(fake.create_requests) == 1  # nothing new once shutdown began
 
 

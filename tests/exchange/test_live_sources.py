@@ -353,3 +353,34 @@ def test_websocket_without_pongs_is_dropped_at_the_ping_deadline(fake: FakeBinan
     source = trio.run(go)
     assert source.connects >= 2 and source.reconnects >= 2
     assert source.messages > 0  # it was streaming: only the missing pongs ended it
+
+
+def test_websocket_keeps_the_stream_of_a_held_coin_the_universe_drops(fake: FakeBinance) -> None:
+    rule = UniverseRule("USDT", "top_volume", top_n=1)
+
+    async def go() -> tuple[list[list[str]], frozenset[str]]:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(fake.serve_ws)
+            source = BinanceWebsocketSource(
+                make_client(fake), rule, ws_url=url, refresh_s=0.2, max_backoff_s=0.1
+            )
+            send, _recv = trio.open_memory_channel[TickBatch](10_000)
+            with trio.fail_after(10):
+                async with trio.open_nursery() as inner:
+                    await inner.start(source.run, send)
+                    source.hold(frozenset({"BTC/USDT"}))  # the engine holds BTC
+                    while source.connects < 1:
+                        await trio.sleep(0.02)
+                    fake.markets["SOLUSDT"].volume = D(10**9)  # SOL is the top coin now
+                    wanted = ["btcusdt@bookTicker", "solusdt@bookTicker"]
+                    while sorted(fake.ws_subscriptions[-1]) != wanted:
+                        await trio.sleep(0.02)
+                    outside = source.outside_universe()
+                    inner.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
+        return fake.ws_subscriptions, outside
+
+    subs, outside = trio.run(go)
+    assert subs[0] == ["btcusdt@bookTicker"]
+    assert all("btcusdt@bookTicker" in s for s in subs)  # never unsubscribed
+    assert outside == {"BTC/USDT"}

@@ -133,6 +133,26 @@ async def test_a_coin_can_be_paused_and_resumed_from_the_watchlist() -> None:
         await until(lambda: not app.snapshot.paused_symbols)  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("screen_key", ["w", "p"])
+async def test_retry_key_asks_the_engine_to_settle_a_coin_in_error(screen_key: str) -> None:
+    """`R` on the watchlist or the positions: retry the selected coin now. On the
+    simulator no coin is ever in error, so the engine answers that there is nothing to
+    retry (tests/engine/test_healing.py retries one for real)."""
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        snap = await settle(app, total)
+        assert snap.positions
+        await pilot.press(screen_key)
+        await pilot.pause()
+        await pilot.press("R")
+        await until(
+            lambda: any(
+                n.message == "Not in error: nothing to retry."
+                for n in app.snapshot.notices  # type: ignore[union-attr]
+            )
+        )
+
+
 async def test_enter_charts_the_selected_coin() -> None:
     app, total = settled_app()
     async with app.run_test(size=SIZE) as pilot:

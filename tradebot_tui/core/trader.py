@@ -37,6 +37,7 @@ _BASIS_QUANTUM = Decimal("1e-24")
 _IDLE = State.IDLE
 _IN_POSITION = State.IN_POSITION
 _COOLDOWN = State.COOLDOWN
+_ERROR = State.ERROR
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,8 @@ class Status(StrEnum):
     UNKNOWN = "order status unknown"
     # The exchange showed something about one of our orders that cannot be explained.
     UNEXPLAINED = "unexplained order"
+    # Held, its feed quiet: the exits are evaluated on prices fetched by REST.
+    IN_POSITION_REST = "in position (REST price)"
 
 
 @dataclass(slots=True)
@@ -139,6 +142,7 @@ class SymbolBook(Lifecycle):
         "anchor_price",
         "blocked",
         "error",
+        "exit_due",
         "exit_reason",
         "filled",
         "last_exit_ts",
@@ -147,6 +151,7 @@ class SymbolBook(Lifecycle):
         "order",
         "order_unknown",
         "position",
+        "rest_ts",
         "rules",
         "watch",
     )
@@ -163,8 +168,13 @@ class SymbolBook(Lifecycle):
         self.order: OrderIntent | None = None
         # The exchange has not said yet whether `order` exists (its answer was lost).
         self.order_unknown = False
+        # The time of the last price fetched by REST (the feed went quiet); 0: none.
+        self.rest_ts = 0
         self.filled = ZERO
         self.exit_reason: ExitReason | None = None
+        # An exit that fired (or was asked for) while the symbol was in error: sent as
+        # soon as the order in doubt is settled.
+        self.exit_due: ExitReason | None = None
         self.last_exit_ts: int | None = None
         # Why the last decision to buy refused (None: it bought, or never decided).
         self.blocked: Status | None = None
@@ -268,6 +278,27 @@ class Trader:
             qty, cost = qty + dust.qty, cost + dust.cost
         return qty, cost
 
+    def held_symbols(self) -> frozenset[str]:
+        """Every symbol the bot holds something of: a position, an order (open, or in error
+        or recovery), or dust that could be sold. Their prices must keep coming."""
+        held: set[str] = set()
+        for symbol, book in self._books.items():
+            position = book.position
+            if (
+                book.order is not None
+                or book.state in (State.ERROR, State.RECOVERING)
+                or (position is not None and position.qty > 0)
+            ):
+                held.add(symbol)
+        for symbol, dust in self.dust.items():
+            dusty = self._books.get(symbol)
+            if dusty is None or not dusty.last_price:
+                continue
+            rules, price = dusty.rules, dec(dusty.last_price)
+            if rules.below_minimum(rules.round_qty(dust.qty), price) is None:
+                held.add(symbol)
+        return frozenset(held)
+
     def equity(self) -> Decimal:
         """Free and reserved budget plus the open positions at their last prices."""
         total = self.ledger.free + self.ledger.reserved
@@ -309,7 +340,8 @@ class Trader:
         if state in (State.ENTRY_PENDING, State.ENTRY_PARTIAL):
             return Status.BUYING, 0
         if state is State.IN_POSITION:
-            return Status.IN_POSITION, 0
+            rest = book.rest_ts and book.rest_ts == book.last_ts
+            return (Status.IN_POSITION_REST if rest else Status.IN_POSITION), 0
         if state in (State.EXIT_PENDING, State.EXIT_PARTIAL):
             return Status.SELLING, 0
         if state is State.RECOVERING:
@@ -409,6 +441,23 @@ class Trader:
 
     # -- ticks ---------------------------------------------------------------------------
 
+    def stale_positions(self, now_ms: int) -> list[str]:
+        """Symbols in position whose last price is older than `stale_after_s` (0: none)."""
+        if not self._stale_ms:
+            return []
+        return [
+            symbol
+            for symbol, book in self._books.items()
+            if book.state is _IN_POSITION and now_ms - book.last_ts > self._stale_ms
+        ]
+
+    def on_rest_price(self, ts_ms: int, symbol: str, price: float) -> OrderIntent | None:
+        """A price fetched by REST for a held coin whose feed went quiet: a tick like any
+        other (its exits are evaluated), remembered as such for the status."""
+        intent = self.on_tick(ts_ms, symbol, price)
+        self._books[symbol].rest_ts = ts_ms
+        return intent
+
     def warm(self, ts_ms: int, symbol: str, price: float) -> None:
         """Feed a historical tick: updates the anchor and last price, never trades."""
         book = self._books.get(symbol) or self.book(symbol)
@@ -447,6 +496,10 @@ class Trader:
             if anchor is None or price > anchor * self._reject_above:
                 return None
         else:
+            if state is _ERROR and book.watch is not None and book.exit_due is None:
+                # In error, the position keeps its exits: one that fires is due, and is
+                # sent once the order in doubt is settled (never two orders at once).
+                book.exit_due = book.watch.check(ts_ms, price)
             return None
         drop = (anchor - price) / anchor * 100
         if drop < self._trigger:
@@ -490,11 +543,33 @@ class Trader:
     def exit_position(
         self, symbol: str, ts_ms: int, reason: ExitReason = ExitReason.MANUAL
     ) -> OrderIntent | None:
-        """Ask to close a position now (manual exit); None when there is none to close."""
+        """Ask to close a position now (manual exit); None when there is none to close.
+
+        A symbol in error with a position is not sold now (its order is in doubt): the
+        exit is due (`exit_due`) and sent once the order is settled.
+        """
         book = self._books.get(symbol)
-        if book is None or book.state is not State.IN_POSITION:
+        if book is None:
             return None
+        if book.state in (State.ERROR, State.RECOVERING) and book.watch is not None:
+            book.exit_due = reason
+            return None
+        if book.state is not State.IN_POSITION:
+            return None
+        book.exit_due = None
         return self._exit(book, ts_ms, book.last_price, reason)
+
+    def due_exits(self) -> list[str]:
+        """Symbols healed back into position with an exit due: sell them now."""
+        return [
+            s
+            for s, b in self._books.items()
+            if b.exit_due is not None and b.state is State.IN_POSITION
+        ]
+
+    def in_error(self) -> list[str]:
+        """Symbols in error (an order in doubt): the engine retries them."""
+        return [s for s, b in self._books.items() if b.state is State.ERROR]
 
     def _exit(self, book: SymbolBook, ts_ms: int, price: float, reason: ExitReason) -> OrderIntent:
         position = book.position
@@ -622,8 +697,7 @@ class Trader:
         if intent.purpose is Purpose.ENTRY:
             self.ledger.release(closed.client_id)
         if book.state is State.RECOVERING:
-            self._finish_recovery(book, closed)
-            return None
+            return self._finish_recovery(book, closed)
         if intent.purpose is Purpose.ENTRY:
             self._close_entry(book, closed, intent.price)
             return None
@@ -665,6 +739,10 @@ class Trader:
         self.open_count -= 1
         if not position.sold_qty:
             return None
+        return self._trade(book, position, closed)
+
+    def _trade(self, book: SymbolBook, position: Position, closed: OrderClosed) -> Trade:
+        """The round trip a sold-out position made."""
         with localcontext(DIVISION):
             exit_price = position.sold_proceeds / position.sold_qty
         with localcontext(EXACT):
@@ -750,11 +828,19 @@ class Trader:
     # -- faults and recovery -------------------------------------------------------------
 
     def fault(self, symbol: str, message: str) -> None:
-        """Something about `symbol` cannot be explained: stop trading it until recovered."""
+        """Something about `symbol` cannot be explained: stop trading it until recovered.
+
+        Its position keeps its exits: they are watched, and one that fires is due.
+        """
         book = self.book(symbol)
-        if book.state not in (State.ERROR, State.RECOVERING):
+        if book.state is not State.ERROR:
             book.apply(Event.FAULT)
         book.error = message
+        position = book.position
+        if book.watch is None and position is not None and position.qty > 0:
+            book.watch = ExitWatch(
+                self.params.exits, float(position.entry_price), position.entry_ts_ms
+            )
 
     def recover(self, symbol: str) -> list[str]:
         """Start recovering a symbol in error.
@@ -773,8 +859,11 @@ class Trader:
         self._finish_recovery(book, None)
         return []
 
-    def _finish_recovery(self, book: SymbolBook, closed: OrderClosed | None) -> None:
+    def _finish_recovery(self, book: SymbolBook, closed: OrderClosed | None) -> Trade | None:
+        """The order in doubt is settled: back in position, or flat (a sale that was in
+        doubt ends its trade, which is returned)."""
         position = book.position
+        trade = None
         if position is not None and position.qty > 0:
             book.apply(Event.RECOVERED_IN_POSITION)
             if book.watch is None:
@@ -782,9 +871,12 @@ class Trader:
                     self.params.exits, float(position.entry_price), position.entry_ts_ms
                 )
         else:
+            if position is not None and position.sold_qty and closed is not None:
+                trade = self._trade(book, position, closed)
             book.apply(Event.RECOVERED_FLAT)
             book.position = None
             book.watch = None
+            book.exit_due = None
         book.error = ""
         # Count open positions afresh: a fault may have struck at any step of the count.
         self.open_count = sum(
@@ -792,3 +884,4 @@ class Trader:
             for b in self._books.values()
             if b.position is not None or (b.order is not None and b.order.purpose is Purpose.ENTRY)
         )
+        return trade

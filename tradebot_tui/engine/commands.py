@@ -45,6 +45,13 @@ class ToggleSymbol:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryNow:
+    """Settle the order in doubt of a coin in error now (do not wait for the back-off)."""
+
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
 class CancelOrder:
     """Cancel one open order on the exchange."""
 
@@ -95,6 +102,7 @@ Command = (
     | ExitPosition
     | ExitAll
     | ToggleSymbol
+    | RetryNow
     | CancelOrder
     | ApplySettings
     | Focus

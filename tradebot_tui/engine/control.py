@@ -26,9 +26,11 @@ from tradebot_tui.engine.commands import (
     ReplayControl,
     ReplayControllable,
     ResumeEntries,
+    RetryNow,
     TogglePause,
     ToggleSymbol,
 )
+from tradebot_tui.engine.healer import Healer
 from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.views import Views
@@ -36,7 +38,15 @@ from tradebot_tui.engine.wording import NoticeText
 
 log = logging.getLogger("tradebot.engine")
 
-DURABLE = (PauseEntries, ResumeEntries, ExitPosition, ExitAll, ToggleSymbol, CancelOrder)
+DURABLE = (
+    PauseEntries,
+    ResumeEntries,
+    ExitPosition,
+    ExitAll,
+    ToggleSymbol,
+    RetryNow,
+    CancelOrder,
+)
 
 
 class Controller:
@@ -51,10 +61,12 @@ class Controller:
         settings: Settings,
         journal: JournalWriter | None,
         replay: ReplayControllable | None,
+        healer: Healer,
         notice: Callable[[NoticeText], None],
         now: Callable[[], int],
     ) -> None:
         self.settings = settings
+        self._healer = healer
         self._trader = trader
         self._router = router
         self._views = views
@@ -101,6 +113,8 @@ class Controller:
                     trader.paused_symbols.discard(symbol)
                     log.info("%s: entries resumed by the user", symbol)
                 self._notice(wording.symbol_toggled(symbol, paused=paused))
+            case RetryNow(symbol):
+                self._notice(self._healer.retry_now(symbol))
             case CancelOrder(client_id):
                 self._notice(await self._router.cancel(client_id))
             case ApplySettings(settings):
@@ -115,6 +129,12 @@ class Controller:
 
     async def _exit(self, symbol: str) -> None:
         intent = self._trader.exit_position(symbol, self._now())
+        book = self._trader.books.get(symbol)
+        if intent is None and book is not None and book.exit_due is not None:
+            log.info("exit %s: due once its order in doubt is settled", symbol)
+            self._healer.retry_now(symbol)
+            self._notice(wording.exit_due(symbol))
+            return
         if intent is None:
             log.warning("exit %s: no open position to exit", symbol)
             self._notice(wording.no_position(symbol))

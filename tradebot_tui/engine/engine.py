@@ -1,10 +1,9 @@
 """The engine: market data, strategy, orders and snapshots as trio services in one nursery.
 
-The same engine runs as a trio guest inside the Textual app and under plain `trio.run`
-for `--headless`. All domain state lives in one thread, so nothing here takes a lock.
-This module wires the services and runs the tick loop and the trader's commands; the
-jobs live next to it: `router` (orders), `recovery` and `reconciliation` (the exchange
-account), `views` (what the screens read), `wording` (what is said), `journal_writer`.
+It runs as a trio guest inside the Textual app, or under plain `trio.run` (`--headless`).
+All domain state lives in one thread: nothing here takes a lock. This module wires the
+services and runs the tick loop; each job has its module: `router`, `control`, `recovery`,
+`reconciliation`, `healer`, `watchkeeper`, `views`, `wording`, `journal_writer`.
 """
 
 from __future__ import annotations
@@ -17,17 +16,16 @@ from pathlib import Path
 import trio
 
 from tradebot_tui.config.settings import Settings
-from tradebot_tui.core.display import price_decimals
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import MarketRules, replay_rules
-from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.orders import client_id_prefix
-from tradebot_tui.core.trader import Trade, Trader
+from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.commands import Command, ReplayControllable
 from tradebot_tui.engine.control import Controller
 from tradebot_tui.engine.errors import InjectedCrash, describe_error, real_errors
+from tradebot_tui.engine.healer import Healer
 from tradebot_tui.engine.journal import Journal
 from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.logs import LogRing
@@ -37,6 +35,7 @@ from tradebot_tui.engine.recovery import Recovery
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.snapshot import EngineSnapshot, RunState
 from tradebot_tui.engine.views import Views
+from tradebot_tui.engine.watchkeeper import Watchkeeper
 from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.exchange.base import (
     Broker,
@@ -44,8 +43,10 @@ from tradebot_tui.exchange.base import (
     ExchangeBroker,
     MarketDataSource,
     OnExchange,
+    PricesOnDemand,
     ReportsHealth,
     TickBatch,
+    WatchesHeld,
 )
 
 log = logging.getLogger("tradebot.engine")
@@ -75,8 +76,7 @@ class Engine:
 
         Args:
             settings: Validated settings.
-            source: Where ticks come from.
-            broker: Where orders go.
+            source: Where ticks come from. broker: Where orders go.
             mode: "PAPER" or "LIVE", for display.
             publish: Called with each snapshot (at most `ui.refresh_hz` times a second).
             log_ring: The in-memory log for the logs screen; stamped with engine time.
@@ -91,7 +91,7 @@ class Engine:
         self._publish = publish
         self._log_ring = log_ring
         self._crash_after_s = crash_after_s
-        self._recorder = TickRecorder(recordings) if recordings is not None else None
+        self.recorder = TickRecorder(recordings) if recordings is not None else None
         self._journal = journal
         # Optional capabilities, declared as Protocols in exchange.base and commands.
         self._account = broker if isinstance(broker, ExchangeBroker) else None
@@ -130,7 +130,7 @@ class Engine:
             quote=settings.budget.quote,
             grace_s=settings.exchange.shutdown_grace_s,
             notice=self.notice,
-            on_trade=self._on_trade,
+            on_trade=self.views.add_trade,
             on_journal_down=self._journal_down,
             changed=self._changed_soon,
         )
@@ -145,6 +145,21 @@ class Engine:
             if self._account is not None and self._writer is not None
             else None
         )
+        self.watchkeeper = Watchkeeper(
+            self.trader,
+            universe=source if isinstance(source, WatchesHeld) else None,
+            prices=source if isinstance(source, PricesOnDemand) else None,
+            execute=self.router.execute,
+            now=self.time_ms,
+            changed=self._changed_soon,
+        )
+        self.healer = Healer(
+            self.trader,
+            self.router,
+            now_ms=self.time_ms,
+            notice=self.notice,
+            changed=self._changed_soon,
+        )
         self.control = Controller(
             self.trader,
             self.router,
@@ -152,6 +167,7 @@ class Engine:
             settings=settings,
             journal=self._writer,
             replay=self._replay,
+            healer=self.healer,
             notice=self.notice,
             now=self.time_ms,
         )
@@ -184,22 +200,9 @@ class Engine:
         return self.router.following
 
     @property
-    def closing(self) -> bool:
-        """Shutdown has begun: nothing new is sent."""
-        return self.router.closing
-
-    @property
-    def recorded(self) -> int:
-        """Ticks written to recordings so far."""
-        return self._recorder.recorded if self._recorder is not None else 0
-
-    @property
     def trades(self) -> int:
+        """Round trips closed so far."""
         return self.views.trade_count
-
-    @property
-    def wins(self) -> int:
-        return self.views.wins
 
     def _rules(self, symbol: str) -> MarketRules:
         return self._markets.get(symbol) or replay_rules(symbol)
@@ -234,6 +237,7 @@ class Engine:
             feed=self._health.health() if self._health is not None else "",
             circuit=self._connection.circuit_text() if self._connection is not None else "",
             replay=self._replay.replay_status() if self._replay is not None else None,
+            outside=self.watchkeeper.outside_universe(),
         )
 
     async def reconcile(self) -> dict[str, str]:
@@ -258,15 +262,6 @@ class Engine:
             await self.control.apply(command)
             self._changed.set()
 
-    def _on_trade(self, trade: Trade) -> None:
-        quote = self.settings.budget.quote
-        log.info(
-            wording.trade_line(trade, quote), extra={"fields": {"pnl": fmt_decimal(trade.pnl)}}
-        )
-        self.views.add_trade(trade)
-        decimals = price_decimals(self._rules(trade.symbol), float(trade.exit_price))
-        self.notice(wording.trade_notice(trade, quote, decimals))
-
     def _journal_down(self, why: str) -> None:
         if not self.trader.paused:
             self.trader.paused = True
@@ -286,8 +281,8 @@ class Engine:
                 nursery.start_soon(self._consume, recv)
                 nursery.start_soon(self._control)
                 nursery.start_soon(self._publisher)
-                if self._recorder is not None:
-                    nursery.start_soon(self._recorder.run)
+                if self.recorder is not None:
+                    nursery.start_soon(self.recorder.run)
                 if self._crash_after_s is not None:
                     nursery.start_soon(self._crash_later, self._crash_after_s)
                 nursery.start_soon(self._shutdown_watch)
@@ -306,6 +301,10 @@ class Engine:
                     await self._reconciliation.report_balance(
                         self.settings.budget.quote, self.settings.budget.initial
                     )
+                if self.watchkeeper.prices_quiet_coins:
+                    nursery.start_soon(self.watchkeeper.run)
+                if self._account is not None:
+                    nursery.start_soon(self.healer.run)
                 self._run_state = RunState.RUNNING
                 self._changed.set()  # the first snapshot, ticks or not (a paused replay)
                 task_status.started()
@@ -369,8 +368,8 @@ class Engine:
                         self.now_ms = ts
                         await execute(intent)
                 self.ticks += len(ticks)
-                if self._recorder is not None:
-                    self._recorder.add(ticks)
+                if self.recorder is not None:
+                    self.recorder.add(ticks)
             self.now_ms = ticks[-1][0]
             views.batch_done(ticks, self.now_ms)
             self._changed.set()
@@ -380,6 +379,8 @@ class Engine:
         while True:
             await self._changed.wait()
             self._changed = trio.Event()
+            if self.watchkeeper.keep_held():
+                self._refresh_markets()
             if self._publish is not None:
                 self._publish(self.snapshot())
             await trio.sleep(period)

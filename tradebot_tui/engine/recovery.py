@@ -108,7 +108,7 @@ class Recovery:
                 trader.restore_intent(intent)
             except ValueError as exc:
                 raise JournalError(f"{journal.path}: {exc}; the journal does not add up") from None
-            router.remember(intent)
+            router.remember(intent, journaled_ms=jo.journaled_ms)
             for fill in jo.fills:
                 router.apply(fill, journal=False)
             if jo.terminal:

@@ -9,9 +9,10 @@ the broker reports is applied to the trader and journaled in the order it happen
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
 import trio
@@ -19,7 +20,7 @@ import trio
 from tradebot_tui.core.display import price_decimals
 from tradebot_tui.core.errors import error_text
 from tradebot_tui.core.market import MarketRules
-from tradebot_tui.core.money import DIVISION, EXACT, ZERO
+from tradebot_tui.core.money import DIVISION, EXACT, ZERO, fmt_decimal
 from tradebot_tui.core.orders import (
     BrokerEvent,
     Fill,
@@ -53,6 +54,10 @@ class OrderRecord:
     value: Decimal = ZERO
     fee: Decimal = ZERO
     message: str = ""
+    # The fills applied so far (to settle the order again without counting one twice),
+    # and when its intent was journaled (wall clock, ms).
+    fills: list[Fill] = field(default_factory=list)
+    journaled_ms: int = 0
 
     @property
     def avg_price(self) -> Decimal | None:
@@ -116,11 +121,18 @@ class OrderRouter:
         for cid in reversed(self._ids):
             yield self._records[cid]
 
-    def remember(self, intent: OrderIntent) -> None:
-        self._records[intent.client_id] = OrderRecord(intent)
+    def remember(self, intent: OrderIntent, *, journaled_ms: int = 0) -> None:
+        """Keep the order for the orders screen (the last ORDER_HISTORY that are over, and
+        every one still open)."""
+        self._records[intent.client_id] = OrderRecord(intent, journaled_ms=journaled_ms)
         self._ids.append(intent.client_id)
-        while len(self._ids) > ORDER_HISTORY:
-            self._records.pop(self._ids.popleft(), None)
+        if len(self._ids) > ORDER_HISTORY:
+            for cid in list(self._ids):
+                if len(self._ids) <= ORDER_HISTORY:
+                    break
+                if self._records[cid].status.terminal:
+                    self._ids.remove(cid)
+                    del self._records[cid]
 
     # -- placing ---------------------------------------------------------------------------
 
@@ -147,6 +159,7 @@ class OrderRouter:
         if self._journal is not None:
             try:
                 await self._journal.intent(intent)
+                self._records[intent.client_id].journaled_ms = int(time.time() * 1000)
                 crashpoints.reached("journaled")
             except JournalError as exc:
                 # Not on disk, so not sent: the order fails, entries stop.
@@ -273,6 +286,7 @@ class OrderRouter:
                 if writer is not None:
                     symbol = record.intent.symbol
                     writer.fill(event, symbol, *self._trader.holding(symbol))
+                record.fills.append(event)
                 with localcontext(EXACT):
                     record.filled += event.qty
                     record.value += event.qty * event.price
@@ -298,7 +312,13 @@ class OrderRouter:
                 ),
             )
         if trade is not None:
+            log.info(
+                wording.trade_line(trade, self._quote),
+                extra={"fields": {"pnl": fmt_decimal(trade.pnl)}},
+            )
             self._on_trade(trade)
+            decimals = price_decimals(self._rules(trade.symbol), float(trade.exit_price))
+            self._notice(wording.trade_notice(trade, self._quote, decimals))
         elif record is not None:
             intent = record.intent
             avg = record.avg_price
@@ -308,6 +328,23 @@ class OrderRouter:
                     intent, event.status, record.filled, avg, event.message, decimals
                 )
             )
+
+    # -- healing ----------------------------------------------------------------------------
+
+    def heal(self, symbol: str) -> bool:
+        """Settle the order in doubt of a symbol in error again (looked up by its id, then
+        followed to its end); True when an attempt started."""
+        if self._trader.books.get(symbol) is None:
+            return False
+        open_ids = self._trader.recover(symbol)
+        if not open_ids:
+            return True  # nothing in doubt: recovered at once
+        record = self._records.get(open_ids[0])
+        if record is None or self._account is None:
+            self._trader.fault(symbol, "its order in doubt cannot be looked up here")
+            return False
+        self.follow(record.intent, (list(record.fills), record.journaled_ms or record.intent.ts_ms))
+        return True
 
     # -- the trader's cancel -----------------------------------------------------------------
 

@@ -34,6 +34,8 @@ class WatchRow(NamedTuple):
     decimals: int
     # Minute closes of the last hour, the current minute last.
     spark: tuple[float, ...] = ()
+    # Held, and fed only because it is held: the universe no longer includes it.
+    outside: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class PositionRow:
     take_price: float | None
     trail_price: float | None
     decimals: int
+    outside: bool = False  # held outside the universe
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class OrderRow:
     fee: Decimal
     reason: str
     decimals: int
+    outside: bool = False  # of a symbol held outside the universe
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,13 +106,15 @@ class Views:
         feed: str,
         circuit: str,
         replay: ReplayStatus | None,
+        outside: frozenset[str] | None = None,
     ) -> EngineSnapshot:
         """An immutable view of everything the screens show, at engine time `now`."""
         trader = self._trader
         ledger = trader.ledger
         params = trader.params
         self._seq += 1
-        watch, positions = self._watch_and_positions(markets, now)
+        outside = outside or frozenset()
+        watch, positions = self._watch_and_positions(markets, now, outside)
         equity = trader.equity()
         return EngineSnapshot(
             seq=self._seq,
@@ -136,7 +138,7 @@ class Views:
             wins=self.wins,
             watch=tuple(watch),
             positions=tuple(positions),
-            orders=tuple(self._order_row(r, markets) for r in orders),
+            orders=tuple(self._order_row(r, markets, outside) for r in orders),
             log_seq=log_seq,
             feed=feed,
             circuit=circuit,
@@ -150,7 +152,7 @@ class Views:
         )
 
     def _watch_and_positions(
-        self, markets: dict[str, MarketRules], now: int
+        self, markets: dict[str, MarketRules], now: int, outside: frozenset[str]
     ) -> tuple[list[WatchRow], list[PositionRow]]:
         trader = self._trader
         params = trader.params
@@ -194,6 +196,7 @@ class Views:
                     status_ms,
                     decimals,
                     history.spark(symbol) if history is not None else (),
+                    symbol in outside,
                 )
             )
             position = book.position
@@ -219,12 +222,15 @@ class Views:
                     take_price=exits.take_price if exits else None,
                     trail_price=exits.trail_price if exits else None,
                     decimals=decimals,
+                    outside=symbol in outside,
                 )
             )
         return watch, positions
 
     @staticmethod
-    def _order_row(record: OrderRecord, markets: dict[str, MarketRules]) -> OrderRow:
+    def _order_row(
+        record: OrderRecord, markets: dict[str, MarketRules], outside: frozenset[str]
+    ) -> OrderRow:
         intent = record.intent
         return OrderRow(
             client_id=intent.client_id,
@@ -240,6 +246,7 @@ class Views:
             fee=record.fee,
             reason=order_text(intent, record.message),
             decimals=price_decimals(markets.get(intent.symbol), float(intent.price)),
+            outside=intent.symbol in outside,
         )
 
     def _focus_chart(self, markets: dict[str, MarketRules]) -> FocusChart | None:

@@ -168,6 +168,32 @@ def cancel_failed(client_id: str, why: str) -> NoticeText:
     )
 
 
+def not_in_error(symbol: str) -> NoticeText:
+    return NoticeText(symbol, "Not in error: nothing to retry.", "warning", answer=True)
+
+
+def retrying(symbol: str, why: str) -> NoticeText:
+    return NoticeText(
+        f"Retry {symbol}",
+        f"Settling its order in doubt now ({why})." if why else "Settling its order now.",
+        answer=True,
+    )
+
+
+def healed(symbol: str) -> NoticeText:
+    return NoticeText(symbol, "Its order in doubt is settled: trading it again.")
+
+
+def exit_due(symbol: str) -> NoticeText:
+    return NoticeText(
+        f"Exit {symbol}",
+        "Its order is in doubt: it is being settled now, and the position is sold as soon "
+        "as it is.",
+        "warning",
+        answer=True,
+    )
+
+
 def settings_applied(changed: list[str], later: list[str]) -> NoticeText:
     text = ", ".join(changed) if changed else "nothing changed"
     message = f"Now in effect: {text}."

@@ -125,6 +125,26 @@ class ReportsHealth(Protocol):
     def health(self) -> str: ...
 
 
+@runtime_checkable
+class WatchesHeld(Protocol):
+    """A source whose symbols can change (a universe): it keeps feeding what is held."""
+
+    def hold(self, symbols: frozenset[str]) -> None:
+        """Keep these symbols in the feed whatever the universe says."""
+        ...
+
+    def outside_universe(self) -> frozenset[str]:
+        """The held symbols fed only because they are held."""
+        ...
+
+
+@runtime_checkable
+class PricesOnDemand(Protocol):
+    """A source that can fetch one symbol's price now (REST), ahead of market data."""
+
+    async def price_now(self, symbol: str) -> float: ...
+
+
 class Connection(Protocol):
     """An exchange connection whose circuit breaker, rate limits and clock the user should
     see, and whose clock the engine keeps measured."""

@@ -22,6 +22,7 @@ from tradebot_tui.core.ticks import Tick, candle_to_ticks
 from tradebot_tui.exchange.base import QuoteBook, TickBatch
 from tradebot_tui.exchange.ccxt_markets import market_rules
 from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
+from tradebot_tui.exchange.reports import parse_price
 from tradebot_tui.exchange.resilience import Priority, backoff_s
 from tradebot_tui.exchange.universe import UniverseRule, select
 
@@ -56,6 +57,9 @@ class _ExchangeFeed:
         self.refresh_s = refresh_s
         self.clock_ms = clock_ms
         self._markets: dict[str, MarketRules] = {}
+        self._raw: dict[str, Any] = {}  # every market the exchange lists, as ccxt has it
+        self._selected: list[str] = []  # what the universe rule chose
+        self._held: frozenset[str] = frozenset()
         self.by_id: dict[str, str] = {}
         self.ids: dict[str, str] = {}
         self.messages = 0
@@ -73,15 +77,44 @@ class _ExchangeFeed:
         age_s = (self.clock_ms() - self.last_message_ms) / 1000
         return "live" if age_s < 10 else f"stale {age_s:.0f}s"
 
+    def hold(self, symbols: frozenset[str]) -> None:
+        """Keep these symbols in the feed whatever the universe says: the bot holds them
+        (a position, dust, an order). A universe refresh drops only what holds nothing."""
+        if symbols != self._held:
+            self._held = symbols
+            if self._raw:
+                self._rebuild()
+
+    def outside_universe(self) -> frozenset[str]:
+        """Held symbols fed only because they are held."""
+        return frozenset(s for s in self._markets if s not in self._selected)
+
+    async def price_now(self, symbol: str) -> float:
+        """The last price of `symbol` by REST, at exit priority (a held coin gone quiet).
+
+        Raises:
+            Exception: the exchange's error, or a ticker without a usable price.
+        """
+        ticker = await self.client.call("fetch_ticker", symbol, priority=Priority.EXIT)
+        return float(parse_price(ticker, symbol))
+
     async def load_universe(self) -> bool:
-        """(Re)load markets and choose the symbols; True when the universe changed."""
+        """(Re)load markets and choose the symbols; True when the fed symbols changed."""
         raw = await self.client.call("load_markets", True, priority=Priority.QUERY)
         tickers = None
         if self.rule.mode == "top_volume":
             tickers = await self.client.call("fetch_tickers", priority=Priority.MARKET_DATA)
-        symbols = select(self.rule, raw, tickers)
-        if not symbols:
+        self._raw = dict(raw)
+        self._selected = select(self.rule, raw, tickers)
+        if not self._selected:
             log.warning("the universe is empty: no %s market matches the settings", self.rule.quote)
+        return self._rebuild()
+
+    def _rebuild(self) -> bool:
+        """The fed symbols: the universe, then what is held outside it. True on a change."""
+        raw = self._raw
+        symbols = list(self._selected)
+        symbols += sorted(s for s in self._held if s in raw and s not in self._selected)
         new = {s: market_rules(raw[s]) for s in symbols}
         self.by_id = {str(raw[s]["id"]): s for s in symbols}
         self.ids = {s: str(raw[s]["id"]) for s in symbols}
@@ -91,13 +124,19 @@ class _ExchangeFeed:
         added = [s for s in new if s not in self._markets]
         removed = [s for s in self._markets if s not in new]
         self._markets = new
+        kept = [s for s in new if s not in self._selected]
         log.info(
-            "universe: %d symbols%s%s",
+            "universe: %d symbols%s%s%s",
             len(new),
             f"; added {', '.join(added)}" if added and len(added) < len(new) else "",
             f"; removed {', '.join(removed)}" if removed else "",
+            f"; kept because held: {', '.join(kept)}" if kept else "",
         )
+        self._fed_changed()
         return True
+
+    def _fed_changed(self) -> None:
+        """The fed symbols changed (a websocket resubscribes)."""
 
     async def warm_up(self, send: trio.MemorySendChannel[TickBatch], seconds: int) -> None:
         """Recent 1m candles as history ticks, so anchors are ready without waiting.
@@ -300,12 +339,14 @@ class BinanceWebsocketSource(_ExchangeFeed):
             nursery.start_soon(self._refresher)
             await self._connection_loop(send)
 
+    def _fed_changed(self) -> None:
+        self._universe_changed.set()
+
     async def _refresher(self) -> None:
         while True:
             await trio.sleep(self.refresh_s)
             try:
-                if await self.load_universe():
-                    self._universe_changed.set()
+                await self.load_universe()
             except CircuitOpen:
                 pass
             except Exception as exc:

@@ -16,7 +16,7 @@ from tradebot_tui.engine.commands import CancelOrder
 from tradebot_tui.engine.snapshot import EngineSnapshot, OrderRow
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
-from tradebot_tui.ui.widgets.tables import Cell, cursor_key, right, sync_rows
+from tradebot_tui.ui.widgets.tables import Cell, cursor_key, outside_mark, right, sync_rows
 from tradebot_tui.ui.widgets.text_line import TextLine
 
 COLUMNS = (
@@ -83,7 +83,7 @@ class OrdersScreen(TradebotScreen):
     def _cells(o: OrderRow, colors: dict[str, str]) -> tuple[Cell, ...]:
         return (
             time.strftime("%H:%M:%S", time.gmtime(o.ts_ms / 1000)),
-            Text(o.symbol, style="bold"),
+            outside_mark(o.symbol, outside=o.outside),
             Text(o.side.upper(), style=colors.get(o.side, "")),
             right(fmt_qty(o.qty)),
             right(fmt_price(o.price, o.decimals)),

@@ -5,18 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.display import fmt_duration, fmt_money, fmt_price, fmt_qty
-from tradebot_tui.engine.commands import ExitAll, ExitPosition
+from tradebot_tui.engine.commands import ExitAll, ExitPosition, RetryNow
 from tradebot_tui.engine.snapshot import EngineSnapshot, PositionRow
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
-from tradebot_tui.ui.widgets.tables import Cell, cursor_key, right, sync_rows
+from tradebot_tui.ui.widgets.tables import Cell, cursor_key, outside_mark, right, sync_rows
 from tradebot_tui.ui.widgets.text_line import TextLine
 
 COLUMNS = ("symbol", "qty", "entry", "last", "pnl_pct", "pnl", "held", "stop", "take", "trail")
@@ -41,6 +40,13 @@ class PositionsScreen(TradebotScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "exit_one", "Exit", tooltip="Sell the selected position at market"),
         Binding("E", "exit_all", "Exit all", tooltip="Sell every open position at market"),
+        Binding(
+            "R",
+            "retry",
+            "Retry",
+            tooltip="Settle the order in doubt of a coin in error now",
+            show=False,
+        ),
         Binding("enter", "chart", "Chart", tooltip="Price chart of the selected coin"),
     ]
 
@@ -85,7 +91,7 @@ class PositionsScreen(TradebotScreen):
         color = up if p.pnl > 0 else down if p.pnl < 0 else ""
         d = p.decimals
         return (
-            Text(p.symbol, style="bold"),
+            outside_mark(p.symbol, outside=p.outside),
             right(fmt_qty(p.qty)),
             right(fmt_price(p.entry_price, d)),
             right(fmt_price(p.last, d)),
@@ -103,6 +109,13 @@ class PositionsScreen(TradebotScreen):
         snap = self.tb_app.snapshot
         key = cursor_key(self.query_one("#positions-table", DataTable))
         return next((p for p in snap.positions if p.symbol == key), None) if snap else None
+
+    def action_retry(self) -> None:
+        position = self._selected()
+        if position is None:
+            self.notify("No position selected.", severity="warning")
+            return
+        self.tb_app.send_command(RetryNow(position.symbol))
 
     def action_exit_one(self) -> None:
         position = self._selected()

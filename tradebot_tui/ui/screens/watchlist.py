@@ -11,7 +11,7 @@ from textual.widgets import Input
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.trader import Status
-from tradebot_tui.engine.commands import ToggleSymbol
+from tradebot_tui.engine.commands import RetryNow, ToggleSymbol
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.widgets.search_box import SearchBox
@@ -38,6 +38,13 @@ class WatchlistScreen(TradebotScreen):
         Binding("slash", "filter", "Filter", tooltip="Show only symbols matching a text"),
         Binding("s", "next_sort", "Sort", tooltip="Sort by the next column (again: reverse)"),
         Binding("z", "toggle_symbol", "Pause coin", tooltip="Pause or resume entries on one coin"),
+        Binding(
+            "R",
+            "retry",
+            "Retry",
+            tooltip="Settle the order in doubt of a coin in error now",
+            show=False,
+        ),
         Binding("enter", "chart", "Chart", tooltip="Price chart of the selected coin"),
         *(
             Binding(str(i), f"sort('{c.key}')", f"Sort by {c.label}", show=False)
@@ -65,6 +72,9 @@ class WatchlistScreen(TradebotScreen):
         shown = len(table.shown)
         filtered = f" · filter {table.filter_text!r}: {shown} shown" if table.filter_text else ""
         paused = f" · {len(snap.paused_symbols)} paused by you" if snap.paused_symbols else ""
+        outside = sum(1 for r in snap.watch if r.outside)
+        if outside:
+            paused += f" · {outside} held outside the universe (still watched)"
         # What the trader just asked for (the filter) first: the end of a long line is cut.
         self.query_one("#watch-summary", TextLine).set_text(
             f"Buying when a coin trades [b]{snap.trigger_pct:.2f}%[/] below its anchor · "
@@ -100,6 +110,13 @@ class WatchlistScreen(TradebotScreen):
             self.notify("No symbol selected.", severity="warning")
             return
         self.tb_app.send_command(ToggleSymbol(symbol))
+
+    def action_retry(self) -> None:
+        symbol = self.query_one(WatchTable).selected
+        if symbol is None:
+            self.notify("No symbol selected.", severity="warning")
+            return
+        self.tb_app.send_command(RetryNow(symbol))
 
     def action_chart(self) -> None:
         symbol = self.query_one(WatchTable).selected

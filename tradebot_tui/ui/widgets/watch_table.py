@@ -84,6 +84,10 @@ _STATUS_COMPONENT = {
     Status.DAILY_LOSS: "warn",
     Status.DRAWDOWN: "warn",
     Status.STALE: "warn",
+    Status.UNKNOWN: "hot",
+    Status.UNEXPLAINED: "hot",
+    Status.IN_POSITION_REST: "warn",
+    Status.RECOVERING: "warn",
 }
 
 
@@ -129,6 +133,8 @@ def row_cells(row: WatchRow, trigger: float) -> list[tuple[str, str]]:
     status = row.status.value
     if row.status_ms and row.status in (Status.WARMING_UP, Status.COOLDOWN):
         status += f" {fmt_duration(row.status_ms)}"
+    if row.outside:
+        status += " · outside universe"
     return [
         (row.symbol, "symbol"),
         (fmt_price(row.last, row.decimals), ""),

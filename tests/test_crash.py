@@ -82,7 +82,7 @@ class Harness:
             "TRADEBOT_API_KEY": "crash-test-key",
             "TRADEBOT_API_SECRET": "crash-test-secret",
         }
-        self.journal = home / "data" / "tradebot-tui" / "state.db"
+        self.journal = home / "data" / "tradebot-tui" / "journals" / "live-paper.db"
         self.log = (tmp / "engine.log").open("ab")
         self.proc: subprocess.Popen[bytes] | None = None
 

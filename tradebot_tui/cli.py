@@ -8,9 +8,11 @@ path.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradebot_tui import __version__
@@ -23,6 +25,7 @@ from tradebot_tui.core.errors import TradebotError
 
 if TYPE_CHECKING:
     from tradebot_tui.engine.engine import Engine
+    from tradebot_tui.engine.journal import Journal
     from tradebot_tui.exchange.base import Broker, MarketDataSource
     from tradebot_tui.exchange.simulator import SimulatedMarket
 
@@ -60,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--new-journal",
         action="store_true",
-        help="start a fresh journal after an unreadable one was moved aside (live)",
+        help="paper: discard the journal and start fresh (says what it held); live: start a "
+        "fresh journal after one was moved aside (unreadable, or it lost data)",
     )
     parser.add_argument(
         "--confirm-live",
@@ -207,7 +211,6 @@ def parse_date(text: str, option: str, *, end: bool = False) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, locations: Locations) -> int:
-    from pathlib import Path
 
     from tradebot_tui.engine.replay import (
         report_lines,
@@ -266,7 +269,6 @@ def replay_tui(
     to_ms: int | None,
 ) -> int:
     """The app over a replay: the live engine, paper fills, ticks paced by `--speed`."""
-    from pathlib import Path
 
     from tradebot_tui.engine.replay import check_quote
     from tradebot_tui.engine.replay_source import ReplaySource, replay_engine
@@ -450,6 +452,8 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
     )
     from tradebot_tui.config.instance_lock import InstanceLock
     from tradebot_tui.engine.engine import Engine
+    from tradebot_tui.engine.recovery import LAST_PRICES
+    from tradebot_tui.exchange.simulator import SimulatedMarket
 
     source: MarketDataSource
     if settings.market.source == "simulated":
@@ -461,17 +465,6 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
         source, broker = make_exchange_feed(settings, locations, live=live)
 
     def make_engine(**kwargs: Any) -> Engine:
-        # The journal is opened only now: a live run the user does not confirm leaves
-        # nothing behind.
-        journal = None
-        if live:
-            from tradebot_tui.engine.journal import Journal
-
-            journal = Journal.open(
-                locations.journal_file,
-                profile=settings.exchange.profile,
-                new_journal=args.new_journal,
-            )
         return Engine(
             settings,
             source,
@@ -479,15 +472,55 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
             mode="LIVE" if live else "PAPER",
             crash_after_s=args.inject_engine_crash,
             recordings=locations.recordings_dir if settings.market.record else None,
-            journal=journal,
+            # Live: opened only now, so that a run not confirmed leaves nothing behind.
+            journal=paper_journal if not live else open_journal(args, settings, locations),
             **kwargs,
         )
 
     # Everything the config asks for is checked: now one process per data dir.
     with InstanceLock(locations.data_dir):
+        paper_journal = None
+        if not live:
+            paper_journal = open_journal(args, settings, locations, live=False)
+            prices = paper_journal.meta(LAST_PRICES)
+            if prices and isinstance(source, SimulatedMarket):
+                source.resume_from(json.loads(prices))  # the market goes on where it was
         return run_engine(
             settings, locations, make_engine, notes, headless=args.headless, live=live
         )
+
+
+def open_journal(
+    args: argparse.Namespace, settings: Settings, locations: Locations, *, live: bool = True
+) -> Journal:
+    """The journal of this mode and profile (state survives restarts in paper as in live).
+
+    A live journal of an older version (`state.db` in the data dir) moves to its new place.
+    `--new-journal` on paper discards the journal, after saying what it held.
+    """
+    from tradebot_tui.engine.journal import Journal, move_aside
+
+    profile = settings.exchange.profile
+    path = locations.journal("live" if live else "paper", profile)
+    legacy = locations.legacy_journal
+    if live and legacy.exists() and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            old = Path(f"{legacy}{suffix}")
+            if old.exists():
+                old.replace(Path(f"{path}{suffix}"))
+        print(f"{PROG}: the live journal moved from {legacy} to {path}", file=sys.stderr)
+    if not live and args.new_journal and path.exists():
+        old_journal = Journal.open(path, profile=profile)
+        held = old_journal.summary(settings.budget.quote)
+        old_journal.close()
+        target = move_aside(path, "discarded")
+        print(
+            f"{PROG}: --new-journal: the paper journal ({held}) was moved to {target}; "
+            "starting fresh",
+            file=sys.stderr,
+        )
+    return Journal.open(path, profile=profile, new_journal=args.new_journal)
 
 
 def run_engine(

@@ -13,8 +13,8 @@ def test_defaults_follow_xdg(isolated_home: Path) -> None:
     loc = locate()
     assert loc.config_file == isolated_home / "config" / "tradebot-tui" / "config.toml"
     assert not loc.config_explicit
-    assert loc.journal_file.name == "state.db"
-    assert loc.journal_file.parent == loc.data_dir
+    assert loc.journal("paper", "bot1") == loc.data_dir / "journals" / "paper-bot1.db"
+    assert loc.journal("live", "bot1") != loc.journal("paper", "bot1")
     assert str(loc.log_dir).startswith(str(isolated_home / "state"))
 
 

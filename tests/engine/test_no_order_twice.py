@@ -142,7 +142,7 @@ def test_the_command_line_reports_lost_data_in_one_line(
     )
     monkeypatch.setenv("TRADEBOT_API_KEY", "key-1")
     monkeypatch.setenv("TRADEBOT_API_SECRET", "sec-2")
-    journal_path = isolated_home / "data" / "tradebot-tui" / "state.db"
+    journal_path = isolated_home / "data" / "tradebot-tui" / "journals" / "live-paper.db"
     journal = Journal.open(journal_path, profile="paper")
     fake.place(client_id_prefix("paper", journal.identity) + "1")  # made, then forgotten
     journal.close()

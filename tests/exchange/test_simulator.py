@@ -109,3 +109,12 @@ def test_run_sends_history_then_live_batches() -> None:
     assert batches[0].warmup and not any(b.warmup for b in batches[1:])
     live = [t for b in batches[1:] for t in b.ticks]
     assert [t.ts_ms for t in live] == [START + i * 250 for i in range(20)]
+
+
+def test_a_restarted_market_goes_on_from_its_last_prices() -> None:
+    market = SimulatedMarket(("BTC/USDT", "ETH/USDT"), seed=8, warmup_ms=0, realtime=False)
+    market.resume_from({"BTC/USDT": 12_345.0})  # far from BTC's level of the pairs
+    first = {t.symbol: t.price for t in market.step(1_000)}
+    assert abs(first["BTC/USDT"] / 12_345.0 - 1) < 0.01
+    fresh = SimulatedMarket(("BTC/USDT",), seed=8, warmup_ms=0, realtime=False)
+    assert abs(fresh.step(1_000)[0].price / 12_345.0 - 1) > 0.5  # from its level instead

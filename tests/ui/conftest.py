@@ -21,7 +21,7 @@ LOCATIONS = Locations(
     secrets_file=HOME / ".config/tradebot-tui/secrets.toml",
     themes_dir=HOME / ".config/tradebot-tui/themes",
     data_dir=HOME / ".local/share/tradebot-tui",
-    journal_file=HOME / ".local/share/tradebot-tui/state.db",
+    journals_dir=HOME / ".local/share/tradebot-tui/journals",
     recordings_dir=HOME / ".local/share/tradebot-tui/recordings",
     log_dir=HOME / ".local/state/tradebot-tui/log",
 )

@@ -25,9 +25,19 @@ class Locations:
     secrets_file: Path
     themes_dir: Path
     data_dir: Path
-    journal_file: Path
+    journals_dir: Path
     recordings_dir: Path
     log_dir: Path
+
+    def journal(self, mode: str, profile: str) -> Path:
+        """The journal of one mode ("paper" or "live") and profile: separate files, the
+        same schema."""
+        return self.journals_dir / f"{mode}-{profile}.db"
+
+    @property
+    def legacy_journal(self) -> Path:
+        """Where versions before per-mode journals kept the live journal."""
+        return self.data_dir / "state.db"
 
     def as_rows(self) -> list[tuple[str, Path]]:
         return [
@@ -35,7 +45,7 @@ class Locations:
             ("secrets", self.secrets_file),
             ("themes", self.themes_dir),
             ("data", self.data_dir),
-            ("journal", self.journal_file),
+            ("journals", self.journals_dir),
             ("recordings", self.recordings_dir),
             ("logs", self.log_dir),
         ]
@@ -54,7 +64,7 @@ def locate(config: str | os.PathLike[str] | None = None) -> Locations:
         secrets_file=config_dir / "secrets.toml",
         themes_dir=config_dir / "themes",
         data_dir=data_dir,
-        journal_file=data_dir / "state.db",
+        journals_dir=data_dir / "journals",
         recordings_dir=data_dir / "recordings",
         log_dir=Path(dirs.user_log_dir),
     )

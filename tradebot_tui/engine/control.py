@@ -6,6 +6,7 @@ must know are journaled; the others (focus, replay speed) only change the screen
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,6 +33,7 @@ from tradebot_tui.engine.commands import (
 )
 from tradebot_tui.engine.healer import Healer
 from tradebot_tui.engine.journal_writer import JournalWriter
+from tradebot_tui.engine.recovery import PAUSES
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.views import Views
 from tradebot_tui.engine.wording import NoticeText
@@ -80,6 +82,9 @@ class Controller:
         await self._handle(command)
         if self._journal is not None and isinstance(command, DURABLE):
             self._journal.event("control", type(command).__name__)
+            trader = self._trader
+            pauses = {"all": trader.paused, "symbols": sorted(trader.paused_symbols)}
+            self._journal.meta_later(PAUSES, json.dumps(pauses))
 
     async def _handle(self, command: Command) -> None:
         trader = self._trader

@@ -31,7 +31,7 @@ from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recorder import TickRecorder
-from tradebot_tui.engine.recovery import Recovery
+from tradebot_tui.engine.recovery import Recovery, save_last_prices
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.snapshot import EngineSnapshot, RunState
 from tradebot_tui.engine.views import Views
@@ -322,7 +322,6 @@ class Engine:
     async def _recover(self, nursery: trio.Nursery) -> None:
         if self._journal is None or self._writer is None:
             return
-        assert self._account is not None and self._reconciliation is not None
         recovery = Recovery(
             self._journal,
             self._writer,
@@ -334,10 +333,12 @@ class Engine:
             symbols=lambda: self._markets,
             notice=self.notice,
         )
-        self._reconciliation.baseline = await recovery.run()
-        nursery.start_soon(
-            self._reconciliation.run, self.settings.exchange.reconcile_s, self._changed_soon
-        )
+        baseline = await recovery.run()
+        if self._reconciliation is not None:
+            self._reconciliation.baseline = baseline
+            nursery.start_soon(
+                self._reconciliation.run, self.settings.exchange.reconcile_s, self._changed_soon
+            )
 
     async def _crash_later(self, seconds: float) -> None:
         await trio.sleep(seconds)
@@ -391,6 +392,7 @@ class Engine:
             await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
-                await self.router.shut_down(
-                    cancel_entries=self.settings.exchange.shutdown_policy == "cancel_entries"
-                )
+                policy = self.settings.exchange.shutdown_policy
+                await self.router.shut_down(cancel_entries=policy == "cancel_entries")
+                if self._writer is not None:
+                    await save_last_prices(self._writer, self.trader)

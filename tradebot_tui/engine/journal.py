@@ -88,6 +88,7 @@ class Journal:
         self.path = path
         self.db = db
         self.identity = ""
+        self.closed = False
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -161,7 +162,7 @@ class Journal:
     def set_aside(self, kind: str) -> Path:
         """Close this journal and move its files aside (`state.db.<kind>-<time>`): the
         next start refuses to trade until the user decides (`--new-journal`)."""
-        self.db.close()
+        self.close()
         return move_aside(self.path, kind)
 
     def _migrate(self, version: int) -> None:
@@ -201,6 +202,7 @@ class Journal:
             )
 
     def close(self) -> None:
+        self.closed = True
         self.db.close()
 
     # -- writing ---------------------------------------------------------------------------
@@ -236,11 +238,13 @@ class Journal:
         Raises:
             JournalFull: the disk is full; JournalError: any other failed write.
         """
+        if self.closed:
+            raise JournalError(f"journal {self.path}: closed (set aside?); nothing written")
         try:
             with self._tx():
                 for op in ops:
                     op(self.db)
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             if "full" in str(exc).lower():
                 raise JournalFull(f"journal {self.path}: disk full ({exc})") from None
             raise JournalError(f"journal {self.path}: write failed ({exc})") from None
@@ -356,6 +360,17 @@ class Journal:
             where = f"{self.path}: positions row {symbol}"
             out[symbol] = (_dec(qty, where, "qty"), _dec(cost, where, "cost"))
         return out
+
+    def summary(self, quote: str) -> str:
+        """What the journal holds, in a few words (said before it is discarded)."""
+        orders = int(self.db.execute("SELECT COUNT(*) FROM intents").fetchone()[0])
+        held = [f"{s} {q.normalize()}" for s, (q, _) in sorted(self.positions().items()) if q]
+        row = self.db.execute(
+            "SELECT realized_pnl, fees_paid FROM ledger ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        pnl = (Decimal(row[0]) - Decimal(row[1])) if row else Decimal(0)
+        holding = f"holding {', '.join(held)}" if held else "no position"
+        return f"{orders} orders, {holding}, closed-trade PnL {pnl:+.2f} {quote} after fees"
 
     def max_seq(self) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM intents").fetchone()

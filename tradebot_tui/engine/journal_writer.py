@@ -77,17 +77,24 @@ class JournalWriter:
             self._pending.clear()
             self.stats.max_batch = max(self.stats.max_batch, len(batch))
             try:
-                # Not abandoned on cancel: a commit that has begun finishes.
-                await trio.to_thread.run_sync(
-                    self.journal.write, [w.op for w in batch], limiter=self._limiter
-                )
+                # Shielded: a batch taken off the queue is committed, cancelled or not
+                # (a cancel here would otherwise lose it before the thread even starts).
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(
+                        self.journal.write, [w.op for w in batch], limiter=self._limiter
+                    )
                 self.stats.commits += 1
                 self.stats.writes += len(batch)
-            except JournalError as exc:
+            except Exception as exc:  # whatever failed, every waiter hears of it
+                error = (
+                    exc
+                    if isinstance(exc, JournalError)
+                    else JournalError(f"journal {self.journal.path}: write failed ({exc!r})")
+                )
                 self.stats.failures += 1
                 for w in batch:
-                    w.error = exc
-                self.on_error(exc)
+                    w.error = error
+                self.on_error(error)
             for w in batch:
                 if w.done is not None:
                     w.done.set()
@@ -129,6 +136,10 @@ class JournalWriter:
 
     def event(self, kind: str, detail: str, symbol: str | None = None) -> None:
         self._queue(rows.event(kind, detail, symbol))
+
+    def meta_later(self, key: str, value: str) -> None:
+        """Queue a value (state worth keeping across restarts, not a write-ahead one)."""
+        self._queue(rows.meta(key, value))
 
     async def meta(self, key: str, value: str) -> None:
         """Return once the value is on disk (raises JournalError if it is not)."""

@@ -11,6 +11,7 @@ the fills already journaled, or shown never placed), never sent again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -19,7 +20,7 @@ from decimal import Decimal
 import trio
 
 from tradebot_tui.core.money import fmt_decimal
-from tradebot_tui.core.orders import OrderClosed, Side, client_id_prefix
+from tradebot_tui.core.orders import OrderClosed, OrderStatus, Side, client_id_prefix
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.journal import Journal, JournaledOrder, JournalError
@@ -30,6 +31,18 @@ from tradebot_tui.exchange.base import ExchangeBroker
 from tradebot_tui.exchange.reports import Balance, ExchangeOrder
 
 log = logging.getLogger("tradebot.engine")
+
+
+# Journal meta keys of state kept across restarts.
+PAUSES = "pauses"
+LAST_PRICES = "last_prices"
+
+
+async def save_last_prices(writer: JournalWriter, trader: Trader) -> None:
+    """Keep where every price was (a restarted simulated market goes on from there)."""
+    prices = {s: b.last_price for s, b in trader.books.items() if b.last_ts}
+    with contextlib.suppress(JournalError):  # a failed write is reported by the writer
+        await writer.meta(LAST_PRICES, json.dumps(prices))
 
 
 class JournalLostData(JournalError):
@@ -45,7 +58,7 @@ class Recovery:
         writer: JournalWriter,
         trader: Trader,
         router: OrderRouter,
-        account: ExchangeBroker,
+        account: ExchangeBroker | None,
         *,
         profile: str,
         quote: str,
@@ -60,6 +73,7 @@ class Recovery:
         self._quote = quote
         self._symbols = symbols
         self._notice = notice
+        self._profile = profile
         self._profile_prefix = client_id_prefix(profile)
         self._own_prefix = client_id_prefix(profile, journal.identity)
 
@@ -73,9 +87,16 @@ class Recovery:
         journal = self._journal
         orders = await trio.to_thread.run_sync(lambda: list(journal.orders()))
         known, pending = self._restore(orders)
+        self._restore_pauses()
+        count = len(known)
+        if self._account is None:  # paper: nothing to settle with an exchange
+            self._close_paper(pending)
+            self._writer.event("start", f"{count} orders restored")
+            if count:
+                log.info("journal: %d orders restored", count)
+            return None
         balances = await self._account.balances()
         await self._check_account(known, {jo.intent.symbol for jo in orders}, balances)
-        count = len(known)
         if count:
             log.info(
                 "journal: %d orders restored, %d still open; settling them with the exchange",
@@ -95,6 +116,34 @@ class Recovery:
                 )
         self._writer.event("start", f"{count} orders restored, {len(pending)} open")
         return baseline
+
+    def _close_paper(self, pending: list[JournaledOrder]) -> None:
+        """Paper orders the journal left open were never filled: nothing else will fill them."""
+        for jo in pending:
+            intent = jo.intent
+            self._router.apply(
+                OrderClosed(
+                    intent.client_id,
+                    OrderStatus.FAILED,
+                    intent.ts_ms,
+                    "paper order not filled before the restart",
+                )
+            )
+
+    def _restore_pauses(self) -> None:
+        """The trader's pauses (all entries, and coin by coin) as they were at the stop."""
+        raw = self._journal.meta(PAUSES)
+        if raw is None:
+            return
+        pauses = json.loads(raw)
+        self._trader.paused = bool(pauses.get("all"))
+        self._trader.paused_symbols.update(pauses.get("symbols", []))
+        if self._trader.paused or self._trader.paused_symbols:
+            log.info(
+                "pauses restored: entries %s; coins paused: %s",
+                "paused" if self._trader.paused else "on",
+                ", ".join(sorted(self._trader.paused_symbols)) or "none",
+            )
 
     def _restore(self, orders: list[JournaledOrder]) -> tuple[set[str], list[JournaledOrder]]:
         """Replay the journal into the trader; the client ids known and the orders open."""
@@ -138,6 +187,7 @@ class Recovery:
             JournalLostData: orders with this journal's identity that it does not know.
         """
         account = self._account
+        assert account is not None
         symbols = set(self._symbols()) | journaled
         for asset in balances:
             if asset != self._quote:

@@ -144,16 +144,7 @@ class OrderRouter:
             wording.intent_line(intent, decimals), extra={"fields": {"order": intent.client_id}}
         )
         broker = self._broker
-        if broker.immediate:
-            try:
-                events = broker.execute(intent)
-            except Exception as exc:  # the broker failed: the order did not happen
-                log.error("%s %s failed: %s", intent.side.value, intent.symbol, exc)
-                events = [OrderClosed(intent.client_id, OrderStatus.FAILED, intent.ts_ms, str(exc))]
-            for event in events:
-                self.apply(event)
-            return
-        if self.closing:
+        if self.closing and not broker.immediate:
             self._not_sent(intent, "not sent: shutting down")
             return
         if self._journal is not None:
@@ -165,15 +156,20 @@ class OrderRouter:
                 # Not on disk, so not sent: the order fails, entries stop.
                 log.error("%s not sent: %s; new entries paused", intent.client_id, exc)
                 self._on_journal_down(str(exc))
-                self.apply(
-                    OrderClosed(
-                        intent.client_id, OrderStatus.FAILED, intent.ts_ms, f"not sent: {exc}"
-                    )
-                )
+                self._not_sent(intent, f"not sent: {exc}")
                 return
-            if self.closing:  # shutdown began while the intent was being written
+            if self.closing and not broker.immediate:  # shutdown began during the write
                 self._not_sent(intent, "not sent: shutting down")
                 return
+        if broker.immediate:
+            try:
+                events = broker.execute(intent)
+            except Exception as exc:  # the broker failed: the order did not happen
+                log.error("%s %s failed: %s", intent.side.value, intent.symbol, exc)
+                events = [OrderClosed(intent.client_id, OrderStatus.FAILED, intent.ts_ms, str(exc))]
+            for event in events:
+                self.apply(event)
+            return
         self.follow(intent)
 
     def _not_sent(self, intent: OrderIntent, why: str) -> None:
@@ -259,7 +255,8 @@ class OrderRouter:
     def apply(self, event: BrokerEvent, *, journal: bool = True) -> None:
         """Apply a fill or a closure to the trader, the order's record and the journal.
 
-        `journal=False` replays what the journal already holds (restart recovery).
+        `journal=False` replays what the journal already holds (restart recovery): nothing
+        is written, logged or noticed again.
         """
         record = self._records.get(event.client_id)
         writer = self._journal if journal else None
@@ -312,11 +309,14 @@ class OrderRouter:
                 ),
             )
         if trade is not None:
+            self._on_trade(trade)  # the history shows it, replayed or not
+        if not journal:
+            return  # replaying the journal: what was said then is not said again
+        if trade is not None:
             log.info(
                 wording.trade_line(trade, self._quote),
                 extra={"fields": {"pnl": fmt_decimal(trade.pnl)}},
             )
-            self._on_trade(trade)
             decimals = price_decimals(self._rules(trade.symbol), float(trade.exit_price))
             self._notice(wording.trade_notice(trade, self._quote, decimals))
         elif record is not None:

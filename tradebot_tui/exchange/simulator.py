@@ -220,6 +220,13 @@ class SimulatedMarket:
         self._walks = [_Walk(p, seed) for p in self.pairs]
         self._markets: dict[str, MarketRules] | None = None
 
+    def resume_from(self, prices: dict[str, float]) -> None:
+        """Go on from these last prices (a paper run restarted) instead of the pairs' levels."""
+        for walk in self._walks:
+            price = prices.get(walk.pair.symbol)
+            if price is not None and price > 0:
+                walk.log_p = math.log(price)
+
     def markets(self) -> dict[str, MarketRules]:
         if self._markets is None:
             self._markets = {p.symbol: pair_rules(p) for p in self.pairs}

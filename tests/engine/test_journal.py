@@ -328,6 +328,67 @@ def test_full_disk_sends_nothing_and_pauses_entries(fake: FakeBinance, tmp_path:
     assert ledger.reserved == 0 and ledger.free == ledger.initial
 
 
+def test_entries_resume_once_the_journal_can_be_written_again(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    """Space comes back: a probe write goes through, entries resume, and a buy happens."""
+    journal = Journal.open(tmp_path / "state.db", profile="paper")
+    engine = live_engine(fake, journal)
+    assert engine._writer is not None
+    engine._writer.probe_s = 0.1
+    real = journal.db
+    seen: list[object] = []
+
+    async def space_returns() -> None:
+        seen.append(engine.snapshot().problems)
+        journal.db = real  # the disk has room again
+        with trio.fail_after(10):
+            while engine.trader.paused or not fake.create_requests:
+                await trio.sleep(0.02)
+        seen.append(engine.snapshot().problems)
+
+    def dropped() -> bool:
+        if warm(engine) and not seen and not engine.trader.paused:
+            journal.db = _FullDisk(real)  # type: ignore[assignment]
+            fake.set_price("BTCUSDT", "68000.00")
+        return engine.trader.paused
+
+    run_until(engine, dropped, then=space_returns)
+    assert seen == [("journal cannot be written",), ()]
+    assert len(fake.create_requests) == 1  # the buy went out once the journal had it
+    [order] = list(Journal.open(tmp_path / "state.db", profile="paper").orders())
+    assert order.intent.client_id == fake.create_requests[0]
+
+
+def test_a_pause_by_the_trader_is_not_lifted_when_the_journal_comes_back(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    from tradebot_tui.engine.commands import PauseEntries, ToggleSymbol
+
+    journal = Journal.open(tmp_path / "state.db", profile="paper")
+    engine = live_engine(fake, journal)
+    writer = engine._writer
+    assert writer is not None
+    writer.probe_s = 0.1
+
+    async def check() -> None:
+        engine.submit(PauseEntries())  # the trader pauses first
+        await trio.sleep(0.1)
+        real = journal.db
+        journal.db = _FullDisk(real)  # type: ignore[assignment]
+        engine.submit(ToggleSymbol("ETH/USDT"))  # a journaled command: its write fails
+        with trio.fail_after(5):
+            while not writer.failing:
+                await trio.sleep(0.02)
+        journal.db = real
+        with trio.fail_after(5):
+            while writer.failing:
+                await trio.sleep(0.02)  # a probe went through
+        assert engine.trader.paused  # still the trader's own pause
+
+    run_until(engine, lambda: warm(engine), then=check)
+
+
 class _FullDisk:
     """A connection on a full disk: every write fails as SQLite reports it."""
 

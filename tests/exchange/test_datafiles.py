@@ -258,13 +258,39 @@ def test_bad_feather(tmp_path: Path) -> None:
     assert err.where == "row 1" and "inconsistent candle" in err.message
 
 
-def test_truncated_and_bad_recordings(tmp_path: Path) -> None:
+def test_a_recording_cut_short_is_read_up_to_its_last_complete_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run killed while recording leaves a gzip file without its end: replay reads it up
+    to the last complete line, with a warning naming the file (each batch is flushed)."""
     path = tmp_path / "rec.jsonl.gz"
-    with RecordingWriter(path) as writer:
-        writer.write([Tick(1000 + i, "BTC/USDT", 1.0 + i) for i in range(2000)])
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    assert "cannot read" in str(error_of(path))
+    writer = RecordingWriter(path)
+    for batch in range(20):  # what the recorder does: a flushed batch a second
+        writer.write([Tick(1000 + batch * 100 + i, "BTC/USDT", 1.0 + i) for i in range(100)])
+    data = path.read_bytes()  # killed here: never closed
+    for cut in (len(data), len(data) * 2 // 3, len(data) // 3):
+        path.write_bytes(data[:cut])
+        caplog.clear()
+        series = read_file(path)
+        ticks = list(zip(series.ts, series.price, strict=True))
+        assert 0 < len(ticks) <= 2000
+        assert (
+            ticks
+            == [(1000 + b * 100 + i, 1.0 + i) for b in range(20) for i in range(100)][: len(ticks)]
+        )
+        assert f"{path}: the file is cut short" in caplog.text
+
+
+def test_a_damaged_zip_or_gzip_is_a_clear_error(tmp_path: Path) -> None:
+    zipped = tmp_path / "BTCUSDT-1m-2025-04.zip"
+    zipped.write_bytes(b"PK\x03\x04 this is not really a zip file")
+    assert "not a readable zip file" in str(error_of(zipped))
+    gz = tmp_path / "ticks.csv.gz"
+    gz.write_bytes(b"\x1f\x8b this is not really gzip")
+    assert "damaged file" in str(error_of(gz))
+
+
+def test_bad_recordings(tmp_path: Path) -> None:
     plain = tmp_path / "rec.jsonl"
     plain.write_text(
         '{"format": "tradebot-ticks", "version": 1}\n[1, "BTC/USDT", 1.5]\n[2, "BTC/USDT"]\n'

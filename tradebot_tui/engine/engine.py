@@ -33,6 +33,7 @@ from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recorder import TickRecorder
 from tradebot_tui.engine.recovery import Recovery, save_last_prices
 from tradebot_tui.engine.router import OrderRouter
+from tradebot_tui.engine.side_jobs import SideJobs
 from tradebot_tui.engine.snapshot import EngineSnapshot, RunState
 from tradebot_tui.engine.views import Views
 from tradebot_tui.engine.watchkeeper import Watchkeeper
@@ -115,8 +116,15 @@ class Engine:
                 settings.exchange.profile, journal.identity if journal is not None else "sim"
             ),
         )
+        self.side_jobs = SideJobs(
+            self.trader, self.recorder, notice=self.notice, changed=self._changed_soon
+        )
         self._writer = (
-            JournalWriter(journal, on_error=lambda exc: self._journal_down(str(exc)))
+            JournalWriter(
+                journal,
+                on_error=lambda exc: self.side_jobs.journal_down(str(exc)),
+                on_recovered=self.side_jobs.journal_up,
+            )
             if journal is not None
             else None
         )
@@ -131,7 +139,7 @@ class Engine:
             grace_s=settings.exchange.shutdown_grace_s,
             notice=self.notice,
             on_trade=self.views.add_trade,
-            on_journal_down=self._journal_down,
+            on_journal_down=self.side_jobs.journal_down,
             changed=self._changed_soon,
         )
         self._reconciliation = (
@@ -238,6 +246,7 @@ class Engine:
             circuit=self._connection.circuit_text() if self._connection is not None else "",
             replay=self._replay.replay_status() if self._replay is not None else None,
             outside=self.watchkeeper.outside_universe(),
+            problems=self.side_jobs.problems(),
         )
 
     async def reconcile(self) -> dict[str, str]:
@@ -250,22 +259,13 @@ class Engine:
     # -- control ---------------------------------------------------------------------------
 
     def submit(self, command: Command) -> None:
-        """Queue a control command (call from inside the trio run).
-
-        Raises:
-            trio.WouldBlock: the command queue is full (the engine is stuck).
-        """
+        """Queue a control command (inside the trio run); trio.WouldBlock when the queue
+        is full (the engine is stuck)."""
         self._cmd_send.send_nowait(command)
 
     async def _control(self) -> None:
         async for command in self._cmd_recv:
             await self.control.apply(command)
-            self._changed.set()
-
-    def _journal_down(self, why: str) -> None:
-        if not self.trader.paused:
-            self.trader.paused = True
-            log.error("the journal cannot be written (%s): entries paused until it can", why)
             self._changed.set()
 
     # -- services --------------------------------------------------------------------------

@@ -9,11 +9,14 @@ Write-before-send still holds: `intent()` returns only once the intent's row is 
 and the router sends the order after that. Fills, closures and events are queued without
 waiting; they are on disk a commit later, in order, and a crash in between is what
 recovery settles with the exchange at the next start. A failed commit calls `on_error`
-(the engine pauses entries) and fails every intent in it, so none of their orders is sent.
+(the engine pauses entries) and fails every intent in it, so none of their orders is sent;
+then a small write is tried every few seconds, and the first that goes through calls
+`on_recovered` (the engine resumes entries).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,9 +48,21 @@ class _Stats:
 class JournalWriter:
     """Commits the journal's writes off the event loop, in the order they were queued."""
 
-    def __init__(self, journal: Journal, *, on_error: Callable[[JournalError], None]) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        on_error: Callable[[JournalError], None],
+        on_recovered: Callable[[], None] = lambda: None,
+        probe_s: float = 5.0,
+    ) -> None:
         self.journal = journal
         self.on_error = on_error
+        self.on_recovered = on_recovered
+        # After a failed commit, a small write is tried every `probe_s` until one goes
+        # through (space came back): then `on_recovered`.
+        self.probe_s = probe_s
+        self.failing = False
         self.stats = _Stats()
         self._pending: deque[_Write] = deque()
         self._wake = trio.Event()
@@ -63,7 +78,10 @@ class JournalWriter:
         task_status.started()
         try:
             while True:
-                await self._wake.wait()
+                with trio.move_on_after(self.probe_s if self.failing else math.inf):
+                    await self._wake.wait()
+                if self.failing and not self._pending:
+                    self._queue(rows.event("journal", "checking that it can be written again"))
                 self._wake = trio.Event()
                 await self._flush()
         finally:
@@ -85,6 +103,9 @@ class JournalWriter:
                     )
                 self.stats.commits += 1
                 self.stats.writes += len(batch)
+                if self.failing:
+                    self.failing = False
+                    self.on_recovered()
             except Exception as exc:  # whatever failed, every waiter hears of it
                 error = (
                     exc
@@ -92,6 +113,7 @@ class JournalWriter:
                     else JournalError(f"journal {self.journal.path}: write failed ({exc!r})")
                 )
                 self.stats.failures += 1
+                self.failing = True
                 for w in batch:
                     w.error = error
                 self.on_error(error)

@@ -7,6 +7,7 @@ by a mask before a line reaches any handler.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -21,6 +22,7 @@ from typing import Any
 
 from tradebot_tui.config.credentials import loaded_secret_values
 from tradebot_tui.config.files import private_dir, private_file
+from tradebot_tui.core.errors import TradebotError
 
 ROOT = "tradebot"
 MASK = "********"
@@ -133,12 +135,48 @@ class JsonLineFormatter(logging.Formatter):
         return redact(json.dumps(data, ensure_ascii=False))
 
 
+class LogDirError(TradebotError):
+    """The log folder cannot be created or written."""
+
+
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """Rotating log files readable by the owner only (0600), the new ones included."""
+    """Rotating log files readable by the owner only (0600), the new ones included.
+
+    A side job: when writing the file fails (a full disk, the folder gone), the failure is
+    kept in `problem` (shown in the header) instead of a traceback on the terminal, and
+    the file is opened again at the next line, so that logging resumes by itself.
+    """
+
+    problem = ""
 
     def _open(self) -> Any:
+        private_dir(Path(self.baseFilename).parent)
         private_file(Path(self.baseFilename))
         return super()._open()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        if self.problem and self.stream is not None:
+            self.problem = ""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        self.problem = f"log file failing: {type(exc).__name__}: {exc}"[:80]
+        stream, self.stream = self.stream, None  # reopened at the next line
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+
+def log_file_problem() -> str:
+    """Why the log file cannot be written right now ("" when it can)."""
+    for handler in _FILE_HANDLERS:
+        if handler.problem:
+            return handler.problem
+    return ""
+
+
+_FILE_HANDLERS: list[PrivateRotatingFileHandler] = []
 
 
 class LoggingSetup:
@@ -148,6 +186,7 @@ class LoggingSetup:
         self._listener: logging.handlers.QueueListener | None = None
         self._handlers: list[logging.Handler] = []
         self._propagate = True
+        self._file_handler: PrivateRotatingFileHandler | None = None
 
     def start(self, log_dir: Path | None, *, stdout: bool = False) -> None:
         logger = logging.getLogger(ROOT)
@@ -157,10 +196,17 @@ class LoggingSetup:
         self._propagate = logger.propagate
         logger.propagate = False
         if log_dir is not None:
-            private_dir(log_dir)
-            file_handler = PrivateRotatingFileHandler(
-                log_dir / LOG_FILE, maxBytes=5_000_000, backupCount=5, encoding="utf-8"
-            )
+            try:
+                private_dir(log_dir)
+                file_handler = PrivateRotatingFileHandler(
+                    log_dir / LOG_FILE, maxBytes=5_000_000, backupCount=5, encoding="utf-8"
+                )
+            except OSError as exc:
+                raise LogDirError(
+                    f"the log folder {log_dir} cannot be used: {exc.strerror or exc}"
+                ) from None
+            _FILE_HANDLERS.append(file_handler)
+            self._file_handler = file_handler
             file_handler.setFormatter(JsonLineFormatter())
             q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
             queue_handler = logging.handlers.QueueHandler(q)
@@ -184,6 +230,8 @@ class LoggingSetup:
             logger.removeHandler(handler)
         self._handlers.clear()
         logger.propagate = self._propagate
+        if self._file_handler in _FILE_HANDLERS:
+            _FILE_HANDLERS.remove(self._file_handler)
         if self._listener is not None:
             self._listener.stop()
             self._listener = None

@@ -1,4 +1,10 @@
-"""Recording live ticks to rotating files, off the event loop, once a second."""
+"""Recording live ticks to rotating files, off the event loop, once a second.
+
+A side job: when writing fails (a full disk, the recordings path taken by a file), the
+failure is logged and shown in the header, the ticks wait (up to `RECORD_BUFFER`), and the
+write is tried again each second; trading goes on regardless. Each batch is flushed, so a
+run killed mid-way leaves a file readable up to its last complete line.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from pathlib import Path
 
 import trio
 
+from tradebot_tui.core.errors import error_text
 from tradebot_tui.core.ticks import Tick
 
 log = logging.getLogger("tradebot.engine")
@@ -22,12 +29,16 @@ class TickRecorder:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.recorded = 0
+        self.dropped = 0
+        self.problem = ""  # why recording fails right now ("" when it works)
         self._buffer: list[Tick] = []
 
     def add(self, ticks: Sequence[Tick]) -> None:
         """Queue live ticks (dropped beyond `RECORD_BUFFER` waiting)."""
         if len(self._buffer) < RECORD_BUFFER:
             self._buffer.extend(ticks)
+        else:
+            self.dropped += len(ticks)
 
     async def run(self) -> None:
         """Write what is queued once a second until cancelled; then the rest, shielded."""
@@ -38,13 +49,31 @@ class TickRecorder:
         try:
             while True:
                 await trio.sleep(1.0)
-                batch, self._buffer = self._buffer, []
-                if batch:
-                    await trio.to_thread.run_sync(recorder.write, batch)
-                    self.recorded += len(batch)
+                await self._write(recorder)
         finally:
             with trio.CancelScope(shield=True):
-                batch, self._buffer = self._buffer, []
-                await trio.to_thread.run_sync(recorder.write, batch)
-                await trio.to_thread.run_sync(recorder.close)
-                self.recorded += len(batch)
+                await self._write(recorder)
+                try:
+                    await trio.to_thread.run_sync(recorder.close)
+                except Exception as exc:
+                    log.error("recording: closing the file failed: %s", error_text(exc))
+
+    async def _write(self, recorder: object) -> None:
+        batch = self._buffer
+        if not batch:
+            return
+        try:
+            await trio.to_thread.run_sync(recorder.write, batch)  # type: ignore[attr-defined]
+        except Exception as exc:  # a side job: report, keep the ticks, try again
+            if not self.problem:
+                log.error(
+                    "recording ticks failed (%s); trading goes on, retried every second",
+                    error_text(exc),
+                )
+            self.problem = f"recording failing: {error_text(exc, 60)}"
+            return
+        if self.problem:
+            log.info("recording ticks again (%d ticks were waiting)", len(batch))
+            self.problem = ""
+        self._buffer = self._buffer[len(batch) :]
+        self.recorded += len(batch)

@@ -154,6 +154,8 @@ class EngineSnapshot:
     focus: FocusChart | None = None
     replay: ReplayStatus | None = None
     paused_symbols: frozenset[str] = frozenset()
+    # Side jobs failing right now (recorder, log file, journal): trading goes on.
+    problems: tuple[str, ...] = ()
 
     @property
     def net_pnl(self) -> Decimal:

@@ -107,6 +107,7 @@ class Views:
         circuit: str,
         replay: ReplayStatus | None,
         outside: frozenset[str] | None = None,
+        problems: tuple[str, ...] = (),
     ) -> EngineSnapshot:
         """An immutable view of everything the screens show, at engine time `now`."""
         trader = self._trader
@@ -149,6 +150,7 @@ class Views:
             focus=self._focus_chart(markets),
             replay=replay,
             paused_symbols=frozenset(trader.paused_symbols),
+            problems=problems,
         )
 
     def _watch_and_positions(

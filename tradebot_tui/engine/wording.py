@@ -194,6 +194,10 @@ def exit_due(symbol: str) -> NoticeText:
     )
 
 
+def journal_back() -> NoticeText:
+    return NoticeText("Journal", "It can be written again: entries resume.")
+
+
 def settings_applied(changed: list[str], later: list[str]) -> NoticeText:
     text = ", ".join(changed) if changed else "nothing changed"
     message = f"Now in effect: {text}."

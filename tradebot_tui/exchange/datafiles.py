@@ -15,13 +15,14 @@ Nothing here fills gaps: a missing candle stays missing.
 from __future__ import annotations
 
 import csv
-import gzip
 import heapq
 import io
 import json
+import logging
 import math
 import re
 import zipfile
+import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,8 @@ _QUOTES = (
     "TRX",
     "SOL",
 )
+log = logging.getLogger("tradebot.data")
+
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 # Binance Vision switched its kline times to microseconds on 2025-01-01.
 _MICROS_ABOVE = 10**14
@@ -144,7 +147,23 @@ def split_pair(pair: str, path: Path) -> str:
 
 
 def read_file(path: Path) -> Series:
-    """Read one replay input, whatever its format."""
+    """Read one replay input, whatever its format.
+
+    Raises:
+        DataFileError: the file is missing, of an unknown format, damaged (a bad zip, a
+            bad gzip, not UTF-8) or holds a bad row: named with its place.
+    """
+    try:
+        return _read_file(path)
+    except (zipfile.BadZipFile, zlib.error) as exc:
+        raise DataFileError(path, None, f"damaged file ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise DataFileError(path, None, f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise DataFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _read_file(path: Path) -> Series:
     name = path.name
     if not path.is_file():
         raise DataFileError(path, None, "no such file")
@@ -183,11 +202,67 @@ def read_file(path: Path) -> Series:
     )
 
 
+class _GzipUpToTheCut(io.RawIOBase):
+    """The bytes of a gzip file; one cut short (a recording of a run killed mid-write) ends
+    at its last complete line, with a warning naming the file, instead of an error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = path.open("rb")
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._ready = b""  # complete lines not read yet
+        self._carry = b""  # the start of a line whose end has not arrived
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._ready and not self._done:
+            self._fill()
+        n = min(len(buffer), len(self._ready))
+        buffer[:n] = self._ready[:n]
+        self._ready = self._ready[n:]
+        return n
+
+    def _fill(self) -> None:
+        chunk = self._fh.read(1 << 16)
+        if not chunk:
+            self._done = True
+            if self._z.eof:
+                self._ready += self._carry  # a last line without a newline is whole
+            else:
+                log.warning(
+                    "%s: the file is cut short (a run killed while writing it?); read up to "
+                    "its last complete line",
+                    self.path,
+                )
+            self._carry = b""
+            return
+        data = self._z.decompress(chunk)
+        while self._z.eof and self._z.unused_data:  # the next gzip member
+            rest = self._z.unused_data
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data += self._z.decompress(rest)
+        data = self._carry + data
+        cut = data.rfind(b"\n") + 1
+        self._ready += data[:cut]
+        self._carry = data[cut:]
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
 def _open_text(path: Path) -> IO[str]:
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
+        raw = io.BufferedReader(_GzipUpToTheCut(path))
+        return io.TextIOWrapper(raw, encoding="utf-8", newline="")
     if path.name.endswith(".zip"):
-        archive = zipfile.ZipFile(path)
+        try:
+            archive = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataFileError(path, None, f"not a readable zip file ({exc})") from None
         members = [n for n in archive.namelist() if not n.endswith("/")]
         if len(members) != 1:
             raise DataFileError(path, None, f"expected one file in the zip, found {len(members)}")

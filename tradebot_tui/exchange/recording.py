@@ -8,6 +8,7 @@ Line 1 is a header object, every other line one tick as a JSON array:
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 from datetime import UTC, datetime
@@ -42,6 +43,8 @@ class RecordingWriter:
         fh = self._fh
         for ts, symbol, price in ticks:
             fh.write(f"[{ts}, {json.dumps(symbol)}, {price!r}]\n")
+        # A sync flush per batch: a run killed later leaves a file readable up to here.
+        fh.flush()
         self.count += len(ticks)
 
     def close(self) -> None:
@@ -75,6 +78,7 @@ class RotatingRecorder:
     def write(self, ticks: list[Tick]) -> None:
         if not ticks:
             return
+        private_dir(self.folder)
         writer = self._writer
         first = ticks[0].ts_ms
         if (
@@ -92,7 +96,15 @@ class RotatingRecorder:
             writer = self._writer = RecordingWriter(path)
             self._opened_ms = first
             self.files.append(path)
-        writer.write(ticks)
+        try:
+            writer.write(ticks)
+        except BaseException:
+            # A broken file is left as it is (readable up to its last flush); the next
+            # write starts a new one.
+            self._writer = None
+            with contextlib.suppress(Exception):
+                writer.close()
+            raise
         self.count += len(ticks)
 
     def close(self) -> None:

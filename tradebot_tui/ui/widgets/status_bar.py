@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from textual.markup import escape
+
 from tradebot_tui.core.display import fmt_money
 from tradebot_tui.engine.snapshot import EngineSnapshot, ReplayStatus, RunState
 from tradebot_tui.ui.widgets.text_line import TextLine
@@ -70,6 +72,8 @@ class StatusBar(TextLine):
             state = f"[b {style}]{text}[/]"
             if snap.circuit:
                 state += f"  [b $warning]{snap.circuit}[/]"
+        if snap.problems:
+            state += f"  [b $error]⚠ {escape('; '.join(snap.problems))}[/]"
         today = snap.pnl_today
         today_style = "$success" if today > 0 else "$error" if today < 0 else "$foreground"
         parts = [

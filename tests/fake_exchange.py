@@ -191,6 +191,9 @@ class FakeBinance:
         self.ws_connections = 0
         self.ws_malformed_every = 0
         self.ws_drop_after: int | None = None
+        # After this many messages, Binance's serverShutdown event (the connection stays
+        # open a while, as Binance's does, before it closes).
+        self.ws_shutdown_after: int | None = None
         self.ws_silent = False
         self.ws_sent = 0
         self.ws_subscriptions: list[list[str]] = []
@@ -838,6 +841,16 @@ class FakeBinance:
                                     await ws.aclose()
                                     nursery.cancel_scope.cancel()
                                     return
+                                if (
+                                    self.ws_shutdown_after is not None
+                                    and self.ws_sent > self.ws_shutdown_after
+                                ):
+                                    self.ws_shutdown_after = None
+                                    shutdown = {"e": "serverShutdown", "E": now_ms()}
+                                    await ws.send_message(
+                                        json.dumps({"stream": "!serverShutdown", "data": shutdown})
+                                    )
+                                    continue
                                 if (
                                     self.ws_malformed_every
                                     and self.ws_sent % self.ws_malformed_every == 0

@@ -412,6 +412,7 @@ def make_exchange_feed(
             ws_url=ex.ws_url,
             stream=market.ws_stream,
             refresh_s=market.universe_refresh_s,
+            warmup_s=settings.strategy.window_s,
         )
     else:
         source = CcxtPollingSource(

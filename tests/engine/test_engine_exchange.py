@@ -361,3 +361,44 @@ def test_a_held_coin_whose_feed_goes_quiet_is_priced_by_rest_and_its_exits_fire(
     trio.run(main)
     assert engine.views.trades[0].exit_reason.value == "take_profit"
     assert fake.requests.count(("GET", "/api/v3/ticker/24hr")) > 0
+
+
+def test_a_start_on_websocket_data_buys_a_drop_within_seconds(fake: FakeBinance) -> None:
+    """The websocket source warms the anchors from candles: with the default hour-long
+    window, a qualifying drop is bought at once, not an hour after the start."""
+    from tradebot_tui.exchange.live_sources import BinanceWebsocketSource
+
+    settings = from_dict(
+        {"risk": {"stale_after_s": 0}, "market": {"source": "websocket", "symbols": ["BTC/USDT"]}},
+        "test",
+    )
+    assert settings.strategy.window_s == 3600
+    took: list[float] = []
+
+    async def main() -> None:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                url = await nursery.start(fake.serve_ws)
+                quotes = QuoteBook()
+                source = BinanceWebsocketSource(
+                    make_client(fake),
+                    UniverseRule("USDT", "static", ("BTC/USDT",)),
+                    quotes,
+                    ws_url=url,
+                    warmup_s=settings.strategy.window_s,
+                )
+                broker = QuotePaperBroker(D("0.001"), quotes)
+                engine = Engine(settings, source, broker)
+                started = trio.current_time()
+                await nursery.start(engine.run)
+                book = engine.trader.books
+                while "BTC/USDT" not in book or book["BTC/USDT"].anchor_price is None:
+                    await trio.sleep(0.02)
+                fake.set_price("BTCUSDT", "68000.00")  # 2.9 % below the hour's high
+                while engine.trader.open_count == 0:
+                    await trio.sleep(0.02)
+                took.append(trio.current_time() - started)
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert took[0] < 10

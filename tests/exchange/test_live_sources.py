@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import random
 from collections.abc import Iterator
 from decimal import Decimal as D
@@ -384,3 +385,91 @@ def test_websocket_keeps_the_stream_of_a_held_coin_the_universe_drops(fake: Fake
     assert subs[0] == ["btcusdt@bookTicker"]
     assert all("btcusdt@bookTicker" in s for s in subs)  # never unsubscribed
     assert outside == {"BTC/USDT"}
+
+
+def test_server_shutdown_reconnects_at_once_and_is_no_malformed_message(
+    fake: FakeBinance, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.ws_shutdown_after = 10
+    caplog.set_level(logging.INFO, logger="tradebot")
+
+    async def go() -> tuple[BinanceWebsocketSource, float]:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(fake.serve_ws)
+            source = ws_source(fake, url)
+            source.max_backoff_s = 30.0  # a back-off would be seen
+            send, _recv = trio.open_memory_channel[TickBatch](10_000)
+            with trio.fail_after(10):
+                async with trio.open_nursery() as inner:
+                    await inner.start(source.run, send)
+                    while source.connects < 1:
+                        await trio.sleep(0.01)
+                    while fake.ws_shutdown_after is not None:
+                        await trio.sleep(0.01)
+                    told = trio.current_time()
+                    while source.connects < 2:
+                        await trio.sleep(0.01)
+                    took = trio.current_time() - told
+                    inner.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
+        return source, took
+
+    source, took = trio.run(go)
+    assert took < 1.0  # at once, not after a back-off
+    assert source.malformed == 0
+    assert "the server is shutting down; reconnecting now" in caplog.text
+
+
+def test_a_lost_websocket_is_logged_with_its_real_cause(
+    fake: FakeBinance, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.ws_drop_after = 5
+
+    async def go() -> None:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(fake.serve_ws)
+            source = ws_source(fake, url)
+            await collect(source, 10, until=lambda: source.connects >= 2)
+            nursery.cancel_scope.cancel()
+
+    trio.run(go)
+    lost = [r.getMessage() for r in caplog.records if " lost: " in r.getMessage()]
+    assert lost and all("ExceptionGroup" not in m and "sub-exception" not in m for m in lost)
+    assert any("ConnectionClosed" in m for m in lost)
+
+
+def test_every_source_backfills_the_anchors_of_coins_it_adds(fake: FakeBinance) -> None:
+    """History at the start, and again for a coin a refresh adds: no waiting `window_s`."""
+    rule = UniverseRule("USDT", "top_volume", top_n=1)
+
+    async def go() -> list[TickBatch]:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(fake.serve_ws)
+            source = BinanceWebsocketSource(
+                make_client(fake),
+                rule,
+                ws_url=url,
+                refresh_s=0.2,
+                max_backoff_s=0.1,
+                warmup_s=600,
+            )
+            batches: list[TickBatch] = []
+            send, recv = trio.open_memory_channel[TickBatch](10_000)
+            with trio.fail_after(10):
+                async with trio.open_nursery() as inner:
+                    await inner.start(source.run, send)
+                    fake.markets["SOLUSDT"].volume = D(10**9)  # SOL joins at the next refresh
+                    async for batch in recv:
+                        batches.append(batch)
+                        warmed = {t.symbol for b in batches if b.warmup for t in b.ticks}
+                        if warmed == {"BTC/USDT", "SOL/USDT"}:
+                            break
+                    inner.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
+        return batches
+
+    batches = trio.run(go)
+    first = batches[0]
+    assert first.warmup and {t.symbol for t in first.ticks} == {"BTC/USDT"}
+    sol = next(b for b in batches if b.warmup and b.ticks[0].symbol == "SOL/USDT")
+    assert len(sol.ticks) >= 4 * 9  # ten minutes of candles, four ticks each

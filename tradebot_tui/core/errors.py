@@ -16,3 +16,16 @@ def error_text(exc: BaseException, limit: int = 200) -> str:
     notices: the type says what kind of trouble, the message where)."""
     text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def leaf_errors(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside a (nested) exception group, or the exception itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaf_errors(inner)]
+    return [exc]
+
+
+def cause_text(exc: BaseException) -> str:
+    """What really went wrong: `Type: message` of each error inside an exception group
+    (a group's own text, "(1 sub-exception)", names no cause)."""
+    return "; ".join(error_text(leaf) for leaf in leaf_errors(exc))

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import trio
 
+from tradebot_tui.core.errors import leaf_errors
+
+__all__ = ["InjectedCrash", "describe_error", "is_cancellation", "leaf_errors", "real_errors"]
+
 
 class InjectedCrash(RuntimeError):
     """Raised on purpose by `--inject-engine-crash` to test crash handling."""
-
-
-def leaf_errors(exc: BaseException) -> list[BaseException]:
-    """The exceptions inside a (nested) exception group, or the exception itself."""
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in leaf_errors(inner)]
-    return [exc]
 
 
 def real_errors(exc: BaseException) -> list[BaseException]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import trio
 
+from tradebot_tui.core.errors import cause_text, leaf_errors
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.ticks import Tick, candle_to_ticks
 from tradebot_tui.exchange.base import QuoteBook, TickBatch
@@ -35,6 +36,10 @@ def wall_ms() -> int:
 
 class MalformedMessage(ValueError):
     """A market-data message that cannot be turned into a tick."""
+
+
+class ServerShutdown(Exception):
+    """Binance's `serverShutdown` event: the server closes soon; connect again now."""
 
 
 class _ExchangeFeed:
@@ -60,6 +65,7 @@ class _ExchangeFeed:
         self._raw: dict[str, Any] = {}  # every market the exchange lists, as ccxt has it
         self._selected: list[str] = []  # what the universe rule chose
         self._held: frozenset[str] = frozenset()
+        self.added: list[str] = []  # fed symbols whose history is not sent yet
         self.by_id: dict[str, str] = {}
         self.ids: dict[str, str] = {}
         self.messages = 0
@@ -124,6 +130,7 @@ class _ExchangeFeed:
         added = [s for s in new if s not in self._markets]
         removed = [s for s in self._markets if s not in new]
         self._markets = new
+        self.added.extend(s for s in added if s not in self.added)
         kept = [s for s in new if s not in self._selected]
         log.info(
             "universe: %d symbols%s%s%s",
@@ -138,7 +145,20 @@ class _ExchangeFeed:
     def _fed_changed(self) -> None:
         """The fed symbols changed (a websocket resubscribes)."""
 
-    async def warm_up(self, send: trio.MemorySendChannel[TickBatch], seconds: int) -> None:
+    async def backfill(self, send: trio.MemorySendChannel[TickBatch], seconds: int) -> None:
+        """Warm the anchors of the symbols added since the last backfill (all of them at
+        the start): a coin that joins the universe can be bought at once, not after
+        `strategy.window_s`."""
+        symbols, self.added = self.added, []
+        if seconds and symbols:
+            await self.warm_up(send, seconds, symbols)
+
+    async def warm_up(
+        self,
+        send: trio.MemorySendChannel[TickBatch],
+        seconds: int,
+        symbols: list[str] | None = None,
+    ) -> None:
         """Recent 1m candles as history ticks, so anchors are ready without waiting.
 
         Candles become ticks as in replay (DESIGN.md section 4); only ticks before now are
@@ -147,7 +167,7 @@ class _ExchangeFeed:
         now = self.clock_ms()
         since = now - (seconds + 120) * 1000
         ticks: list[Tick] = []
-        for symbol in list(self._markets):
+        for symbol in list(self._markets) if symbols is None else symbols:
             try:
                 candles = await self.client.call(
                     "fetch_ohlcv",
@@ -226,8 +246,7 @@ class CcxtPollingSource(_ExchangeFeed):
         await self.load_universe()
         self.state = "live"
         task_status.started()
-        if self.warmup_s:
-            await self.warm_up(send, self.warmup_s)
+        await self.backfill(send, self.warmup_s)
         next_refresh = trio.current_time() + self.refresh_s
         while True:
             if trio.current_time() >= next_refresh:
@@ -238,6 +257,7 @@ class CcxtPollingSource(_ExchangeFeed):
                     pass
                 except Exception as exc:
                     log.warning("universe refresh failed, keeping the current one: %s", exc)
+            await self.backfill(send, self.warmup_s)
             try:
                 tickers = await self.client.call(
                     "fetch_tickers", list(self._markets), priority=Priority.MARKET_DATA
@@ -304,8 +324,10 @@ class BinanceWebsocketSource(_ExchangeFeed):
         max_backoff_s: float = 30.0,
         clock_ms: Callable[[], int] = wall_ms,
         rng: random.Random | None = None,
+        warmup_s: int = 0,
     ) -> None:
         super().__init__(client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms)
+        self.warmup_s = warmup_s  # seconds of 1m candles fetched to warm the anchors
         if stream not in ("bookTicker", "miniTicker"):
             raise ValueError(f"stream must be bookTicker or miniTicker, not {stream!r}")
         self.ws_url = ws_url.rstrip("/")
@@ -335,14 +357,15 @@ class BinanceWebsocketSource(_ExchangeFeed):
     ) -> None:
         await self.load_universe()
         task_status.started()
+        await self.backfill(send, self.warmup_s)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._refresher)
+            nursery.start_soon(self._refresher, send)
             await self._connection_loop(send)
 
     def _fed_changed(self) -> None:
         self._universe_changed.set()
 
-    async def _refresher(self) -> None:
+    async def _refresher(self, send: trio.MemorySendChannel[TickBatch]) -> None:
         while True:
             await trio.sleep(self.refresh_s)
             try:
@@ -351,6 +374,7 @@ class BinanceWebsocketSource(_ExchangeFeed):
                 pass
             except Exception as exc:
                 log.warning("universe refresh failed, keeping the current one: %s", exc)
+            await self.backfill(send, self.warmup_s)
 
     async def _connection_loop(self, send: trio.MemorySendChannel[TickBatch]) -> None:
         from trio_websocket import open_websocket_url
@@ -375,7 +399,11 @@ class BinanceWebsocketSource(_ExchangeFeed):
                 raise
             except Exception as exc:  # connection errors of every kind: reconnect
                 self.reconnects += 1
-                log.warning("%s lost: %s: %s", self.name, type(exc).__name__, exc)
+                if all(isinstance(e, ServerShutdown) for e in leaf_errors(exc)):
+                    log.info("%s: the server is shutting down; reconnecting now", self.name)
+                    self.state = "reconnecting"
+                    continue  # Binance asks for a new connection: no back-off
+                log.warning("%s lost: %s; reconnecting", self.name, cause_text(exc))
             self.state = "reconnecting"
             delay = backoff_s(attempt, 0.5, self.max_backoff_s, self.rng)
             attempt += 1
@@ -390,7 +418,11 @@ class BinanceWebsocketSource(_ExchangeFeed):
                 await send.send(TickBatch((tick,)))
 
     def handle(self, message: str | bytes) -> Tick | None:
-        """One websocket message: a tick, or None (control answers, malformed: counted)."""
+        """One websocket message: a tick, or None (control answers, malformed: counted).
+
+        Raises:
+            ServerShutdown: Binance closes this connection soon: the caller reconnects.
+        """
         self.messages += 1
         try:
             parsed = parse_message(message, self.by_id)
@@ -441,6 +473,7 @@ def parse_message(
 
     Raises:
         MalformedMessage: not JSON, not an object, an unknown symbol, a bad number.
+        ServerShutdown: the server's `serverShutdown` event.
     """
     try:
         item = json.loads(message)
@@ -453,6 +486,8 @@ def parse_message(
     data = item.get("data", item)
     if not isinstance(data, dict):
         raise MalformedMessage("data is not an object")
+    if data.get("e") == "serverShutdown":
+        raise ServerShutdown("the server is shutting down")
     symbol = by_id.get(str(data.get("s")))
     if symbol is None:
         raise MalformedMessage(f"unknown symbol {data.get('s')!r}")

@@ -181,6 +181,9 @@ class FakeBinance:
         self.fill_rng = random.Random(7)
         # Binance's default: the commission of a buy is taken from the coin bought.
         self.base_fee_on_buy = False
+        # "Use BNB to pay for fees": the commission, 25% off, is taken in BNB at the
+        # BNBUSDT price while the BNB balance covers it; otherwise as usual.
+        self.bnb_fees = False
         self.weight_minute = -1
         self.weight_used = 0
         self.in_flight = 0
@@ -564,10 +567,20 @@ class FakeBinance:
         value = qty * price
         in_base = self.base_fee_on_buy and order.side == "BUY"
         fee = qty * FEE_RATE if in_base else value * FEE_RATE
+        fee_asset = m.base if in_base else m.quote
+        bnb = self.markets.get(f"BNB{m.quote}")
+        if self.bnb_fees and bnb is not None and m.base != "BNB":
+            in_bnb = (value * FEE_RATE * D("0.75") / bnb.price).quantize(D("0.00000001"))
+            if self.balances.get("BNB", D(0)) >= in_bnb:
+                self._move(self.balances, "BNB", -in_bnb)
+                in_base, fee, fee_asset = False, in_bnb, "BNB"
+        quote_fee = fee if fee_asset == m.quote else D(0)
         if order.side == "BUY":
-            spend = value + (D(0) if in_base else fee)
+            spend = value + quote_fee
             if spend > order.locked + self.balances.get(m.quote, D(0)):
                 # The price moved beyond what the account can pay: the rest expires.
+                if fee_asset == "BNB":
+                    self._move(self.balances, "BNB", fee)
                 self._end(order, "EXPIRED")
                 return
             from_locked = min(spend, order.locked)
@@ -578,7 +591,7 @@ class FakeBinance:
         else:
             self._move(self.locked, m.base, -qty)
             order.locked -= qty
-            self._move(self.balances, m.quote, value - fee)
+            self._move(self.balances, m.quote, value - quote_fee)
         order.executed += qty
         order.quote += value
         order.fills.append(
@@ -586,7 +599,7 @@ class FakeBinance:
                 "price": str(price),
                 "qty": str(qty),
                 "commission": str(fee),
-                "commissionAsset": m.base if in_base else m.quote,
+                "commissionAsset": fee_asset,
                 "tradeId": len(order.fills) + 1,
                 "time": self.server_ms(),
             }

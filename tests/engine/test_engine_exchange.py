@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from tests.exchange.test_live_broker import make_broker, make_client
-from tests.fake_exchange import FakeBinance
+from tests.fake_exchange import FakeBinance, Market
 from tradebot_tui.cli import main
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import from_dict
@@ -24,11 +24,13 @@ from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import Status, SymbolBook
 from tradebot_tui.engine.commands import ExitPosition
 from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.reconciliation import quote_difference
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.exchange.base import QuoteBook
 from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.live_sources import CcxtPollingSource
 from tradebot_tui.exchange.paper import QuotePaperBroker
+from tradebot_tui.exchange.reports import Balance
 from tradebot_tui.exchange.universe import UniverseRule
 
 START = 1_767_225_600_000
@@ -112,11 +114,15 @@ def test_paper_on_exchange_data(fake: FakeBinance) -> None:
     assert order.avg_price is not None and order.avg_price > D("68000")
 
 
-@pytest.mark.parametrize("base_fee", [False, True], ids=["fee-in-quote", "fee-in-coin"])
-def test_live_orders_match_the_exchange_to_the_last_digit(
-    fake: FakeBinance, base_fee: bool
-) -> None:
+@pytest.mark.parametrize("fees", ["quote", "coin", "bnb"], ids=lambda f: f"fee-in-{f}")
+def test_live_orders_match_the_exchange_to_the_last_digit(fake: FakeBinance, fees: str) -> None:
+    base_fee = fees == "coin"
     fake.base_fee_on_buy = base_fee
+    if fees == "bnb":  # "Use BNB to pay for fees": 25% off, taken from the BNB balance
+        fake.markets["BNBUSDT"] = Market("BNB", "USDT", D("600.00"), step="0.00100000")
+        fake.balances["BNB"] = D("1")
+        fake.bnb_fees = True
+    balances_before = dict(fake.balances)
     client = make_client(fake)
     rule = UniverseRule("USDT", "static", ("BTC/USDT",))
     source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
@@ -135,10 +141,19 @@ def test_live_orders_match_the_exchange_to_the_last_digit(
     assert (fake.balances["BTC"] > 0) is base_fee
     # Our books and the exchange's agree exactly on what the round trip made.
     # (The dust's cost is still in positions: quote that became coin.)
+    # Commissions paid in BNB are fees too, but never left the quote balance.
     assert (
-        ledger.realized_pnl - ledger.fees_paid - ledger.in_positions
+        ledger.realized_pnl - ledger.fees_paid - ledger.in_positions + engine.trader.fees_elsewhere
         == fake.balances["USDT"] - usdt_before
     )
+    balances = {asset: Balance(amount, D(0)) for asset, amount in fake.balances.items()}
+    assert quote_difference(engine.trader, balances, balances_before, D(0)) is None
+    if fees == "bnb":
+        bnb_spent = balances_before["BNB"] - fake.balances["BNB"]
+        assert bnb_spent > 0 and engine.trader.fees_elsewhere == bnb_spent * D("600.00")
+        assert ledger.fees_paid == engine.trader.fees_elsewhere  # every fee was paid in BNB
+    else:
+        assert engine.trader.fees_elsewhere == 0
     assert snap.circuit == "" and snap.mode == "LIVE"
 
 

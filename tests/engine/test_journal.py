@@ -19,6 +19,8 @@ from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import from_dict
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
+from tradebot_tui.core.trader import Status
+from tradebot_tui.engine.commands import AcceptBalance
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.errors import describe_error
 from tradebot_tui.engine.journal import SCHEMA_VERSION, Journal, JournalError, JournalFull
@@ -256,6 +258,49 @@ def test_reconciliation_holds_a_symbol_and_shows_both_figures(
     assert held[4] == {}
 
 
+def test_a_quote_drift_holds_every_entry_shows_both_figures_and_can_be_accepted(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.db"
+    engine = live_engine(fake, Journal.open(path, profile="paper"))
+    seen: list[object] = []
+
+    async def check() -> None:
+        seen.append(await engine.reconcile())
+        fake.balances["USDT"] -= D("250")  # withdrawn behind the bot's back
+        await engine.reconcile()
+        seen.append(engine.trader.quote_drift)  # seen once: could be money in motion
+        await engine.reconcile()
+        snap = engine.snapshot()
+        seen.extend([engine.trader.quote_drift, snap.problems, {r.status for r in snap.watch}])
+        await engine.control.apply(AcceptBalance())
+        seen.append(engine.snapshot().notices[-1].message)
+        await engine.reconcile()
+        await engine.reconcile()
+        seen.append(engine.trader.quote_drift)
+
+    run_until(engine, lambda: warm(engine), then=check)
+    drift = "USDT since the journal began: +0 here, -250 on the exchange"
+    assert seen[0] == {} and seen[1] is None and seen[2] == drift
+    assert seen[3] == (f"entries held: {drift}",)
+    assert seen[4] == {Status.MISMATCH.value}
+    assert seen[5] == (
+        "The exchange's USDT balance accepted (-250 USDT deposited or withdrawn outside the bot)"
+    )
+    assert seen[6] is None
+    # The new baseline is journaled: a restart agrees with the exchange at once.
+    restarted = live_engine(fake, Journal.open(path, profile="paper"))
+    after: list[object] = []
+
+    async def again() -> None:
+        await restarted.reconcile()
+        await restarted.reconcile()
+        after.append(restarted.trader.quote_drift)
+
+    run_until(restarted, lambda: warm(restarted), then=again)
+    assert after == [None]
+
+
 @pytest.mark.parametrize("policy", ["leave_open", "cancel_entries"])
 def test_shutdown_policy_for_open_entries(fake: FakeBinance, tmp_path: Path, policy: str) -> None:
     fake.fill_mode = "delayed"
@@ -423,8 +468,9 @@ def test_a_version_1_journal_is_migrated_without_losing_a_row(tmp_path: Path) ->
     )
     db.close()
     journal = Journal.open(path, profile="paper")
-    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     [order] = list(journal.orders())
     assert order.fills[0].commission_qty == 0 and order.fills[0].qty == D("0.001")
+    assert order.fills[0].fee_elsewhere == 0  # before version 4: every fee left the quote
     assert order.journaled_ms == 5  # before version 3: the tick's time stands in
     assert re.fullmatch(r"[a-z0-9]{8}", journal.identity)  # an identity from now on

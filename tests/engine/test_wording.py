@@ -113,3 +113,9 @@ def test_engine_lines() -> None:
     assert wording.holding_mismatch("BTC", D(0), D("0.5")) == (
         "holding 0 BTC here, 0.5 on the exchange"
     )
+    assert wording.quote_mismatch("USDT", D("-100.07"), D("-99.5")) == (
+        "USDT since the journal began: -100.07 here, -99.5 on the exchange"
+    )
+    assert wording.quote_accepted("USDT", D("-100"), D("400")) == (
+        "the exchange's USDT balance accepted (+500 USDT deposited or withdrawn outside the bot)"
+    )

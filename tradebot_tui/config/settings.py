@@ -236,7 +236,8 @@ class ExchangeSettings:
     )
     reconcile_tolerance_pct: float = setting(
         0.5,
-        "A holding may differ from the exchange's by this much before entries stop.",
+        "A holding (or the quote balance, as a share of the budget) may differ from the "
+        "exchange's by this much before entries stop.",
         ge=0,
         le=100,
         unit="%",

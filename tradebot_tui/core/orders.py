@@ -118,7 +118,9 @@ class Fill:
 
     `qty` is what changed hands for us. When the exchange takes its commission in the
     base asset (Binance buys), `commission_qty` of the executed amount never arrives: it
-    is not in `qty`, and its value at `price` is part of `fee`.
+    is not in `qty`, and its value at `price` is part of `fee`. When it takes it in a
+    third asset (BNB), `fee_elsewhere` is that commission's quote value, also part of
+    `fee`: it never leaves the quote balance.
     """
 
     client_id: str
@@ -127,6 +129,7 @@ class Fill:
     fee: Decimal
     ts_ms: int
     commission_qty: Decimal = Decimal(0)
+    fee_elsewhere: Decimal = Decimal(0)
 
     @property
     def executed_qty(self) -> Decimal:

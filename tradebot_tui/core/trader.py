@@ -204,6 +204,12 @@ class Trader:
         # Symbols whose exchange balance or orders disagree with ours: why, by symbol
         # (reconciliation holds and releases them).
         self.held: dict[str, str] = {}
+        # The quote balance on the exchange disagrees with the ledger: both figures. No
+        # entries on any symbol while it does (reconciliation sets and clears it).
+        self.quote_drift: str | None = None
+        # Commissions paid in a third asset (BNB), at their quote value: part of the fees,
+        # never taken from the quote balance.
+        self.fees_elsewhere = ZERO
         # Symbols with an order the exchange showed and nothing explains: why, by symbol.
         # Only the user releases them.
         self.unexplained: dict[str, str] = {}
@@ -368,7 +374,7 @@ class Trader:
             return Status.CIRCUIT_OPEN
         if book.symbol in self.unexplained:
             return Status.UNEXPLAINED
-        if book.symbol in self.held:
+        if book.symbol in self.held or self.quote_drift is not None:
             return Status.MISMATCH
         if self._stale_ms and now_ms and now_ms - book.last_ts > self._stale_ms:
             return Status.STALE
@@ -613,6 +619,7 @@ class Trader:
         with localcontext(EXACT):
             value = fill.qty * fill.price
             book.filled += fill.qty
+            self.fees_elsewhere += fill.fee_elsewhere
         if intent.purpose is Purpose.ENTRY:
             self.ledger.fill_entry(fill.client_id, book.symbol, value, fill.fee)
             self._add_to_position(book, fill, value)

@@ -52,6 +52,11 @@ class RetryNow:
 
 
 @dataclass(frozen=True, slots=True)
+class AcceptBalance:
+    """Take the exchange's quote balance as right (after a deposit or a withdrawal)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CancelOrder:
     """Cancel one open order on the exchange."""
 
@@ -103,6 +108,7 @@ Command = (
     | ExitAll
     | ToggleSymbol
     | RetryNow
+    | AcceptBalance
     | CancelOrder
     | ApplySettings
     | Focus

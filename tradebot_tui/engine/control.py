@@ -11,12 +11,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+import trio
+
 from tradebot_tui.config import validate
 from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.errors import error_text
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.commands import (
     LIVE_SECTIONS,
+    AcceptBalance,
     ApplySettings,
     CancelOrder,
     Command,
@@ -33,6 +37,7 @@ from tradebot_tui.engine.commands import (
 )
 from tradebot_tui.engine.healer import Healer
 from tradebot_tui.engine.journal_writer import JournalWriter
+from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recovery import PAUSES
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.views import Views
@@ -66,8 +71,10 @@ class Controller:
         healer: Healer,
         notice: Callable[[NoticeText], None],
         now: Callable[[], int],
+        reconciliation: Reconciliation | None = None,
     ) -> None:
         self.settings = settings
+        self._reconciliation = reconciliation
         self._healer = healer
         self._trader = trader
         self._router = router
@@ -120,6 +127,8 @@ class Controller:
                 self._notice(wording.symbol_toggled(symbol, paused=paused))
             case RetryNow(symbol):
                 self._notice(self._healer.retry_now(symbol))
+            case AcceptBalance():
+                await self._accept_balance()
             case CancelOrder(client_id):
                 self._notice(await self._router.cancel(client_id))
             case ApplySettings(settings):
@@ -131,6 +140,18 @@ class Controller:
                     self._notice(wording.not_a_replay())
                 else:
                     self._replay.control(action)
+
+    async def _accept_balance(self) -> None:
+        if self._reconciliation is None:
+            self._notice(wording.balance_not_reconciled())
+            return
+        try:
+            self._notice(await self._reconciliation.accept_quote())
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            log.error("accept balance: %s", error_text(exc))
+            self._notice(wording.balance_refused(error_text(exc)))
 
     async def _exit(self, symbol: str) -> None:
         intent = self._trader.exit_position(symbol, self._now())

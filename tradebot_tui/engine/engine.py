@@ -178,6 +178,7 @@ class Engine:
             healer=self.healer,
             notice=self.notice,
             now=self.time_ms,
+            reconciliation=self._reconciliation,
         )
         self._cmd_send, self._cmd_recv = trio.open_memory_channel[Command](COMMAND_CHANNEL_SIZE)
         if log_ring is not None:

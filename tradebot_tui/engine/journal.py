@@ -287,8 +287,9 @@ class Journal:
             JournalError: a row that does not make sense (edited by hand), named.
         """
         fills: dict[str, list[Fill]] = {}
-        for row_id, cid, qty, price, fee, ts, commission in self.db.execute(
-            "SELECT id, cid, qty, price, fee, ts_ms, commission_qty FROM fills ORDER BY id"
+        for row_id, cid, qty, price, fee, ts, commission, elsewhere in self.db.execute(
+            "SELECT id, cid, qty, price, fee, ts_ms, commission_qty, fee_elsewhere FROM fills "
+            "ORDER BY id"
         ):
             where = f"{self.path}: fills row {row_id}"
             fills.setdefault(cid, []).append(
@@ -299,6 +300,7 @@ class Journal:
                     _dec(fee, where, "fee"),
                     int(ts),
                     _dec(commission, where, "commission_qty"),
+                    _dec(elsewhere, where, "fee_elsewhere"),
                 )
             )
         rows = self.db.execute(

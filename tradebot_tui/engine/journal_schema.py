@@ -70,8 +70,13 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE intents ADD COLUMN journaled_ms INTEGER")
 
 
+def _v4(db: sqlite3.Connection) -> None:
+    """Fills remember the quote value of a commission paid in a third asset (BNB)."""
+    db.execute("ALTER TABLE fills ADD COLUMN fee_elsewhere TEXT NOT NULL DEFAULT '0'")
+
+
 # Migration n brings a journal from version n to n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -111,7 +116,8 @@ def fill(fill: Fill, symbol: str, position_qty: Decimal, cost: Decimal) -> Op:
 
     def op(db: sqlite3.Connection) -> None:
         cur = db.execute(
-            "INSERT INTO fills (cid, qty, price, fee, ts_ms, commission_qty) VALUES (?,?,?,?,?,?)",
+            "INSERT INTO fills (cid, qty, price, fee, ts_ms, commission_qty, fee_elsewhere) "
+            "VALUES (?,?,?,?,?,?,?)",
             (
                 fill.client_id,
                 str(fill.qty),
@@ -119,6 +125,7 @@ def fill(fill: Fill, symbol: str, position_qty: Decimal, cost: Decimal) -> Op:
                 str(fill.fee),
                 fill.ts_ms,
                 str(fill.commission_qty),
+                str(fill.fee_elsewhere),
             ),
         )
         db.execute(

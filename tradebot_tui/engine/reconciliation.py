@@ -9,6 +9,7 @@ entries and shows both figures until the two sides agree again.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -60,6 +61,32 @@ def holding_differences(
     return found
 
 
+def quote_change(trader: Trader) -> Decimal:
+    """How much the quote balance changed by our fills since the journal began.
+
+    The ledger charges every commission; those paid in a third asset (BNB) never left the
+    quote balance, so they are added back.
+    """
+    ledger = trader.ledger
+    return ledger.free + ledger.reserved - ledger.initial + trader.fees_elsewhere
+
+
+def quote_difference(
+    trader: Trader, balances: dict[str, Balance], baseline: dict[str, Decimal], tolerance: Decimal
+) -> tuple[Decimal, Decimal] | None:
+    """(ours, theirs) when the quote balance's change differs beyond the tolerance (a share
+    of the budget); None when they agree."""
+    quote = trader.ledger.quote
+    balance = balances.get(quote)
+    theirs = (balance.total if balance is not None else Decimal(0)) - baseline.get(
+        quote, Decimal(0)
+    )
+    ours = quote_change(trader)
+    if abs(theirs - ours) > trader.ledger.initial * tolerance:
+        return ours, theirs
+    return None
+
+
 def foreign_open_orders(theirs: Iterable[ExchangeOrder], ours: set[str]) -> dict[str, str]:
     """Symbols with an open order carrying our prefix that we do not follow."""
     return {
@@ -97,6 +124,7 @@ class Reconciliation:
         self._prefix = client_id_prefix(profile)
         self._tolerance = Decimal(repr(tolerance_pct)) / 100
         self._suspect: dict[str, int] = {}
+        self._quote_suspect = 0
         # What the account held when the journal began; None: holdings are not compared.
         self.baseline: dict[str, Decimal] | None = None
 
@@ -138,7 +166,52 @@ class Reconciliation:
             )
         found.update(foreign_open_orders(theirs_open, {o.client_id for o in trader.open_orders()}))
         self._apply(found)
+        if self.baseline is not None and not trader.open_orders():  # else: money in motion
+            self._apply_quote(quote_difference(trader, balances, self.baseline, self._tolerance))
         return dict(trader.held)
+
+    def _apply_quote(self, difference: tuple[Decimal, Decimal] | None) -> None:
+        """Hold every entry on a quote drift seen twice in a row; release once it agrees."""
+        trader = self._trader
+        if difference is None:
+            self._quote_suspect = 0
+            if trader.quote_drift is not None:
+                log.info("reconciliation: the %s balance agrees again", trader.ledger.quote)
+                trader.quote_drift = None
+            return
+        self._quote_suspect += 1
+        why = wording.quote_mismatch(trader.ledger.quote, *difference)
+        if self._quote_suspect >= 2 and trader.quote_drift != why:
+            trader.quote_drift = why
+            log.error("reconciliation: %s; entries stopped on every coin", why)
+            self._journal.event("mismatch", why)
+
+    async def accept_quote(self) -> wording.NoticeText:
+        """Take the exchange's quote balance as right from now on (after a deposit or a
+        withdrawal): the baseline moves by the drift, journaled. Returns what was done."""
+        trader = self._trader
+        quote = trader.ledger.quote
+        if self.baseline is None:
+            return wording.balance_refused(f"the {quote} balance is not reconciled (no baseline)")
+        if trader.open_orders():
+            return wording.balance_refused("orders are in motion: accept it once they are over")
+        balances = await self._account.balances()
+        difference = quote_difference(trader, balances, self.baseline, Decimal(0))
+        if difference is None:
+            return wording.balance_refused(f"the {quote} balance already agrees")
+        ours, theirs = difference
+        baseline = dict(self.baseline)
+        baseline[quote] = baseline.get(quote, Decimal(0)) + theirs - ours
+        await self._journal.meta(
+            "baseline_balances", json.dumps({k: str(v) for k, v in baseline.items()})
+        )
+        self.baseline = baseline
+        line = wording.quote_accepted(quote, ours, theirs)
+        log.warning("reconciliation: %s", line)
+        self._journal.event("accept-balance", line)
+        self._quote_suspect = 0
+        trader.quote_drift = None
+        return wording.balance_accepted(line)
 
     def _apply(self, found: dict[str, str]) -> None:
         held = self._trader.held

@@ -156,6 +156,8 @@ class EngineSnapshot:
     paused_symbols: frozenset[str] = frozenset()
     # Side jobs failing right now (recorder, log file, journal): trading goes on.
     problems: tuple[str, ...] = ()
+    # The quote balance disagrees with the ledger (both figures): no entries anywhere.
+    quote_drift: str | None = None
 
     @property
     def net_pnl(self) -> Decimal:

@@ -150,7 +150,9 @@ class Views:
             focus=self._focus_chart(markets),
             replay=replay,
             paused_symbols=frozenset(trader.paused_symbols),
-            problems=problems,
+            problems=problems
+            + ((f"entries held: {trader.quote_drift}",) if trader.quote_drift else ()),
+            quote_drift=trader.quote_drift,
         )
 
     def _watch_and_positions(

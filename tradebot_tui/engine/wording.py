@@ -249,5 +249,36 @@ def holding_mismatch(base: str, ours: Decimal, theirs: Decimal) -> str:
     return f"holding {fmt_decimal(ours)} {base} here, {fmt_decimal(theirs)} on the exchange"
 
 
+def quote_mismatch(quote: str, ours: Decimal, theirs: Decimal) -> str:
+    """Why reconciliation holds every entry: how the quote balance changed, both ways."""
+    return (
+        f"{quote} since the journal began: {_signed(ours)} here, {_signed(theirs)} on the exchange"
+    )
+
+
+def quote_accepted(quote: str, ours: Decimal, theirs: Decimal) -> str:
+    return (
+        f"the exchange's {quote} balance accepted ({_signed(theirs - ours)} {quote} "
+        "deposited or withdrawn outside the bot)"
+    )
+
+
+def balance_not_reconciled() -> NoticeText:
+    return NoticeText("Balance", "Only a live account's balance is reconciled", answer=True)
+
+
+def balance_refused(why: str) -> NoticeText:
+    return NoticeText("Balance not accepted", why[:1].upper() + why[1:], "warning", answer=True)
+
+
+def balance_accepted(line: str) -> NoticeText:
+    return NoticeText("Balance", line[:1].upper() + line[1:], "warning", answer=True)
+
+
+def _signed(value: Decimal) -> str:
+    text = fmt_decimal(value)
+    return text if text.startswith("-") else f"+{text}"
+
+
 def foreign_open_order(client_id: str) -> str:
     return f"open order {client_id} on the exchange is not ours to follow"

@@ -448,10 +448,18 @@ class CcxtBroker:
         """`order`, with its commissions from the account's trades when it has none.
 
         Binance's order query reports no fees; its trade list does, in the asset they were
-        charged in (the base asset on buys), which decides how much actually arrived.
+        charged in (the base asset on buys), which decides how much actually arrived. A
+        commission in a third asset is priced in the quote.
         """
-        if order.filled <= tracker.filled or order.fees:
+        if order.filled <= tracker.filled:
             return order
+        if not order.fees:
+            order = await self._trade_fees(intent, order)
+        await self._price_fees(tracker, order)
+        return order
+
+    async def _trade_fees(self, intent: OrderIntent, order: ExchangeOrder) -> ExchangeOrder:
+        """`order` with the commissions its trades report (unchanged when they lag)."""
         try:
             raw = await self.client.call(
                 "fetch_my_trades",
@@ -478,6 +486,37 @@ class CcxtBroker:
         if executed != order.filled:
             return order  # the trade list lags the order: estimate now, exact next time
         return order.with_fees(tuple(FeePaid(c, v) for c, v in totals.items()))
+
+    async def _price_fees(self, tracker: _Tracker, order: ExchangeOrder) -> None:
+        """Value commissions paid in a third asset (BNB) at its last price in the quote.
+
+        Without a price (no such market, or the call fails) the commission is estimated at
+        the fee rate; either way it is counted as paid outside the quote balance.
+        """
+        for fee in order.fees:
+            currency = fee.currency
+            if currency in (tracker.base, tracker.quote) or currency in tracker.rates:
+                continue
+            symbol = self.market_symbol(currency, tracker.quote)
+            if symbol is None:
+                log.warning(
+                    "%s: commission in %s, which has no %s market; its value is estimated",
+                    tracker.intent.client_id,
+                    currency,
+                    tracker.quote,
+                )
+                continue
+            try:
+                tracker.rates[currency] = await self.price(symbol)
+            except trio.Cancelled:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "%s: no %s price (%s); the commission's value is estimated",
+                    tracker.intent.client_id,
+                    symbol,
+                    error_text(exc),
+                )
 
     async def _lookup(self, intent: OrderIntent, priority: Priority) -> ExchangeOrder | None:
         """The order by its client id; None when the exchange says it does not exist (yet).
@@ -527,7 +566,9 @@ class _Tracker:
 
     Amounts are the exchange's cumulative executed amount and cost; fees the cumulative
     commissions it reports, in quote or in the base asset (which then never reaches us:
-    the fill's `qty` is net of it). Unreported fees are estimated at the fee rate.
+    the fill's `qty` is net of it), or in a third asset such as BNB (valued at `rates`,
+    quote per unit, and never taken from the quote). Unreported fees are estimated at the
+    fee rate.
     """
 
     def __init__(self, intent: OrderIntent, emit: Emit, fee_rate: Decimal) -> None:
@@ -538,6 +579,8 @@ class _Tracker:
         self.cost = ZERO
         self.quote_fees = ZERO
         self.base_fees = ZERO
+        self.elsewhere = ZERO  # quote value of third-asset commissions accounted so far
+        self.rates: dict[str, Decimal] = {}
         self.closed = False
         self.base, _, self.quote = intent.symbol.partition("/")
 
@@ -549,7 +592,8 @@ class _Tracker:
                 self.filled += executed
                 self.cost += executed * fill.price
                 self.base_fees += fill.commission_qty
-                self.quote_fees += fill.fee - fill.commission_qty * fill.price
+                self.elsewhere += fill.fee_elsewhere
+                self.quote_fees += fill.fee - fill.commission_qty * fill.price - fill.fee_elsewhere
 
     def apply(self, order: ExchangeOrder) -> bool:
         """Emit what is new in `order`; True once the order is over."""
@@ -566,16 +610,17 @@ class _Tracker:
                     value = cost - self.cost
                 with localcontext(DIVISION):
                     price = value / qty
-            quote_fee, base_fee = self._fees(order, value)
+            quote_fee, base_fee, elsewhere = self._fees(order, value)
             with localcontext(EXACT):
                 self.filled = filled
                 self.cost += value
                 self.quote_fees += quote_fee
                 self.base_fees += base_fee
-                fee = quote_fee + base_fee * price
+                self.elsewhere += elsewhere
+                fee = quote_fee + base_fee * price + elsewhere
                 received = qty - base_fee
             ts = order.updated_ms or order.created_ms or self.intent.ts_ms
-            self.emit(Fill(self.intent.client_id, received, price, fee, ts, base_fee))
+            self.emit(Fill(self.intent.client_id, received, price, fee, ts, base_fee, elsewhere))
         if order.status.terminal:
             final = order.status
             if final is OrderStatus.FILLED and self.filled < self.intent.qty:
@@ -584,24 +629,31 @@ class _Tracker:
             return True
         return False
 
-    def _fees(self, order: ExchangeOrder, value: Decimal) -> tuple[Decimal, Decimal]:
-        """(quote fee, base-asset fee) of the new part: as reported, else estimated."""
-        quote_total = base_total = ZERO
-        known = False
-        for fee in order.fees:
-            if fee.currency == self.quote:
-                quote_total += fee.cost
-                known = True
-            elif fee.currency == self.base:
-                base_total += fee.cost
-                known = True
+    def _fees(self, order: ExchangeOrder, value: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+        """(quote fee, base-asset fee, quote value of a third-asset fee) of the new part:
+        as reported, else estimated."""
+        quote_total = base_total = other_total = ZERO
+        unpriced = False
         with localcontext(EXACT):
-            if known:
+            for fee in order.fees:
+                if fee.currency == self.quote:
+                    quote_total += fee.cost
+                elif fee.currency == self.base:
+                    base_total += fee.cost
+                elif fee.currency in self.rates:
+                    other_total += fee.cost * self.rates[fee.currency]
+                else:
+                    unpriced = True
+            if order.fees:
                 new_quote = quote_total - self.quote_fees
                 new_base = base_total - self.base_fees
+                if unpriced:  # paid elsewhere, value unknown: estimated at the fee rate
+                    new_other = value * self.fee_rate
+                else:  # the price may have moved since an earlier part: never below 0
+                    new_other = max(other_total - self.elsewhere, ZERO)
                 if new_quote >= 0 and new_base >= 0:
-                    return new_quote, new_base
-            return value * self.fee_rate, ZERO
+                    return new_quote, new_base, new_other
+            return value * self.fee_rate, ZERO, ZERO
 
     def close(self, status: OrderStatus, message: str) -> None:
         if not self.closed:

@@ -26,6 +26,7 @@ from tradebot_tui.config.validate import ConfigError
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.engine.commands import (
     LIVE_SECTIONS,
+    AcceptBalance,
     ApplySettings,
     Command,
     Focus,
@@ -395,6 +396,12 @@ class TradebotApp(App[None]):
                     binding.tooltip or binding.description,
                     partial(self.run_action, binding.action, owner),
                 )
+        if self.snapshot is not None and self.snapshot.quote_drift:
+            yield SystemCommand(
+                f"Accept the exchange's {self.snapshot.quote} balance",
+                f"Deposited or withdrawn outside the bot? {self.snapshot.quote_drift}",
+                partial(self.send_command, AcceptBalance()),
+            )
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Theme"):
                 yield command

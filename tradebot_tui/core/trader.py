@@ -9,7 +9,7 @@ reads a clock: the engine sets `now_ms` when it has one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from enum import StrEnum
@@ -266,6 +266,30 @@ class Trader:
             )
             self._books[symbol] = book
         return book
+
+    def forget(self, keep: Collection[str], now_ms: int) -> list[str]:
+        """Drop the books of symbols that left the universe and hold nothing.
+
+        A book stays while its symbol is in `keep` (the universe), is held (a position, an
+        order, an error, sellable dust), has dust, is in its cooldown, or is stopped for
+        something the user must look at. Returns the symbols forgotten.
+        """
+        held = self.held_symbols()
+        gone = [
+            symbol
+            for symbol, book in self._books.items()
+            if symbol not in keep
+            and symbol not in held
+            and book.position is None
+            and book.state in (State.IDLE, State.COOLDOWN)
+            and symbol not in self.dust
+            and symbol not in self.unexplained
+            and symbol not in self.held
+            and (book.last_exit_ts is None or now_ms - book.last_exit_ts >= self._cooldown_ms)
+        ]
+        for symbol in gone:
+            del self._books[symbol]
+        return gone
 
     def order_book(self, client_id: str) -> SymbolBook | None:
         return self._orders.get(client_id)

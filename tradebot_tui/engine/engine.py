@@ -221,7 +221,8 @@ class Engine:
         markets = self._source.markets()
         if markets is not self._markets:
             self._markets = markets
-            self.views.markets_changed()
+            self.trader.forget(markets, self.time_ms())
+            self.views.markets_changed(markets)
 
     def notice(self, text: NoticeText) -> None:
         """Tell the trader something now (shown as a notification by the app)."""
@@ -346,9 +347,7 @@ class Engine:
         raise InjectedCrash(f"injected engine crash after {seconds:g}s (--inject-engine-crash)")
 
     async def _consume(self, recv: trio.MemoryReceiveChannel[TickBatch]) -> None:
-        trader = self.trader
-        views = self.views
-        execute = self.router.execute
+        trader, views, execute = self.trader, self.views, self.router.execute
         await self._ready.wait()
         async for batch in recv:
             ticks = batch.ticks
@@ -374,6 +373,7 @@ class Engine:
                     self.recorder.add(ticks)
             self.now_ms = ticks[-1][0]
             views.batch_done(ticks, self.now_ms)
+            self._refresh_markets()  # a refresh between two snapshots is followed now
             self._changed.set()
 
     async def _publisher(self) -> None:

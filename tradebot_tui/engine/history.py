@@ -8,6 +8,7 @@ each minute for the last day. Both are rings: nothing grows with uptime.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Collection
 from typing import NamedTuple
 
 MINUTE_MS = 60_000
@@ -59,6 +60,14 @@ class PriceHistory:
             s.low = price
         elif price > s.high:
             s.high = price
+
+    def keep(self, symbols: Collection[str]) -> None:
+        """Forget the bars of every other symbol (one that left the universe)."""
+        for symbol in [s for s in self._series if s not in symbols]:
+            del self._series[symbol]
+
+    def __len__(self) -> int:
+        return len(self._series)
 
     def spark(self, symbol: str) -> tuple[float, ...]:
         """Closes of the last hour, the current minute last (empty before any tick)."""

@@ -29,7 +29,7 @@ from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import replay_rules, split_symbol
 from tradebot_tui.core.money import fmt_decimal
-from tradebot_tui.core.orders import Fill, OrderIntent
+from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent
 from tradebot_tui.core.stats import TRADES_CSV_HEADER, TradeStats, trade_stats
 from tradebot_tui.core.trader import Position, StrategyParams, Trade, Trader
 from tradebot_tui.exchange.datafiles import CandleSeries, Series, iter_merged
@@ -243,10 +243,12 @@ def run_replay(
         for event in broker.execute(intent):
             if isinstance(event, Fill):
                 trader.on_fill(event)
-            else:
+            elif isinstance(event, OrderClosed):
                 trade = trader.on_closed(event)
                 if trade is not None:
                     trades.append(trade)
+            else:  # a paper fill is never in doubt
+                raise TypeError(f"the paper broker reported {event!r}")
 
     lo = -1 if from_ms is None else from_ms
     feed = _Feed(

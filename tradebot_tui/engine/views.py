@@ -8,7 +8,7 @@ second. Price history is kept only when a UI is attached (`watched`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from tradebot_tui.core.display import price_decimals
 from tradebot_tui.core.market import MarketRules
@@ -87,8 +87,11 @@ class Views:
             self._equity_minute = now_ms // MINUTE_MS
             self.equity.add(now_ms, float(self._trader.equity()))
 
-    def markets_changed(self) -> None:
+    def markets_changed(self, fed: Collection[str]) -> None:
+        """The fed symbols changed: forget what belongs to symbols no longer fed."""
         self._decimals.clear()
+        if self.history is not None:
+            self.history.keep(fed)
 
     # -- the snapshot ----------------------------------------------------------------------
 

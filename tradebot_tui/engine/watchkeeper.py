@@ -41,6 +41,8 @@ class Watchkeeper:
         self._now = now
         self._changed = changed
         self._held: frozenset[str] = frozenset()
+        if universe is not None:
+            universe.follow_held(trader.held_symbols)
 
     def keep_held(self) -> bool:
         """Tell the source what is held now; True when that changed what it feeds."""

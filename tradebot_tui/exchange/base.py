@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -62,6 +62,11 @@ class QuoteBook:
 
     def get(self, symbol: str) -> Quote | None:
         return self.quotes.get(symbol)
+
+    def keep(self, symbols: Collection[str]) -> None:
+        """Forget the quotes of every other symbol (one no longer fed)."""
+        for symbol in [s for s in self.quotes if s not in symbols]:
+            del self.quotes[symbol]
 
 
 Emit = Callable[[BrokerEvent], None]
@@ -131,6 +136,11 @@ class WatchesHeld(Protocol):
 
     def hold(self, symbols: frozenset[str]) -> None:
         """Keep these symbols in the feed whatever the universe says."""
+        ...
+
+    def follow_held(self, held: Callable[[], frozenset[str]]) -> None:
+        """Ask `held` for what is held at every universe refresh (a coin bought a moment
+        before a refresh is never dropped)."""
         ...
 
     def outside_universe(self) -> frozenset[str]:

@@ -32,6 +32,7 @@ from tradebot_tui.core.errors import error_text
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import DIVISION, EXACT, ZERO, fmt_decimal
 from tradebot_tui.core.orders import (
+    BrokerEvent,
     Fill,
     OrderClosed,
     OrderIntent,
@@ -121,7 +122,7 @@ class CcxtBroker:
         self.place_attempts = place_attempts
         self._clock_ms = clock_ms
 
-    def execute(self, intent: OrderIntent) -> list[Fill | OrderClosed]:
+    def execute(self, intent: OrderIntent) -> list[BrokerEvent]:
         raise NotImplementedError("CcxtBroker places orders asynchronously; use follow()")
 
     # -- the account ---------------------------------------------------------------------

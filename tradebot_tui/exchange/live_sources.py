@@ -65,6 +65,7 @@ class _ExchangeFeed:
         self._raw: dict[str, Any] = {}  # every market the exchange lists, as ccxt has it
         self._selected: list[str] = []  # what the universe rule chose
         self._held: frozenset[str] = frozenset()
+        self._held_now: Callable[[], frozenset[str]] | None = None
         self.added: list[str] = []  # fed symbols whose history is not sent yet
         self.by_id: dict[str, str] = {}
         self.ids: dict[str, str] = {}
@@ -90,6 +91,10 @@ class _ExchangeFeed:
             self._held = symbols
             if self._raw:
                 self._rebuild()
+
+    def follow_held(self, held: Callable[[], frozenset[str]]) -> None:
+        """Ask `held` for what is held at every rebuild of the fed symbols."""
+        self._held_now = held
 
     def outside_universe(self) -> frozenset[str]:
         """Held symbols fed only because they are held."""
@@ -119,6 +124,8 @@ class _ExchangeFeed:
     def _rebuild(self) -> bool:
         """The fed symbols: the universe, then what is held outside it. True on a change."""
         raw = self._raw
+        if self._held_now is not None:
+            self._held = self._held_now()
         symbols = list(self._selected)
         symbols += sorted(s for s in self._held if s in raw and s not in self._selected)
         new = {s: market_rules(raw[s]) for s in symbols}
@@ -130,7 +137,9 @@ class _ExchangeFeed:
         added = [s for s in new if s not in self._markets]
         removed = [s for s in self._markets if s not in new]
         self._markets = new
+        self.added = [s for s in self.added if s in new]
         self.added.extend(s for s in added if s not in self.added)
+        self.quotes.keep(new)
         kept = [s for s in new if s not in self._selected]
         log.info(
             "universe: %d symbols%s%s%s",

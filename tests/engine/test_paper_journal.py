@@ -81,6 +81,11 @@ def test_positions_ledger_trades_cooldowns_and_pauses_survive_a_restart(
                 first.submit(PauseEntries())
                 while not first.trader.paused:
                     await trio.sleep(0.01)
+                # Stop between two orders: an order cut off between its journal write and
+                # its fill is a restart's to settle ("not filled before the restart"), a
+                # different test. No checkpoint between the check and the cancel.
+                while first.trader.open_orders() or first.following:
+                    await trio.sleep(0)
                 nursery.cancel_scope.cancel()
         before.update(state(first))
         before["last"] = {s: b.last_price for s, b in first.trader.books.items()}

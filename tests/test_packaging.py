@@ -117,7 +117,7 @@ def test_wheel_installs_runs_and_has_every_asset(wheel: Path, tmp_path: Path) ->
         [str(python), "-c", CHECK], capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
     assert check.returncode == 0, check.stderr
-    assert "assets ok: 6 screens" in check.stdout
+    assert "assets ok: 7 screens" in check.stdout
 
 
 def test_every_screen_has_a_stylesheet_in_the_checkout() -> None:

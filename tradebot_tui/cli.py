@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from tradebot_tui.core.errors import TradebotError
 if TYPE_CHECKING:
     from tradebot_tui.engine.engine import Engine
     from tradebot_tui.engine.journal import Journal
+    from tradebot_tui.engine.notifier import Notifier
     from tradebot_tui.exchange.base import Broker, MarketDataSource
     from tradebot_tui.exchange.simulator import SimulatedMarket
 
@@ -77,6 +79,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("locate", help="print where config, secrets, data and logs live")
+    status = commands.add_parser(
+        "status",
+        help="print the health of the running bot (exit 0 ok, 1 degraded, 2 failing or "
+        "not running)",
+        description="Reads the health report the running bot (app or headless) writes to "
+        "its data dir every few seconds. Exit status: 0 ok, 1 degraded, 2 failing or not "
+        "running: for cron, systemd and monitoring scripts.",
+    )
+    trades = commands.add_parser(
+        "trades",
+        help="export the closed trades of the journal as CSV or JSON",
+        description="Reads the journal of this profile (read-only: a running bot is not "
+        "disturbed) and prints its closed trades, or their sums per UTC day or per coin: "
+        "the figures the history screen and the daily summary show.",
+    )
+    trades.add_argument("--format", choices=("csv", "json"), default="csv")
+    trades.add_argument(
+        "--by", choices=("trade", "day", "coin"), default="trade", help="one row per ..."
+    )
+    trades.add_argument(
+        "--mode",
+        choices=("paper", "live"),
+        help="which journal (default: exchange.mode of the config)",
+    )
+    trades.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    trades.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS, help="config file to use"
+    )
+    status.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    status.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS, help="config file to use"
+    )
     config = commands.add_parser("config", help="create, check or find the config file")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     init = config_commands.add_parser("init", help="write a commented config of defaults")
@@ -123,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         locations = locate(args.config)
         if args.command == "locate":
             return cmd_locate(locations)
+        if args.command == "status":
+            return cmd_status(args, locations)
+        if args.command == "trades":
+            return cmd_trades(args, locations)
         if args.command == "config":
             return cmd_config(args, locations)
         if args.command == "replay":
@@ -141,6 +179,92 @@ def cmd_locate(locations: Locations) -> int:
         state = "" if path.exists() else "  (not created yet)"
         print(f"{name:<11} {path}{state}")
     return EXIT_OK
+
+
+def cmd_trades(args: argparse.Namespace, locations: Locations) -> int:
+    """Export the journal's closed trades (or their sums per day or coin)."""
+    from tradebot_tui.config.files import write_atomic
+    from tradebot_tui.core.market import replay_rules
+    from tradebot_tui.engine.trade_history import export, read_trades
+    from tradebot_tui.exchange.simulator import SimulatedMarket
+
+    settings = load_settings(locations.config_file, required=locations.config_explicit)
+    mode = args.mode or settings.exchange.mode
+    path = locations.journal(mode, settings.exchange.profile)
+    # The simulated market's own rules where it trades the coin; otherwise the replay's
+    # (they decide dust only, never a trade's figures).
+    simulated = SimulatedMarket().markets()
+    trades = read_trades(path, settings, lambda s: simulated.get(s) or replay_rules(s))
+    text = export(trades, args.format, args.by)
+    if args.out:
+        try:
+            write_atomic(Path(args.out), text.encode())
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: {exc.strerror or exc}") from None
+        print(f"{len(trades)} trade(s) from {path} written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, locations: Locations) -> int:
+    """Print the running bot's health; exit 0 ok, 1 degraded, 2 failing or not running."""
+    import os
+    from datetime import UTC, datetime
+
+    from tradebot_tui.engine.health import HEALTH_FILE, read_health
+
+    path = locations.data_dir / HEALTH_FILE
+    status, report = read_health(path)
+    pid = report.get("pid")
+    if status == "failing" and isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            when = datetime.fromtimestamp(float(report.get("time", 0)), UTC)
+            status = "not running"
+            report["reasons"] = [
+                f"pid {pid} is gone: it stopped without saying so at "
+                f"{when:%Y-%m-%d %H:%M:%S} UTC (killed or crashed)"
+            ]
+        except PermissionError:
+            pass  # alive, under another user
+    if args.json:
+        print(json.dumps({**report, "status": status}, indent=1))
+    else:
+        print(status_lines(status, report, path))
+    return {"ok": EXIT_OK, "degraded": 1}.get(status, EXIT_USAGE)
+
+
+def status_lines(status: str, report: dict[str, Any], path: Path) -> str:
+    """The health report in a few lines, for a person."""
+    if status == "not running" and not report.get("reasons"):
+        return f"{PROG}: not running (no health report at {path})"
+    lines = [f"{PROG}: {status}"]
+    if report.get("pid"):
+        up = int(float(report.get("uptime_s", 0)))
+        lines[0] += (
+            f": {report.get('state', '?')}, {report.get('mode', '?')} on "
+            f"{report.get('source', '?')}, pid {report['pid']}, up {up // 3600}h"
+            f"{up % 3600 // 60:02d}m"
+        )
+        positions = report.get("positions") or []
+        held = f" ({', '.join(positions[:6])}{', …' if len(positions) > 6 else ''})"
+        quote = report.get("quote", "")
+        lines.append(
+            f"equity {report.get('equity')} {quote} · free {report.get('free')} · "
+            f"{len(positions)} position(s){held if positions else ''} · "
+            f"{report.get('open_orders', 0)} open order(s) · {report.get('trades', 0)} trade(s)"
+        )
+        lag = report.get("feed_lag_s")
+        feed = report.get("feed") or report.get("source", "")
+        lines.append(
+            f"feed {feed}{f' (newest price {lag}s old)' if lag is not None else ''} · "
+            f"{report.get('ticks', 0)} ticks"
+            + (f" · {report['away']}" if report.get("away") else "")
+        )
+    lines.extend(f"  - {reason}" for reason in report.get("reasons", []))
+    return "\n".join(lines)
 
 
 def cmd_config(args: argparse.Namespace, locations: Locations) -> int:
@@ -453,6 +577,7 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
     )
     from tradebot_tui.config.instance_lock import InstanceLock
     from tradebot_tui.engine.engine import Engine
+    from tradebot_tui.engine.health import HEALTH_FILE
     from tradebot_tui.engine.recovery import LAST_PRICES
     from tradebot_tui.exchange.simulator import SimulatedMarket
 
@@ -466,7 +591,7 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
         source, broker = make_exchange_feed(settings, locations, live=live)
 
     def make_engine(**kwargs: Any) -> Engine:
-        return Engine(
+        engine = Engine(
             settings,
             source,
             broker,
@@ -475,8 +600,12 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
             recordings=locations.recordings_dir if settings.market.record else None,
             # Live: opened only now, so that a run not confirmed leaves nothing behind.
             journal=paper_journal if not live else open_journal(args, settings, locations),
+            notifier=make_notifier(settings, locations),
             **kwargs,
         )
+        engine.monitor.reporter.health_file = locations.data_dir / HEALTH_FILE  # for `status`
+        add_remote(engine, settings, locations)
+        return engine
 
     # Everything the config asks for is checked: now one process per data dir.
     with InstanceLock(locations.data_dir):
@@ -489,6 +618,52 @@ def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
         return run_engine(
             settings, locations, make_engine, notes, headless=args.headless, live=live
         )
+
+
+def make_notifier(settings: Settings, locations: Locations) -> Notifier | None:
+    """The owner's notifications, when Apprise URLs are set (secrets file or environment).
+
+    URLs that cannot be read turn notifications off, with a warning in the log (the rest
+    of the secrets file's trouble is reported with the API keys)."""
+    from tradebot_tui.config.credentials import load_notify_urls
+    from tradebot_tui.engine.notifier import AppriseSender
+    from tradebot_tui.engine.notifier import Notifier as NotifierClass
+
+    try:
+        urls = load_notify_urls(locations.secrets_file)
+    except SecretsError as exc:
+        logging.getLogger("tradebot.notify").warning("notifications off: %s", exc)
+        return None
+    if not urls:
+        return None
+    return NotifierClass(AppriseSender(list(urls)), settings.notify)
+
+
+def add_remote(engine: Engine, settings: Settings, locations: Locations) -> None:
+    """Telegram remote control, when a bot token and chats are set (secrets or environment).
+
+    A token that cannot be read turns it off, with a warning in the log."""
+    from tradebot_tui.config.credentials import load_telegram
+
+    try:
+        access = load_telegram(locations.secrets_file)
+    except SecretsError as exc:
+        logging.getLogger("tradebot.telegram").warning("telegram off: %s", exc)
+        return
+    if access is None:
+        return
+    from tradebot_tui.engine.telegram import Desk, TelegramApi, TelegramRemote
+
+    remote = TelegramRemote(
+        TelegramApi(settings.telegram.api_url, access.token), access, settings.telegram
+    )
+    remote.desk = Desk(
+        snapshot=engine.snapshot,
+        submit=engine.submit,
+        tallies=engine.views.stats,
+        health=engine.monitor.reporter.health,
+    )
+    engine.add_service(remote)
 
 
 def open_journal(

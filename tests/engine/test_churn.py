@@ -166,3 +166,73 @@ def test_a_thousand_universe_refreshes_leave_state_the_size_of_universe_plus_hel
     assert worst["fed"] <= cap and worst["history"] <= cap and worst["quotes"] <= cap
     assert worst["books"] <= cap + 2 * UNIVERSE  # cooldown: 10 minutes, two refreshes
     trader.ledger.check()
+
+
+class ScriptedFeed(_ExchangeFeed):
+    """A feed that sends what the test gives it; `universe` refreshes like a real one."""
+
+    def __init__(self, quotes: QuoteBook, symbols: list[str]) -> None:
+        super().__init__(None, UniverseRule("USDT", "static", ()), quotes)  # type: ignore[arg-type]
+        self._raw = {f"C{i}/USDT": raw_market(f"C{i}/USDT") for i in range(10)}
+        self._selected = symbols
+        self._rebuild()
+        self.send_channel, self.receive = trio.open_memory_channel[TickBatch](16)
+
+    def universe(self, symbols: list[str]) -> None:
+        self._selected = symbols
+        self._rebuild()
+
+    async def run(
+        self,
+        send: trio.MemorySendChannel[TickBatch],
+        *,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        self.state = "live"
+        task_status.started()
+        async for batch in self.receive:
+            await send.send(batch)
+
+
+def drop_after_refresh(refresh: bool) -> tuple[set[str], set[str]]:
+    """C0 drops 5 % in a batch the feed made before a refresh removed C0 (or without one).
+
+    Returns the symbols with a book and those bought.
+    """
+    quotes = QuoteBook()
+    feed = ScriptedFeed(quotes, [f"C{i}/USDT" for i in range(3)])
+    broker = QuotePaperBroker(D("0.001"), quotes, lambda s: feed.markets().get(s))
+    engine = Engine(SETTINGS, feed, broker, publish=lambda snap: None, clock=lambda: 0)
+    symbols = [f"C{i}/USDT" for i in range(3)]
+    flat = [Tick(START + m * MINUTE, s, 100.0) for m in range(10) for s in symbols]
+    drop = [Tick(START + 10 * MINUTE, s, 95.0 if s == "C0/USDT" else 100.0) for s in symbols]
+    for s in symbols:
+        quotes.update(s, 94.99, 95.01, START + 10 * MINUTE)
+
+    async def main() -> None:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                await feed.send_channel.send(TickBatch(flat))
+                with trio.fail_after(5):
+                    while engine.ticks < len(flat):
+                        await trio.sleep(0.001)
+                if refresh:  # the drop's batch was queued before C0 left the universe
+                    feed.universe(["C1/USDT", "C2/USDT", "C3/USDT"])
+                await feed.send_channel.send(TickBatch(drop))
+                with trio.fail_after(5):
+                    while engine.now_ms < drop[0][0] or engine.following:
+                        await trio.sleep(0.001)
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    trader = engine.trader
+    bought = {s for s, b in trader.books.items() if b.position is not None}
+    return set(trader.books), bought
+
+
+def test_a_coin_that_left_the_universe_does_not_trade_on_ticks_queued_before_the_refresh() -> None:
+    books, bought = drop_after_refresh(refresh=False)
+    assert bought == {"C0/USDT"}  # the drop triggers an entry while C0 is in the universe
+    books, bought = drop_after_refresh(refresh=True)
+    assert bought == set() and "C0/USDT" not in books

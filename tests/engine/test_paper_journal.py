@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.lowlevel
 
 from tests.helpers import START_MS, sim_market
 from tests.terminal.ptyterm import tradebot_command
@@ -85,7 +86,7 @@ def test_positions_ledger_trades_cooldowns_and_pauses_survive_a_restart(
                 # its fill is a restart's to settle ("not filled before the restart"), a
                 # different test. No checkpoint between the check and the cancel.
                 while first.trader.open_orders() or first.following:
-                    await trio.sleep(0)
+                    await trio.lowlevel.checkpoint()
                 nursery.cancel_scope.cancel()
         before.update(state(first))
         before["last"] = {s: b.last_price for s, b in first.trader.books.items()}

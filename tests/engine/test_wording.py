@@ -58,6 +58,7 @@ def test_trade_line_and_notice() -> None:
         "0.00147 @ 69,100.00, PnL +1.31 USDT",
         "information",
         False,
+        "fills",  # a notification of the fills kind
     )
     lost = wording.trade_notice(trade("-3.2", ExitReason.MANUAL), "USDT", 2)
     assert (lost.severity, lost.answer) == ("warning", True)  # a manual exit answers the user
@@ -65,14 +66,26 @@ def test_trade_line_and_notice() -> None:
 
 def test_an_order_that_ended_without_a_trade() -> None:
     bought = wording.order_closed_notice(BUY, OrderStatus.CANCELED, D("0.001"), D("68010"), "", 2)
-    assert bought == ("Bought BTC/USDT", "0.001 @ 68,010.00 (canceled)", "information", False)
+    assert bought == (
+        "Bought BTC/USDT",
+        "0.001 @ 68,010.00 (canceled)",
+        "information",
+        False,
+        "fills",
+    )
     refused = wording.order_closed_notice(
         BUY, OrderStatus.REJECTED, D(0), None, "InsufficientFunds: balance", 2
     )
-    assert refused == ("BTC/USDT: buy rejected", "InsufficientFunds: balance", "error", False)
+    assert refused == (
+        "BTC/USDT: buy rejected",
+        "InsufficientFunds: balance",
+        "error",
+        False,
+        "errors",
+    )
     expired = wording.order_closed_notice(BUY, OrderStatus.EXPIRED, D(0), None, "", 2)
     assert expired.message == "tb-p-abcd2345-7 ended without a fill."
-    assert expired.severity == "warning"
+    assert expired.severity == "warning" and expired.event == ""  # not a failure: not sent
 
 
 def test_answers_to_commands() -> None:

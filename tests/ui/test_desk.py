@@ -610,5 +610,8 @@ async def test_config_sections_show_their_toml_table_names(tmp_path: Path) -> No
             "[budget]",
             "[market]",
             "[exchange]",
+            "[notify]",
+            "[telegram]",
+            "[monitor]",
             "[ui]",
         ]

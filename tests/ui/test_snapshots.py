@@ -90,6 +90,13 @@ class TestOrders:
 
 
 @pytest.mark.parametrize("theme", THEMES)
+class TestHistory:
+    def test_history(self, snap_compare: SnapCompare, theme: str) -> None:
+        app = make_app(theme=theme, steps=STEPS)
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled("h"))
+
+
+@pytest.mark.parametrize("theme", THEMES)
 class TestLogs:
     def test_logs(self, snap_compare: SnapCompare, theme: str) -> None:
         app = make_app(theme=theme, steps=STEPS)

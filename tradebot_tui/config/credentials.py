@@ -23,6 +23,9 @@ from tradebot_tui.core.errors import TradebotError
 
 KEY_ENV = "TRADEBOT_API_KEY"
 SECRET_ENV = "TRADEBOT_API_SECRET"
+NOTIFY_ENV = "TRADEBOT_NOTIFY_URLS"
+TELEGRAM_TOKEN_ENV = "TRADEBOT_TELEGRAM_TOKEN"
+TELEGRAM_CHATS_ENV = "TRADEBOT_TELEGRAM_CHATS"
 
 # Every secret value loaded in this process, so that log output can redact them.
 _LOADED: set[str] = set()
@@ -89,23 +92,9 @@ def load_credentials(
         if not (key and secret):
             raise SecretsError(f"set both {KEY_ENV} and {SECRET_ENV}, or neither")
         return Credentials(Secret(key), Secret(secret), "environment")
-    try:
-        st = secrets_file.stat()
-    except FileNotFoundError:
+    data = read_secrets_file(secrets_file)
+    if data is None:
         return None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SecretsError(
-            f"{secrets_file}: permissions {stat.S_IMODE(st.st_mode):04o} let others read it; "
-            f"refusing to use it (run: chmod 600 {secrets_file})"
-        )
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise SecretsError(f"{secrets_file}: not owned by the current user; refusing to use it")
-    try:
-        data = read_toml(secrets_file)
-    except FileNotFoundError:
-        return None
-    except TomlFileError as exc:
-        raise SecretsError(str(exc)) from None
     table = data.get(exchange)
     if table is None:
         return None
@@ -118,3 +107,105 @@ def load_credentials(
     if not (isinstance(key, str) and key and isinstance(secret, str) and secret):
         raise SecretsError(f"{secrets_file}: [{exchange}] needs api_key and api_secret strings")
     return Credentials(Secret(key), Secret(secret), str(secrets_file))
+
+
+def read_secrets_file(secrets_file: Path) -> dict[str, object] | None:
+    """The secrets file's tables, or None when there is no file.
+
+    Raises:
+        SecretsError: the file is readable by others, not ours, or not valid TOML.
+    """
+    try:
+        st = secrets_file.stat()
+    except FileNotFoundError:
+        return None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretsError(
+            f"{secrets_file}: permissions {stat.S_IMODE(st.st_mode):04o} let others read it; "
+            f"refusing to use it (run: chmod 600 {secrets_file})"
+        )
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise SecretsError(f"{secrets_file}: not owned by the current user; refusing to use it")
+    try:
+        return read_toml(secrets_file)
+    except FileNotFoundError:
+        return None
+    except TomlFileError as exc:
+        raise SecretsError(str(exc)) from None
+
+
+def load_notify_urls(secrets_file: Path, environ: dict[str, str] | None = None) -> list[Secret]:
+    """The Apprise URLs notifications go to: TRADEBOT_NOTIFY_URLS (separated by spaces or
+    commas) wins over the secrets file's `[notify] urls = [...]`. Empty: none set.
+
+    Raises:
+        SecretsError: an unsafe or malformed secrets file, or a [notify] table that is not
+            a list of URL strings.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(NOTIFY_ENV, "").replace(",", " ").split()
+    if raw:
+        return [Secret(url) for url in raw]
+    data = read_secrets_file(secrets_file)
+    table = (data or {}).get("notify")
+    if table is None:
+        return []
+    if not isinstance(table, dict) or set(table) - {"urls"}:
+        raise SecretsError(f'{secrets_file}: [notify] must hold one key, urls = ["...", ...]')
+    urls = table.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(u, str) and u.strip() for u in urls):
+        raise SecretsError(f"{secrets_file}: [notify] urls must be a list of Apprise URL strings")
+    return [Secret(u.strip()) for u in urls]
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramAccess:
+    """The bot's token and the chats it answers (every other chat is ignored)."""
+
+    token: Secret
+    chat_ids: frozenset[int]
+    source: str
+
+
+def _chat_ids(values: object, where: str) -> frozenset[int]:
+    if not isinstance(values, list) or not values:
+        raise SecretsError(f"{where}: chat_ids must be a list of Telegram chat ids (numbers)")
+    ids = set()
+    for value in values:
+        try:
+            ids.add(int(str(value).strip()))
+        except ValueError:
+            raise SecretsError(f"{where}: chat id {value!r} is not a number") from None
+    return frozenset(ids)
+
+
+def load_telegram(
+    secrets_file: Path, environ: dict[str, str] | None = None
+) -> TelegramAccess | None:
+    """The Telegram bot token and allowed chats: TRADEBOT_TELEGRAM_TOKEN and
+    TRADEBOT_TELEGRAM_CHATS (comma separated) win over the secrets file's
+    `[telegram] token = "..."`, `chat_ids = [...]`. None when no token is set.
+
+    Raises:
+        SecretsError: a token without chats (or the reverse), a malformed table or file.
+    """
+    env = os.environ if environ is None else environ
+    token, chats = env.get(TELEGRAM_TOKEN_ENV, ""), env.get(TELEGRAM_CHATS_ENV, "")
+    if token or chats:
+        if not (token and chats):
+            raise SecretsError(f"set both {TELEGRAM_TOKEN_ENV} and {TELEGRAM_CHATS_ENV}")
+        ids = _chat_ids(chats.replace(",", " ").split(), TELEGRAM_CHATS_ENV)
+        return TelegramAccess(Secret(token.strip()), ids, "environment")
+    data = read_secrets_file(secrets_file)
+    table = (data or {}).get("telegram")
+    if table is None:
+        return None
+    where = f"{secrets_file}: [telegram]"
+    if not isinstance(table, dict) or set(table) - {"token", "chat_ids"}:
+        raise SecretsError(f'{where} takes token = "..." and chat_ids = [...] only')
+    token_value = table.get("token")
+    if not isinstance(token_value, str) or ":" not in token_value:
+        raise SecretsError(f"{where}: token must be the bot token @BotFather gave (123:ABC…)")
+    return TelegramAccess(
+        Secret(token_value.strip()), _chat_ids(table.get("chat_ids"), where), str(secrets_file)
+    )

@@ -86,6 +86,15 @@ class RiskSettings:
         le=100,
         unit="%",
     )
+    kill_switch_pct: float = setting(
+        0.0,
+        "Kill switch: once equity is this far below the budget (or below the equity at "
+        "the last re-arm), sell every position at market, stop entries and notify; "
+        "resuming entries re-arms it. 0 turns it off.",
+        ge=0,
+        le=100,
+        unit="%",
+    )
     stale_after_s: int = setting(
         60,
         "A symbol without a price for this long is stale and is not bought; 0 turns it off.",
@@ -291,6 +300,93 @@ class ExchangeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """What is sent to your phone. The Apprise URLs (they carry tokens) live in the secrets
+    file's [notify] table or TRADEBOT_NOTIFY_URLS, never here."""
+
+    fills: bool = setting(True, "Notify fills and exits (with their PnL).")
+    errors: bool = setting(True, "Notify rejected or failed orders and unexplained orders.")
+    breaker: bool = setting(True, "Notify when the circuit breaker opens and closes.")
+    mismatch: bool = setting(True, "Notify when the balance stops matching the ledger.")
+    engine: bool = setting(True, "Notify when the engine stops or crashes.")
+    alerts: bool = setting(
+        True, "Notify alerts: drift, failing side jobs, file descriptors, memory growth."
+    )
+    daily_at: str = setting(
+        "00:00",
+        "Send a daily summary at this UTC time (HH:MM); empty turns it off.",
+        pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]$",
+    )
+    heartbeat_min: int = setting(
+        0, "Send an 'alive' message this often; 0 turns it off.", ge=0, le=10080, unit="min"
+    )
+    coalesce_s: float = setting(
+        10.0, "Events this close together go out as one message.", ge=0, le=3600, unit="s"
+    )
+    max_per_hour: int = setting(
+        30, "Messages sent per hour at most (more events wait and are merged).", ge=1, le=3600
+    )
+    timeout_s: float = setting(
+        15.0,
+        "Deadline of one send; a late or failing service is retried.",
+        gt=0,
+        le=300,
+        unit="s",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    """Remote control from Telegram. The bot token and the chat ids allowed live in the
+    secrets file's [telegram] table (or the environment), never here."""
+
+    api_url: str = setting(
+        "https://api.telegram.org",
+        "Base URL of the Telegram Bot API (a local Bot API server or a fake for tests).",
+        pattern=r"^https?://[^\s]+$",
+    )
+    poll_s: int = setting(25, "Long-polling wait of one getUpdates call.", ge=0, le=50, unit="s")
+    confirm_s: int = setting(
+        60, "An /exit or /exitall waits this long for its /yes.", ge=5, le=600, unit="s"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    """Watching the bot from afar: heartbeat, alert thresholds, metrics endpoint."""
+
+    heartbeat_log_min: int = setting(
+        15,
+        "Write a heartbeat line (state, equity, positions, feed) to the log this often; "
+        "0 turns it off.",
+        ge=0,
+        le=1440,
+        unit="min",
+    )
+    drift_alert: float = setting(
+        10.0,
+        "Alert when the quote balance drifts this far from the ledger (quote units).",
+        ge=0,
+        le=1e12,
+    )
+    fd_alert_pct: float = setting(
+        80.0, "Alert when this share of the open-file limit is in use.", gt=0, le=100, unit="%"
+    )
+    memory_alert_mb_h: float = setting(
+        100.0, "Alert when memory grows faster than this per hour.", gt=0, le=1e6, unit="MB"
+    )
+    metrics: bool = setting(
+        False, "Serve /metrics (Prometheus) and /health (JSON) over HTTP, read-only."
+    )
+    metrics_host: str = setting(
+        "127.0.0.1",
+        "Address the metrics endpoint listens on (127.0.0.1: this machine only).",
+        pattern=r"^[A-Za-z0-9.:\[\]-]{1,64}$",
+    )
+    metrics_port: int = setting(9464, "Port of the metrics endpoint.", ge=1, le=65535)
+
+
+@dataclass(frozen=True, slots=True)
 class UISettings:
     """How the app looks."""
 
@@ -310,6 +406,9 @@ class Settings:
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     market: MarketSettings = field(default_factory=MarketSettings)
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)
     ui: UISettings = field(default_factory=UISettings)
 
     def strategy_params(self) -> StrategyParams:

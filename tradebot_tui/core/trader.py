@@ -197,6 +197,10 @@ class Trader:
         # Our client ids are `<id_prefix><seq>` (core.orders.client_order_id).
         self.id_prefix = id_prefix
         self.paused = False
+        # The kill switch: equity it measures from, and why it tripped ("" while armed).
+        # Tripped, it sold everything and paused entries; resuming re-arms it from there.
+        self.kill_reference = ledger.initial
+        self.killed = ""
         # Symbols the user paused one by one: no new entries there; exits go on.
         self.paused_symbols: set[str] = set()
         # Set by the engine while the exchange's circuit breaker is open: no new entries.

@@ -38,6 +38,13 @@ class ExitAll:
 
 
 @dataclass(frozen=True, slots=True)
+class KillSwitch:
+    """The kill switch tripped (the monitor sends it): sell everything, stop entries."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToggleSymbol:
     """Pause new entries on one symbol, or resume them; its exits go on."""
 
@@ -106,6 +113,7 @@ Command = (
     | TogglePause
     | ExitPosition
     | ExitAll
+    | KillSwitch
     | ToggleSymbol
     | RetryNow
     | AcceptBalance

@@ -27,6 +27,7 @@ from tradebot_tui.engine.commands import (
     ExitAll,
     ExitPosition,
     Focus,
+    KillSwitch,
     PauseEntries,
     ReplayControl,
     ReplayControllable,
@@ -50,6 +51,7 @@ DURABLE = (
     ResumeEntries,
     ExitPosition,
     ExitAll,
+    KillSwitch,
     ToggleSymbol,
     RetryNow,
     CancelOrder,
@@ -90,7 +92,11 @@ class Controller:
         if self._journal is not None and isinstance(command, DURABLE):
             self._journal.event("control", type(command).__name__)
             trader = self._trader
-            pauses = {"all": trader.paused, "symbols": sorted(trader.paused_symbols)}
+            pauses = {
+                "all": trader.paused,
+                "symbols": sorted(trader.paused_symbols),
+                "kill": {"reference": str(trader.kill_reference), "tripped": trader.killed},
+            }
             self._journal.meta_later(PAUSES, json.dumps(pauses))
 
     async def _handle(self, command: Command) -> None:
@@ -107,15 +113,25 @@ class Controller:
                     trader.paused = False
                     trader.reset_drawdown()
                     log.info("entries resumed (the drawdown protection starts from here)")
+                if trader.killed:
+                    trader.killed = ""
+                    trader.kill_reference = trader.equity()
+                    log.warning(
+                        "kill switch re-armed from an equity of %.2f %s",
+                        trader.kill_reference,
+                        trader.ledger.quote,
+                    )
             case ExitPosition(symbol):
                 await self._exit(symbol)
             case ExitAll():
-                held = [b.symbol for b in trader.books.values() if b.position is not None]
-                log.info("exit all: %d position(s)", len(held))
-                if not held:
-                    self._notice(wording.nothing_to_exit())
-                for symbol in held:
-                    await self._exit(symbol)
+                await self._exit_all()
+            case KillSwitch(reason):
+                if not trader.killed:
+                    trader.killed = reason
+                    trader.paused = True
+                    log.error("kill switch: %s; selling every position, entries stopped", reason)
+                    self._notice(wording.kill_switch(reason))
+                    await self._exit_all()
             case ToggleSymbol(symbol):
                 paused = symbol not in trader.paused_symbols
                 if paused:
@@ -152,6 +168,14 @@ class Controller:
         except Exception as exc:
             log.error("accept balance: %s", error_text(exc))
             self._notice(wording.balance_refused(error_text(exc)))
+
+    async def _exit_all(self) -> None:
+        held = [b.symbol for b in self._trader.books.values() if b.position is not None]
+        log.info("exit all: %d position(s)", len(held))
+        if not held:
+            self._notice(wording.nothing_to_exit())
+        for symbol in held:
+            await self._exit(symbol)
 
     async def _exit(self, symbol: str) -> None:
         intent = self._trader.exit_position(symbol, self._now())

@@ -16,7 +16,6 @@ from pathlib import Path
 import trio
 
 from tradebot_tui.config.settings import Settings
-from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.orders import client_id_prefix
@@ -24,14 +23,17 @@ from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.commands import Command, ReplayControllable
 from tradebot_tui.engine.control import Controller
-from tradebot_tui.engine.errors import InjectedCrash, describe_error, real_errors
+from tradebot_tui.engine.errors import crash_later, log_stop
 from tradebot_tui.engine.healer import Healer
 from tradebot_tui.engine.journal import Journal
 from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.logs import LogRing
+from tradebot_tui.engine.monitor import Monitor, Service
+from tradebot_tui.engine.notifier import Notifier
+from tradebot_tui.engine.readings import readings_of
 from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recorder import TickRecorder
-from tradebot_tui.engine.recovery import Recovery, save_last_prices
+from tradebot_tui.engine.recovery import recover, watch_shutdown
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.side_jobs import SideJobs
 from tradebot_tui.engine.snapshot import EngineSnapshot, RunState
@@ -72,6 +74,7 @@ class Engine:
         clock: Callable[[], int] | None = None,
         recordings: Path | None = None,
         journal: Journal | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         """Create the engine.
 
@@ -86,9 +89,10 @@ class Engine:
                 by default (tests pass a fixed one).
             recordings: Record every live tick to rotating files in this folder.
             journal: Write-ahead journal of orders (live): recovered from at start.
+            notifier: Sends the owner's notifications (none: alerts stay on this machine).
         """
         self.mode = mode
-        self._source = source
+        self._source, self.source_name = source, source.name
         self._publish = publish
         self._log_ring = log_ring
         self._crash_after_s = crash_after_s
@@ -96,9 +100,9 @@ class Engine:
         self._journal = journal
         # Optional capabilities, declared as Protocols in exchange.base and commands.
         self._account = broker if isinstance(broker, ExchangeBroker) else None
-        self._health = source if isinstance(source, ReportsHealth) else None
+        self.feed_health = source if isinstance(source, ReportsHealth) else None
         self._replay = source if isinstance(source, ReplayControllable) else None
-        self._connection: Connection | None = next(
+        self.connection: Connection | None = next(
             (x.client for x in (source, broker) if isinstance(x, OnExchange)), None
         )
         self._markets: dict[str, MarketRules] = source.markets()
@@ -117,7 +121,7 @@ class Engine:
             ),
         )
         self.side_jobs = SideJobs(
-            self.trader, self.recorder, notice=self.notice, changed=self._changed_soon
+            self.trader, self.recorder, notice=self.notice, changed=self.changed_soon
         )
         self._writer = (
             JournalWriter(
@@ -140,9 +144,9 @@ class Engine:
             notice=self.notice,
             on_trade=self.views.add_trade,
             on_journal_down=self.side_jobs.journal_down,
-            changed=self._changed_soon,
+            changed=self.changed_soon,
         )
-        self._reconciliation = (
+        self.reconciliation = (
             Reconciliation(
                 self.trader,
                 self._account,
@@ -153,20 +157,30 @@ class Engine:
             if self._account is not None and self._writer is not None
             else None
         )
+        self.monitor = Monitor(
+            self.trader,
+            self.views.stats,
+            readings_of(self),
+            settings=lambda: self.settings,
+            notifier=notifier,
+            now_ms=self.time_ms,
+            changed=self.changed_soon,
+            submit=self.submit,
+        )
         self.watchkeeper = Watchkeeper(
             self.trader,
             universe=source if isinstance(source, WatchesHeld) else None,
             prices=source if isinstance(source, PricesOnDemand) else None,
             execute=self.router.execute,
             now=self.time_ms,
-            changed=self._changed_soon,
+            changed=self.changed_soon,
         )
         self.healer = Healer(
             self.trader,
             self.router,
             now_ms=self.time_ms,
             notice=self.notice,
-            changed=self._changed_soon,
+            changed=self.changed_soon,
         )
         self.control = Controller(
             self.trader,
@@ -178,7 +192,7 @@ class Engine:
             healer=self.healer,
             notice=self.notice,
             now=self.time_ms,
-            reconciliation=self._reconciliation,
+            reconciliation=self.reconciliation,
         )
         self._cmd_send, self._cmd_recv = trio.open_memory_channel[Command](COMMAND_CHANNEL_SIZE)
         if log_ring is not None:
@@ -213,6 +227,10 @@ class Engine:
         """Round trips closed so far."""
         return self.views.trade_count
 
+    def markets(self) -> dict[str, MarketRules]:
+        """The markets the engine trades now (the source's universe, held coins included)."""
+        return self._markets
+
     def _rules(self, symbol: str) -> MarketRules:
         return self._markets.get(symbol) or replay_rules(symbol)
 
@@ -224,12 +242,17 @@ class Engine:
             self.trader.forget(markets, self.time_ms())
             self.views.markets_changed(markets)
 
+    def add_service(self, service: Service) -> None:
+        """Run `service` (remote control) in the engine's nursery once it is ready."""
+        self.monitor.services.append(service)
+
     def notice(self, text: NoticeText) -> None:
         """Tell the trader something now (shown as a notification by the app)."""
         self.views.notice(self.time_ms(), text)
+        self.monitor.on_notice(text)
         self._changed.set()
 
-    def _changed_soon(self) -> None:
+    def changed_soon(self) -> None:
         self._changed.set()
 
     def snapshot(self) -> EngineSnapshot:
@@ -244,17 +267,18 @@ class Engine:
             orders=self.router.recent(),
             ticks=self.ticks,
             log_seq=self._log_ring.last_seq if self._log_ring is not None else 0,
-            feed=self._health.health() if self._health is not None else "",
-            circuit=self._connection.circuit_text() if self._connection is not None else "",
+            feed=self.feed_health.health() if self.feed_health is not None else "",
+            circuit=self.connection.circuit_text() if self.connection is not None else "",
             replay=self._replay.replay_status() if self._replay is not None else None,
             outside=self.watchkeeper.outside_universe(),
-            problems=self.side_jobs.problems(),
+            problems=self.side_jobs.problems() + self.monitor.alerts(),
+            away=self.monitor.away_text(),
         )
 
     async def reconcile(self) -> dict[str, str]:
         """Compare holdings and open orders with the exchange once; the symbols held, why."""
-        assert self._reconciliation is not None, "reconciliation needs a live account"
-        held = await self._reconciliation.check()
+        assert self.reconciliation is not None, "reconciliation needs a live account"
+        held = await self.reconciliation.check()
         self._changed.set()
         return held
 
@@ -286,71 +310,59 @@ class Engine:
                 if self.recorder is not None:
                     nursery.start_soon(self.recorder.run)
                 if self._crash_after_s is not None:
-                    nursery.start_soon(self._crash_later, self._crash_after_s)
-                nursery.start_soon(self._shutdown_watch)
-                if self._connection is not None:
-                    await nursery.start(self._connection.keep_time)
+                    nursery.start_soon(crash_later, self._crash_after_s)
+                policy = lambda: self.settings.exchange.shutdown_policy  # noqa: E731
+                nursery.start_soon(watch_shutdown, self.router, self._writer, self.trader, policy)
+                if self.connection is not None:
+                    await nursery.start(self.connection.keep_time)
                 await nursery.start(self._source.run, send)
                 self._refresh_markets()
-                await self._recover(nursery)
+                if self._journal is not None and self._writer is not None:
+                    await recover(
+                        self,
+                        self._journal,
+                        self._writer,
+                        self._account,
+                        self.reconciliation,
+                        nursery,
+                    )
                 self._ready.set()
                 log.info(
                     wording.started_line(
                         self.mode, self._source.name, len(self._markets), self.settings
                     )
                 )
-                if self._reconciliation is not None:
-                    await self._reconciliation.report_balance(
+                if self.reconciliation is not None:
+                    await self.reconciliation.report_balance(
                         self.settings.budget.quote, self.settings.budget.initial
                     )
                 if self.watchkeeper.prices_quiet_coins:
                     nursery.start_soon(self.watchkeeper.run)
                 if self._account is not None:
                     nursery.start_soon(self.healer.run)
+                if self.monitor.notifier is not None:
+                    await nursery.start(self.monitor.notifier.run)
+                nursery.start_soon(self.monitor.run)
+                for service in self.monitor.services:
+                    await nursery.start(service.run)
                 self._run_state = RunState.RUNNING
                 self._changed.set()  # the first snapshot, ticks or not (a paused replay)
                 task_status.started()
         except BaseException as exc:
-            errors = real_errors(exc)
-            if errors and all(isinstance(e, TradebotError) for e in errors):
-                log.error("engine stopped: %s", describe_error(exc))  # the user's to decide
-            elif errors:
-                log.critical("engine failed: %s", describe_error(exc), exc_info=exc)
+            why, crashed = log_stop(exc)
+            with trio.CancelScope(shield=True):
+                await self.monitor.stopped(why, crashed=crashed)
             raise
         finally:
             self._run_state = RunState.STOPPING
             log.info("engine stopped")
 
-    async def _recover(self, nursery: trio.Nursery) -> None:
-        if self._journal is None or self._writer is None:
-            return
-        recovery = Recovery(
-            self._journal,
-            self._writer,
-            self.trader,
-            self.router,
-            self._account,
-            profile=self.settings.exchange.profile,
-            quote=self.settings.budget.quote,
-            symbols=lambda: self._markets,
-            notice=self.notice,
-        )
-        baseline = await recovery.run()
-        if self._reconciliation is not None:
-            self._reconciliation.baseline = baseline
-            nursery.start_soon(
-                self._reconciliation.run, self.settings.exchange.reconcile_s, self._changed_soon
-            )
-
-    async def _crash_later(self, seconds: float) -> None:
-        await trio.sleep(seconds)
-        raise InjectedCrash(f"injected engine crash after {seconds:g}s (--inject-engine-crash)")
-
     async def _consume(self, recv: trio.MemoryReceiveChannel[TickBatch]) -> None:
         trader, views, execute = self.trader, self.views, self.router.execute
         await self._ready.wait()
         async for batch in recv:
-            ticks = batch.ticks
+            self._refresh_markets()  # a refresh between two snapshots is followed now
+            ticks = batch.of(self._markets)
             if not ticks:  # a source with news but no ticks (a replay that ended)
                 self._changed.set()
                 continue
@@ -360,8 +372,8 @@ class Engine:
             else:
                 views.live_batch_starts(ticks[0][0])
                 trader.now_ms = self.time_ms()
-                if self._connection is not None:
-                    trader.circuit_open = self._connection.circuit_open
+                if self.connection is not None:
+                    trader.circuit_open = self.connection.circuit_open
                 on_tick = trader.on_tick
                 for ts, symbol, price in ticks:
                     intent = on_tick(ts, symbol, price)
@@ -373,7 +385,6 @@ class Engine:
                     self.recorder.add(ticks)
             self.now_ms = ticks[-1][0]
             views.batch_done(ticks, self.now_ms)
-            self._refresh_markets()  # a refresh between two snapshots is followed now
             self._changed.set()
 
     async def _publisher(self) -> None:
@@ -386,14 +397,3 @@ class Engine:
             if self._publish is not None:
                 self._publish(self.snapshot())
             await trio.sleep(period)
-
-    async def _shutdown_watch(self) -> None:
-        """At shutdown: send nothing new; cancel entries if asked; give orders in flight time."""
-        try:
-            await trio.sleep_forever()
-        finally:
-            with trio.CancelScope(shield=True):
-                policy = self.settings.exchange.shutdown_policy
-                await self.router.shut_down(cancel_entries=policy == "cancel_entries")
-                if self._writer is not None:
-                    await save_last_prices(self._writer, self.trader)

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 import trio
 
-from tradebot_tui.core.errors import leaf_errors
+from tradebot_tui.core.errors import TradebotError, leaf_errors
 
-__all__ = ["InjectedCrash", "describe_error", "is_cancellation", "leaf_errors", "real_errors"]
+__all__ = [
+    "InjectedCrash",
+    "crash_later",
+    "describe_error",
+    "is_cancellation",
+    "leaf_errors",
+    "log_stop",
+    "real_errors",
+]
+
+log = logging.getLogger("tradebot.engine")
 
 
 class InjectedCrash(RuntimeError):
@@ -30,3 +42,23 @@ def describe_error(exc: BaseException) -> str:
         for leaf in leaf_errors(exc)
         if not isinstance(leaf, trio.Cancelled)
     )
+
+
+def log_stop(exc: BaseException) -> tuple[str, bool]:
+    """Log why the engine stops; returns (why, crashed). A TradebotError is the user's to
+    decide (an error line); anything else is a crash (with its traceback)."""
+    errors = real_errors(exc)
+    if not errors:
+        return "shut down", False
+    why = describe_error(exc)
+    if all(isinstance(e, TradebotError) for e in errors):
+        log.error("engine stopped: %s", why)
+        return why, False
+    log.critical("engine failed: %s", why, exc_info=exc)
+    return why, True
+
+
+async def crash_later(seconds: float) -> None:
+    """Raise InjectedCrash after `seconds` (`--inject-engine-crash`)."""
+    await trio.sleep(seconds)
+    raise InjectedCrash(f"injected engine crash after {seconds:g}s (--inject-engine-crash)")

@@ -125,6 +125,9 @@ class Reconciliation:
         self._tolerance = Decimal(repr(tolerance_pct)) / 100
         self._suspect: dict[str, int] = {}
         self._quote_suspect = 0
+        # The exchange's quote balance less the ledger's at the last check with no order
+        # in motion (None before one): the monitor's drift alert and the metrics read it.
+        self.drift: Decimal | None = None
         # What the account held when the journal began; None: holdings are not compared.
         self.baseline: dict[str, Decimal] | None = None
 
@@ -168,6 +171,8 @@ class Reconciliation:
         self._apply(found)
         if self.baseline is not None and not trader.open_orders():  # else: money in motion
             self._apply_quote(quote_difference(trader, balances, self.baseline, self._tolerance))
+            raw = quote_difference(trader, balances, self.baseline, Decimal(0))
+            self.drift = raw[1] - raw[0] if raw is not None else Decimal(0)
         return dict(trader.held)
 
     def _apply_quote(self, difference: tuple[Decimal, Decimal] | None) -> None:

@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -30,6 +31,10 @@ from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.exchange.base import ExchangeBroker
 from tradebot_tui.exchange.reports import Balance, ExchangeOrder
 
+if TYPE_CHECKING:
+    from tradebot_tui.engine.engine import Engine
+    from tradebot_tui.engine.reconciliation import Reconciliation
+
 log = logging.getLogger("tradebot.engine")
 
 
@@ -43,6 +48,50 @@ async def save_last_prices(writer: JournalWriter, trader: Trader) -> None:
     prices = {s: b.last_price for s, b in trader.books.items() if b.last_ts}
     with contextlib.suppress(JournalError):  # a failed write is reported by the writer
         await writer.meta(LAST_PRICES, json.dumps(prices))
+
+
+async def recover(
+    engine: Engine,
+    journal: Journal,
+    writer: JournalWriter,
+    account: ExchangeBroker | None,
+    reconciliation: Reconciliation | None,
+    nursery: trio.Nursery,
+) -> None:
+    """Bring the engine back from its journal; then compare with the exchange regularly."""
+    settings = engine.settings
+    recovery = Recovery(
+        journal,
+        writer,
+        engine.trader,
+        engine.router,
+        account,
+        profile=settings.exchange.profile,
+        quote=settings.budget.quote,
+        symbols=engine.markets,
+        notice=engine.notice,
+    )
+    baseline = await recovery.run()
+    if reconciliation is not None:
+        reconciliation.baseline = baseline
+        nursery.start_soon(reconciliation.run, settings.exchange.reconcile_s, engine.changed_soon)
+
+
+async def watch_shutdown(
+    router: OrderRouter,
+    writer: JournalWriter | None,
+    trader: Trader,
+    policy: Callable[[], str],
+) -> None:
+    """At shutdown: send nothing new; cancel entries if the policy says so; give orders in
+    flight time; keep the last prices."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True):
+            await router.shut_down(cancel_entries=policy() == "cancel_entries")
+            if writer is not None:
+                await save_last_prices(writer, trader)
 
 
 class JournalLostData(JournalError):
@@ -138,6 +187,12 @@ class Recovery:
         pauses = json.loads(raw)
         self._trader.paused = bool(pauses.get("all"))
         self._trader.paused_symbols.update(pauses.get("symbols", []))
+        kill = pauses.get("kill") or {}
+        if kill:
+            self._trader.kill_reference = Decimal(kill["reference"])
+            self._trader.killed = str(kill.get("tripped", ""))
+            if self._trader.killed:
+                log.warning("the kill switch tripped before the restart: %s", self._trader.killed)
         if self._trader.paused or self._trader.paused_symbols:
             log.info(
                 "pauses restored: entries %s; coins paused: %s",

@@ -58,6 +58,7 @@ class OrderRecord:
     # and when its intent was journaled (wall clock, ms).
     fills: list[Fill] = field(default_factory=list)
     journaled_ms: int = 0
+    sent: float = 0.0  # monotonic time it was sent, until the broker's first answer
 
     @property
     def avg_price(self) -> Decimal | None:
@@ -101,6 +102,11 @@ class OrderRouter:
         self._scopes: dict[str, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
         self.closing = False
+        # For the metrics: fills and rejected or failed orders so far, and the seconds
+        # from sending an order to the broker's first answer (the metrics drain it).
+        self.fill_count = 0
+        self.reject_count = 0
+        self.placements: deque[float] = deque(maxlen=1000)
 
     def attach(self, nursery: trio.Nursery) -> None:
         """The nursery that order followers run in (the engine's)."""
@@ -161,6 +167,7 @@ class OrderRouter:
             if self.closing and not broker.immediate:  # shutdown began during the write
                 self._not_sent(intent, "not sent: shutting down")
                 return
+        self._records[intent.client_id].sent = time.monotonic()
         if broker.immediate:
             try:
                 events = broker.execute(intent)
@@ -260,6 +267,9 @@ class OrderRouter:
         """
         record = self._records.get(event.client_id)
         writer = self._journal if journal else None
+        if record is not None and record.sent:
+            self.placements.append(time.monotonic() - record.sent)
+            record.sent = 0.0
         if isinstance(event, OutcomeUnknown):
             self._trader.on_unknown(event)
             if record is not None:
@@ -276,6 +286,7 @@ class OrderRouter:
             self._notice(wording.unexplained_notice(symbol, event.message))
             return
         if isinstance(event, Fill):
+            self.fill_count += journal
             self._trader.on_fill(event)
             if writer is not None:  # a live fill, not one the journal already holds
                 crashpoints.reached("filled")
@@ -293,6 +304,7 @@ class OrderRouter:
         if record is not None:
             record.status = event.status
             record.message = event.message
+        self.reject_count += journal and event.status in (OrderStatus.REJECTED, OrderStatus.FAILED)
         trade = self._trader.on_closed(event)
         if writer is not None:
             ledger = self._trader.ledger

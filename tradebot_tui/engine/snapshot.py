@@ -90,6 +90,7 @@ class Notice:
     severity: str = "information"  # or "warning", "error"
     # The answer to something the trader just did: always shown, never summed up.
     answer: bool = False
+    event: str = ""  # the kind of notification it made, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,25 @@ class ReplayStatus:
     progress: float  # 0..1 of the data's time span
     first_ts_ms: int
     last_ts_ms: int
+
+
+class TallyRow(NamedTuple):
+    """Closed trades of one UTC day or one coin."""
+
+    key: str  # the day (2026-12-01) or the symbol
+    trades: int
+    wins: int
+    pnl: Decimal
+    fees: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TradeHistory:
+    """Closed trades since the journal began, summed per day and per coin."""
+
+    days: tuple[TallyRow, ...]  # oldest first
+    coins: tuple[TallyRow, ...]  # best first
+    total: TallyRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +176,11 @@ class EngineSnapshot:
     paused_symbols: frozenset[str] = frozenset()
     # Side jobs failing right now (recorder, log file, journal): trading goes on.
     problems: tuple[str, ...] = ()
+    # Away from the terminal: "notify", "metrics :9464", both, or "" (none set up).
+    away: str = ""
     # The quote balance disagrees with the ledger (both figures): no entries anywhere.
     quote_drift: str | None = None
+    history: TradeHistory | None = None
 
     @property
     def net_pnl(self) -> Decimal:

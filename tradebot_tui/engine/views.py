@@ -25,12 +25,16 @@ from tradebot_tui.engine.snapshot import (
     PositionRow,
     ReplayStatus,
     RunState,
+    TallyRow,
+    TradeHistory,
     WatchRow,
 )
+from tradebot_tui.engine.tallies import Tallies, Tally
 from tradebot_tui.engine.wording import NoticeText, order_text
 
 TRADE_HISTORY = 200
 NOTICES = 30
+HISTORY_DAYS = 60  # the history screen's daily bars
 DAY_MS = 86_400_000
 
 
@@ -42,6 +46,8 @@ class Views:
         self.history = PriceHistory() if watched else None
         self.equity = EquityHistory()
         self.trades: deque[Trade] = deque(maxlen=TRADE_HISTORY)
+        self.stats = Tallies()
+        self._history_cache: tuple[int, TradeHistory] | None = None
         self.notices: deque[Notice] = deque(maxlen=NOTICES)
         self.focus: str | None = None
         self.trade_count = 0
@@ -65,6 +71,7 @@ class Views:
         if trade.pnl > 0:
             self.wins += 1
         self.trades.appendleft(trade)  # frozen: shown as it is
+        self.stats.add(trade)
 
     def live_batch_starts(self, ts_ms: int) -> None:
         """A batch of live ticks begins at `ts_ms`: today's PnL counts from the UTC day's
@@ -111,6 +118,7 @@ class Views:
         replay: ReplayStatus | None,
         outside: frozenset[str] | None = None,
         problems: tuple[str, ...] = (),
+        away: str = "",
     ) -> EngineSnapshot:
         """An immutable view of everything the screens show, at engine time `now`."""
         trader = self._trader
@@ -155,8 +163,24 @@ class Views:
             paused_symbols=frozenset(trader.paused_symbols),
             problems=problems
             + ((f"entries held: {trader.quote_drift}",) if trader.quote_drift else ()),
+            away=away,
+            history=self._history(),
             quote_drift=trader.quote_drift,
         )
+
+    def _history(self) -> TradeHistory:
+        """The per-day and per-coin sums (made again only when a trade closed)."""
+        if self._history_cache is None or self._history_cache[0] != self.trade_count:
+            stats = self.stats
+
+            def row(key: str, t: Tally) -> TallyRow:
+                return TallyRow(key, t.trades, t.wins, t.pnl, t.fees)
+
+            days = tuple(row(d, stats.days[d]) for d in sorted(stats.days)[-HISTORY_DAYS:])
+            coins = sorted((row(s, t) for s, t in stats.coins.items()), key=lambda r: -r.pnl)
+            history = TradeHistory(days, tuple(coins), row("all", stats.total))
+            self._history_cache = (self.trade_count, history)
+        return self._history_cache[1]
 
     def _watch_and_positions(
         self, markets: dict[str, MarketRules], now: int, outside: frozenset[str]

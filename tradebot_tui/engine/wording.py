@@ -27,6 +27,7 @@ class NoticeText(NamedTuple):
     message: str
     severity: str = "information"  # or "warning", "error"
     answer: bool = False
+    event: str = ""  # the kind of notification it makes ([notify] settings), if any
 
 
 def _reason(text: str) -> str:
@@ -65,6 +66,7 @@ def trade_notice(trade: Trade, quote: str, decimals: int) -> NoticeText:
         f"PnL {trade.pnl:+.2f} {quote}",
         "information" if trade.pnl >= 0 else "warning",
         answer=trade.exit_reason is ExitReason.MANUAL,
+        event="fills",
     )
 
 
@@ -81,13 +83,17 @@ def order_closed_notice(
     if filled > 0 and avg_price is not None:
         tail = "" if status is OrderStatus.FILLED else f" ({status.value})"
         return NoticeText(
-            f"{side} {intent.symbol}", f"{fmt_qty(filled)} @ {fmt_price(avg_price, decimals)}{tail}"
+            f"{side} {intent.symbol}",
+            f"{fmt_qty(filled)} @ {fmt_price(avg_price, decimals)}{tail}",
+            event="fills",
         )
     what = "buy" if intent.side is Side.BUY else "sell"
+    failed = status in (OrderStatus.FAILED, OrderStatus.REJECTED)
     return NoticeText(
         f"{intent.symbol}: {what} {status.value}",
         message or f"{intent.client_id} ended without a fill.",
-        "error" if status in (OrderStatus.FAILED, OrderStatus.REJECTED) else "warning",
+        "error" if failed else "warning",
+        event="errors" if failed else "",
     )
 
 
@@ -97,6 +103,7 @@ def unexplained_notice(symbol: str, message: str) -> NoticeText:
         f"{symbol}: unexplained order" if symbol else "Unexplained order",
         f"{message}. Entries on {symbol or 'this coin'} stay stopped until you have looked.",
         "error",
+        event="errors",
     )
 
 
@@ -191,6 +198,16 @@ def exit_due(symbol: str) -> NoticeText:
         "as it is.",
         "warning",
         answer=True,
+    )
+
+
+def kill_switch(reason: str) -> NoticeText:
+    """The kill switch tripped: everything is being sold and entries stop."""
+    return NoticeText(
+        "Kill switch: selling everything, entries stopped",
+        f"{reason}. Resume entries (space) to re-arm it from the equity then.",
+        "error",
+        event="alerts",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -21,6 +21,14 @@ class TickBatch:
 
     ticks: Sequence[Tick]
     warmup: bool = False
+
+    def of(self, markets: Mapping[str, object]) -> Sequence[Tick]:
+        """The ticks of symbols in `markets`: a batch queued before a universe refresh can
+        carry coins that left it (and hold nothing), which must not trade on guessed rules."""
+        ticks = self.ticks
+        if all(t[1] in markets for t in ticks):
+            return ticks
+        return [t for t in ticks if t[1] in markets]
 
 
 class MarketDataSource(Protocol):
@@ -166,6 +174,11 @@ class Connection(Protocol):
 
     def circuit_text(self) -> str:
         """The breaker, rate-limit and clock state in a few words; "" when all is well."""
+        ...
+
+    def counters(self) -> dict[str, int]:
+        """For the metrics: calls, failures, retries so far, and the request weight used
+        in the current minute (the exchange's figure where it gives one)."""
         ...
 
     async def keep_time(

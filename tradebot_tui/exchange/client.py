@@ -267,6 +267,15 @@ class ExchangeClient:
         """True while the breaker holds entries and polling back."""
         return self.breaker.state is BreakerState.OPEN
 
+    def counters(self) -> dict[str, int]:
+        """Calls, failures and retries so far; the request weight used this minute."""
+        return {
+            "calls": self.calls,
+            "failures": self.failures,
+            "retries": self.retried,
+            "weight": self.used_weight,
+        }
+
     def circuit_text(self) -> str:
         """The breaker or rate-limit state in a few words; "" when all is well."""
         breaker = self.breaker

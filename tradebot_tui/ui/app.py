@@ -43,6 +43,7 @@ from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.charts import ChartsScreen
 from tradebot_tui.ui.screens.config import ConfigScreen
 from tradebot_tui.ui.screens.dialogs import HelpScreen, ThemePicker
+from tradebot_tui.ui.screens.history import HistoryScreen
 from tradebot_tui.ui.screens.logs import LogsScreen
 from tradebot_tui.ui.screens.orders import OrdersScreen
 from tradebot_tui.ui.screens.positions import PositionsScreen
@@ -78,6 +79,7 @@ class TradebotApp(App[None]):
         "logs": LogsScreen,
         "config": ConfigScreen,
         "charts": ChartsScreen,
+        "history": HistoryScreen,
     }
     DEFAULT_MODE = "watchlist"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -87,6 +89,7 @@ class TradebotApp(App[None]):
         Binding("l", "switch_mode('logs')", "Logs", tooltip="Engine log"),
         Binding("c", "switch_mode('config')", "Config", tooltip="Edit and save the settings"),
         Binding("g", "switch_mode('charts')", "Charts", tooltip="Equity and price charts"),
+        Binding("h", "switch_mode('history')", "History", tooltip="Closed trades, PnL per day"),
         Binding("space", "toggle_pause", "Pause/Resume", tooltip="Pause or resume new entries"),
         Binding("r", "replay('pause')", "Play/Pause", tooltip="Pause or resume the replay"),
         Binding("n", "replay('step')", "Step", tooltip="Paused replay: one minute forward"),

@@ -84,6 +84,7 @@ class StatusBar(TextLine):
             f"Today [{today_style}]{fmt_money(today, sign=True)}[/]",
             f"Pos [b]{snap.open_positions}/{snap.max_positions}[/]",
             feed_text(snap),
+            *([f"[$secondary]{escape(snap.away)}[/]"] if snap.away else []),
             f"[$secondary]{fmt_clock(snap.ts_ms) if snap.ts_ms else ''}[/]",
         ]
         self.set_text("  ".join(parts))

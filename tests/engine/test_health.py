@@ -1,0 +1,145 @@
+"""/metrics and /health over HTTP on 127.0.0.1: read-only, measured on the loop, honest."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import urllib.error
+import urllib.request
+from typing import Any
+
+import trio
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import START_MS, sim_market
+from tradebot_tui.config.settings import MonitorSettings, Settings
+from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.health import grade, read_health, write_health
+from tradebot_tui.exchange.paper import PaperBroker
+
+
+def settings_on(port: int) -> Settings:
+    return dataclasses.replace(Settings(), monitor=MonitorSettings(metrics=True, metrics_port=port))
+
+
+def get(url: str, method: str = "GET") -> tuple[int, str]:
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def run_engine_and(settings: Settings, probe: Any, steps: int = 1_000_000) -> Engine:
+    engine = Engine(
+        settings,
+        sim_market(settings, steps=steps),
+        PaperBroker(settings.exchange.fee_rate),
+        clock=lambda: START_MS,
+    )
+
+    async def main() -> None:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                await probe(engine)
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    return engine
+
+
+def test_metrics_and_health_are_served_read_only() -> None:
+    seen: dict[str, Any] = {}
+
+    async def probe(engine: Engine) -> None:
+        with trio.fail_after(10):
+            while engine.trades < 3 or engine.monitor.endpoint is None:
+                await trio.sleep(0.05)
+            await trio.sleep(1.2)  # a sample after the trades
+        url = f"http://{engine.monitor.metrics_address}"
+        for name, path, method in (
+            ("metrics", "/metrics", "GET"),
+            ("health", "/health", "GET"),
+            ("post", "/metrics", "POST"),
+            ("missing", "/orders", "GET"),
+        ):
+            seen[name] = await trio.to_thread.run_sync(get, url + path, method)
+        seen["header"] = engine.snapshot().away
+
+    run_engine_and(settings_on(0), probe)
+    status, text = seen["metrics"]
+    assert status == 200
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert values["tradebot_up"] == 1 and values["tradebot_ticks_total"] > 1000
+    assert values["tradebot_fills_total"] >= 6 and values["tradebot_rejects_total"] == 0
+    assert values["tradebot_order_placement_seconds_count"] >= 6
+    for name in (
+        "tradebot_ticks_per_second",
+        "tradebot_feed_lag_seconds",
+        "tradebot_stale_symbols",
+        "tradebot_circuit_breaker_open",
+        "tradebot_request_weight_used",
+        "tradebot_reconciliation_drift",
+        "tradebot_equity",
+        "tradebot_free_budget",
+        "tradebot_open_positions",
+        "tradebot_event_loop_lag_seconds",
+        "tradebot_process_rss_bytes",
+        "tradebot_process_open_fds",
+        "tradebot_exchange_retries_total",
+    ):
+        assert name in values, name
+    assert values["tradebot_process_rss_bytes"] > 10e6
+    status, body = seen["health"]
+    report = json.loads(body)
+    assert status == 200 and report["status"] == "ok" and report["mode"] == "PAPER"
+    assert seen["post"][0] == 405 and seen["missing"][0] == 404
+    assert seen["header"].startswith("metrics 127.0.0.1:")
+
+
+def test_a_port_already_taken_is_a_clear_problem_and_trading_goes_on() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        seen: dict[str, Any] = {}
+
+        async def probe(engine: Engine) -> None:
+            with trio.fail_after(10):
+                while not engine.monitor.alerts():
+                    await trio.sleep(0.02)
+            seen["problems"] = engine.snapshot().problems
+            ticks = engine.ticks
+            with trio.fail_after(10):
+                while engine.ticks < ticks + 1000:
+                    await trio.sleep(0.02)
+
+        run_engine_and(settings_on(port), probe)
+    (problem,) = seen["problems"]
+    assert problem.startswith(f"metrics endpoint cannot listen on 127.0.0.1:{port}: ")
+    assert "in use" in problem
+
+
+def test_grades() -> None:
+    assert grade("running", [], []) == ("ok", [])
+    assert grade("running", [""], ["circuit breaker open", ""]) == (
+        "degraded",
+        ["circuit breaker open"],
+    )
+    assert grade("running", ["journal cannot be written"], ["x"])[0] == "failing"
+    assert grade("stopping", [], []) == ("failing", ["the engine is stopping"])
+
+
+def test_a_health_file_that_is_old_says_the_bot_is_not_answering(tmp_path: Any) -> None:
+    path = tmp_path / "health.json"
+    assert read_health(path) == ("not running", {})
+    write_health(path, {"status": "ok", "reasons": [], "time": 1000.0})
+    assert read_health(path, now=1005.0)[0] == "ok"
+    status, report = read_health(path, now=1100.0)
+    assert status == "failing" and "no report for 100s" in report["reasons"][0]
+    path.write_text("{not json")
+    status, report = read_health(path)
+    assert status == "failing" and "unreadable" in report["reasons"][0]

@@ -1,0 +1,92 @@
+"""The kill switch: below its floor, everything is sold, entries stop, the owner is told;
+it stays tripped across a restart and resuming entries re-arms it from there."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import trio
+import trio.lowlevel
+
+from tests.helpers import START_MS, sim_market
+from tradebot_tui.config.settings import RiskSettings, Settings
+from tradebot_tui.engine.commands import ResumeEntries
+from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.journal import Journal
+from tradebot_tui.engine.recovery import LAST_PRICES, PAUSES
+from tradebot_tui.exchange.paper import PaperBroker
+
+SETTINGS = dataclasses.replace(Settings(), risk=RiskSettings(kill_switch_pct=0.3))
+
+
+def engine(journal: Journal, steps: int) -> Engine:
+    market = sim_market(SETTINGS, steps=steps)
+    prices = journal.meta(LAST_PRICES)
+    if prices:
+        market.resume_from(json.loads(prices))
+    return Engine(
+        SETTINGS,
+        market,
+        PaperBroker(SETTINGS.exchange.fee_rate),
+        clock=lambda: START_MS,
+        journal=journal,
+    )
+
+
+def test_the_kill_switch_sells_everything_stops_entries_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "paper-paper.db"
+    first = engine(Journal.open(path, profile="paper"), 20_000)
+    seen: dict[str, object] = {}
+
+    async def run_first() -> None:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(first.run)
+                seen["armed"] = first.snapshot().away
+                while not first.trader.killed:
+                    await trio.sleep(0.01)
+                while first.trader.open_orders() or first.following:
+                    await trio.lowlevel.checkpoint()
+                snap = first.snapshot()
+                seen["away"] = snap.away
+                seen["notices"] = [n.title for n in snap.notices]
+                seen["positions"] = [b.symbol for b in first.trader.books.values() if b.position]
+                buys = first.router.fill_count
+                await trio.sleep(0.5)  # the market goes on: no new entry
+                seen["new_fills"] = first.router.fill_count - buys
+                nursery.cancel_scope.cancel()
+
+    trio.run(run_first)
+    assert seen["armed"] == "kill switch at 997.00"
+    assert seen["away"] == "KILL SWITCH TRIPPED"
+    assert "Kill switch: selling everything, entries stopped" in seen["notices"]  # type: ignore[operator]
+    assert seen["positions"] == [] and seen["new_fills"] == 0
+    assert first.trader.paused and "fell to the kill switch's 997.00" in first.trader.killed
+    equity = first.trader.equity()
+    assert equity <= Decimal("997.00")
+    pauses = json.loads(Journal.open(path, profile="paper").meta(PAUSES) or "{}")
+    assert pauses["kill"]["tripped"] == first.trader.killed
+
+    second = engine(Journal.open(path, profile="paper"), 2_000)
+
+    async def run_second() -> None:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(second.run)
+                seen["restored"] = (second.trader.killed, second.trader.paused)
+                second.submit(ResumeEntries())
+                while second.trader.paused:
+                    await trio.sleep(0.01)
+                seen["rearmed"] = second.snapshot().away
+                nursery.cancel_scope.cancel()
+
+    trio.run(run_second)
+    assert seen["restored"] == (first.trader.killed, True)
+    assert second.trader.killed == "" and second.trader.kill_reference == equity
+    floor = equity * (1 - Decimal("0.003"))
+    assert seen["rearmed"] == f"kill switch at {floor:.2f}"

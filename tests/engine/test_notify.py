@@ -1,0 +1,237 @@
+"""Notifications: Apprise posting to a target on 127.0.0.1, end to end, and when it fails.
+
+The engine trades on the simulated market; its notifier sends through real Apprise (the
+`json://` service) to a local receiver that can fail, hang or ask for a login. Sending is
+never allowed to slow trading: the ticks keep coming while the target misbehaves.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.fake_notify import NotifyTarget
+from tests.helpers import START_MS, sim_market
+from tradebot_tui.config.credentials import Secret, SecretsError, load_notify_urls
+from tradebot_tui.config.settings import NotifySettings, Settings
+from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.logs import redact
+from tradebot_tui.engine.notifier import AppriseSender, Notifier, render
+from tradebot_tui.exchange.paper import PaperBroker
+
+FAST = NotifySettings(coalesce_s=0.2, timeout_s=2.0, daily_at="")
+
+
+def engine_with(notifier: Notifier, steps: int = 3000) -> Engine:
+    settings = Settings()
+    return Engine(
+        settings,
+        sim_market(settings, steps=steps, realtime=False),
+        PaperBroker(settings.exchange.fee_rate),
+        clock=lambda: START_MS,
+        notifier=notifier,
+    )
+
+
+async def wait_for(condition: object, seconds: float = 10) -> None:
+    with trio.fail_after(seconds):
+        while not condition():  # type: ignore[operator]
+            await trio.sleep(0.02)
+
+
+def test_fills_and_exits_reach_the_phone_and_the_stop_is_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    password = "s3cretTokenXYZ"
+    with NotifyTarget(user="bot", password=password) as target:
+        url = Secret(target.url())
+        notifier = Notifier(AppriseSender([url]), FAST)
+        engine = engine_with(notifier)
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                await wait_for(lambda: any("Sold" in m["message"] for m in target.received()))
+                nursery.cancel_scope.cancel()
+
+        trio.run(main)
+        messages = target.received()
+    text = "\n".join(f"{m['title']}\n{m['message']}" for m in messages)
+    assert "Bought" in text and "PnL" in text  # fills, and exits with their PnL
+    last = messages[-1]["title"] + "\n" + messages[-1]["message"]
+    assert "Engine stopped" in last  # said before the notifier went
+    assert all(m["title"].startswith("tradebot-tui") for m in messages)
+    # The URL (its password) is nowhere: not in the log, not in what was sent.
+    assert password not in caplog.text and password not in text
+    assert password not in redact(f"sending to {target.url()}")
+    assert notifier.problem == "" and notifier.pending == 0
+
+
+def test_a_failing_target_is_retried_reported_and_never_stops_trading(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "tradebot")
+    with NotifyTarget() as target:
+        target.fail_next = 3
+        notifier = Notifier(AppriseSender([Secret(target.url())]), FAST, backoff_s=(0.2,))
+        engine = engine_with(notifier, steps=1_000_000)
+        seen: dict[str, object] = {}
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                await wait_for(lambda: notifier.problem)
+                seen["header"] = engine.snapshot().problems
+                ticks = engine.ticks
+                await wait_for(lambda: engine.ticks > ticks + 100)  # trading goes on
+                await wait_for(lambda: target.received() and not notifier.problem)
+                nursery.cancel_scope.cancel()
+
+        trio.run(main)
+    assert any(p.startswith("notifications failing") for p in seen["header"])  # type: ignore[attr-defined]
+    assert "notification not sent" in caplog.text and "delivered again" in caplog.text
+    assert target.attempts >= 4 and notifier.failures >= 3
+    # Nothing was lost: the first message held the events of the failed attempts.
+    first = target.received()[0]
+    assert "Bought" in first["title"] + first["message"]
+
+
+def test_a_target_that_hangs_times_out_and_the_engine_does_not_wait() -> None:
+    with NotifyTarget() as target:
+        target.delay_s = 3.0
+        settings = NotifySettings(coalesce_s=0.0, timeout_s=0.5, daily_at="")
+        notifier = Notifier(AppriseSender([Secret(target.url())]), settings, backoff_s=(30,))
+        engine = engine_with(notifier, steps=100_000)
+        seen: dict[str, int] = {}
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                notifier.add("errors", "Test", "hang")
+                await wait_for(lambda: target.attempts >= 1)
+                seen["ticks_at_send"] = engine.ticks
+                with trio.move_on_after(1.0):  # the sender is stuck in its thread meanwhile
+                    await trio.sleep_forever()
+                seen["ticks_after"] = engine.ticks
+                await wait_for(lambda: notifier.problem)
+                nursery.cancel_scope.cancel()
+
+        trio.run(main)
+    assert seen["ticks_after"] > seen["ticks_at_send"] + 100
+    assert "timed out" in notifier.problem or "TIMEOUT" in notifier.problem.upper()
+    assert notifier.pending >= 1  # kept for the next attempt
+
+
+def test_bursts_are_coalesced_and_the_rate_is_capped() -> None:
+    sent: list[tuple[str, str]] = []
+
+    class Recorder:
+        def send(self, title: str, body: str, severity: str, timeout_s: float) -> str:
+            sent.append((title, body))
+            return ""
+
+        def prepare(self) -> None:
+            pass
+
+        def describe(self) -> str:
+            return "a list"
+
+    settings = NotifySettings(coalesce_s=0.1, max_per_hour=2, daily_at="", fills=False)
+    notifier = Notifier(Recorder(), settings)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(notifier.run)
+            for n in range(5):
+                notifier.add("errors", f"Order {n} rejected", "insufficient balance", "error")
+            notifier.add("fills", "Bought X", "turned off: never sent")
+            await wait_for(lambda: len(sent) == 1)
+            notifier.add("alerts", "Second burst")
+            await wait_for(lambda: len(sent) == 2)
+            notifier.add("alerts", "Third burst: over the hourly cap")
+            await trio.sleep(0.5)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert len(sent) == 2 and notifier.pending == 1
+    title, body = sent[0]
+    assert title == "tradebot-tui: 5 events" and body.count("rejected") == 5
+    assert "turned off" not in body
+    assert sent[1] == ("tradebot-tui: Second burst", "")
+
+
+def test_render_says_what_was_dropped() -> None:
+    from tradebot_tui.engine.notifier import Event
+
+    title, body, severity = render([Event("errors", "A", "x", "error")], dropped=3)
+    assert title == "tradebot-tui: 4 events" and "3 more" in body and severity == "error"
+
+
+def test_notify_urls_come_from_the_environment_or_the_secrets_file(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    assert load_notify_urls(secrets, {}) == []
+    env = {"TRADEBOT_NOTIFY_URLS": "tgram://123:abc/456, ntfy://topic"}
+    urls = load_notify_urls(secrets, env)
+    assert [u.reveal() for u in urls] == ["tgram://123:abc/456", "ntfy://topic"]
+    assert "abc" not in repr(urls)
+    secrets.write_text('[notify]\nurls = ["json://127.0.0.1:9/x"]\n')
+    secrets.chmod(0o600)
+    assert [u.reveal() for u in load_notify_urls(secrets, {})] == ["json://127.0.0.1:9/x"]
+    secrets.write_text('[notify]\nurls = "json://127.0.0.1:9/x"\n')
+    with pytest.raises(SecretsError, match=r"\[notify\] urls must be a list"):
+        load_notify_urls(secrets, {})
+    secrets.chmod(0o644)
+    with pytest.raises(SecretsError, match="permissions 0644"):
+        load_notify_urls(secrets, {})
+
+
+def test_a_url_apprise_does_not_know_is_in_the_header_at_start_without_showing_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    notifier = Notifier(AppriseSender([Secret("nosuchservice://tokenABC")]), FAST)
+    engine = engine_with(notifier)
+    seen: dict[str, tuple[str, ...]] = {}
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(engine.run)
+            await wait_for(lambda: notifier.problem)
+            seen["header"] = engine.snapshot().problems
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert seen["header"] == (
+        "notifications failing: notify URL #1 is not an Apprise URL Apprise knows",
+    )
+    assert "tokenABC" not in caplog.text
+
+
+def test_an_engine_crash_is_sent_with_its_cause() -> None:
+    with NotifyTarget() as target:
+        settings = Settings()
+        notifier = Notifier(AppriseSender([Secret(target.url())]), FAST)
+        engine = Engine(
+            settings,
+            sim_market(settings, steps=1_000_000),
+            PaperBroker(settings.exchange.fee_rate),
+            clock=lambda: START_MS,
+            notifier=notifier,
+            crash_after_s=0.3,
+        )
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(engine.run)
+
+        with pytest.raises(BaseException) as raised:
+            trio.run(main)
+        messages = target.received()
+    assert "InjectedCrash" in repr(raised.value)
+    last = messages[-1]
+    text = last["title"] + "\n" + last["message"]
+    assert "Engine crashed" in text and "injected engine crash after 0.3s" in text
+    assert last["type"] == "failure"

@@ -1,0 +1,212 @@
+"""Telegram remote control against a fake Bot API on 127.0.0.1, with a trading engine."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import trio
+
+from tests.engine.test_paper_journal import engine as paper_engine
+from tests.fake_telegram import FakeTelegram
+from tradebot_tui.config.credentials import (
+    Secret,
+    SecretsError,
+    TelegramAccess,
+    load_telegram,
+)
+from tradebot_tui.config.settings import Settings, TelegramSettings
+from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.journal import Journal
+from tradebot_tui.engine.tallies import Tallies
+from tradebot_tui.engine.telegram import Desk, TelegramApi, TelegramRemote
+
+TOKEN = "123456:AAH-secret-token-xyz"
+OWNER = 4242
+STRANGER = 666
+FAST = TelegramSettings(poll_s=1, confirm_s=60)
+
+
+def remote_for(engine: Engine, url: str, token: str = TOKEN, **kw: Any) -> TelegramRemote:
+    access = TelegramAccess(Secret(TOKEN), frozenset({OWNER}), "test")
+    remote = TelegramRemote(TelegramApi(url, Secret(token)), access, kw.pop("settings", FAST), **kw)
+    remote.desk = Desk(
+        snapshot=engine.snapshot,
+        submit=engine.submit,
+        tallies=engine.views.stats,
+        health=engine.monitor.reporter.health,
+    )
+    engine.add_service(remote)
+    return remote
+
+
+def run(engine: Engine, script: Callable[[], Awaitable[None]]) -> None:
+    async def main() -> None:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                await script()
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
+async def until(condition: Callable[[], object], seconds: float = 15) -> None:
+    with trio.fail_after(seconds):
+        while not condition():
+            await trio.sleep(0.02)
+
+
+async def ask(fake: FakeTelegram, text: str, chat: int = OWNER) -> str:
+    before = len(fake.replies(chat))
+    fake.say(chat, text)
+    await until(lambda: len(fake.replies(chat)) > before)
+    return fake.replies(chat)[-1]
+
+
+def test_commands_from_the_owner_read_and_steer_the_engine(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "tradebot")
+    journal_path = tmp_path / "paper-paper.db"
+    engine = paper_engine(Settings(), Journal.open(journal_path, profile="paper"), 1_000_000)
+    answers: dict[str, str] = {}
+    with FakeTelegram(TOKEN) as fake:
+        remote = remote_for(engine, fake.url)
+
+        async def script() -> None:
+            await until(lambda: engine.trades >= 2 and engine.snapshot().positions)
+            for command in ("/help", "/status", "/positions", "/profit", "/daily", "/balance"):
+                answers[command] = await ask(fake, command)
+            answers["/pause"] = await ask(fake, "/pause")
+            await until(lambda: engine.trader.paused)
+            answers["header"] = engine.snapshot().away
+            symbol = engine.snapshot().positions[0].symbol
+            answers["/exit"] = await ask(fake, f"/exit {symbol.replace('/', '')}")
+            assert engine.trader.books[symbol].position is not None  # not before /yes
+            answers["/yes"] = await ask(fake, "/yes")
+            await until(lambda: engine.trader.books[symbol].position is None)
+            answers["/yes again"] = await ask(fake, "/yes")
+            answers["/resume"] = await ask(fake, "/resume")
+            await until(lambda: not engine.trader.paused)
+            answers["/nonsense"] = await ask(fake, "/nonsense")
+            fake.say(STRANGER, "/exitall")  # not allowed: ignored
+            answers["last"] = await ask(fake, "/status")
+
+        run(engine, script)
+    assert "/exitall – sell every position" in answers["/help"]
+    assert answers["/status"].startswith("OK · PAPER · running\nEquity ")
+    assert " @ " in answers["/positions"] and "PnL" in answers["/positions"]
+    assert "closed trades" in answers["/profit"] and "PnL per day (UTC)" in answers["/daily"]
+    assert answers["/balance"].startswith("Equity ") and "Free " in answers["/balance"]
+    assert answers["/pause"].startswith("Entries paused") and "telegram" in answers["header"]
+    assert answers["/exit"].startswith("Sell ") and "Send /yes within 60 s" in answers["/exit"]
+    assert answers["/yes"].startswith("Selling ") and answers["/yes again"] == "Nothing to confirm."
+    assert answers["/nonsense"] == "Unknown command /nonsense. /help lists them."
+    assert fake.replies(STRANGER) == [] and remote.handled == 13
+    assert f"ignored a message from chat {STRANGER}" in caplog.text
+    assert TOKEN not in caplog.text and "AAH-secret" not in caplog.text
+    # Through the same commands as the keys, journaled alike.
+    events = Journal.open(journal_path, profile="paper").db.execute(
+        "SELECT detail FROM events WHERE kind = 'control'"
+    )
+    assert [d for (d,) in events] == ["PauseEntries", "ExitPosition", "ResumeEntries"]
+
+
+def test_a_confirmation_expires_and_only_its_chat_can_give_it() -> None:
+    now = [0.0]
+    access = TelegramAccess(Secret(TOKEN), frozenset({OWNER, 77}), "test")
+    api = TelegramApi("http://127.0.0.1:9", Secret(TOKEN))
+    remote = TelegramRemote(api, access, FAST, clock=lambda: now[0])
+    position = SimpleNamespace(symbol="BTC/USDT", qty=Decimal(1), pnl=Decimal(0), pnl_pct=0.0)
+    snap = SimpleNamespace(quote="USDT", positions=[position])
+    submitted: list[object] = []
+    remote.desk = Desk(
+        snapshot=lambda: snap,  # type: ignore[arg-type,return-value]
+        submit=submitted.append,
+        tallies=Tallies(),
+        health=dict,
+    )
+    assert "Send /yes within 60 s" in remote.answer(OWNER, "/exit BTC/USDT")
+    assert remote.answer(77, "/yes") == "Nothing to confirm."  # another chat cannot
+    now[0] = 61
+    assert remote.answer(OWNER, "/yes") == "Too late: that request expired. Ask again."
+    assert remote.answer(OWNER, "/exit ETH/USDT").startswith("No open position in ETH/USDT")
+    assert submitted == []
+
+
+def test_a_bad_token_is_in_the_log_and_the_header_and_trading_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = paper_engine(Settings(), Journal.open(tmp_path / "p.db", profile="paper"), 1_000_000)
+    seen: dict[str, Any] = {}
+    with FakeTelegram(TOKEN) as fake:
+        remote = remote_for(engine, fake.url, token="999:wrong-token-abc")
+
+        async def script() -> None:
+            await until(lambda: remote.problem)
+            seen["problems"] = engine.snapshot().problems
+            ticks = engine.ticks
+            await until(lambda: engine.ticks > ticks + 500)
+
+        run(engine, script)
+    assert "telegram: the bot token is refused (401): check [telegram] token" in seen["problems"]
+    assert "wrong-token-abc" not in caplog.text
+
+
+def test_an_unreachable_api_and_flood_control_are_retried(tmp_path: Path) -> None:
+    engine = paper_engine(Settings(), Journal.open(tmp_path / "p.db", profile="paper"), 1_000_000)
+    seen: dict[str, Any] = {}
+    with FakeTelegram(TOKEN) as fake:
+        fake.flood_next = 1
+        remote = remote_for(engine, fake.url)
+        unreachable = remote_for(engine, "http://127.0.0.1:9")  # nothing listens there
+
+        async def script() -> None:
+            await until(lambda: unreachable.problem and remote.connected, 20)
+            seen["unreachable"] = unreachable.problem
+            seen["reply"] = await ask(fake, "/help")
+
+        run(engine, script)
+    assert seen["unreachable"].startswith("telegram: cannot reach the Bot API")
+    assert fake.calls[:2] == ["getUpdates", "getUpdates"]  # the 429, then after retry_after
+    assert seen["reply"].startswith("Commands:")
+
+
+def test_a_second_poller_on_the_token_is_reported(tmp_path: Path) -> None:
+    engine = paper_engine(Settings(), Journal.open(tmp_path / "p.db", profile="paper"), 1_000_000)
+    seen: dict[str, Any] = {}
+    slow = dataclasses.replace(FAST, poll_s=5)
+    with FakeTelegram(TOKEN) as fake:
+        first = remote_for(engine, fake.url, settings=slow)
+        second = remote_for(engine, fake.url, settings=slow)
+
+        async def script() -> None:
+            await until(lambda: "409" in first.problem or "409" in second.problem, 20)
+            seen["problem"] = first.problem or second.problem
+
+        run(engine, script)
+    assert seen["problem"] == "telegram: another program polls this bot token (409)"
+
+
+def test_telegram_access_from_the_environment_or_the_secrets_file(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    assert load_telegram(secrets, {}) is None
+    env = {"TRADEBOT_TELEGRAM_TOKEN": TOKEN, "TRADEBOT_TELEGRAM_CHATS": "4242, 77"}
+    access = load_telegram(secrets, env)
+    assert access is not None and access.chat_ids == {4242, 77} and TOKEN not in repr(access)
+    with pytest.raises(SecretsError, match="set both"):
+        load_telegram(secrets, {"TRADEBOT_TELEGRAM_TOKEN": TOKEN})
+    secrets.write_text(f'[telegram]\ntoken = "{TOKEN}"\nchat_ids = [4242]\n')
+    secrets.chmod(0o600)
+    access = load_telegram(secrets, {})
+    assert access is not None and access.token.reveal() == TOKEN
+    secrets.write_text(f'[telegram]\ntoken = "{TOKEN}"\nchat_ids = ["me"]\n')
+    with pytest.raises(SecretsError, match="chat id 'me' is not a number"):
+        load_telegram(secrets, {})

@@ -1,0 +1,212 @@
+"""The health report and the metrics of one engine, measured on its loop once a second.
+
+The report goes to the metrics endpoint (when it is on) and to the health file that
+`tradebot-tui status` reads. See `health` for the endpoint and the grading.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.lifecycle import State
+from tradebot_tui.core.trader import Trader
+from tradebot_tui.engine.health import MetricsEndpoint, Placements, Sample, grade, write_health
+from tradebot_tui.engine.notifier import Notifier
+from tradebot_tui.engine.readings import Readings
+from tradebot_tui.engine.tallies import Tallies
+
+log = logging.getLogger("tradebot.monitor")
+
+HEALTH_EVERY_S = 2.0
+FEED_SILENT_S = 60.0  # a live feed without a price this long: failing
+
+
+@functools.cache
+def version() -> str:
+    """The installed version (read once, when the first report is made: importlib.metadata
+    is too slow for the start-up path)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tradebot-tui")
+    except metadata.PackageNotFoundError:  # a checkout run without installing
+        return "unknown"
+
+
+class Reporter:
+    """Builds the health report and the metrics sample; serves and writes them."""
+
+    def __init__(
+        self,
+        trader: Trader,
+        stats: Tallies,
+        readings: Readings,
+        *,
+        settings: Callable[[], Settings],
+        notifier: Notifier | None,
+        alerts: Callable[[], tuple[str, ...]],
+        away: Callable[[], str],
+        memory: Callable[[], float],
+        fds: Callable[[], tuple[int, int]],
+    ) -> None:
+        self._trader = trader
+        self._stats = stats
+        self._read = readings
+        self._settings = settings
+        self._notifier = notifier
+        self._alerts = alerts
+        self._away = away
+        self._memory = memory
+        self._fds = fds
+        self.endpoint: MetricsEndpoint | None = None
+        self.health_file: Path | None = None  # where `tradebot-tui status` reads
+        self.problems: dict[str, str] = {}  # the endpoint's or the health file's, if any
+        self._placements = Placements()
+        self._started = time.monotonic()
+        self._last_ticks = (self._started, 0)
+        self._health_written = -HEALTH_EVERY_S
+
+    @property
+    def address(self) -> str:
+        return self.endpoint.address if self.endpoint is not None else ""
+
+    def stop(self) -> None:
+        """Close the endpoint; the health file says the bot stopped."""
+        if self.endpoint is not None:
+            self.endpoint.stop()
+        if self.health_file is not None:
+            self.write_health({**self.health(), "status": "stopped", "reasons": []})
+
+    def listen(self, endpoint: MetricsEndpoint) -> None:
+        try:
+            endpoint.start()
+        except OSError as exc:
+            why = f"metrics endpoint cannot listen on {endpoint.address}: {exc.strerror or exc}"
+            log.error("%s; trading goes on without it", why)
+            self.problems["metrics"] = why
+            return
+        self.endpoint = endpoint
+        log.info("metrics on http://%s/metrics, health on /health", endpoint.address)
+
+    # -- health and metrics -----------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        trader, read = self._trader, self._read
+        state = read.state()
+        feed = read.feed()
+        last = read.last_tick_ms()
+        lag = max(0.0, time.time() - last / 1000) if last else None
+        problems = read.problems()
+        errors = sorted(s for s, b in trader.books.items() if b.state is State.ERROR)
+        failing = [p for p in problems if p.startswith("journal")]
+        if feed and lag is not None and lag > FEED_SILENT_S:
+            failing.append(f"no price for {lag:.0f}s (feed {feed})")
+        degraded = [
+            *(p for p in problems if not p.startswith("journal")),
+            *self._alerts(),
+            "circuit breaker open" if read.circuit_open() else "",
+            f"in error: {', '.join(errors)}" if errors else "",
+            *(f"{s}: {why}" for s, why in trader.held.items()),
+            f"entries held: {trader.quote_drift}" if trader.quote_drift else "",
+        ]
+        status, reasons = grade(state, failing, degraded)
+        ledger = trader.ledger
+        return {
+            "status": status,
+            "reasons": reasons,
+            "time": time.time(),
+            "pid": os.getpid(),
+            **read.info,
+            "version": version(),
+            "profile": self._settings().exchange.profile,
+            "state": state,
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "quote": ledger.quote,
+            "equity": str(round(trader.equity(), 2)),
+            "free": str(round(ledger.free, 2)),
+            "realized_pnl": str(round(ledger.realized_pnl, 2)),
+            "positions": sorted(s for s, b in trader.books.items() if b.position is not None),
+            "open_orders": len(trader.open_orders()),
+            "feed": feed,
+            "feed_lag_s": round(lag, 1) if lag is not None else None,
+            "ticks": read.ticks(),
+            "trades": self._stats.total.trades,
+            "away": self._away(),
+        }
+
+    def report(self, late: float) -> None:
+        """Measure once: the endpoint's sample, and the health file every few seconds."""
+        if self.endpoint is None and self.health_file is None:
+            return
+        read, trader = self._read, self._trader
+        health = self.health()
+        ticks = read.ticks()
+        now = time.monotonic()
+        rate = (ticks - self._last_ticks[1]) / max(1e-9, now - self._last_ticks[0])
+        self._last_ticks = (now, ticks)
+        if read.router is not None:
+            while read.router.placements:
+                self._placements.add(read.router.placements.popleft())
+        if self.endpoint is not None:
+            exchange = read.exchange()
+            notifier = self._notifier
+            fds = self._fds()[0]
+            stale_ms = self._settings().risk.stale_after_s * 1000
+            last_ms = read.last_tick_ms()
+            stale = sum(
+                1 for b in trader.books.values() if stale_ms and last_ms - b.last_ts > stale_ms
+            )
+            lag = health["feed_lag_s"]
+            self.endpoint.sample = Sample(
+                gauges={
+                    "up": 1.0,
+                    "ticks_per_second": round(rate, 1),
+                    "feed_lag_seconds": float(lag) if lag is not None else float("nan"),
+                    "stale_symbols": float(stale),
+                    "circuit_breaker_open": float(read.circuit_open()),
+                    "request_weight_used": float(exchange.get("weight", 0)),
+                    "reconciliation_drift": float(read.drift() or 0),
+                    "equity": float(trader.equity()),
+                    "free_budget": float(trader.ledger.free),
+                    "open_positions": float(len(health["positions"])),
+                    "event_loop_lag_seconds": late,
+                    "process_rss_bytes": self._memory() * 1e6,
+                    "process_open_fds": float(fds),
+                    "alerts_active": float(len(health["reasons"])),
+                },
+                counters={
+                    "ticks_total": float(ticks),
+                    "fills_total": float(read.router.fill_count if read.router else 0),
+                    "rejects_total": float(read.router.reject_count if read.router else 0),
+                    "exchange_calls_total": float(exchange.get("calls", 0)),
+                    "exchange_failures_total": float(exchange.get("failures", 0)),
+                    "exchange_retries_total": float(exchange.get("retries", 0)),
+                    "notifications_sent_total": float(notifier.sent if notifier else 0),
+                    "notifications_failed_total": float(notifier.failures if notifier else 0),
+                },
+                info={**read.info, "profile": str(health["profile"]), "version": version()},
+                buckets=self._placements.cumulative(),
+                placement_sum=self._placements.total,
+                health=health,
+            )
+        if self.health_file is not None and now - self._health_written >= HEALTH_EVERY_S:
+            self._health_written = now
+            self.write_health(health)
+
+    def write_health(self, report: dict[str, Any]) -> None:
+        assert self.health_file is not None
+        try:
+            write_health(self.health_file, report)
+        except OSError as exc:
+            if "health" not in self.problems:
+                log.warning("health file %s cannot be written: %s", self.health_file, exc)
+            self.problems["health"] = f"health file: {exc.strerror or exc}"
+        else:
+            self.problems.pop("health", None)

@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import deque
 from decimal import Decimal
 from pathlib import Path
 
@@ -137,17 +136,20 @@ async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, f
     broker = QuotePaperBroker(Decimal("0.001"), quotes)
     engine = Engine(settings, source, broker, clock=lambda: 0)
 
-    received: deque[int] = deque()
+    # When each tick was received, by the tick itself: under overload the reader
+    # conflates, and a tick that never reaches the trader is simply not measured.
+    received: dict[object, int] = {}
     handle = source.handle
 
     def timed_handle(message: str | bytes) -> object:
         tick = handle(message)
         if tick is not None:
-            received.append(time.perf_counter_ns())
+            received[tick] = time.perf_counter_ns()
         return tick
 
     source.handle = timed_handle  # type: ignore[method-assign]
     latencies: list[float] = []
+    stamps: list[int] = []  # when each measured tick was decided
     intent_latencies: list[float] = []
     measuring = [False]
     on_tick = engine.trader.on_tick
@@ -155,10 +157,11 @@ async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, f
     def timed_on_tick(ts: int, symbol: str, price: float) -> object:
         intent = on_tick(ts, symbol, price)
         done = time.perf_counter_ns()
-        start = received.popleft()
+        start = received.pop((ts, symbol, price), done)
         if measuring[0]:
             us = (done - start) / 1000
             latencies.append(us)
+            stamps.append(done)
             if intent is not None:
                 intent_latencies.append(us)
         return intent
@@ -169,16 +172,27 @@ async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, f
         await trio.sleep(3.0)  # connect, warm the anchors
         measuring[0] = True
         ticks0, t_start = engine.ticks, trio.current_time()
+        messages0, conflated0 = source.messages, source.conflated_batches
         cpu0 = time.process_time()
         await trio.sleep(seconds)
         measuring[0] = False
         elapsed = trio.current_time() - t_start
         cpu = time.process_time() - cpu0
         ticks = engine.ticks - ticks0
+        messages = source.messages - messages0
+        conflated = source.conflated_batches - conflated0
         nursery.cancel_scope.cancel()
+    # Lag over time: the median latency in the first and the last third of the run.
+    third = len(latencies) // 3
+    early = pct(latencies[:third], 0.5) if third else float("nan")
+    late = pct(latencies[-third:], 0.5) if third else float("nan")
     return {
         "ticks": ticks,
         "rate": ticks / elapsed,
+        "messages": messages / elapsed,
+        "conflated": conflated,
+        "early": early,
+        "late": late,
         "p50": pct(latencies, 0.5),
         "p99": pct(latencies, 0.99),
         "max": max(latencies) if latencies else float("nan"),
@@ -205,8 +219,13 @@ def main() -> int:
         f"engine process CPU {r['cpu']:.0f} % of one core"
     )
     print(
+        f"messages received {r['messages']:,.0f}/s; times the engine was behind and the "
+        f"reader conflated: {r['conflated']:,}"
+    )
+    print(
         f"tick latency (received -> decided): p50 {r['p50']:.0f} µs, p99 {r['p99']:.0f} µs, "
-        f"max {r['max']:.0f} µs"
+        f"max {r['max']:.0f} µs; median first third {r['early']:.0f} µs, last third "
+        f"{r['late']:.0f} µs (lag growth: {r['late'] - r['early']:+.0f} µs)"
     )
     verdict = "met" if r["ip99"] <= 1000 or r["intents"] == 0 else "NOT met"
     print(

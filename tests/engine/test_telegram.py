@@ -15,6 +15,7 @@ import trio
 
 from tests.engine.test_paper_journal import engine as paper_engine
 from tests.fake_telegram import FakeTelegram
+from tests.helpers import expected_live_ticks
 from tradebot_tui.config.credentials import (
     Secret,
     SecretsError,
@@ -75,13 +76,17 @@ def test_commands_from_the_owner_read_and_steer_the_engine(
 ) -> None:
     caplog.set_level(logging.INFO, "tradebot")
     journal_path = tmp_path / "paper-paper.db"
-    engine = paper_engine(Settings(), Journal.open(journal_path, profile="paper"), 1_000_000)
+    # A market that ends after fifteen minutes with trades made and positions open: then
+    # prices stand still and only the commands change anything.
+    engine = paper_engine(Settings(), Journal.open(journal_path, profile="paper"), 900)
     answers: dict[str, str] = {}
+    total = expected_live_ticks(Settings(), steps=900)
     with FakeTelegram(TOKEN) as fake:
         remote = remote_for(engine, fake.url)
 
         async def script() -> None:
-            await until(lambda: engine.trades >= 2 and engine.snapshot().positions)
+            await until(lambda: engine.ticks == total and not engine.following)
+            assert engine.trades >= 2 and engine.snapshot().positions
             for command in ("/help", "/status", "/positions", "/profit", "/daily", "/balance"):
                 answers[command] = await ask(fake, command)
             answers["/pause"] = await ask(fake, "/pause")

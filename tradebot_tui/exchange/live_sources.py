@@ -12,7 +12,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import trio
@@ -64,6 +64,8 @@ class _ExchangeFeed:
         self._markets: dict[str, MarketRules] = {}
         self._raw: dict[str, Any] = {}  # every market the exchange lists, as ccxt has it
         self._selected: list[str] = []  # what the universe rule chose
+        self._selected_set: set[str] = set()
+        self._rules_cache: dict[str, MarketRules] = {}  # market_rules of _raw, by symbol
         self._held: frozenset[str] = frozenset()
         self._held_now: Callable[[], frozenset[str]] | None = None
         self.added: list[str] = []  # fed symbols whose history is not sent yet
@@ -88,9 +90,16 @@ class _ExchangeFeed:
         """Keep these symbols in the feed whatever the universe says: the bot holds them
         (a position, dust, an order). A universe refresh drops only what holds nothing."""
         if symbols != self._held:
+            outside = self._outside(self._held)
             self._held = symbols
-            if self._raw:
+            # Held coins inside the universe are fed anyway: only a change of those
+            # outside it changes the feed (a trade a second must not rebuild 500 markets).
+            if self._raw and self._outside(symbols) != outside:
                 self._rebuild()
+
+    def _outside(self, held: frozenset[str]) -> set[str]:
+        selected = self._selected_set
+        return {s for s in held if s in self._raw and s not in selected}
 
     def follow_held(self, held: Callable[[], frozenset[str]]) -> None:
         """Ask `held` for what is held at every rebuild of the fed symbols."""
@@ -116,6 +125,7 @@ class _ExchangeFeed:
         if self.rule.mode == "top_volume":
             tickers = await self.client.call("fetch_tickers", priority=Priority.MARKET_DATA)
         self._raw = dict(raw)
+        self._rules_cache.clear()  # the markets were read again: their rules too
         self._selected = select(self.rule, raw, tickers)
         if not self._selected:
             log.warning("the universe is empty: no %s market matches the settings", self.rule.quote)
@@ -126,9 +136,16 @@ class _ExchangeFeed:
         raw = self._raw
         if self._held_now is not None:
             self._held = self._held_now()
+        selected = self._selected_set = set(self._selected)
         symbols = list(self._selected)
-        symbols += sorted(s for s in self._held if s in raw and s not in self._selected)
-        new = {s: market_rules(raw[s]) for s in symbols}
+        symbols += sorted(s for s in self._held if s in raw and s not in selected)
+        cache = self._rules_cache
+        new = {}
+        for s in symbols:
+            rules = cache.get(s)
+            if rules is None:
+                rules = cache[s] = market_rules(raw[s])
+            new[s] = rules
         self.by_id = {str(raw[s]["id"]): s for s in symbols}
         self.ids = {s: str(raw[s]["id"]) for s in symbols}
         if list(new) == list(self._markets):
@@ -351,6 +368,7 @@ class BinanceWebsocketSource(_ExchangeFeed):
         self.name = f"{client.name} websocket"
         self._universe_changed = trio.Event()
         self._next_id = 1
+        self.conflated_batches = 0  # times the engine was behind and ticks were conflated
 
     def streams(self) -> list[str]:
         return [f"{self.ids[s].lower()}@{self.stream}" for s in self._markets]
@@ -393,7 +411,11 @@ class BinanceWebsocketSource(_ExchangeFeed):
             self.state = "connecting" if not self.connects else "reconnecting"
             try:
                 async with open_websocket_url(
-                    self.url(), connect_timeout=10, disconnect_timeout=2
+                    self.url(),
+                    connect_timeout=10,
+                    disconnect_timeout=2,
+                    # Room for a burst, taken into one batch by the reader.
+                    message_queue_size=MAX_DRAIN,
                 ) as ws:
                     self.connects += 1
                     attempt = 0
@@ -419,12 +441,46 @@ class BinanceWebsocketSource(_ExchangeFeed):
             await trio.sleep(delay)
 
     async def _reader(self, ws: Any, send: trio.MemorySendChannel[TickBatch]) -> None:
+        """Messages to batches: one batch holds every message already queued (no waiting
+        for more), so that a burst costs the engine one wake-up, not one per message.
+        While the engine is behind (its channel full), ticks are held and conflated per
+        symbol (`Conflater`): the backlog stays one batch, whatever the rate."""
+        queued = _queued_messages(ws)
+        handle = self.handle
+        held = Conflater()
         while True:
-            with trio.fail_after(self.silence_s):
+            if held:
+                try:
+                    send.send_nowait(held.batch())
+                    held = Conflater()
+                except trio.WouldBlock:
+                    pass  # still behind: keep conflating
+            # With ticks held, look again soon even if the socket is quiet.
+            wait = self.silence_s if not held else HELD_RETRY_S
+            with trio.move_on_after(wait) as quiet:
                 message = await ws.get_message()
-            tick = self.handle(message)
+            if quiet.cancelled_caught:
+                if not held:
+                    raise trio.TooSlowError(f"no message for {self.silence_s:g}s")
+                continue
+            ticks = []
+            tick = handle(message)
             if tick is not None:
-                await send.send(TickBatch((tick,)))
+                ticks.append(tick)
+            for message in queued(MAX_DRAIN):
+                tick = handle(message)
+                if tick is not None:
+                    ticks.append(tick)
+            if not ticks:
+                continue
+            if held:
+                held.add(ticks)
+                continue
+            try:
+                send.send_nowait(TickBatch(ticks))
+            except trio.WouldBlock:
+                held.add(ticks)
+                self.conflated_batches += 1
 
     def handle(self, message: str | bytes) -> Tick | None:
         """One websocket message: a tick, or None (control answers, malformed: counted).
@@ -471,6 +527,76 @@ class BinanceWebsocketSource(_ExchangeFeed):
                     self._next_id += 1
             subscribed = wanted
             log.info("%s resubscribed: %d streams", self.name, len(wanted))
+
+
+HELD_RETRY_S = 0.005  # conflated ticks are offered to the engine again this often
+MAX_DRAIN = 1000  # messages taken into one batch at most
+
+
+def _queued_messages(ws: Any) -> Callable[[int], list[str | bytes]]:
+    """A function returning the messages trio-websocket has already received, up to a
+    count, without waiting. It reads the connection's message channel (there is no public
+    call for "what is there now"); without one, it returns nothing and each message is a
+    batch of its own, as before."""
+    try:
+        channel = ws._recv_channel
+    except AttributeError:
+        return lambda limit: []
+
+    def take(limit: int) -> list[str | bytes]:
+        out: list[str | bytes] = []
+        receive = channel.receive_nowait
+        try:
+            while len(out) < limit:
+                out.append(receive())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            pass  # nothing more now (a closed connection is seen by the next get_message)
+        return out
+
+    return take
+
+
+class Conflater:
+    """Ticks held while the engine is behind, conflated per symbol without losing what the
+    strategy needs. Of each symbol's ticks since the last batch it keeps, in their order:
+    the lowest, and the running high when it came (the anchor and the trigger of an entry
+    at that low); the highest, and the lowest after it (a take-profit, and a trailing stop
+    falling from that peak); and the last. At most five ticks a symbol, whatever the rate.
+    """
+
+    __slots__ = ("_by_symbol", "count")
+
+    def __init__(self) -> None:
+        # Per symbol, each kept as (arrival number, tick): low, high before the low,
+        # high, low after the high, last.
+        self._by_symbol: dict[str, list[tuple[int, Tick]]] = {}
+        self.count = 0  # ticks taken in
+
+    def __bool__(self) -> bool:
+        return bool(self._by_symbol)
+
+    def add(self, ticks: Sequence[Tick]) -> None:
+        by_symbol = self._by_symbol
+        for tick in ticks:
+            self.count += 1
+            entry = (self.count, tick)
+            kept = by_symbol.get(tick[1])
+            if kept is None:
+                by_symbol[tick[1]] = [entry, entry, entry, entry, entry]
+                continue
+            price = tick[2]
+            if price > kept[2][1][2]:  # a new high: the fall after it starts here
+                kept[2] = kept[3] = entry
+            elif price < kept[3][1][2]:
+                kept[3] = entry
+            if price < kept[0][1][2]:  # a new low, under the high seen so far
+                kept[0], kept[1] = entry, kept[2]
+            kept[4] = entry
+
+    def batch(self) -> TickBatch:
+        """The held ticks as one batch, in the order they arrived (each kept tick once)."""
+        kept = {entry for entries in self._by_symbol.values() for entry in entries}
+        return TickBatch([tick for _, tick in sorted(kept, key=lambda e: e[0])])
 
 
 def parse_message(

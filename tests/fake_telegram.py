@@ -8,6 +8,7 @@ From https://core.telegram.org/bots/api:
   a call asks with an `offset` above its `update_id` ("confirmed");
 - two getUpdates at once on the same token: the earlier one gets 409 "Conflict:
   terminated by other getUpdates request";
+- its front proxy answers 502 Bad Gateway with an HTML page now and then;
 - sendMessage to a chat that never talked to the bot: 400 "chat not found"; over 4096
   characters: 400 "message is too long".
 Tests add user messages with `say` and read the bot's replies in `sent`.
@@ -29,6 +30,7 @@ class FakeTelegram:
         self.sent: list[tuple[int, str]] = []
         self.known_chats: set[int] = set()
         self.flood_next = 0  # answer 429 (retry_after 1) to this many calls
+        self.bad_gateway_next = 0  # answer 502 with an HTML page (as its proxy does)
         self.calls: list[str] = []
         self._next_id = 100
         self._cond = threading.Condition()
@@ -75,6 +77,15 @@ class FakeTelegram:
                     self._error(401, "Unauthorized")
                     return
                 with fake._cond:
+                    if fake.bad_gateway_next > 0:
+                        fake.bad_gateway_next -= 1
+                        page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+                        self.send_response(502)
+                        self.send_header("Content-Type", "text/html")
+                        self.send_header("Content-Length", str(len(page)))
+                        self.end_headers()
+                        self.wfile.write(page)
+                        return
                     if fake.flood_next > 0:
                         fake.flood_next -= 1
                         self._error(429, "Too Many Requests: retry after 1", retry_after=1)

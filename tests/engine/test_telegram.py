@@ -169,6 +169,7 @@ def test_an_unreachable_api_and_flood_control_are_retried(tmp_path: Path) -> Non
     engine = paper_engine(Settings(), Journal.open(tmp_path / "p.db", profile="paper"), 1_000_000)
     seen: dict[str, Any] = {}
     with FakeTelegram(TOKEN) as fake:
+        fake.bad_gateway_next = 1
         fake.flood_next = 1
         remote = remote_for(engine, fake.url)
         unreachable = remote_for(engine, "http://127.0.0.1:9")  # nothing listens there
@@ -180,7 +181,8 @@ def test_an_unreachable_api_and_flood_control_are_retried(tmp_path: Path) -> Non
 
         run(engine, script)
     assert seen["unreachable"].startswith("telegram: cannot reach the Bot API")
-    assert fake.calls[:2] == ["getUpdates", "getUpdates"]  # the 429, then after retry_after
+    # The 502 (an HTML page), the 429, then polling resumes after retry_after.
+    assert fake.calls[:3] == ["getUpdates", "getUpdates", "getUpdates"]
     assert seen["reply"].startswith("Commands:")
 
 

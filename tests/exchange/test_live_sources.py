@@ -10,6 +10,7 @@ import logging
 import random
 from collections.abc import Iterator
 from decimal import Decimal as D
+from functools import partial
 from typing import Any
 
 import pytest
@@ -473,3 +474,35 @@ def test_every_source_backfills_the_anchors_of_coins_it_adds(fake: FakeBinance) 
     assert first.warmup and {t.symbol for t in first.ticks} == {"BTC/USDT"}
     sol = next(b for b in batches if b.warmup and b.ticks[0].symbol == "SOL/USDT")
     assert len(sol.ticks) >= 4 * 9  # ten minutes of candles, four ticks each
+
+
+def test_a_reader_behind_the_engine_conflates_instead_of_queueing(fake: FakeBinance) -> None:
+    """The engine takes nothing for a while: the reader keeps reading the socket and holds
+    one conflated batch (at most five ticks a coin), offered again as soon as there is room."""
+
+    async def go() -> tuple[BinanceWebsocketSource, list[TickBatch]]:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(partial(fake.serve_ws, rate_hz=200))
+            source = ws_source(fake, url)
+            send, recv = trio.open_memory_channel[TickBatch](1)
+            await nursery.start(source.run, send)
+            with trio.fail_after(10):
+                while source.conflated_batches < 1 or source.messages < 400:
+                    await trio.sleep(0.01)  # the engine is "busy": nobody receives
+            batches = []
+            with trio.fail_after(10):
+                while len(batches) < 3:
+                    batches.append(await recv.receive())
+            nursery.cancel_scope.cancel()
+        return source, batches
+
+    source, batches = trio.run(go)
+    held = batches[1]  # the first waited in the channel; the second is the held one
+    per_coin: dict[str, int] = {}
+    for tick in held.ticks:
+        per_coin[tick.symbol] = per_coin.get(tick.symbol, 0) + 1
+    assert set(per_coin) == {"BTC/USDT", "ETH/USDT"}
+    # Hundreds of messages came while nobody took any; the held batch has five a coin.
+    assert source.messages >= 400 and max(per_coin.values()) <= 5
+    stamps = [t.ts_ms for b in batches for t in b.ticks]
+    assert stamps == sorted(stamps)

@@ -570,6 +570,28 @@ def make_exchange_feed(
 
 def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
     settings = load_settings(locations.config_file, required=locations.config_explicit)
+    from tradebot_tui.engine.journal import JournalError
+
+    try:
+        return run_bot(args, settings, locations)
+    except JournalError as exc:
+        # Nothing trades until the owner decides: they must hear it, wherever they are.
+        tell_owner(settings, locations, "Not started: journal problem", str(exc))
+        raise
+
+
+def tell_owner(settings: Settings, locations: Locations, title: str, body: str) -> None:
+    """A notification now (when notifications are set up), within their deadline."""
+    notifier = make_notifier(settings, locations)
+    if notifier is None:
+        return
+    import trio
+
+    notifier.add("engine", title, body, "error")
+    trio.run(notifier.flush)
+
+
+def run_bot(args: argparse.Namespace, settings: Settings, locations: Locations) -> int:
     live = check_live(args, settings, locations)
     notes = (
         config_note(locations, settings_loaded=locations.config_file.exists()),

@@ -235,3 +235,22 @@ def test_an_engine_crash_is_sent_with_its_cause() -> None:
     text = last["title"] + "\n" + last["message"]
     assert "Engine crashed" in text and "injected engine crash after 0.3s" in text
     assert last["type"] == "failure"
+
+
+def test_a_journal_that_cannot_be_read_is_sent_before_the_bot_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradebot_tui.cli import main
+    from tradebot_tui.config.locations import locate
+
+    path = locate(None).journal("paper", "paper")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not sqlite" * 100)
+    with NotifyTarget() as target:
+        monkeypatch.setenv("TRADEBOT_NOTIFY_URLS", target.url())
+        assert main(["--headless"]) == 2
+        messages = target.received()
+    assert "unreadable" in capsys.readouterr().err
+    [message] = messages
+    assert message["title"] == "tradebot-tui: Not started: journal problem"
+    assert "moved to" in message["message"] and message["type"] == "failure"

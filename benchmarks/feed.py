@@ -8,7 +8,10 @@ Prints:
     drop-trigger trader, paper broker) consumes them. Latency is measured from the moment
     a message is received from the websocket to the moment the trader has decided on its
     tick (p50/p99 over every tick), and separately for the ticks that produced an order
-    intent. Goal: p99 <= 1 ms.
+    intent. Goal: p99 <= 1 ms. Also how many messages came, how often the reader had to
+    conflate (the engine behind), and whether latency grew from the first third of the run
+    to the last;
+  - receive alone: the CPU trio-websocket spends per message before our code sees it.
 
 Run: .venv/bin/python benchmarks/feed.py [--seconds S] [--symbols N] [--rate HZ]
 """
@@ -74,6 +77,55 @@ def parse_rate(symbols: int, count: int = 200_000) -> float:
     for message in messages:
         parse_message(message, by_id)
     return count / (time.perf_counter() - started)
+
+
+def receive_only(seconds: float, symbols: int, rate: float) -> float:
+    """CPU µs per message of trio-websocket's receive alone (no parsing, no engine): the
+    floor under the live figure."""
+    server = _fake(symbols, rate)
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()
+        ws = server.stdout.readline().split()[1]
+        streams = "/".join(f"c{i:03d}usdt@bookTicker" for i in range(symbols))
+
+        async def go() -> float:
+            from trio_websocket import open_websocket_url
+
+            async with open_websocket_url(
+                f"{ws}/stream?streams={streams}", message_queue_size=1000
+            ) as conn:
+                for _ in range(1000):
+                    await conn.get_message()
+                cpu0, n, deadline = time.process_time(), 0, time.perf_counter() + seconds
+                while time.perf_counter() < deadline:
+                    await conn.get_message()
+                    n += 1
+                return (time.process_time() - cpu0) * 1e6 / max(n, 1)
+
+        return trio.run(go)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _fake(symbols: int, rate: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fake_exchange",
+            "--symbols",
+            str(symbols),
+            "--rate",
+            str(rate),
+            "--slices",
+            "100",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def live(seconds: float, symbols: int, rate: float) -> dict[str, float]:
@@ -226,6 +278,12 @@ def main() -> int:
         f"tick latency (received -> decided): p50 {r['p50']:.0f} µs, p99 {r['p99']:.0f} µs, "
         f"max {r['max']:.0f} µs; median first third {r['early']:.0f} µs, last third "
         f"{r['late']:.0f} µs (lag growth: {r['late'] - r['early']:+.0f} µs)"
+    )
+    us = receive_only(min(args.seconds, 5), args.symbols, args.rate)
+    share = us * args.symbols * args.rate / 1e4
+    print(
+        f"trio-websocket receive alone: {us:.0f} µs CPU a message, {share:.0f} % of a core "
+        f"at {args.symbols * args.rate:,.0f} messages/s (the floor under the live figure)"
     )
     verdict = "met" if r["ip99"] <= 1000 or r["intents"] == 0 else "NOT met"
     print(

@@ -153,3 +153,18 @@ def test_unsafe_secrets_file_noted_in_paper_mode(
     assert main(["config", "check"]) == 0
     out = capsys.readouterr().out
     assert "refusing to use it" in out and "should-not-print" not in out
+
+
+def test_config_check_says_what_reaches_the_owner_away_never_a_secret(
+    capsys: pytest.CaptureFixture[str], isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "away from the terminal: no notifications; no Telegram; no metrics endpoint" in out
+    monkeypatch.setenv("TRADEBOT_NOTIFY_URLS", "tgram://123:secretbot/99 ntfy://topic")
+    monkeypatch.setenv("TRADEBOT_TELEGRAM_TOKEN", "123:secretbot")
+    monkeypatch.setenv("TRADEBOT_TELEGRAM_CHATS", "99")
+    assert main(["config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "notifications to 2 Apprise URL(s); Telegram for 1 chat(s)" in out
+    assert "secretbot" not in out

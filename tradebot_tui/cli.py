@@ -281,7 +281,36 @@ def cmd_config(args: argparse.Namespace, locations: Locations) -> int:
     make_source(settings, str(path))
     print(config_note(locations, settings_loaded=path.exists()))
     print(credentials_note(settings, locations, strict=settings.exchange.mode == "live"))
+    print(away_note(settings, locations))
     return EXIT_OK
+
+
+def away_note(settings: Settings, locations: Locations) -> str:
+    """Notifications, Telegram and metrics as they would start, never a token or URL."""
+    from tradebot_tui.config.credentials import load_notify_urls, load_telegram
+
+    parts = []
+    try:
+        urls = load_notify_urls(locations.secrets_file)
+        parts.append(f"notifications to {len(urls)} Apprise URL(s)" if urls else "no notifications")
+    except SecretsError as exc:
+        parts.append(f"notifications off: {exc}")
+    try:
+        access = load_telegram(locations.secrets_file)
+        parts.append(
+            f"Telegram for {len(access.chat_ids)} chat(s) via {settings.telegram.api_url}"
+            if access
+            else "no Telegram"
+        )
+    except SecretsError as exc:
+        parts.append(f"Telegram off: {exc}")
+    monitor = settings.monitor
+    parts.append(
+        f"metrics on http://{monitor.metrics_host}:{monitor.metrics_port}"
+        if monitor.metrics
+        else "no metrics endpoint"
+    )
+    return "away from the terminal: " + "; ".join(parts)
 
 
 def config_note(locations: Locations, *, settings_loaded: bool) -> str:

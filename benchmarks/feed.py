@@ -129,22 +129,7 @@ def _fake(symbols: int, rate: float) -> subprocess.Popen[str]:
 
 
 def live(seconds: float, symbols: int, rate: float) -> dict[str, float]:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fake_exchange",
-            "--symbols",
-            str(symbols),
-            "--rate",
-            str(rate),
-            "--slices",
-            "100",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server = _fake(symbols, rate)
     try:
         assert server.stdout is not None
         rest = server.stdout.readline().split()[1]

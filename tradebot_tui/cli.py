@@ -708,12 +708,7 @@ def add_remote(engine: Engine, settings: Settings, locations: Locations) -> None
     remote = TelegramRemote(
         TelegramApi(settings.telegram.api_url, access.token), access, settings.telegram
     )
-    remote.desk = Desk(
-        snapshot=engine.snapshot,
-        submit=engine.submit,
-        tallies=engine.views.stats,
-        health=engine.monitor.reporter.health,
-    )
+    remote.desk = Desk.of(engine)
     engine.add_service(remote)
 
 

@@ -37,12 +37,7 @@ FAST = TelegramSettings(poll_s=1, confirm_s=60)
 def remote_for(engine: Engine, url: str, token: str = TOKEN, **kw: Any) -> TelegramRemote:
     access = TelegramAccess(Secret(TOKEN), frozenset({OWNER}), "test")
     remote = TelegramRemote(TelegramApi(url, Secret(token)), access, kw.pop("settings", FAST), **kw)
-    remote.desk = Desk(
-        snapshot=engine.snapshot,
-        submit=engine.submit,
-        tallies=engine.views.stats,
-        health=engine.monitor.reporter.health,
-    )
+    remote.desk = Desk.of(engine)
     engine.add_service(remote)
     return remote
 

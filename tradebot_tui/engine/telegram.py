@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -33,6 +33,9 @@ from tradebot_tui.core.display import fmt_money, fmt_qty
 from tradebot_tui.engine.commands import Command, ExitAll, ExitPosition, PauseEntries, ResumeEntries
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.engine.tallies import Tallies
+
+if TYPE_CHECKING:
+    from tradebot_tui.engine.engine import Engine
 
 log = logging.getLogger("tradebot.telegram")
 
@@ -106,6 +109,16 @@ class Desk:
     submit: Callable[[Command], None]
     tallies: Tallies
     health: Callable[[], dict[str, Any]]
+
+    @classmethod
+    def of(cls, engine: Engine) -> Desk:
+        """The desk of a running engine: its snapshots, its commands, its figures."""
+        return cls(
+            snapshot=engine.snapshot,
+            submit=engine.submit,
+            tallies=engine.views.stats,
+            health=engine.monitor.reporter.health,
+        )
 
 
 def why_failing(exc: TelegramError) -> str:

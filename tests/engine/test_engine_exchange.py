@@ -106,7 +106,7 @@ def test_paper_on_exchange_data(fake: FakeBinance) -> None:
     snap = run_scenario(fake, engine, source)
     ledger = engine.trader.ledger
     ledger.check()
-    assert engine.trades == 1 and engine.views.wins == 1
+    assert engine.trades == 1 and engine.views.stats.total.wins == 1
     assert fake.orders == {}  # paper: nothing reached the exchange
     assert snap.feed == "live" or snap.feed.startswith("stale")
     order = snap.orders[-1]

@@ -50,8 +50,6 @@ class Views:
         self._history_cache: tuple[int, TradeHistory] | None = None
         self.notices: deque[Notice] = deque(maxlen=NOTICES)
         self.focus: str | None = None
-        self.trade_count = 0
-        self.wins = 0
         self._notice_seq = 0
         self._seq = 0
         self._equity_minute = -1
@@ -66,10 +64,12 @@ class Views:
         self._notice_seq += 1
         self.notices.append(Notice(self._notice_seq, ts_ms, *text))
 
+    @property
+    def trade_count(self) -> int:
+        """Round trips closed since the journal began."""
+        return self.stats.total.trades
+
     def add_trade(self, trade: Trade) -> None:
-        self.trade_count += 1
-        if trade.pnl > 0:
-            self.wins += 1
         self.trades.appendleft(trade)  # frozen: shown as it is
         self.stats.add(trade)
 
@@ -147,7 +147,7 @@ class Views:
             trigger_pct=params.trigger_pct,
             ticks=ticks,
             trades=self.trade_count,
-            wins=self.wins,
+            wins=self.stats.total.wins,
             watch=tuple(watch),
             positions=tuple(positions),
             orders=tuple(self._order_row(r, markets, outside) for r in orders),

@@ -34,15 +34,14 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.helpers import OfflineFeed  # noqa: E402
 from tradebot_tui.config.validate import from_dict  # noqa: E402
 from tradebot_tui.core.ticks import Tick  # noqa: E402
 from tradebot_tui.engine.engine import Engine  # noqa: E402
 from tradebot_tui.engine.journal import Journal  # noqa: E402
 from tradebot_tui.engine.logs import LogRing  # noqa: E402
 from tradebot_tui.exchange.base import QuoteBook, TickBatch  # noqa: E402
-from tradebot_tui.exchange.live_sources import _ExchangeFeed  # noqa: E402
 from tradebot_tui.exchange.paper import QuotePaperBroker  # noqa: E402
-from tradebot_tui.exchange.universe import UniverseRule  # noqa: E402
 
 COINS = 500
 UNIVERSE = 20
@@ -72,32 +71,20 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def raw_market(symbol: str) -> dict[str, Any]:
-    """A market as ccxt lists it."""
-    return {
-        "id": symbol.replace("/", ""),
-        "symbol": symbol,
-        "precision": {"amount": 0.001, "price": 0.0001},
-        "limits": {"amount": {"min": 0.001}, "cost": {"min": 5}},
-    }
-
-
-class SoakFeed(_ExchangeFeed):
+class SoakFeed(OfflineFeed):
     """The exchange feed's universe logic, fed from a generator instead of a socket."""
 
     def __init__(
         self, quotes: QuoteBook, total: int, churn: int, consumed: Callable[[], int]
     ) -> None:
-        super().__init__(None, UniverseRule("USDT", "static", ()), quotes)  # type: ignore[arg-type]
-        self._raw = {f"C{i}/USDT": raw_market(f"C{i}/USDT") for i in range(COINS)}
+        super().__init__(quotes, COINS, sorted(f"C{i}/USDT" for i in range(COINS))[:UNIVERSE])
         self._phase = {s: float(i) for i, s in enumerate(self._raw)}
-        self._selected = sorted(self._raw)[:UNIVERSE]
-        self._rebuild()
         self.rng = random.Random(7)
         self.total = total
         self.churn = churn
-        self.consumed = consumed
+        self.consumed = consumed  # the engine time of the last batch it processed
         self.sent = 0
+        self.sent_ms = 0  # the time of the last tick sent
         self.refreshes = 0
         self.done = trio.Event()
 
@@ -125,10 +112,11 @@ class SoakFeed(_ExchangeFeed):
                 next_churn += self.churn
                 # A real feed is paced by the exchange: its refresh comes while the engine
                 # is current, not 256 batches behind (the tick channel's depth).
-                while self.consumed() < self.sent:  # noqa: ASYNC110 (no event for it)
+                # (Counted in time, not ticks: the engine drops the ticks of a coin that
+                # left the feed while its batch waited, e.g. one sold outside the universe.)
+                while self.consumed() < self.sent_ms:  # noqa: ASYNC110 (no event for it)
                     await trio.sleep(0.001)
-                self._selected = self.rng.sample(sorted(self._raw), UNIVERSE)
-                self._rebuild()
+                self.universe(self.rng.sample(sorted(self._raw), UNIVERSE))
                 self.added.clear()  # no candles to backfill from here
                 self.refreshes += 1
             symbols = list(self._markets)
@@ -142,6 +130,7 @@ class SoakFeed(_ExchangeFeed):
                 p = self.price(symbol, second - 1)
                 self.quotes.update(symbol, p * 0.9999, p * 1.0001, ts)
             self.sent += len(ticks)
+            self.sent_ms = ts
             await send.send(TickBatch(ticks))
         self.done.set()
         await trio.sleep_forever()
@@ -164,7 +153,7 @@ def main() -> None:
     journal = Journal.open(tmp / "journals" / "paper-soak.db", profile="soak")
     quotes = QuoteBook()
     engine: Engine | None = None
-    feed = SoakFeed(quotes, args.ticks, args.churn, lambda: engine.ticks if engine else 0)
+    feed = SoakFeed(quotes, args.ticks, args.churn, lambda: engine.now_ms if engine else 0)
     broker = QuotePaperBroker(Decimal("0.001"), quotes, lambda s: feed.markets().get(s))
     published = 0
 
@@ -203,7 +192,7 @@ def main() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(engine.run)
             next_sample = 0
-            while not feed.done.is_set() or engine.ticks < feed.sent:
+            while not feed.done.is_set() or engine.now_ms < feed.sent_ms:
                 if engine.ticks >= next_sample:
                     sample()
                     next_sample += args.every
@@ -227,7 +216,11 @@ def main() -> None:
     fds = sorted({s[3] for s in after or samples})
     engine.trader.ledger.check()
     print()
-    print(f"ticks          {engine.ticks:,} in {elapsed:.1f} s ({engine.ticks / elapsed:,.0f}/s)")
+    print(
+        f"ticks          {feed.sent:,} sent, {engine.ticks:,} traded in {elapsed:.1f} s "
+        f"({engine.ticks / elapsed:,.0f}/s); the rest were of coins that left the feed "
+        "while their batch waited (this feed runs up to 256 batches ahead of the engine)"
+    )
     print(f"refreshes      {feed.refreshes}  trades {engine.trades:,}  snapshots {published:,}")
     print(
         f"RSS            {base[2] / 1024:.1f} MB after warm-up ({base[0]:,} ticks) -> "

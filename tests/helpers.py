@@ -5,13 +5,17 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.exchange.base import QuoteBook
+from tradebot_tui.exchange.live_sources import _ExchangeFeed
 from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.exchange.simulator import SimulatedMarket
+from tradebot_tui.exchange.universe import UniverseRule
 
 START_MS = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC
 
@@ -75,3 +79,28 @@ def saw_tooth_file(tmp_path: Path, minutes: int = 600) -> Path:
     path = tmp_path / "ticks.csv"
     path.write_text("".join(rows))
     return path
+
+
+def raw_market(symbol: str) -> dict[str, Any]:
+    """A market as ccxt lists it."""
+    return {
+        "id": symbol.replace("/", ""),
+        "symbol": symbol,
+        "precision": {"amount": 0.001, "price": 0.0001},
+        "limits": {"amount": {"min": 0.001}, "cost": {"min": 5}},
+    }
+
+
+class OfflineFeed(_ExchangeFeed):
+    """The exchange feed's universe logic without an exchange: `coins` markets named
+    C0/USDT... as ccxt lists them, and the universe the caller picks (`universe`)."""
+
+    def __init__(self, quotes: QuoteBook, coins: int, selected: list[str]) -> None:
+        super().__init__(None, UniverseRule("USDT", "static", ()), quotes)  # type: ignore[arg-type]
+        self._raw = {f"C{i}/USDT": raw_market(f"C{i}/USDT") for i in range(coins)}
+        self.universe(selected)
+
+    def universe(self, symbols: list[str]) -> None:
+        """A universe refresh that chose `symbols`."""
+        self._selected = list(symbols)
+        self._rebuild()

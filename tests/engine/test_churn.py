@@ -16,13 +16,12 @@ from typing import Any
 
 import trio
 
+from tests.helpers import OfflineFeed
 from tradebot_tui.config.validate import from_dict
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.exchange.base import QuoteBook, TickBatch
-from tradebot_tui.exchange.live_sources import _ExchangeFeed
 from tradebot_tui.exchange.paper import QuotePaperBroker
-from tradebot_tui.exchange.universe import UniverseRule
 
 COINS = 300
 UNIVERSE = 6
@@ -44,30 +43,17 @@ SETTINGS = from_dict(
 )
 
 
-def raw_market(symbol: str) -> dict[str, Any]:
-    """A market as ccxt lists it."""
-    return {
-        "id": symbol.replace("/", ""),
-        "symbol": symbol,
-        "precision": {"amount": 0.001, "price": 0.0001},
-        "limits": {"amount": {"min": 0.001}, "cost": {"min": 5}},
-    }
-
-
 def price(symbol: str, n: int) -> float:
     """A wave per coin (its own phase): drops that trigger entries, rises that exit."""
     i = int(symbol[1:].partition("/")[0])
     return 100.0 * (1 + 0.04 * math.sin(n / 3 + i) + 0.01 * math.sin(n * 1.7 + 2 * i))
 
 
-class ChurnFeed(_ExchangeFeed):
+class ChurnFeed(OfflineFeed):
     """Each step: a new universe (a refresh), then a tick per fed coin each minute."""
 
     def __init__(self, quotes: QuoteBook) -> None:
-        super().__init__(None, UniverseRule("USDT", "static", ()), quotes)  # type: ignore[arg-type]
-        self._raw = {f"C{i}/USDT": raw_market(f"C{i}/USDT") for i in range(COINS)}
-        self._selected = [f"C{i}/USDT" for i in range(UNIVERSE)]
-        self._rebuild()
+        super().__init__(quotes, COINS, [f"C{i}/USDT" for i in range(UNIVERSE)])
         self.rng = random.Random(5)
         self.step = 0
         self.go = trio.Event()
@@ -90,8 +76,7 @@ class ChurnFeed(_ExchangeFeed):
             await self.go.wait()
             self.go = trio.Event()
             if self.step:
-                self._selected = self.rng.sample(sorted(self._raw), UNIVERSE)
-                self._rebuild()
+                self.universe(self.rng.sample(sorted(self._raw), UNIVERSE))
                 self.added.clear()  # no history to fetch here
             ticks = []
             for k in range(MINUTES_PER_STEP):
@@ -168,19 +153,12 @@ def test_a_thousand_universe_refreshes_leave_state_the_size_of_universe_plus_hel
     trader.ledger.check()
 
 
-class ScriptedFeed(_ExchangeFeed):
+class ScriptedFeed(OfflineFeed):
     """A feed that sends what the test gives it; `universe` refreshes like a real one."""
 
     def __init__(self, quotes: QuoteBook, symbols: list[str]) -> None:
-        super().__init__(None, UniverseRule("USDT", "static", ()), quotes)  # type: ignore[arg-type]
-        self._raw = {f"C{i}/USDT": raw_market(f"C{i}/USDT") for i in range(10)}
-        self._selected = symbols
-        self._rebuild()
+        super().__init__(quotes, 10, symbols)
         self.send_channel, self.receive = trio.open_memory_channel[TickBatch](16)
-
-    def universe(self, symbols: list[str]) -> None:
-        self._selected = symbols
-        self._rebuild()
 
     async def run(
         self,

@@ -11,29 +11,18 @@ from pathlib import Path
 import trio
 import trio.lowlevel
 
-from tests.helpers import START_MS, sim_market
+from tests.engine.test_paper_journal import engine as paper_engine
 from tradebot_tui.config.settings import RiskSettings, Settings
 from tradebot_tui.engine.commands import ResumeEntries
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.journal import Journal
-from tradebot_tui.engine.recovery import LAST_PRICES, PAUSES
-from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.engine.recovery import PAUSES
 
 SETTINGS = dataclasses.replace(Settings(), risk=RiskSettings(kill_switch_pct=0.3))
 
 
 def engine(journal: Journal, steps: int) -> Engine:
-    market = sim_market(SETTINGS, steps=steps)
-    prices = journal.meta(LAST_PRICES)
-    if prices:
-        market.resume_from(json.loads(prices))
-    return Engine(
-        SETTINGS,
-        market,
-        PaperBroker(SETTINGS.exchange.fee_rate),
-        clock=lambda: START_MS,
-        journal=journal,
-    )
+    return paper_engine(SETTINGS, journal, steps)
 
 
 def test_the_kill_switch_sells_everything_stops_entries_and_survives_a_restart(

@@ -17,7 +17,14 @@ from typing import Any
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import Trader
-from tradebot_tui.engine.health import MetricsEndpoint, Placements, Sample, grade, write_health
+from tradebot_tui.engine.health import (
+    FEED_SILENT_S,
+    MetricsEndpoint,
+    Placements,
+    Sample,
+    grade,
+    write_health,
+)
 from tradebot_tui.engine.notifier import Notifier
 from tradebot_tui.engine.readings import Readings
 from tradebot_tui.engine.tallies import Tallies
@@ -25,7 +32,6 @@ from tradebot_tui.engine.tallies import Tallies
 log = logging.getLogger("tradebot.monitor")
 
 HEALTH_EVERY_S = 2.0
-FEED_SILENT_S = 60.0  # a live feed without a price this long: failing
 
 
 @functools.cache

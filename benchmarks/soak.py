@@ -46,6 +46,7 @@ from tradebot_tui.exchange.paper import QuotePaperBroker  # noqa: E402
 COINS = 500
 UNIVERSE = 20
 BATCH_SECONDS = 50  # ticks per batch: one per fed coin per simulated second
+AHEAD_MS = 2 * BATCH_SECONDS * 1000  # the feed runs two batches ahead of the engine at most
 START_MS = 1_700_000_000_000
 
 SETTINGS = from_dict(
@@ -108,14 +109,15 @@ class SoakFeed(OfflineFeed):
         second = 0
         next_churn = self.churn
         while self.sent < self.total:
+            # A real feed is paced by the exchange: the engine is a batch or two behind,
+            # not 256 (the tick channel's depth); a refresh comes while it is current.
+            # Counted in time, not ticks: the engine drops the ticks of a coin that left
+            # the feed while its batch waited (one sold outside the universe).
+            behind = 0 if self.sent >= next_churn else AHEAD_MS
+            while self.sent_ms - self.consumed() > behind:  # noqa: ASYNC110 (no event for it)
+                await trio.sleep(0.001)
             if self.sent >= next_churn:
                 next_churn += self.churn
-                # A real feed is paced by the exchange: its refresh comes while the engine
-                # is current, not 256 batches behind (the tick channel's depth).
-                # (Counted in time, not ticks: the engine drops the ticks of a coin that
-                # left the feed while its batch waited, e.g. one sold outside the universe.)
-                while self.consumed() < self.sent_ms:  # noqa: ASYNC110 (no event for it)
-                    await trio.sleep(0.001)
                 self.universe(self.rng.sample(sorted(self._raw), UNIVERSE))
                 self.added.clear()  # no candles to backfill from here
                 self.refreshes += 1
@@ -219,7 +221,7 @@ def main() -> None:
     print(
         f"ticks          {feed.sent:,} sent, {engine.ticks:,} traded in {elapsed:.1f} s "
         f"({engine.ticks / elapsed:,.0f}/s); the rest were of coins that left the feed "
-        "while their batch waited (this feed runs up to 256 batches ahead of the engine)"
+        "while their batch waited"
     )
     print(f"refreshes      {feed.refreshes}  trades {engine.trades:,}  snapshots {published:,}")
     print(

@@ -66,8 +66,9 @@ def test_ok_degraded_failing_map_to_0_1_2(capsys: object) -> None:
     assert code == 1 and "  - circuit breaker open" in out
     write_health(path, report(status="failing", reasons=["journal cannot be written"]))
     assert status(capsys)[0] == 2
-    write_health(path, report(status="stopped"))
-    assert status(capsys)[0] == 2
+    write_health(path, report(status="stopped", time=1796185800.0))
+    code, out = status(capsys)
+    assert code == 2 and out == "tradebot-tui: not running (stopped at 2026-12-02 04:30:00 UTC)\n"
     code, out = status(capsys, "--json")
     assert code == 2 and json.loads(out)["status"] == "not running"
 
@@ -115,4 +116,4 @@ def test_status_of_a_real_headless_bot_then_of_its_end(tmp_path: Path) -> None:
         text=True,
         timeout=30,
     )
-    assert down.returncode == 2 and "not running" in down.stdout
+    assert down.returncode == 2 and "not running (stopped at " in down.stdout

@@ -238,8 +238,13 @@ def cmd_status(args: argparse.Namespace, locations: Locations) -> int:
 
 def status_lines(status: str, report: dict[str, Any], path: Path) -> str:
     """The health report in a few lines, for a person."""
-    if status == "not running" and not report.get("reasons"):
+    if status == "not running" and not report:
         return f"{PROG}: not running (no health report at {path})"
+    if report.get("status") == "stopped":
+        from datetime import UTC, datetime
+
+        when = datetime.fromtimestamp(float(report.get("time", 0)), UTC)
+        return f"{PROG}: not running (stopped at {when:%Y-%m-%d %H:%M:%S} UTC)"
     lines = [f"{PROG}: {status}"]
     if report.get("pid"):
         up = int(float(report.get("uptime_s", 0)))

@@ -615,3 +615,15 @@ async def test_config_sections_show_their_toml_table_names(tmp_path: Path) -> No
             "[monitor]",
             "[ui]",
         ]
+
+
+async def test_history_before_any_trade_says_where_trades_will_show() -> None:
+    app = make_app(steps=30)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None)
+        await pilot.press("h")
+        await pilot.pause()
+        await until(lambda: app.screen.query("#history-empty").first().display)
+        empty = str(app.screen.query_one("#history-empty").render())
+        assert "Closed trades appear here" in empty and "tradebot-tui trades exports" in empty
+        assert not app.screen.query_one("#history-trades").display

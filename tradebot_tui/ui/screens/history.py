@@ -71,7 +71,7 @@ class HistoryScreen(TradebotScreen):
             self.query_one("#history-summary", TextLine).set_text("No closed trade yet.")
             empty.update(
                 "Closed trades appear here, summed per day and per coin, from the journal "
-                "(they survive restarts). `tradebot-tui trades` exports them as CSV or JSON."
+                "(they survive restarts). [b]tradebot-tui trades[/b] exports them as CSV or JSON."
             )
             return
         if history is self._drawn:

@@ -254,3 +254,54 @@ def test_a_journal_that_cannot_be_read_is_sent_before_the_bot_refuses_to_start(
     [message] = messages
     assert message["title"] == "tradebot-tui: Not started: journal problem"
     assert "moved to" in message["message"] and message["type"] == "failure"
+
+
+@pytest.mark.parametrize("outcome", ["", "JSON failed"])
+def test_a_send_cut_off_by_a_stop_is_waited_for_and_not_said_twice(outcome: str) -> None:
+    """The stop comes while a burst is being sent: the last message waits for that send,
+    comes after it, and repeats its events only if it failed."""
+    import threading
+
+    gate = threading.Event()
+    sent: list[str] = []
+    calls: list[str] = []
+
+    class Slow:
+        def send(self, title: str, body: str, severity: str, timeout_s: float) -> str:
+            calls.append(title)
+            if len(calls) == 1:  # the burst the stop cuts off
+                gate.wait(5)
+                if outcome:
+                    return outcome
+            sent.append(title + "\n" + body)
+            return ""
+
+        def prepare(self) -> None:
+            pass
+
+        def describe(self) -> str:
+            return "slow"
+
+    notifier = Notifier(Slow(), FAST)
+
+    async def main() -> None:
+        notifier.add("fills", "Bought BTC/USDT", "0.1 @ 68,000")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(notifier.flush)
+            await trio.sleep(0.2)  # the send is in its thread
+            nursery.cancel_scope.cancel()  # the stop
+        notifier.add("engine", "Engine stopped", "shut down", "warning")
+        threading.Timer(0.3, gate.set).start()  # the cut-off send ends a moment later
+        assert await notifier.flush(5)
+
+    trio.run(main)
+    if outcome:  # it failed: the last message says it again
+        assert sent == [
+            "tradebot-tui: 2 events\n• Bought BTC/USDT: 0.1 @ 68,000\n• Engine stopped: shut down"
+        ]
+    else:  # it went through: the last message is only the stop, and comes last
+        assert sent == [
+            "tradebot-tui: Bought BTC/USDT\n0.1 @ 68,000",
+            "tradebot-tui: Engine stopped\nshut down",
+        ]
+    assert notifier.pending == 0

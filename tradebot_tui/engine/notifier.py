@@ -11,10 +11,11 @@ carries a token). Events are only dropped past `MAX_PENDING`, and then counted.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import trio
@@ -101,6 +102,16 @@ class AppriseSender:
         return ", ".join(failed) or "no service accepted it"
 
 
+@dataclass(slots=True)
+class _Sending:
+    """One send running in a worker thread."""
+
+    count: int  # events in it
+    dropped: int
+    why: str = "timed out"
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 class NotifyConfigError(Exception):
     """The notification URLs cannot be used."""
 
@@ -137,6 +148,7 @@ class Notifier:
         self._clock = clock
         self._changed = changed
         self._pending: deque[Event] = deque()
+        self._cut_off: _Sending | None = None  # a send a stop cut off, still in its thread
         self._dropped = 0
         self._wake = trio.Event()
         self._sent_at: deque[float] = deque()
@@ -207,8 +219,38 @@ class Notifier:
             else:
                 await trio.sleep(wait)
 
+    def _send(self, sending: _Sending, title: str, body: str, severity: str, timeout: float) -> str:
+        """In a worker thread: one send, its outcome kept for a later look (`_settle`)."""
+        try:
+            sending.why = self._sender.send(title, body, severity, timeout)
+        except Exception as exc:  # a sender bug or a bad URL: reported, never raised
+            sending.why = f"{type(exc).__name__}: {exc}"
+        finally:
+            sending.done.set()
+        return sending.why
+
+    async def _settle(self, deadline_s: float) -> None:
+        """A send cut off by a stop is still running in its thread: wait for it (within
+        the deadline), and if it went through, do not say its events again."""
+        sending = self._cut_off
+        if sending is None:
+            return
+        self._cut_off = None
+        done = await trio.to_thread.run_sync(sending.done.wait, deadline_s, abandon_on_cancel=True)
+        if done and not sending.why:
+            for _ in range(min(sending.count, len(self._pending))):
+                self._pending.popleft()  # they were put back first: delivered after all
+            self._dropped = max(0, self._dropped - sending.dropped)
+            self.sent += 1
+
     async def flush(self, deadline_s: float | None = None) -> bool:
-        """Send everything pending as one message now; False when it failed (kept)."""
+        """Send everything pending as one message now; False when it failed (kept).
+
+        With `deadline_s` (the last message, at a stop), a send that a stop cut off is
+        waited for first, so the last message comes last and says nothing twice."""
+        if deadline_s is not None:
+            with trio.move_on_after(deadline_s):
+                await self._settle(deadline_s)
         if not self._pending:
             return True
         events, dropped = list(self._pending), self._dropped
@@ -217,19 +259,19 @@ class Notifier:
         title, body, severity = render(events, dropped)
         timeout = deadline_s if deadline_s is not None else self.settings.timeout_s
         why = "timed out"
+        sending = _Sending(len(events), dropped)
         with trio.move_on_after(timeout + 1):
             try:
                 why = await trio.to_thread.run_sync(
-                    self._sender.send, title, body, severity, timeout, abandon_on_cancel=True
+                    self._send, sending, title, body, severity, timeout, abandon_on_cancel=True
                 )
             except trio.Cancelled:
-                # Stopping while a send is in flight: it may or may not arrive. Kept, so the
-                # last message says it again: twice is better than never.
+                # Stopping while the send is in flight: kept, and the last message (see
+                # `_settle`) says them again unless this send goes through meanwhile.
                 self._pending.extendleft(reversed(events))
                 self._dropped += dropped
+                self._cut_off = sending
                 raise
-            except Exception as exc:  # a sender bug or a bad URL: reported, never raised
-                why = f"{type(exc).__name__}: {exc}"
         if not why:
             self._sent_at.append(self._clock())
             self.sent += 1

@@ -396,4 +396,5 @@ class Engine:
                 self._refresh_markets()
             if self._publish is not None:
                 self._publish(self.snapshot())
-            await trio.sleep(period)
+            if self.ticks:  # until the first prices, they are published as they come
+                await trio.sleep(period)

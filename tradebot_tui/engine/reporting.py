@@ -6,7 +6,6 @@ The report goes to the metrics endpoint (when it is on) and to the health file t
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -14,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tradebot_tui import __version__
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import Trader
@@ -32,18 +32,6 @@ from tradebot_tui.engine.tallies import Tallies
 log = logging.getLogger("tradebot.monitor")
 
 HEALTH_EVERY_S = 2.0
-
-
-@functools.cache
-def version() -> str:
-    """The installed version (read once, when the first report is made: importlib.metadata
-    is too slow for the start-up path)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("tradebot-tui")
-    except metadata.PackageNotFoundError:  # a checkout run without installing
-        return "unknown"
 
 
 class Reporter:
@@ -130,7 +118,7 @@ class Reporter:
             "time": time.time(),
             "pid": os.getpid(),
             **read.info,
-            "version": version(),
+            "version": __version__,
             "profile": self._settings().exchange.profile,
             "state": state,
             "uptime_s": round(time.monotonic() - self._started, 1),
@@ -197,7 +185,7 @@ class Reporter:
                     "notifications_sent_total": float(notifier.sent if notifier else 0),
                     "notifications_failed_total": float(notifier.failures if notifier else 0),
                 },
-                info={**read.info, "profile": str(health["profile"]), "version": version()},
+                info={**read.info, "profile": str(health["profile"]), "version": __version__},
                 buckets=self._placements.cumulative(),
                 placement_sum=self._placements.total,
                 health=health,

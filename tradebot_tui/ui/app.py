@@ -9,11 +9,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
+from importlib import import_module
 from typing import ClassVar
 
 import outcome
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import AwaitMount
@@ -40,13 +42,6 @@ from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.bindings import action_name, own_bindings
 from tradebot_tui.ui.screens.base import TradebotScreen
-from tradebot_tui.ui.screens.charts import ChartsScreen
-from tradebot_tui.ui.screens.config import ConfigScreen
-from tradebot_tui.ui.screens.dialogs import HelpScreen, ThemePicker
-from tradebot_tui.ui.screens.history import HistoryScreen
-from tradebot_tui.ui.screens.logs import LogsScreen
-from tradebot_tui.ui.screens.orders import OrdersScreen
-from tradebot_tui.ui.screens.positions import PositionsScreen
 from tradebot_tui.ui.screens.watchlist import WatchlistScreen
 from tradebot_tui.ui.themes import load_themes, shipped_theme_files
 
@@ -58,6 +53,32 @@ _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 # At most this many notifications in a window; the rest are summed up in one.
 NOTICES_AT_ONCE = 4
 NOTICE_WINDOW_S = 5.0
+# The screens not needed for the first frame are imported this long after it.
+PRELOAD_AFTER_S = 0.5
+
+
+def _lazy_screen(module: str, name: str) -> Callable[[], Screen[None]]:
+    """A mode's screen, imported when the mode is first opened.
+
+    Only the watchlist is needed for the first frame; the other screens' modules are
+    imported after it (see `_preload_screens`) or on first use, whichever comes first.
+    """
+
+    def make() -> Screen[None]:
+        screen_class: type[Screen[None]] = getattr(import_module(module), name)
+        return screen_class()
+
+    return make
+
+
+LAZY_SCREENS = {
+    "positions": ("tradebot_tui.ui.screens.positions", "PositionsScreen"),
+    "orders": ("tradebot_tui.ui.screens.orders", "OrdersScreen"),
+    "logs": ("tradebot_tui.ui.screens.logs", "LogsScreen"),
+    "config": ("tradebot_tui.ui.screens.config", "ConfigScreen"),
+    "charts": ("tradebot_tui.ui.screens.charts", "ChartsScreen"),
+    "history": ("tradebot_tui.ui.screens.history", "HistoryScreen"),
+}
 
 
 class SnapshotReady(Message):
@@ -72,14 +93,9 @@ class TradebotApp(App[None]):
     """The full-screen trading desk."""
 
     TITLE = "tradebot-tui"
-    MODES: ClassVar[dict[str, type[TradebotScreen]]] = {  # type: ignore[assignment]
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
         "watchlist": WatchlistScreen,
-        "positions": PositionsScreen,
-        "orders": OrdersScreen,
-        "logs": LogsScreen,
-        "config": ConfigScreen,
-        "charts": ChartsScreen,
-        "history": HistoryScreen,
+        **{mode: _lazy_screen(*where) for mode, where in LAZY_SCREENS.items()},
     }
     DEFAULT_MODE = "watchlist"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -134,7 +150,19 @@ class TradebotApp(App[None]):
         self._engine_factory = engine_factory
         self._run: GuestRun | None = None
         self._quitting = False
+        self._preloaded = False
+        self._theme_errors = self._load_themes()
         self._signals_installed: list[signal.Signals] = []
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        # Only in place of Textual's own Linux/macOS driver: not when TEXTUAL_DRIVER names
+        # another, nor on Windows.
+        if f"{driver.__module__}.{driver.__name__}" == "textual.drivers.linux_driver.LinuxDriver":
+            from tradebot_tui.ui.driver import QuickExitDriver
+
+            return QuickExitDriver
+        return driver
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -144,7 +172,13 @@ class TradebotApp(App[None]):
         self._install_signal_handlers()
 
     def on_mount(self) -> None:
-        self._load_themes()
+        if self._theme_errors:
+            self.notify(
+                "\n".join(self._theme_errors),
+                title="Theme problems",
+                severity="warning",
+                timeout=10,
+            )
         self.log_ring.attach()
         if self.live:
             from tradebot_tui.ui.screens.confirm_live import ConfirmLiveScreen
@@ -179,7 +213,7 @@ class TradebotApp(App[None]):
         self.log_ring.detach()
         self._remove_signal_handlers()
 
-    def _load_themes(self) -> None:
+    def _load_themes(self) -> list[str]:
         themes, errors = load_themes(self.locations.themes_dir)
         shipped = {p.stem for p in shipped_theme_files()}
         for theme in themes:
@@ -188,13 +222,21 @@ class TradebotApp(App[None]):
                 "shipped" if theme.name in shipped else f"yours ({self.locations.themes_dir})"
             )
         wanted = self.settings.ui.theme
-        if wanted in self.available_themes:
-            self.theme = wanted
-        else:
+        if wanted not in self.available_themes:
             errors.append(f"theme {wanted!r} not found; using {FALLBACK_THEME}")
-            self.theme = FALLBACK_THEME
-        if errors:
-            self.notify("\n".join(errors), title="Theme problems", severity="warning", timeout=10)
+            wanted = FALLBACK_THEME
+        # Called from __init__: the theme is set before the stylesheet is first parsed, so
+        # it is parsed once with the theme's variables. What Textual's theme watcher would
+        # do (classes, colour filter, variables) is done here, without the re-parse the
+        # watcher schedules.
+        self.set_reactive(TradebotApp.theme, wanted)
+        dark = self.current_theme.dark
+        classes = {name: False for name in self.classes if name.startswith("-theme-")}
+        classes.update({f"-theme-{wanted}": True, "-dark-mode": dark, "-light-mode": not dark})
+        self.update_classes(classes, update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
+        return errors
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -227,6 +269,9 @@ class TradebotApp(App[None]):
         snap = self.snapshot = message.snapshot
         if self.selected_symbol is None and snap.watch:
             self.selected_symbol = snap.watch[0].symbol
+        if not self._preloaded and snap.watch:
+            self._preloaded = True
+            self.set_timer(PRELOAD_AFTER_S, self._preload_screens)
         screen = self.screen
         if isinstance(screen, TradebotScreen):
             screen.show(snap)
@@ -235,6 +280,12 @@ class TradebotApp(App[None]):
             if isinstance(under, TradebotScreen):
                 under.show(snap)
         self._show_notices(snap)
+
+    def _preload_screens(self) -> None:
+        """Import the other screens' modules once the first prices are on screen."""
+        for module, _name in LAZY_SCREENS.values():
+            import_module(module)
+        import_module("tradebot_tui.ui.screens.dialogs")
 
     def _show_notices(self, snap: EngineSnapshot) -> None:
         """Fills, exits and command results from the engine; errors from the log.
@@ -355,6 +406,8 @@ class TradebotApp(App[None]):
         self.send_command(ReplayControl(what))
 
     def action_help(self) -> None:
+        from tradebot_tui.ui.screens.dialogs import HelpScreen
+
         self.push_screen(HelpScreen(self.help_sections(self.screen)))
 
     def help_sections(self, screen: Screen[object]) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -411,6 +464,8 @@ class TradebotApp(App[None]):
 
     def action_pick_theme(self) -> None:
         names = sorted(self.theme_origins.items())
+        from tradebot_tui.ui.screens.dialogs import ThemePicker
+
         self.push_screen(ThemePicker(names, self.theme), self._theme_chosen)
 
     def _theme_chosen(self, name: str | None) -> None:

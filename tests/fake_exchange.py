@@ -198,6 +198,9 @@ class FakeBinance:
         # open a while, as Binance's does, before it closes).
         self.ws_shutdown_after: int | None = None
         self.ws_silent = False
+        # Benchmarks only: each message's data carries its send time ("bench_ts", seconds
+        # since the epoch), so the receiver can measure how far behind it is.
+        self.ws_stamp = False
         self.ws_sent = 0
         self.ws_subscriptions: list[list[str]] = []
 
@@ -870,7 +873,10 @@ class FakeBinance:
                                 ):
                                     await ws.send_message('{"stream": "x", "data": {broken')
                                     continue
-                                await ws.send_message(json.dumps(self.stream_message(stream, rng)))
+                                message = self.stream_message(stream, rng)
+                                if self.ws_stamp and isinstance(message["data"], dict):
+                                    message["data"]["bench_ts"] = time.time()
+                                await ws.send_message(json.dumps(message))
                 except ConnectionClosed:
                     nursery.cancel_scope.cancel()
 
@@ -902,6 +908,8 @@ class FakeBinance:
             return
 
     def stream_message(self, stream: str, rng: random.Random) -> dict[str, Any]:
+        if stream == "!miniTicker@arr":
+            return {"stream": stream, "data": self.all_mini_tickers(rng)}
         sid, _, kind = stream.partition("@")
         m = self.markets.get(sid.upper())
         price = m.price if m is not None else D(1)
@@ -929,6 +937,24 @@ class FakeBinance:
                 "q": "1",
             }
         return {"stream": stream, "data": data}
+
+    def all_mini_tickers(self, rng: random.Random) -> list[dict[str, Any]]:
+        """The all-market mini-ticker array as Binance sends it: every symbol of the
+        exchange (not only the subscriber's), only those that changed since the last one
+        (a quiet coin is missing from some arrays), and symbols the exchange lists but
+        exchangeInfo no longer shows (a delisting) may appear too."""
+        out = []
+        for sid in self.markets:
+            if rng.random() < 0.2:
+                continue  # unchanged this second: not in the array
+            out.append(self.stream_message(f"{sid.lower()}@miniTicker", rng)["data"])
+        out.append(
+            {**out[0], "s": "GONEUSDT"}
+            if out
+            else {"e": "24hrMiniTicker", "s": "GONEUSDT", "c": "1"}
+        )
+        rng.shuffle(out)
+        return out
 
 
 def now_ms() -> int:
@@ -1056,6 +1082,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="messages/s per stream")
     parser.add_argument("--slices", type=int, default=50)
     parser.add_argument(
+        "--stamp", action="store_true", help="add the send time to each message (benchmarks)"
+    )
+    parser.add_argument(
         "--sawtooth",
         action="store_true",
         help="BTCUSDT cycles 70000, 67900, 69100, 71500 (1 s each); mixed fills; buy fees in BTC",
@@ -1085,6 +1114,7 @@ def main() -> None:
     keys = dict(k.split(":", 1) for k in args.key) or None
     fake = FakeBinance(markets, keys=keys)
     fake.chaos = args.chaos
+    fake.ws_stamp = args.stamp
     if args.sawtooth:
         fake.scripts["BTCUSDT"] = sawtooth
         fake.fill_mode = "mixed"

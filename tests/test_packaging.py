@@ -27,7 +27,7 @@ CHECK = textwrap.dedent(
     from pathlib import Path
     import tradebot_tui
     from tradebot_tui.assets import asset_dir
-    from tradebot_tui.ui.app import TradebotApp
+    from tradebot_tui.ui.app import TradebotApp, screen_class
     from tradebot_tui.ui.themes import load_themes
 
     package = Path(tradebot_tui.__file__).resolve().parent
@@ -38,7 +38,7 @@ CHECK = textwrap.dedent(
     from tradebot_tui.ui.screens.dialogs import ConfirmDialog, HelpScreen, ThemePicker
 
     dialogs = [("dialog", d) for d in (ConfirmDialog, HelpScreen, ThemePicker, ConfirmLiveScreen)]
-    for mode, screen in [*TradebotApp.MODES.items(), *dialogs]:
+    for mode, screen in [*((m, screen_class(m)) for m in TradebotApp.MODES), *dialogs]:
         css = Path(screen.CSS_PATH)
         assert css.is_file() and css.is_relative_to(package), (mode, css)
         assert screen.__name__ in css.read_text(), (mode, "rules not under the screen type")

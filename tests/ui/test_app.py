@@ -144,3 +144,20 @@ async def test_live_trading_refused_at_the_dialog_starts_nothing() -> None:
         await pilot.pause()
     assert app.return_code == 2
     assert app._run is None
+
+
+def test_the_header_names_the_stream_the_feed_reads() -> None:
+    from types import SimpleNamespace
+
+    from tradebot_tui.ui.widgets.status_bar import feed_text
+
+    def header(feed: str) -> str:
+        # feed_text reads only these three fields of the snapshot.
+        snap = SimpleNamespace(replay=None, source="binance websocket", feed=feed)
+        return feed_text(snap)  # type: ignore[arg-type]
+
+    assert header("live · bookTicker ×20") == "Feed [$success]live · bookTicker ×20[/]"
+    assert header("live · all-market miniTicker") == (
+        "Feed [$success]live · all-market miniTicker[/]"
+    )
+    assert header("reconnecting · bookTicker ×20").startswith("Feed [$warning]reconnecting")

@@ -184,9 +184,12 @@ class MarketSettings:
     poll_interval_s: float = setting(
         2.0, "Time between two ticker polls (source = ccxt).", ge=0.2, le=3600, unit="s"
     )
-    ws_stream: Literal["bookTicker", "miniTicker"] = setting(
-        "bookTicker",
-        "Binance stream: bookTicker (best bid/ask, mid price) or miniTicker (last price).",
+    ws_stream: Literal["auto", "bookTicker", "miniTicker", "allMiniTickers"] = setting(
+        "auto",
+        "Binance stream: bookTicker (best bid/ask, mid price, one stream per coin), "
+        "miniTicker (last price, one per coin), allMiniTickers (last prices of the whole "
+        "market once a second, one stream) or auto: bookTicker up to 40 coins, else "
+        "allMiniTickers.",
     )
     record: bool = setting(
         False, "Record every tick to compressed files in the data dir (replayable)."

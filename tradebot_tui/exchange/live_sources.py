@@ -20,6 +20,7 @@ import trio
 from tradebot_tui.core.errors import cause_text, leaf_errors
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.ticks import Tick, candle_to_ticks
+from tradebot_tui.exchange import wsclient
 from tradebot_tui.exchange.base import QuoteBook, TickBatch
 from tradebot_tui.exchange.ccxt_markets import market_rules
 from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
@@ -332,8 +333,18 @@ class CcxtPollingSource(_ExchangeFeed):
         return ticks
 
 
+# Streams a websocket source can read. "auto" takes per-symbol bookTicker streams for a
+# universe of up to AUTO_BOOK_LIMIT coins and the one all-market mini-ticker array for
+# more: hundreds of bookTicker streams send tens of thousands of messages a second,
+# while the array is one message a second whatever the universe.
+STREAMS = ("auto", "bookTicker", "miniTicker", "allMiniTickers")
+AUTO_BOOK_LIMIT = 40
+ALL_MINI_TICKERS = "!miniTicker@arr"
+
+
 class BinanceWebsocketSource(_ExchangeFeed):
-    """Binance combined streams (bookTicker or miniTicker) over trio-websocket."""
+    """Binance combined streams (bookTicker, miniTicker or the all-market mini-ticker
+    array, chosen by universe size when `stream` is "auto") over `wsclient`."""
 
     def __init__(
         self,
@@ -354,10 +365,10 @@ class BinanceWebsocketSource(_ExchangeFeed):
     ) -> None:
         super().__init__(client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms)
         self.warmup_s = warmup_s  # seconds of 1m candles fetched to warm the anchors
-        if stream not in ("bookTicker", "miniTicker"):
-            raise ValueError(f"stream must be bookTicker or miniTicker, not {stream!r}")
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {', '.join(STREAMS)}, not {stream!r}")
         self.ws_url = ws_url.rstrip("/")
-        self.stream = stream
+        self.stream = stream  # as configured ("auto" included)
         self.ping_s = ping_s
         self.ping_timeout_s = ping_timeout_s
         self.silence_s = silence_s
@@ -370,11 +381,27 @@ class BinanceWebsocketSource(_ExchangeFeed):
         self._next_id = 1
         self.conflated_batches = 0  # times the engine was behind and ticks were conflated
 
+    @property
+    def active_stream(self) -> str:
+        """The stream read for the current universe: never "auto"."""
+        if self.stream != "auto":
+            return self.stream
+        return "bookTicker" if len(self._markets) <= AUTO_BOOK_LIMIT else "allMiniTickers"
+
     def streams(self) -> list[str]:
-        return [f"{self.ids[s].lower()}@{self.stream}" for s in self._markets]
+        stream = self.active_stream
+        if stream == "allMiniTickers":
+            return [ALL_MINI_TICKERS]
+        return [f"{self.ids[s].lower()}@{stream}" for s in self._markets]
 
     def url(self) -> str:
         return f"{self.ws_url}/stream?streams={'/'.join(self.streams())}"
+
+    def health(self) -> str:
+        state = super().health()
+        if self.active_stream == "allMiniTickers":
+            return f"{state} · all-market miniTicker"
+        return f"{state} · {self.active_stream} ×{len(self._markets)}"
 
     async def run(
         self,
@@ -404,28 +431,30 @@ class BinanceWebsocketSource(_ExchangeFeed):
             await self.backfill(send, self.warmup_s)
 
     async def _connection_loop(self, send: trio.MemorySendChannel[TickBatch]) -> None:
-        from trio_websocket import open_websocket_url
-
         attempt = 0
         while True:
             self.state = "connecting" if not self.connects else "reconnecting"
             try:
-                async with open_websocket_url(
-                    self.url(),
-                    connect_timeout=10,
-                    disconnect_timeout=2,
-                    # Room for a burst, taken into one batch by the reader.
-                    message_queue_size=MAX_DRAIN,
-                ) as ws:
+                with trio.fail_after(CONNECT_TIMEOUT_S):
+                    ws = await wsclient.connect(self.url())
+                try:
                     self.connects += 1
                     attempt = 0
                     self.state = "live"
-                    log.info("%s connected: %d streams", self.name, len(self._markets))
+                    log.info(
+                        "%s connected: %s",
+                        self.name,
+                        ALL_MINI_TICKERS
+                        if self.active_stream == "allMiniTickers"
+                        else f"{len(self._markets)} {self.active_stream} streams",
+                    )
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._heartbeat, ws)
                         nursery.start_soon(self._resubscriber, ws)
                         await self._reader(ws, send)
                         nursery.cancel_scope.cancel()
+                finally:
+                    await ws.aclose()
             except trio.Cancelled:
                 raise
             except Exception as exc:  # connection errors of every kind: reconnect
@@ -434,18 +463,24 @@ class BinanceWebsocketSource(_ExchangeFeed):
                     log.info("%s: the server is shutting down; reconnecting now", self.name)
                     self.state = "reconnecting"
                     continue  # Binance asks for a new connection: no back-off
+                if all(isinstance(e, StreamChange) for e in leaf_errors(exc)):
+                    log.info("%s: %s", self.name, leaf_errors(exc)[0])
+                    self.state = "reconnecting"
+                    continue
                 log.warning("%s lost: %s; reconnecting", self.name, cause_text(exc))
             self.state = "reconnecting"
             delay = backoff_s(attempt, 0.5, self.max_backoff_s, self.rng)
             attempt += 1
             await trio.sleep(delay)
 
-    async def _reader(self, ws: Any, send: trio.MemorySendChannel[TickBatch]) -> None:
-        """Messages to batches: one batch holds every message already queued (no waiting
-        for more), so that a burst costs the engine one wake-up, not one per message.
-        While the engine is behind (its channel full), ticks are held and conflated per
-        symbol (`Conflater`): the backlog stays one batch, whatever the rate."""
-        queued = _queued_messages(ws)
+    async def _reader(
+        self, ws: wsclient.WebsocketClient, send: trio.MemorySendChannel[TickBatch]
+    ) -> None:
+        """Messages to batches: one batch holds every message one read of the socket
+        completed (no waiting for more), so that a burst costs one wake-up, not one per
+        message. While the engine is behind (its channel full), ticks are held and
+        conflated per symbol (`Conflater`): the backlog stays one batch, whatever the
+        rate."""
         handle = self.handle
         held = Conflater()
         while True:
@@ -458,19 +493,14 @@ class BinanceWebsocketSource(_ExchangeFeed):
             # With ticks held, look again soon even if the socket is quiet.
             wait = self.silence_s if not held else HELD_RETRY_S
             with trio.move_on_after(wait) as quiet:
-                message = await ws.get_message()
+                messages = await ws.receive_batch()
             if quiet.cancelled_caught:
                 if not held:
                     raise trio.TooSlowError(f"no message for {self.silence_s:g}s")
                 continue
-            ticks = []
-            tick = handle(message)
-            if tick is not None:
-                ticks.append(tick)
-            for message in queued(MAX_DRAIN):
-                tick = handle(message)
-                if tick is not None:
-                    ticks.append(tick)
+            ticks: list[Tick] = []
+            for message in messages:
+                handle(message, ticks)
             if not ticks:
                 continue
             if held:
@@ -482,8 +512,9 @@ class BinanceWebsocketSource(_ExchangeFeed):
                 held.add(ticks)
                 self.conflated_batches += 1
 
-    def handle(self, message: str | bytes) -> Tick | None:
-        """One websocket message: a tick, or None (control answers, malformed: counted).
+    def handle(self, message: str | bytes, ticks: list[Tick]) -> None:
+        """One websocket message: its ticks are appended to `ticks` (none for answers;
+        a malformed message or array entry is counted).
 
         Raises:
             ServerShutdown: Binance closes this connection soon: the caller reconnects.
@@ -493,35 +524,44 @@ class BinanceWebsocketSource(_ExchangeFeed):
             parsed = parse_message(message, self.by_id)
         except MalformedMessage as exc:
             self._count_malformed(str(exc), str(message)[:200])
-            return None
+            return
         if parsed is None:
-            return None
-        symbol, price, bid, ask, event_ms = parsed
+            return
         ts = self._stamp(None)
         self.last_message_ms = ts
+        if isinstance(parsed, list):  # the all-market array: the fed coins' entries
+            for entry in parsed:
+                if isinstance(entry, MalformedMessage):
+                    self._count_malformed(str(entry), str(message)[:200])
+                else:
+                    ticks.append(Tick(ts, entry[0], entry[1]))
+            return
+        symbol, price, bid, ask, _event_ms = parsed
         if bid is not None and ask is not None:
             self.quotes.update(symbol, bid, ask, ts)
-        del event_ms
-        return Tick(ts, symbol, price)
+        ticks.append(Tick(ts, symbol, price))
 
-    async def _heartbeat(self, ws: Any) -> None:
+    async def _heartbeat(self, ws: wsclient.WebsocketClient) -> None:
         while True:
             await trio.sleep(self.ping_s)
             with trio.fail_after(self.ping_timeout_s):
                 await ws.ping()
 
-    async def _resubscriber(self, ws: Any) -> None:
+    async def _resubscriber(self, ws: wsclient.WebsocketClient) -> None:
         subscribed = set(self.streams())
+        kind = self.active_stream
         while True:
             await self._universe_changed.wait()
             self._universe_changed = trio.Event()
+            if self.active_stream != kind:  # the universe crossed AUTO_BOOK_LIMIT
+                raise StreamChange(f"{len(self._markets)} coins: switching to {self.active_stream}")
             wanted = set(self.streams())
             for method, params in (
                 ("UNSUBSCRIBE", sorted(subscribed - wanted)),
                 ("SUBSCRIBE", sorted(wanted - subscribed)),
             ):
                 if params:
-                    await ws.send_message(
+                    await ws.send_text(
                         json.dumps({"method": method, "params": params, "id": self._next_id})
                     )
                     self._next_id += 1
@@ -530,30 +570,12 @@ class BinanceWebsocketSource(_ExchangeFeed):
 
 
 HELD_RETRY_S = 0.005  # conflated ticks are offered to the engine again this often
-MAX_DRAIN = 1000  # messages taken into one batch at most
+CONNECT_TIMEOUT_S = 10.0
 
 
-def _queued_messages(ws: Any) -> Callable[[int], list[str | bytes]]:
-    """A function returning the messages trio-websocket has already received, up to a
-    count, without waiting. It reads the connection's message channel (there is no public
-    call for "what is there now"); without one, it returns nothing and each message is a
-    batch of its own, as before."""
-    try:
-        channel = ws._recv_channel
-    except AttributeError:
-        return lambda limit: []
-
-    def take(limit: int) -> list[str | bytes]:
-        out: list[str | bytes] = []
-        receive = channel.receive_nowait
-        try:
-            while len(out) < limit:
-                out.append(receive())
-        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-            pass  # nothing more now (a closed connection is seen by the next get_message)
-        return out
-
-    return take
+class StreamChange(Exception):
+    """The universe crossed AUTO_BOOK_LIMIT: the connection is made again on the other
+    stream (no back-off)."""
 
 
 class Conflater:
@@ -599,12 +621,18 @@ class Conflater:
         return TickBatch([tick for _, tick in sorted(kept, key=lambda e: e[0])])
 
 
+Parsed = tuple[str, float, float | None, float | None, int | None]
+
+
 def parse_message(
     message: str | bytes, by_id: dict[str, str]
-) -> tuple[str, float, float | None, float | None, int | None] | None:
+) -> Parsed | list[tuple[str, float] | MalformedMessage] | None:
     """(symbol, price, bid, ask, event ms) of a combined-stream message; None for answers.
 
-    bookTicker gives the mid price and the quotes; miniTicker the last price.
+    bookTicker gives the mid price and the quotes; miniTicker the last price. The
+    all-market mini-ticker array gives a list: (symbol, last price) for each entry of a
+    coin in `by_id` (the array holds the whole exchange; other coins are skipped), or the
+    MalformedMessage of a bad entry.
 
     Raises:
         MalformedMessage: not JSON, not an object, an unknown symbol, a bad number.
@@ -619,6 +647,8 @@ def parse_message(
     if "result" in item and "id" in item:
         return None  # the answer to a SUBSCRIBE/UNSUBSCRIBE
     data = item.get("data", item)
+    if isinstance(data, list):
+        return _parse_array(data, by_id)
     if not isinstance(data, dict):
         raise MalformedMessage("data is not an object")
     if data.get("e") == "serverShutdown":
@@ -641,3 +671,26 @@ def parse_message(
     except (TypeError, ValueError) as exc:
         raise MalformedMessage(f"bad number: {exc}") from None
     raise MalformedMessage("neither a bookTicker nor a miniTicker message")
+
+
+def _parse_array(
+    entries: list[Any], by_id: dict[str, str]
+) -> list[tuple[str, float] | MalformedMessage]:
+    out: list[tuple[str, float] | MalformedMessage] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            out.append(MalformedMessage("array entry is not an object"))
+            continue
+        symbol = by_id.get(str(entry.get("s")))
+        if symbol is None:
+            continue  # a coin outside the universe
+        try:
+            price = float(entry["c"])
+        except (KeyError, TypeError, ValueError) as exc:
+            out.append(MalformedMessage(f"{symbol}: bad or missing last price ({exc!r})"))
+            continue
+        if not price > 0:
+            out.append(MalformedMessage(f"{symbol}: bad price {price}"))
+            continue
+        out.append((symbol, price))
+    return out

@@ -57,7 +57,7 @@ NOTICE_WINDOW_S = 5.0
 PRELOAD_AFTER_S = 0.5
 
 
-def _lazy_screen(module: str, name: str) -> Callable[[], Screen[None]]:
+def _lazy_screen(mode: str) -> Callable[[], Screen[None]]:
     """A mode's screen, imported when the mode is first opened.
 
     Only the watchlist is needed for the first frame; the other screens' modules are
@@ -65,10 +65,18 @@ def _lazy_screen(module: str, name: str) -> Callable[[], Screen[None]]:
     """
 
     def make() -> Screen[None]:
-        screen_class: type[Screen[None]] = getattr(import_module(module), name)
-        return screen_class()
+        return screen_class(mode)()
 
     return make
+
+
+def screen_class(mode: str) -> type[TradebotScreen]:
+    """The screen class of a mode (importing its module if it is not yet)."""
+    if mode == "watchlist":
+        return WatchlistScreen
+    module, name = LAZY_SCREENS[mode]
+    found: type[TradebotScreen] = getattr(import_module(module), name)
+    return found
 
 
 LAZY_SCREENS = {
@@ -95,7 +103,7 @@ class TradebotApp(App[None]):
     TITLE = "tradebot-tui"
     MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
         "watchlist": WatchlistScreen,
-        **{mode: _lazy_screen(*where) for mode, where in LAZY_SCREENS.items()},
+        **{mode: _lazy_screen(mode) for mode in LAZY_SCREENS},
     }
     DEFAULT_MODE = "watchlist"
     BINDINGS: ClassVar[list[BindingType]] = [

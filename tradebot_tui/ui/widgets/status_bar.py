@@ -39,7 +39,7 @@ def feed_text(snap: EngineSnapshot) -> str:
     if snap.replay is not None:
         return replay_text(snap.replay)
     if snap.feed:
-        ok = snap.feed == "live"
+        ok = snap.feed.startswith("live")
         return f"Feed [{'$success' if ok else '$warning'}]{snap.feed}[/]"
     if snap.source == "simulated":
         return "Feed [$success]simulated[/]"

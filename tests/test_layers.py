@@ -21,6 +21,7 @@ THIRD_PARTY = {
     "tomli_w",
     "outcome",
     "pyarrow",
+    "lz4",
     "apprise",
     "prometheus_client",
 }
@@ -36,6 +37,7 @@ ALLOWED: dict[str, set[str]] = {
         "ccxt",
         "wsproto",
         "pyarrow",
+        "lz4",
     },
     "engine": {
         "tradebot_tui.core",

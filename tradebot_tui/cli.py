@@ -376,7 +376,7 @@ def cmd_replay(args: argparse.Namespace, locations: Locations) -> int:
         span_text,
         write_trades,
     )
-    from tradebot_tui.exchange.datafiles import read_file, series_span
+    from tradebot_tui.exchange.datafiles import open_candle_stream, read_file, series_span
 
     settings = load_settings(locations.config_file, required=locations.config_explicit)
     from_ms = None if args.from_date is None else parse_date(args.from_date, "--from")
@@ -391,9 +391,12 @@ def cmd_replay(args: argparse.Namespace, locations: Locations) -> int:
             raise UsageError("--trades-out is for the headless replay; drop it or --tui")
         if not 0 < args.speed <= 1_000_000:
             raise UsageError(f"--speed {args.speed:g}: must be above 0 and at most 1000000")
-        series = [read_file(Path(p)) for p in args.paths]
-        return replay_tui(args, settings, locations, series, from_ms, to_ms)
-    series = [read_file(Path(p)) for p in args.paths]
+        return replay_tui(
+            args, settings, locations, [read_file(Path(p)) for p in args.paths], from_ms, to_ms
+        )
+    # Feather candle files are streamed (a chunk at a time: memory flat whatever the
+    # span); any other input is read whole.
+    series: list[Any] = [open_candle_stream(Path(p)) or read_file(Path(p)) for p in args.paths]
     result = run_replay(
         series,
         settings.strategy_params(),

@@ -18,6 +18,7 @@ import csv
 import io
 import itertools
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent
 from tradebot_tui.core.stats import TRADES_CSV_HEADER, TradeStats, trade_stats
 from tradebot_tui.core.trader import Position, StrategyParams, Trade, Trader
-from tradebot_tui.exchange.datafiles import CandleSeries, Series, iter_merged
+from tradebot_tui.exchange.datafiles import CandleSeries, CandleStream, Series, iter_merged
 from tradebot_tui.exchange.paper import PaperBroker
 
 
@@ -70,7 +71,7 @@ class ReplayResult:
         return self.ticks / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def check_quote(series: Sequence[Series], quote: str) -> list[str]:
+def check_quote(series: Sequence[Series | CandleStream], quote: str) -> list[str]:
     """Every symbol of the inputs, in order of appearance; all must trade in `quote`."""
     symbols: dict[str, None] = {}
     for s in series:
@@ -110,6 +111,7 @@ class _Feed:
 
     __slots__ = (
         "count",
+        "done",
         "execute",
         "first",
         "hi",
@@ -133,6 +135,7 @@ class _Feed:
         self.execute = execute
         self.lo, self.hi, self.warm_from = lo, hi, warm_from
         self.count = self.warm = 0
+        self.done = False  # a tick after `hi` was reached
         self.first: int | None = None
         self.last: int | None = None
         self.older: dict[str, tuple[int, float]] = {}
@@ -199,6 +202,7 @@ class _Feed:
                 if ts < lo or ts > hi:
                     if ts > hi:
                         self.count += count
+                        self.done = True
                         return
                     for r in rows:
                         self.warm_tick(ts, r[0], r[k])  # type: ignore[arg-type]
@@ -214,9 +218,34 @@ class _Feed:
                 self.last = ts
         self.count += count
 
+    def streams(self, streams: Sequence[CandleStream]) -> None:
+        """Aligned candle files read a chunk at a time: cut at the earliest chunk end
+        across the files, each block is fed by `candles` in turn. Every start of a block
+        precedes every start of the next one by at least a period (the files are aligned),
+        so all four ticks of its candles come before the next block's first: the same
+        ticks in the same order as one `candles` call over the whole files."""
+        chunks = [s.chunks() for s in streams]
+        heads: list[CandleSeries | None] = [next(c, None) for c in chunks]
+        while not self.done:
+            live = [h for h in heads if h is not None]
+            if not live:
+                return
+            bound = min(h.ts[-1] for h in live if len(h)) if any(map(len, live)) else None
+            block = []
+            for i, head in enumerate(heads):
+                if head is None:
+                    continue
+                cut = len(head) if bound is None else bisect_right(head.ts, bound)
+                now, later = head.split(cut)
+                if len(now):
+                    block.append(now)
+                heads[i] = later if len(later) else next(chunks[i], None)
+            if block:
+                self.candles(block, sorted(set().union(*(b.ts for b in block))))
+
 
 def run_replay(
-    series: Sequence[Series],
+    series: Sequence[Series | CandleStream],
     params: StrategyParams,
     *,
     quote: str,
@@ -258,11 +287,21 @@ def run_replay(
         _NEVER if to_ms is None else to_ms,
         lo - params.window_s * 1000,
     )
-    starts = aligned_starts(series) if fast else None
-    if starts is not None:
-        feed.candles([s for s in series if isinstance(s, CandleSeries)], starts)
+    streams = [s for s in series if isinstance(s, CandleStream)]
+    if (
+        fast
+        and len(streams) == len(series)
+        and all(s.aligned for s in streams)
+        and len({s.period_ms for s in streams}) == 1
+    ):
+        feed.streams(streams)
     else:
-        feed.ticks(iter_merged(series))
+        loaded = [s.load() if isinstance(s, CandleStream) else s for s in series]
+        starts = aligned_starts(loaded) if fast else None
+        if starts is not None:
+            feed.candles([s for s in loaded if isinstance(s, CandleSeries)], starts)
+        else:
+            feed.ticks(iter_merged(loaded))
     ledger.check()
     result.ticks, result.warm_ticks = feed.count, feed.warm
     result.first_ts_ms, result.last_ts_ms = feed.first, feed.last

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
-import trio
+if TYPE_CHECKING:  # not imported at run time: the headless replay never needs trio (0.1 s)
+    import trio
 
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.orders import BrokerEvent, Fill, OrderIntent
@@ -44,7 +45,7 @@ class MarketDataSource(Protocol):
         self,
         send: trio.MemorySendChannel[TickBatch],
         *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        task_status: trio.TaskStatus[None] = ...,
     ) -> None:
         """Send batches until cancelled; call `task_status.started()` once ready."""
         ...

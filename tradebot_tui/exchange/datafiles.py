@@ -20,14 +20,16 @@ import io
 import json
 import logging
 import math
+import operator
 import re
 import zipfile
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ticks import candle_to_ticks
@@ -110,6 +112,106 @@ class CandleSeries:
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    def split(self, k: int) -> tuple[CandleSeries, CandleSeries]:
+        """The first `k` candles and the rest."""
+        p, sym, per = self.path, self.symbol, self.period_ms
+        o, h, low, c, ts = self.open, self.high, self.low, self.close, self.ts
+        return (
+            CandleSeries(p, sym, per, ts[:k], o[:k], h[:k], low[:k], c[:k]),
+            CandleSeries(p, sym, per, ts[k:], o[k:], h[k:], low[k:], c[k:]),
+        )
+
+
+CHUNK_ROWS = 20_000  # candles of one file held at once by a stream (two weeks of 1m)
+CANDLE_COLUMNS = ("date", "open", "high", "low", "close")
+
+
+@dataclass(slots=True)
+class CandleStream:
+    """A freqtrade feather file read a chunk of candles at a time (`arrow_ipc`): the
+    headless replay holds `CHUNK_ROWS` candles per file, whatever the span of the data.
+    Made by `open_candle_stream` after a scan of the file's times; each chunk's values
+    are checked as it is read (a bad row stops the replay with pyarrow's diagnosis)."""
+
+    path: Path
+    symbol: str
+    period_ms: int
+    rows: int
+    first_ms: int
+    last_ms: int
+    aligned: bool  # every candle starts on a multiple of the period
+
+    @property
+    def symbols(self) -> list[str]:
+        return [self.symbol]
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[CandleSeries]:
+        from tradebot_tui.exchange import arrow_ipc
+
+        last = None
+        try:
+            file = arrow_ipc.ArrowFile(self.path, CANDLE_COLUMNS)
+            for cols in file.chunks(rows):
+                dates, o, h, low, c = (cols[n] for n in CANDLE_COLUMNS)
+                rising = last is None or not len(dates) or dates[0] > last
+                checked = _consistent(dates, o, h, low, c, rising=bool(file.time_step))  # type: ignore[arg-type]
+                if not (rising and checked):
+                    self._fail()
+                if len(dates):
+                    last = dates[-1]
+                yield CandleSeries(self.path, self.symbol, self.period_ms, dates, o, h, low, c)  # type: ignore[arg-type]
+        except (arrow_ipc.Unsupported, OSError):
+            self._fail()
+
+    def _fail(self) -> NoReturn:
+        """Raise the DataFileError the whole-file reader gives for this file."""
+        _read_feather_arrow(self.path, self.symbol, self.period_ms)
+        raise DataFileError(self.path, None, "changed or damaged while it was read")
+
+    def load(self) -> CandleSeries:
+        return read_feather(self.path, self.symbol, self.period_ms)
+
+
+def open_candle_stream(path: Path) -> CandleStream | None:
+    """A stream of a freqtrade feather candle file the lean reader handles and whose times
+    rise; None for any other input (read it with `read_file`)."""
+    from tradebot_tui.exchange import arrow_ipc
+
+    m = _FREQTRADE_NAME.match(path.name)
+    if m is None or m["ext"] != "feather" or not path.is_file():
+        return None
+    period = period_ms(m["tf"], path)
+    first = last = None
+    aligned = True
+    rows = 0
+    try:
+        file = arrow_ipc.ArrowFile(path, ("date",))
+        for cols in file.chunks(CHUNK_ROWS * 5):
+            dates: array[int] = cols["date"]  # type: ignore[assignment]
+            if not len(dates):
+                continue
+            step = file.time_step
+            if (last is not None and dates[0] <= last) or (
+                not step and any(map(operator.le, dates[1:], dates))
+            ):
+                return None  # times that do not rise: read_file names the row
+            if step:
+                aligned = aligned and dates[0] % period == 0 and step % period == 0
+            else:
+                aligned = aligned and not any(map(operator.mod, dates, repeat(period)))
+            first = dates[0] if first is None else first
+            last = dates[-1]
+            rows += len(dates)
+    except (arrow_ipc.Unsupported, OSError):
+        return None
+    if first is None or last is None:
+        return None
+    symbol = f"{m['base']}/{m['quote']}".upper()
+    return CandleStream(path, symbol, period, rows, first, last, aligned)
 
 
 @dataclass(slots=True)
@@ -363,6 +465,47 @@ def _load_json(path: Path) -> list[Any]:
 
 
 def read_feather(path: Path, symbol: str, period: int) -> CandleSeries:
+    """A freqtrade feather file: the lean reader (`arrow_ipc`) for the usual shape, with
+    the columns checked at C speed; pyarrow for any other shape and for every error, so
+    that a bad file gets pyarrow's exact diagnosis (row, column, values)."""
+    from tradebot_tui.exchange import arrow_ipc
+
+    try:
+        file = arrow_ipc.ArrowFile(path, CANDLE_COLUMNS)
+        cols = file.columns()
+    except arrow_ipc.Unsupported:
+        return _read_feather_arrow(path, symbol, period)
+    dates, o, h, low, c = (cols[n] for n in CANDLE_COLUMNS)
+    if not _consistent(dates, o, h, low, c, rising=bool(file.time_step)):  # type: ignore[arg-type]
+        return _read_feather_arrow(path, symbol, period)  # names the row and the problem
+    return CandleSeries(path, symbol, period, dates, o, h, low, c)  # type: ignore[arg-type]
+
+
+def _consistent(
+    dates: array[int],
+    o: array[float],
+    h: array[float],
+    low: array[float],
+    c: array[float],
+    *,
+    rising: bool = False,
+) -> bool:
+    """Candles whose low is above 0 and below open and close, whose high is above them,
+    and whose times rise: the checks of the pyarrow path, each one loop in C."""
+    from tradebot_tui.exchange.arrow_ipc import evenly_spaced
+
+    lt, gt, le = operator.lt, operator.gt, operator.le
+    if not len(dates):
+        return True
+    if min(low) <= 0:
+        return False
+    for bad in (map(lt, h, o), map(lt, h, c), map(gt, low, o), map(gt, low, c)):
+        if any(bad):
+            return False
+    return rising or bool(evenly_spaced(dates)) or not any(map(le, dates[1:], dates))
+
+
+def _read_feather_arrow(path: Path, symbol: str, period: int) -> CandleSeries:
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -371,7 +514,7 @@ def read_feather(path: Path, symbol: str, period: int) -> CandleSeries:
         raise DataFileError(path, None, "reading .feather files needs pyarrow") from None
     columns = ["date", "open", "high", "low", "close"]
     try:
-        table = feather.read_table(path, columns=columns, memory_map=True)
+        table = feather.read_table(path, columns=columns, memory_map=True, use_threads=False)
     except (pa.ArrowInvalid, OSError, KeyError) as exc:
         raise DataFileError(path, None, f"not a freqtrade feather file: {exc}") from None
     for name in columns:
@@ -526,11 +669,13 @@ def series_symbols(series: Iterable[Series]) -> list[str]:
     return list(seen)
 
 
-def series_span(series: Iterable[Series]) -> tuple[int, int] | None:
+def series_span(series: Iterable[Series | CandleStream]) -> tuple[int, int] | None:
     """First and last tick time over all inputs (None when they hold nothing)."""
     spans = []
     for s in series:
-        if len(s):
+        if isinstance(s, CandleStream):
+            spans.append((s.first_ms, s.last_ms + s.period_ms - 1))
+        elif len(s):
             end = s.ts[-1] + (s.period_ms - 1 if isinstance(s, CandleSeries) else 0)
             spans.append((s.ts[0], end))
     if not spans:

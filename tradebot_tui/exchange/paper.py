@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal, localcontext
 
-import trio
-
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import EXACT, dec, divide_down
 from tradebot_tui.core.orders import (
@@ -80,6 +78,8 @@ class QuotePaperBroker:
         return dec(quote.ask if intent.side is Side.BUY else quote.bid)
 
     async def follow(self, intent: OrderIntent, emit: Emit) -> None:
+        import trio  # here, not at the top: the headless replay never imports trio
+
         if self.latency_s:
             await trio.sleep(self.latency_s)
         rules = self.rules(intent.symbol)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, RichLog, Select
+from textual.widgets import DataTable, Input, RichLog, Select, Tab
 
 from tests.helpers import expected_live_ticks, saw_tooth_file
 from tests.ui.conftest import LOCATIONS, make_app, make_replay_app
@@ -615,6 +615,40 @@ async def test_config_sections_show_their_toml_table_names(tmp_path: Path) -> No
             "[monitor]",
             "[ui]",
         ]
+
+
+async def test_config_shows_one_section_at_a_time_and_marks_wrong_ones(tmp_path: Path) -> None:
+    app = make_app(steps=STEPS, locations=tmp_locations(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None)
+        await pilot.press("c")
+        screen = app.screen
+        assert isinstance(screen, ConfigScreen)
+        await until(lambda: screen.form_ready)
+
+        def shown() -> list[str]:
+            return [p.id or "" for p in screen.query(".config-page") if p.display]
+
+        assert shown() == ["page-strategy"]
+        assert not screen.query_one("#field-risk--max_positions").region  # not laid out
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert shown() == ["page-risk"]
+        assert screen.query_one("#field-risk--max_positions").region  # now on screen
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await pilot.pause()
+        assert shown() == ["page-ui"]  # wraps around
+        # A wrong field in a hidden section marks its tab, and saving is refused.
+        screen.query_one("#edit-budget--stake", Input).value = "-3"
+        await pilot.pause()
+        tab = screen.query_one("#tab-budget", Tab)
+        assert "!" in str(tab.label) and "!" not in str(screen.query_one("#tab-ui", Tab).label)
+        screen.show_section("budget")
+        await pilot.pause()
+        assert shown() == ["page-budget"]
+        screen.query_one("#edit-budget--stake", Input).value = "50"
+        await pilot.pause()
+        assert "!" not in str(tab.label)
 
 
 async def test_history_before_any_trade_says_where_trades_will_show() -> None:

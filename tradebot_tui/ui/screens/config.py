@@ -2,10 +2,12 @@
 
 Every field of `config.schema` gets an editor (a choice list for choices and true/false,
 a text box for the rest), its description and default as help, and the schema's own
-check on every keystroke. Ctrl+S shows what changes against the saved file, writes it
-with tomli-w through an atomic replace once confirmed, and applies the strategy, risk and
-exit settings to the running engine at once; the rest takes effect on the next start.
-API keys are not settings: they never appear here.
+check on every keystroke. One section is shown at a time (tabs; `[` and `]` step through
+them): the screen lays out a dozen rows instead of ~90, which keeps switching to it fast.
+Ctrl+S shows what changes against the saved file, writes it with tomli-w through an
+atomic replace once confirmed, and applies the strategy, risk and exit settings to the
+running engine at once; the rest takes effect on the next start. API keys are not
+settings: they never appear here.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.widget import Widget
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, Select, Static, Tab, Tabs
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.config import validate
@@ -102,6 +104,8 @@ class ConfigScreen(TradebotScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", tooltip="Show the changes, then save and apply them"),
         Binding("ctrl+r", "revert", "Revert", tooltip="Put back the saved values"),
+        Binding("left_square_bracket", "section(-1)", "Prev section", tooltip="Section before"),
+        Binding("right_square_bracket", "section(1)", "Next section", tooltip="Section after"),
         Binding("escape", "leave_field", "Leave field", show=False),
     ]
 
@@ -113,46 +117,82 @@ class ConfigScreen(TradebotScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="config-source")
-        yield VerticalScroll(id="config-form")
+        yield Tabs(*(Tab(s, id=f"tab-{s}") for s in self.sections), id="config-sections")
+        with VerticalScroll(id="config-form"):
+            for section in self.sections:
+                page = Vertical(classes="config-page", id=f"page-{section}")
+                page.display = section == self.sections[0]
+                yield page
         yield Static("building the form…", id="config-status")
 
-    def _batches(self) -> Iterator[list[Widget]]:
-        """The form's rows, a few at a time (section titles before their first row)."""
-        batch: list[Widget] = []
-        section = ""
-        for info in self.infos.values():
-            if info.section != section:
-                section = info.section
-                doc = (section_types()[section].__doc__ or "").strip()
-                # The TOML table name, in brackets (escaped: markup would take it for a tag).
-                title = f"[b]{escape(f'[{section}]')}[/]  [dim]{escape(doc)}[/]"
-                batch.append(Static(title, classes="config-section"))
-            unit = f" ({info.unit})" if info.unit else ""
-            batch.append(
-                Horizontal(
-                    Static(f"{info.name}{unit}", classes="config-name"),
-                    self._editor(info),
-                    Static(help_text(info), classes="config-help"),
-                    classes="config-field",
-                    id=f"field-{_wid(info.path)}",
+    @property
+    def sections(self) -> list[str]:
+        return list(dict.fromkeys(info.section for info in self.infos.values()))
+
+    def _batches(self) -> Iterator[tuple[str, list[Widget]]]:
+        """Each section's rows, a few at a time, under its title; the shown section first."""
+        for section in self.sections:
+            doc = (section_types()[section].__doc__ or "").strip()
+            # The TOML table name, in brackets (escaped: markup would take it for a tag).
+            title = f"[b]{escape(f'[{section}]')}[/]  [dim]{escape(doc)}[/]"
+            batch: list[Widget] = [Static(title, classes="config-section")]
+            for info in self.infos.values():
+                if info.section != section:
+                    continue
+                unit = f" ({info.unit})" if info.unit else ""
+                batch.append(
+                    Horizontal(
+                        Static(f"{info.name}{unit}", classes="config-name"),
+                        self._editor(info),
+                        Static(help_text(info), classes="config-help"),
+                        classes="config-field",
+                        id=f"field-{_wid(info.path)}",
+                    )
                 )
-            )
-            if len(batch) >= FIELDS_PER_FRAME:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+                if len(batch) >= FIELDS_PER_FRAME:
+                    yield section, batch
+                    batch = []
+            if batch:
+                yield section, batch
 
     async def _mount_next(self) -> None:
         # Building all ~260 widgets at once takes a second here; a few rows per frame
         # show the screen at once and keep the keys answering while the rest arrives.
-        batch = next(self._pending, None)
-        if batch is None:
+        item = next(self._pending, None)
+        if item is None:
             self.form_ready = True
             self._status()
             return
-        await self.query_one("#config-form").mount_all(batch)
+        section, batch = item
+        await self.query_one(f"#page-{section}").mount_all(batch)
         self.call_after_refresh(self._mount_next)
+
+    # -- sections --------------------------------------------------------------------------
+
+    @on(Tabs.TabActivated, "#config-sections")
+    def _section_chosen(self, event: Tabs.TabActivated) -> None:
+        chosen = (event.tab.id or "tab-").removeprefix("tab-")
+        for page in self.query(".config-page"):
+            page.display = page.id == f"page-{chosen}"
+        self.query_one("#config-form", VerticalScroll).scroll_home(animate=False)
+
+    def action_section(self, step: int) -> None:
+        tabs = self.query_one("#config-sections", Tabs)
+        sections = self.sections
+        current = (tabs.active or "tab-").removeprefix("tab-")
+        at = sections.index(current) if current in sections else 0
+        tabs.active = f"tab-{sections[(at + step) % len(sections)]}"
+
+    def show_section(self, section: str) -> None:
+        """Bring `section`'s page to the front (as choosing its tab does)."""
+        self.query_one("#config-sections", Tabs).active = f"tab-{section}"
+
+    def _mark_sections(self) -> None:
+        """A section with a wrong field says so on its tab."""
+        wrong = {path.split(".")[0] for path in self.errors}
+        for section in self.sections:
+            tab = self.query_one(f"#tab-{section}", Tab)
+            tab.label = f"{section} [b $error]![/]" if section in wrong else section
 
     def _editor(self, info: FieldInfo) -> Widget:
         value = getattr(getattr(self.tb_app.settings, info.section), info.name)
@@ -176,7 +216,8 @@ class ConfigScreen(TradebotScreen):
         app = self.tb_app
         self.query_one("#config-source", Static).update(
             f"{app.config_note}\n{app.credentials_note} · Ctrl+S saves (a diff first), "
-            "Ctrl+R reverts, Tab moves between fields, Esc leaves a field"
+            "Ctrl+R reverts, \\[ and ] change section, Tab moves between fields, Esc leaves a "
+            "field"
         )
 
     # -- reading the form ------------------------------------------------------------------
@@ -203,6 +244,7 @@ class ConfigScreen(TradebotScreen):
         row.query_one(".config-help", Static).update(
             f"[b $error]{escape(error)}[/]" if error else help_text(info)
         )
+        self._mark_sections()
         self._status()
 
     def form_settings(self) -> Settings:
@@ -276,6 +318,7 @@ class ConfigScreen(TradebotScreen):
                 assert isinstance(widget, Input)
                 widget.value = edit_text(value)
         self.errors.clear()
+        self._mark_sections()
         for row in self.query(".config-field"):
             row.remove_class("-invalid")
             info = self.infos[_path(row.id or "field-")]

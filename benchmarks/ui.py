@@ -156,11 +156,16 @@ def main() -> int:
             f"    {key.decode()}  p50 {statistics.median(ms):5.1f}  "
             f"p95 {ms[int(0.95 * (len(ms) - 1))]:5.1f}  max {ms[-1]:5.1f}"
         )
+    worst = max(sorted(xs)[int(0.95 * (len(xs) - 1))] for xs in latencies.values()) * 1000
+    print(
+        f"  worst screen p95 {worst:.1f} ms   goal <= 50 ms for every screen   "
+        f"{'met' if worst <= 50 else 'NOT met'}"
+    )
     all_ms = [x * 1000 for x in every]
     print(
         f"  all keys: p50 {statistics.median(all_ms):.1f} ms, "
         f"p95 {all_ms[int(0.95 * (len(all_ms) - 1))]:.1f} ms, max {all_ms[-1]:.1f} ms   "
-        "(goal <= 50 ms)"
+        "(pooled over every screen)"
     )
     _ = chart_rate
     return 0

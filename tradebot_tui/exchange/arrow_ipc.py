@@ -38,7 +38,7 @@ RECORD_BATCH = 3  # MessageHeader union tag
 LZ4_FRAME = 0  # CompressionType
 TIME_UNIT_MS = {0: 1000, 1: 1}  # SECOND, MILLI: factor to ms
 TIME_UNIT_DIVISOR = {2: 1000, 3: 1_000_000}  # MICRO, NANO: divisor to ms
-READ_BYTES = 256 * 1024  # compressed bytes read from the file at once, per column
+READ_BYTES = 32 * 1024  # compressed bytes read from the file at once, per column
 
 _U8 = struct.Struct("<B")
 _I8 = struct.Struct("<b")

@@ -114,8 +114,12 @@ class CandleSeries:
         return len(self.ts)
 
     def split(self, k: int) -> tuple[CandleSeries, CandleSeries]:
-        """The first `k` candles and the rest."""
+        """The first `k` candles and the rest (no copy when one of them is empty)."""
         p, sym, per = self.path, self.symbol, self.period_ms
+        if k >= len(self.ts):
+            return self, CandleSeries(p, sym, per)
+        if k <= 0:
+            return CandleSeries(p, sym, per), self
         o, h, low, c, ts = self.open, self.high, self.low, self.close, self.ts
         return (
             CandleSeries(p, sym, per, ts[:k], o[:k], h[:k], low[:k], c[:k]),
@@ -123,7 +127,7 @@ class CandleSeries:
         )
 
 
-CHUNK_ROWS = 20_000  # candles of one file held at once by a stream (two weeks of 1m)
+CHUNK_ROWS = 10_000  # candles of one file held at once by a stream (a week of 1m)
 CANDLE_COLUMNS = ("date", "open", "high", "low", "close")
 
 

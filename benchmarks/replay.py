@@ -156,9 +156,6 @@ def generate(folder: Path, months: int, pairs: int = 20) -> list[Path]:
     import random
     from datetime import UTC, datetime
 
-    import pyarrow as pa
-    import pyarrow.feather as feather
-
     folder.mkdir(parents=True, exist_ok=True)
     minutes = months * 30 * 24 * 60
     start = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp()) * 1000
@@ -168,6 +165,9 @@ def generate(folder: Path, months: int, pairs: int = 20) -> list[Path]:
         paths.append(path)
         if path.exists():
             continue
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
         rng = random.Random(p)
         gauss, rand = rng.gauss, rng.random
         price = 10.0 + p
@@ -214,6 +214,12 @@ def scaling(no_peer: bool) -> None:
     print(header)
     print("-" * len(header))
     for months in (1, 3, 12):
+        # Generated in a process of its own: a child's peak memory, as the kernel reports
+        # it, includes its parent's size when it was forked, so the parent stays small.
+        subprocess.run(
+            [sys.executable, __file__, "--generate", str(cache / f"{months}m"), str(months)],
+            check=True,
+        )
         files = generate(cache / f"{months}m", months)
         candles = months * 30 * 24 * 60 * len(files)
         with tempfile.TemporaryDirectory(prefix="tradebot-bench-") as tmp:
@@ -253,7 +259,11 @@ def main() -> int:
     parser.add_argument(
         "--scaling", action="store_true", help="also 1/3/12 months of 20 generated pairs"
     )
+    parser.add_argument("--generate", nargs=2, metavar=("DIR", "MONTHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generate:
+        generate(Path(args.generate[0]), int(args.generate[1]))
+        return 0
     files = sorted(args.data.glob("*-1m.feather"))
     if not files:
         print(f"no *-1m.feather files in {args.data}; set TRADEBOT_SHARED_DATA", file=sys.stderr)

@@ -162,6 +162,7 @@ class ConfigScreen(TradebotScreen):
         if item is None:
             self.form_ready = True
             self._status()
+            self.tb_app.settle_gc()  # ~260 widgets that live as long as the app
             return
         section, batch = item
         await self.query_one(f"#page-{section}").mount_all(batch)

@@ -309,6 +309,8 @@ async def test_config_validates_as_you_type_diffs_saves_and_applies(tmp_path: Pa
         await pilot.pause()
         assert not screen.errors
         # A setting that waits for the next start, through a choice list.
+        screen.show_section("market")
+        await pilot.pause()
         screen.query_one("#edit-market--allow_leveraged", Select).value = "true"
         await pilot.pause()
         await pilot.press("escape", "ctrl+s")
@@ -345,6 +347,8 @@ async def test_config_rule_across_fields_is_shown_before_saving(tmp_path: Path) 
         screen = app.screen
         assert isinstance(screen, ConfigScreen)
         await until(lambda: screen.form_ready)
+        screen.show_section("budget")
+        await pilot.pause()
         screen.query_one("#edit-budget--stake", Input).value = "5000"
         await pilot.pause()
         status = str(screen.query_one("#config-status").render())
@@ -602,6 +606,9 @@ async def test_config_sections_show_their_toml_table_names(tmp_path: Path) -> No
         await until(lambda: app.snapshot is not None)
         await pilot.press("c")
         await until(lambda: app.screen.form_ready)  # type: ignore[attr-defined]
+        for _ in range(9):  # every section once: each is built when first shown
+            await pilot.press("right_square_bracket")
+            await pilot.pause()
         titles = [str(w.render()) for w in app.screen.query(".config-section")]
         assert [t.split()[0] for t in titles] == [
             "[strategy]",
@@ -630,7 +637,7 @@ async def test_config_shows_one_section_at_a_time_and_marks_wrong_ones(tmp_path:
             return [p.id or "" for p in screen.query(".config-page") if p.display]
 
         assert shown() == ["page-strategy"]
-        assert not screen.query_one("#field-risk--max_positions").region  # not laid out
+        assert not screen.query("#field-risk--max_positions")  # built when first shown
         await pilot.press("right_square_bracket")
         await pilot.pause()
         assert shown() == ["page-risk"]
@@ -638,17 +645,24 @@ async def test_config_shows_one_section_at_a_time_and_marks_wrong_ones(tmp_path:
         await pilot.press("left_square_bracket", "left_square_bracket")
         await pilot.pause()
         assert shown() == ["page-ui"]  # wraps around
-        # A wrong field in a hidden section marks its tab, and saving is refused.
-        screen.query_one("#edit-budget--stake", Input).value = "-3"
-        await pilot.pause()
-        tab = screen.query_one("#tab-budget", Tab)
-        assert "!" in str(tab.label) and "!" not in str(screen.query_one("#tab-ui", Tab).label)
+        # A wrong field marks its section's tab, and stays marked once hidden.
         screen.show_section("budget")
         await pilot.pause()
-        assert shown() == ["page-budget"]
+        screen.query_one("#edit-budget--stake", Input).value = "-3"
+        await pilot.pause()
+        await pilot.press("escape", "right_square_bracket")
+        await pilot.pause()
+        assert shown() == ["page-market"]
+        tab = screen.query_one("#tab-budget", Tab)
+        assert "!" in str(tab.label) and "!" not in str(screen.query_one("#tab-ui", Tab).label)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not (tmp_path / "config.toml").exists()  # refused while a field is wrong
         screen.query_one("#edit-budget--stake", Input).value = "50"
         await pilot.pause()
         assert "!" not in str(tab.label)
+        # Fields never shown keep their saved values in what would be saved.
+        assert screen.form_settings().telegram == app.settings.telegram
 
 
 async def test_history_before_any_trade_says_where_trades_will_show() -> None:

@@ -159,6 +159,8 @@ class TestDialogs:
             from textual.widgets import Input
 
             pilot.app.screen.query_one("#edit-strategy--trigger_pct", Input).value = "3"
+            await pilot.press("right_square_bracket", "right_square_bracket")  # exits
+            await pilot.pause()
             pilot.app.screen.query_one("#edit-exits--stop_loss_pct", Input).value = "4.5"
             await pilot.pause()
             await pilot.press("ctrl+s")

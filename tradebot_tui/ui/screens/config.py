@@ -12,7 +12,6 @@ settings: they never appear here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -32,8 +31,6 @@ from tradebot_tui.config.validate import ConfigError, FieldInfo
 from tradebot_tui.engine.commands import LIVE_SECTIONS
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
-
-FIELDS_PER_FRAME = 8
 
 
 def fmt_value(value: Any) -> str:
@@ -114,65 +111,62 @@ class ConfigScreen(TradebotScreen):
         self.errors: dict[str, str] = {}
         self.infos = {info.path: info for info in validate.fields()}
         self.form_ready = False
+        # Sections whose rows exist. A section is built when it is first shown (a dozen
+        # rows, at once): switching to the screen never lays out or builds more; a field
+        # not built yet holds its saved value.
+        self._built: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="config-source")
         yield Tabs(*(Tab(s, id=f"tab-{s}") for s in self.sections), id="config-sections")
+        first = self.sections[0]
         with VerticalScroll(id="config-form"):
             for section in self.sections:
                 page = Vertical(classes="config-page", id=f"page-{section}")
-                page.display = section == self.sections[0]
-                yield page
-        yield Static("building the form…", id="config-status")
+                page.display = section == first
+                if section == first:  # the others are built when first shown
+                    with page:
+                        yield from self._section_rows(section)
+                    self._built.add(section)
+                else:
+                    yield page
+        yield Static("", id="config-status")
 
     @property
     def sections(self) -> list[str]:
         return list(dict.fromkeys(info.section for info in self.infos.values()))
 
-    def _batches(self) -> Iterator[tuple[str, list[Widget]]]:
-        """Each section's rows, a few at a time, under its title; the shown section first."""
-        for section in self.sections:
-            doc = (section_types()[section].__doc__ or "").strip()
-            # The TOML table name, in brackets (escaped: markup would take it for a tag).
-            title = f"[b]{escape(f'[{section}]')}[/]  [dim]{escape(doc)}[/]"
-            batch: list[Widget] = [Static(title, classes="config-section")]
-            for info in self.infos.values():
-                if info.section != section:
-                    continue
-                unit = f" ({info.unit})" if info.unit else ""
-                batch.append(
-                    Horizontal(
-                        Static(f"{info.name}{unit}", classes="config-name"),
-                        self._editor(info),
-                        Static(help_text(info), classes="config-help"),
-                        classes="config-field",
-                        id=f"field-{_wid(info.path)}",
-                    )
+    def _section_rows(self, section: str) -> list[Widget]:
+        """A section's title and its rows (name, editor, help)."""
+        doc = (section_types()[section].__doc__ or "").strip()
+        # The TOML table name, in brackets (escaped: markup would take it for a tag).
+        title = f"[b]{escape(f'[{section}]')}[/]  [dim]{escape(doc)}[/]"
+        rows: list[Widget] = [Static(title, classes="config-section")]
+        for info in self.infos.values():
+            if info.section != section:
+                continue
+            unit = f" ({info.unit})" if info.unit else ""
+            rows.append(
+                Horizontal(
+                    Static(f"{info.name}{unit}", classes="config-name"),
+                    self._editor(info),
+                    Static(help_text(info), classes="config-help"),
+                    classes="config-field",
+                    id=f"field-{_wid(info.path)}",
                 )
-                if len(batch) >= FIELDS_PER_FRAME:
-                    yield section, batch
-                    batch = []
-            if batch:
-                yield section, batch
-
-    async def _mount_next(self) -> None:
-        # Building all ~260 widgets at once takes a second here; a few rows per frame
-        # show the screen at once and keep the keys answering while the rest arrives.
-        item = next(self._pending, None)
-        if item is None:
-            self.form_ready = True
-            self._status()
-            self.tb_app.settle_gc()  # ~260 widgets that live as long as the app
-            return
-        section, batch = item
-        await self.query_one(f"#page-{section}").mount_all(batch)
-        self.call_after_refresh(self._mount_next)
+            )
+        return rows
 
     # -- sections --------------------------------------------------------------------------
 
     @on(Tabs.TabActivated, "#config-sections")
-    def _section_chosen(self, event: Tabs.TabActivated) -> None:
+    async def _section_chosen(self, event: Tabs.TabActivated) -> None:
         chosen = (event.tab.id or "tab-").removeprefix("tab-")
+        if chosen in self.sections and chosen not in self._built:
+            self._built.add(chosen)
+            await self.query_one(f"#page-{chosen}").mount_all(self._section_rows(chosen))
+            if len(self._built) == len(self.sections):
+                self.tb_app.settle_gc()  # the whole form now lives as long as the app
         for page in self.query(".config-page"):
             page.display = page.id == f"page-{chosen}"
         self.query_one("#config-form", VerticalScroll).scroll_home(animate=False)
@@ -210,8 +204,8 @@ class ConfigScreen(TradebotScreen):
 
     def on_mount(self) -> None:
         self._source_text()
-        self._pending = self._batches()
-        self.call_after_refresh(self._mount_next)
+        self.form_ready = True
+        self.call_after_refresh(self._status)
 
     def _source_text(self) -> None:
         app = self.tb_app
@@ -224,6 +218,8 @@ class ConfigScreen(TradebotScreen):
     # -- reading the form ------------------------------------------------------------------
 
     def _raw(self, info: FieldInfo) -> Any:
+        if info.section not in self._built:  # never shown: the saved value
+            return getattr(getattr(self.tb_app.settings, info.section), info.name)
         widget = self.query_one(f"#edit-{_wid(info.path)}")
         if isinstance(widget, Select):
             value = widget.value
@@ -311,6 +307,8 @@ class ConfigScreen(TradebotScreen):
             return
         settings = self.tb_app.settings
         for info in self.infos.values():
+            if info.section not in self._built:
+                continue  # built later from the saved settings
             value = getattr(getattr(settings, info.section), info.name)
             widget = self.query_one(f"#edit-{_wid(info.path)}")
             if isinstance(widget, Select):

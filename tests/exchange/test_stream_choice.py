@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import trio
@@ -38,16 +39,22 @@ def source_for(fake: FakeBinance, url: str, rule: UniverseRule) -> BinanceWebsoc
     )  # fmt: skip
 
 
-def test_auto_reads_book_tickers_for_a_small_universe(fake: FakeBinance) -> None:
+def stream(fake: FakeBinance, rule: UniverseRule, count: int) -> tuple[list[TickBatch], Any]:
+    """The first `count` batches of an "auto" source on the fake's streams, and the source."""
+
     async def go() -> tuple[list[TickBatch], BinanceWebsocketSource]:
         async with trio.open_nursery() as nursery:
             url = await nursery.start(fake.serve_ws)
-            source = source_for(fake, url, TWO)
-            batches = await collect(source, 10)
+            source = source_for(fake, url, rule)
+            batches = await collect(source, count)
             nursery.cancel_scope.cancel()
         return batches, source
 
-    batches, source = trio.run(go)
+    return trio.run(go)
+
+
+def test_auto_reads_book_tickers_for_a_small_universe(fake: FakeBinance) -> None:
+    batches, source = stream(fake, TWO, 10)
     assert fake.ws_subscriptions[0] == ["btcusdt@bookTicker", "ethusdt@bookTicker"]
     assert {t.symbol for b in batches for t in b.ticks} == {"BTC/USDT", "ETH/USDT"}
     assert source.quotes.get("BTC/USDT") is not None  # bookTicker brings bid and ask
@@ -58,16 +65,7 @@ def test_auto_reads_the_all_market_array_for_a_large_universe(
     fake: FakeBinance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(live_sources, "AUTO_BOOK_LIMIT", 1)  # two coins count as many
-
-    async def go() -> tuple[list[TickBatch], BinanceWebsocketSource]:
-        async with trio.open_nursery() as nursery:
-            url = await nursery.start(fake.serve_ws)
-            source = source_for(fake, url, TWO)
-            batches = await collect(source, 12)
-            nursery.cancel_scope.cancel()
-        return batches, source
-
-    batches, source = trio.run(go)
+    batches, source = stream(fake, TWO, 12)
     assert fake.ws_subscriptions[0] == ["!miniTicker@arr"]
     symbols = [t.symbol for b in batches for t in b.ticks]
     # Only the universe's coins: SOL, BNB... and the delisted GONEUSDT are skipped.

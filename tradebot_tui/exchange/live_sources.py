@@ -39,8 +39,19 @@ class MalformedMessage(ValueError):
     """A market-data message that cannot be turned into a tick."""
 
 
-class ServerShutdown(Exception):
+class ReconnectNow(Exception):
+    """The connection must be made again at once (no back-off); the message says why."""
+
+
+class ServerShutdown(ReconnectNow):
     """Binance's `serverShutdown` event: the server closes soon; connect again now."""
+
+    def __init__(self) -> None:
+        super().__init__("the server is shutting down; reconnecting now")
+
+
+class StreamChange(ReconnectNow):
+    """The universe crossed AUTO_BOOK_LIMIT: connect again on the other stream."""
 
 
 class _ExchangeFeed:
@@ -397,11 +408,14 @@ class BinanceWebsocketSource(_ExchangeFeed):
     def url(self) -> str:
         return f"{self.ws_url}/stream?streams={'/'.join(self.streams())}"
 
-    def health(self) -> str:
-        state = super().health()
+    def stream_text(self) -> str:
+        """The stream read, in a few words (the header, the log)."""
         if self.active_stream == "allMiniTickers":
-            return f"{state} · all-market miniTicker"
-        return f"{state} · {self.active_stream} ×{len(self._markets)}"
+            return "all-market miniTicker"
+        return f"{self.active_stream} ×{len(self._markets)}"
+
+    def health(self) -> str:
+        return f"{super().health()} · {self.stream_text()}"
 
     async def run(
         self,
@@ -441,13 +455,7 @@ class BinanceWebsocketSource(_ExchangeFeed):
                     self.connects += 1
                     attempt = 0
                     self.state = "live"
-                    log.info(
-                        "%s connected: %s",
-                        self.name,
-                        ALL_MINI_TICKERS
-                        if self.active_stream == "allMiniTickers"
-                        else f"{len(self._markets)} {self.active_stream} streams",
-                    )
+                    log.info("%s connected: %s", self.name, self.stream_text())
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._heartbeat, ws)
                         nursery.start_soon(self._resubscriber, ws)
@@ -459,12 +467,9 @@ class BinanceWebsocketSource(_ExchangeFeed):
                 raise
             except Exception as exc:  # connection errors of every kind: reconnect
                 self.reconnects += 1
-                if all(isinstance(e, ServerShutdown) for e in leaf_errors(exc)):
-                    log.info("%s: the server is shutting down; reconnecting now", self.name)
-                    self.state = "reconnecting"
-                    continue  # Binance asks for a new connection: no back-off
-                if all(isinstance(e, StreamChange) for e in leaf_errors(exc)):
-                    log.info("%s: %s", self.name, leaf_errors(exc)[0])
+                why = leaf_errors(exc)
+                if all(isinstance(e, ReconnectNow) for e in why):
+                    log.info("%s: %s", self.name, why[0])
                     self.state = "reconnecting"
                     continue
                 log.warning("%s lost: %s; reconnecting", self.name, cause_text(exc))
@@ -554,7 +559,10 @@ class BinanceWebsocketSource(_ExchangeFeed):
             await self._universe_changed.wait()
             self._universe_changed = trio.Event()
             if self.active_stream != kind:  # the universe crossed AUTO_BOOK_LIMIT
-                raise StreamChange(f"{len(self._markets)} coins: switching to {self.active_stream}")
+                raise StreamChange(
+                    f"{len(self._markets)} coins: switching to {self.stream_text()}; "
+                    "reconnecting now"
+                )
             wanted = set(self.streams())
             for method, params in (
                 ("UNSUBSCRIBE", sorted(subscribed - wanted)),
@@ -571,11 +579,6 @@ class BinanceWebsocketSource(_ExchangeFeed):
 
 HELD_RETRY_S = 0.005  # conflated ticks are offered to the engine again this often
 CONNECT_TIMEOUT_S = 10.0
-
-
-class StreamChange(Exception):
-    """The universe crossed AUTO_BOOK_LIMIT: the connection is made again on the other
-    stream (no back-off)."""
 
 
 class Conflater:
@@ -652,7 +655,7 @@ def parse_message(
     if not isinstance(data, dict):
         raise MalformedMessage("data is not an object")
     if data.get("e") == "serverShutdown":
-        raise ServerShutdown("the server is shutting down")
+        raise ServerShutdown()
     symbol = by_id.get(str(data.get("s")))
     if symbol is None:
         raise MalformedMessage(f"unknown symbol {data.get('s')!r}")

@@ -78,21 +78,21 @@ def same_as_pyarrow(path: Path) -> None:
 )
 def test_the_shapes_it_reads_give_pyarrows_columns(tmp_path: Path, unit: str, kw: dict) -> None:
     path = write(tmp_path / "A_USDT-1m.feather", candles(2000, 1, gaps=True), unit=unit, **kw)
-    arrow_ipc.read_columns(path, CANDLE_COLUMNS)  # read by the lean reader, no fallback
+    arrow_ipc.ArrowFile(path, CANDLE_COLUMNS).columns()  # read by the lean reader, no fallback
     same_as_pyarrow(path)
 
 
 def test_other_shapes_fall_back_to_pyarrow(tmp_path: Path) -> None:
     zstd = write(tmp_path / "Z_USDT-1m.feather", candles(500, 2), compression="zstd")
     with pytest.raises(arrow_ipc.Unsupported, match="compression other than LZ4"):
-        arrow_ipc.read_columns(zstd, CANDLE_COLUMNS)
+        arrow_ipc.ArrowFile(zstd, CANDLE_COLUMNS).columns()
     same_as_pyarrow(zstd)
     assert open_candle_stream(zstd) is None  # replayed whole, through pyarrow
     cols = candles(50, 3)
     cols["close"][7] = None  # a null: pyarrow's path names the row
     nulls = write(tmp_path / "N_USDT-1m.feather", cols)
     with pytest.raises(arrow_ipc.Unsupported, match="has nulls"):
-        arrow_ipc.read_columns(nulls, CANDLE_COLUMNS)
+        arrow_ipc.ArrowFile(nulls, CANDLE_COLUMNS).columns()
     with pytest.raises(DataFileError, match="row 7") as info:
         read_file(nulls)
     assert "close is empty" in str(info.value)

@@ -230,12 +230,12 @@ class _Feed:
             live = [h for h in heads if h is not None]
             if not live:
                 return
-            bound = min(h.ts[-1] for h in live if len(h)) if any(map(len, live)) else None
+            bound = min(h.ts[-1] for h in live)  # a chunk is never empty
             block = []
             for i, head in enumerate(heads):
                 if head is None:
                     continue
-                cut = len(head) if bound is None else bisect_right(head.ts, bound)
+                cut = bisect_right(head.ts, bound)
                 now, later = head.split(cut)
                 if len(now):
                     block.append(now)

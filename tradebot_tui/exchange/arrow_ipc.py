@@ -48,7 +48,6 @@ _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 
-Column = "array[float] | array[int]"
 Columns = dict[str, "array[float] | array[int]"]
 
 
@@ -313,17 +312,6 @@ class ArrowFile:
         if parts > 1:  # several record batches: time_step speaks for the last one only
             self.time_step = 0
         return out
-
-
-def read_columns(path: Path, names: Sequence[str]) -> Columns:
-    """The named columns of an Arrow IPC file, whole; timestamps in epoch milliseconds.
-
-    Raises:
-        Unsupported: anything but little-endian float64/int64/timestamp columns without
-            nulls, uncompressed or LZ4-compressed (pyarrow reads those).
-        OSError: the file cannot be read.
-    """
-    return ArrowFile(path, names).columns()
 
 
 def _to_ms(values: array[int], unit: int) -> tuple[array[int], int]:

@@ -33,7 +33,7 @@ from typing import IO, Any, NoReturn
 
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ticks import candle_to_ticks
-from tradebot_tui.exchange import recording
+from tradebot_tui.exchange import arrow_ipc, recording
 
 TICK_CSV_HEADER = "ts_ms,symbol,price"
 _FREQTRADE_NAME = re.compile(
@@ -154,19 +154,18 @@ class CandleStream:
         return self.rows
 
     def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[CandleSeries]:
-        from tradebot_tui.exchange import arrow_ipc
-
         last = None
         try:
             file = arrow_ipc.ArrowFile(self.path, CANDLE_COLUMNS)
             for cols in file.chunks(rows):
                 dates, o, h, low, c = (cols[n] for n in CANDLE_COLUMNS)
-                rising = last is None or not len(dates) or dates[0] > last
+                if not len(dates):
+                    continue  # an empty record batch: a chunk is never empty
+                rising = last is None or dates[0] > last
                 checked = _consistent(dates, o, h, low, c, rising=bool(file.time_step))  # type: ignore[arg-type]
                 if not (rising and checked):
                     self._fail()
-                if len(dates):
-                    last = dates[-1]
+                last = dates[-1]
                 yield CandleSeries(self.path, self.symbol, self.period_ms, dates, o, h, low, c)  # type: ignore[arg-type]
         except (arrow_ipc.Unsupported, OSError):
             self._fail()
@@ -183,8 +182,6 @@ class CandleStream:
 def open_candle_stream(path: Path) -> CandleStream | None:
     """A stream of a freqtrade feather candle file the lean reader handles and whose times
     rise; None for any other input (read it with `read_file`)."""
-    from tradebot_tui.exchange import arrow_ipc
-
     m = _FREQTRADE_NAME.match(path.name)
     if m is None or m["ext"] != "feather" or not path.is_file():
         return None
@@ -472,8 +469,6 @@ def read_feather(path: Path, symbol: str, period: int) -> CandleSeries:
     """A freqtrade feather file: the lean reader (`arrow_ipc`) for the usual shape, with
     the columns checked at C speed; pyarrow for any other shape and for every error, so
     that a bad file gets pyarrow's exact diagnosis (row, column, values)."""
-    from tradebot_tui.exchange import arrow_ipc
-
     try:
         file = arrow_ipc.ArrowFile(path, CANDLE_COLUMNS)
         cols = file.columns()
@@ -496,8 +491,6 @@ def _consistent(
 ) -> bool:
     """Candles whose low is above 0 and below open and close, whose high is above them,
     and whose times rise: the checks of the pyarrow path, each one loop in C."""
-    from tradebot_tui.exchange.arrow_ipc import evenly_spaced
-
     lt, gt, le = operator.lt, operator.gt, operator.le
     if not len(dates):
         return True
@@ -506,7 +499,7 @@ def _consistent(
     for bad in (map(lt, h, o), map(lt, h, c), map(gt, low, o), map(gt, low, c)):
         if any(bad):
             return False
-    return rising or bool(evenly_spaced(dates)) or not any(map(le, dates[1:], dates))
+    return rising or bool(arrow_ipc.evenly_spaced(dates)) or not any(map(le, dates[1:], dates))
 
 
 def _read_feather_arrow(path: Path, symbol: str, period: int) -> CandleSeries:

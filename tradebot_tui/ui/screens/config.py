@@ -110,6 +110,7 @@ class ConfigScreen(TradebotScreen):
         super().__init__()
         self.errors: dict[str, str] = {}
         self.infos = {info.path: info for info in validate.fields()}
+        self.sections = list(dict.fromkeys(info.section for info in self.infos.values()))
         self.form_ready = False
         # Sections whose rows exist. A section is built when it is first shown (a dozen
         # rows, at once): switching to the screen never lays out or builds more; a field
@@ -131,10 +132,6 @@ class ConfigScreen(TradebotScreen):
                 else:
                     yield page
         yield Static("", id="config-status")
-
-    @property
-    def sections(self) -> list[str]:
-        return list(dict.fromkeys(info.section for info in self.infos.values()))
 
     def _section_rows(self, section: str) -> list[Widget]:
         """A section's title and its rows (name, editor, help)."""
@@ -297,14 +294,7 @@ class ConfigScreen(TradebotScreen):
     def action_leave_field(self) -> None:
         self.query_one("#config-form").focus()
 
-    def _building(self) -> bool:
-        if not self.form_ready:
-            self.notify("The form is still being built; try again in a moment.")
-        return not self.form_ready
-
     def action_revert(self) -> None:
-        if self._building():
-            return
         settings = self.tb_app.settings
         for info in self.infos.values():
             if info.section not in self._built:
@@ -326,8 +316,6 @@ class ConfigScreen(TradebotScreen):
         self.notify("The form shows the saved settings again.", title="Reverted")
 
     def action_save(self) -> None:
-        if self._building():
-            return
         try:
             new = self.form_settings()
         except ConfigError as exc:

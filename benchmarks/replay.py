@@ -151,6 +151,11 @@ def clone_markets(path: Path, pairs: list[str]) -> None:
     path.write_text(json.dumps(markets))
 
 
+def pair_files(folder: Path, pairs: int = 20) -> list[Path]:
+    """The files `generate` writes in `folder`."""
+    return [folder / f"P{p:02d}_USDT-1m.feather" for p in range(pairs)]
+
+
 def generate(folder: Path, months: int, pairs: int = 20) -> list[Path]:
     """`pairs` files of 1m candles over `months` x 30 days, as freqtrade writes them."""
     import random
@@ -159,10 +164,8 @@ def generate(folder: Path, months: int, pairs: int = 20) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     minutes = months * 30 * 24 * 60
     start = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp()) * 1000
-    paths = []
-    for p in range(pairs):
-        path = folder / f"P{p:02d}_USDT-1m.feather"
-        paths.append(path)
+    paths = pair_files(folder, pairs)
+    for p, path in enumerate(paths):
         if path.exists():
             continue
         import pyarrow as pa
@@ -220,7 +223,7 @@ def scaling(no_peer: bool) -> None:
             [sys.executable, __file__, "--generate", str(cache / f"{months}m"), str(months)],
             check=True,
         )
-        files = generate(cache / f"{months}m", months)
+        files = pair_files(cache / f"{months}m")
         candles = months * 30 * 24 * 60 * len(files)
         with tempfile.TemporaryDirectory(prefix="tradebot-bench-") as tmp:
             work = Path(tmp)

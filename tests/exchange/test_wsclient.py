@@ -105,6 +105,28 @@ def test_messages_arrive_whole_whatever_the_framing() -> None:
     assert code == 1001
 
 
+def test_a_message_over_64_kb_arrives_whole() -> None:
+    """Binance's all-market array is hundreds of KB: one frame with a 64-bit length,
+    which the network delivers in many reads."""
+    big = (
+        '{"stream": "!miniTicker@arr", "data": ['
+        + ",".join(f'{{"s": "C{i:04d}USDT", "c": "{i}.5"}}' for i in range(12_000))
+        + "]}"
+    )
+    assert len(big) > 300_000
+
+    async def script(stream: trio.SocketStream, ws: WSConnection) -> None:
+        data = ws.send(Message(data=big))
+        assert data[1] & 0x7F == 127  # the 64-bit length form
+        for at in range(0, len(data), 7_001):
+            await stream.send_all(data[at : at + 7_001])
+        await stream.send_all(ws.send(CloseConnection(code=1000)))
+        await _events(stream, ws)
+
+    batches, code = run(script, read_all)  # type: ignore[misc]
+    assert [m for b in batches for m in b] == [big] and code == 1000
+
+
 def test_a_ping_of_ours_waits_for_its_pong() -> None:
     async def script(stream: trio.SocketStream, ws: WSConnection) -> None:
         for _ in range(20):

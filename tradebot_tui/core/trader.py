@@ -255,6 +255,12 @@ class Trader:
                 book.anchor = AnchorTracker(params.anchor, self._window_ms)
                 book.anchor_price = None
 
+    @property
+    def reject_above(self) -> float:
+        """A tick priced above anchor × this is never an entry: `on_tick` rejects it before
+        the exact drop formula (replays that skip such ticks rely on it)."""
+        return self._reject_above
+
     # -- reading -------------------------------------------------------------------------
 
     @property

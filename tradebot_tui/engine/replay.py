@@ -244,6 +244,50 @@ class _Feed:
                 self.candles(block, sorted(set().union(*(b.ts for b in block))))
 
 
+class PaperSession:
+    """A fresh trader, ledger and paper broker: what one replay trades with."""
+
+    __slots__ = ("broker", "ledger", "trader", "trades")
+
+    def __init__(self, params: StrategyParams, quote: str, initial: Decimal) -> None:
+        self.ledger = Ledger(quote, initial)
+        self.trader = Trader(params, self.ledger, replay_rules, id_prefix="tb-replay-sim-")
+        self.broker = PaperBroker(params.fee_rate)
+        self.trades: list[Trade] = []
+
+    def execute(self, intent: OrderIntent) -> None:
+        """Fill `intent` at once at its price and tell the trader; a closed round trip
+        joins `trades`."""
+        trader = self.trader
+        for event in self.broker.execute(intent):
+            if isinstance(event, Fill):
+                trader.on_fill(event)
+            elif isinstance(event, OrderClosed):
+                trade = trader.on_closed(event)
+                if trade is not None:
+                    self.trades.append(trade)
+            else:  # a paper fill is never in doubt
+                raise TypeError(f"the paper broker reported {event!r}")
+
+    def open_positions(self) -> list[OpenPosition]:
+        """What is still held, by symbol, at each symbol's last price."""
+        held = []
+        for symbol, book in sorted(self.trader.books.items()):
+            position: Position | None = book.position
+            if position is not None and position.qty > 0:
+                held.append(
+                    OpenPosition(
+                        symbol,
+                        position.entry_ts_ms,
+                        position.entry_price,
+                        position.qty,
+                        position.entry_fees,
+                        book.last_price,
+                    )
+                )
+        return held
+
+
 def run_replay(
     series: Sequence[Series | CandleStream],
     params: StrategyParams,
@@ -263,21 +307,9 @@ def run_replay(
     """
     result = ReplayResult(symbols=check_quote(series, quote))
     started = clock()
-    ledger = Ledger(quote, initial)
-    trader = Trader(params, ledger, replay_rules, id_prefix="tb-replay-sim-")
-    broker = PaperBroker(params.fee_rate)
-    trades = result.trades
-
-    def execute(intent: OrderIntent) -> None:
-        for event in broker.execute(intent):
-            if isinstance(event, Fill):
-                trader.on_fill(event)
-            elif isinstance(event, OrderClosed):
-                trade = trader.on_closed(event)
-                if trade is not None:
-                    trades.append(trade)
-            else:  # a paper fill is never in doubt
-                raise TypeError(f"the paper broker reported {event!r}")
+    session = PaperSession(params, quote, initial)
+    trader, ledger, trades = session.trader, session.ledger, session.trades
+    execute = session.execute
 
     lo = -1 if from_ms is None else from_ms
     feed = _Feed(
@@ -307,19 +339,8 @@ def run_replay(
     result.first_ts_ms, result.last_ts_ms = feed.first, feed.last
     result.ledger = ledger
     result.stats = trade_stats(trades, initial)
-    for symbol, book in sorted(trader.books.items()):
-        position: Position | None = book.position
-        if position is not None and position.qty > 0:
-            result.open_positions.append(
-                OpenPosition(
-                    symbol,
-                    position.entry_ts_ms,
-                    position.entry_price,
-                    position.qty,
-                    position.entry_fees,
-                    book.last_price,
-                )
-            )
+    result.trades = trades
+    result.open_positions = session.open_positions()
     result.elapsed_s = clock() - started
     return result
 

@@ -1,0 +1,158 @@
+"""Trials (what `tune` runs): the same trades as `run_replay`, trade for trade."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradebot_tui.core.anchors import AnchorMode, AnchorTracker, TableAnchor, rolling_highs
+from tradebot_tui.core.exits import ExitParams, ExitWatch
+from tradebot_tui.core.trader import StrategyParams
+from tradebot_tui.engine.replay import run_replay, trades_csv
+from tradebot_tui.engine.trials import TrialData
+from tradebot_tui.exchange.datafiles import CandleSeries, Series
+
+from .test_replay_shared import OHLCV
+
+MONTH = OHLCV / "binance_spot_1m_2026-03_5pairs"
+
+
+def walk_series(coins: int, minutes: int, seed: int) -> list[Series]:
+    """Random walks with sharp drops now and then: entries, every exit rule, cooldowns."""
+    rng = random.Random(seed)
+    out: list[Series] = []
+    for n in range(coins):
+        s = CandleSeries(Path(f"C{n}_USDT-1m.feather"), f"C{n}/USDT", 60_000)
+        price = 50.0 + 10 * n
+        for i in range(minutes):
+            o = price
+            c = o * (1 + rng.gauss(0, 0.004) - (0.03 if rng.random() < 0.01 else 0.0))
+            s.ts.append(i * 60_000)
+            s.open.append(o)
+            s.high.append(max(o, c) * (1 + abs(rng.gauss(0, 0.002))))
+            s.low.append(min(o, c) * (1 - abs(rng.gauss(0, 0.002))))
+            s.close.append(c)
+            price = c
+        out.append(s)
+    return out
+
+
+def random_params(rng: random.Random) -> StrategyParams:
+    return StrategyParams(
+        anchor=rng.choice([AnchorMode.HYBRID, AnchorMode.ROLLING_HIGH]),
+        window_s=rng.choice([600, 3600]),
+        trigger_pct=rng.uniform(0.5, 4),
+        max_positions=rng.choice([1, 2, 5]),
+        cooldown_s=rng.choice([0, 300, 900]),
+        stake=Decimal(rng.choice([100, 300])),
+        exits=ExitParams(
+            take_profit_pct=rng.uniform(0.3, 4),
+            stop_loss_pct=rng.uniform(0.5, 6),
+            trailing_activation_pct=rng.uniform(0.2, 3),
+            trailing_distance_pct=rng.uniform(0.1, 2),
+            max_hold_ms=rng.choice([10, 60, 240]) * 60_000,
+        ),
+        daily_loss_limit_pct=rng.choice([0.0, 1.0]),
+        max_drawdown_pct=rng.choice([0.0, 2.0]),
+    )
+
+
+def assert_same_as_replay(
+    data: TrialData, params: StrategyParams, from_ms: int | None, to_ms: int | None
+) -> int:
+    kwargs = {"quote": "USDT", "initial": Decimal(1000), "from_ms": from_ms, "to_ms": to_ms}
+    trial = data.replay(params, **kwargs)  # type: ignore[arg-type]
+    full = run_replay(data.series, params, **kwargs)  # type: ignore[arg-type]
+    assert trades_csv(trial.trades) == trades_csv(full.trades), params
+    assert [t.fees for t in trial.trades] == [t.fees for t in full.trades]
+    assert trial.open_positions == full.open_positions
+    return len(trial.trades)
+
+
+def test_trials_equal_replays_on_generated_data() -> None:
+    data = TrialData(walk_series(4, 3000, seed=5))
+    assert data.fast
+    rng = random.Random(11)
+    trades = 0
+    for _ in range(25):
+        from_ms = rng.choice([None, 600 * 60_000, 1234 * 60_000 + 7])
+        to_ms = rng.choice([None, 2500 * 60_000, 2999 * 60_000 + 59_999])
+        trades += assert_same_as_replay(data, random_params(rng), from_ms, to_ms)
+    assert trades > 100  # the sample trades a lot: entries, exits, gates all exercised
+
+
+@pytest.mark.skipif(not MONTH.is_dir(), reason=f"shared data not found at {MONTH}")
+def test_trials_equal_replays_on_the_shared_month() -> None:
+    data = TrialData.load(sorted(MONTH.glob("*.feather")))
+    assert data.fast
+    rng = random.Random(3)
+    for _ in range(6):
+        from_ms = rng.choice([None, 1774900000000])
+        assert_same_as_replay(data, random_params(rng), from_ms, None)
+
+
+def test_other_inputs_fall_back_to_the_replay_itself() -> None:
+    series = walk_series(2, 400, seed=2)
+    series.append(series[0])  # one coin twice: not the fast path
+    data = TrialData(series)
+    assert not data.fast
+    params = StrategyParams(window_s=600, trigger_pct=1.0)
+    assert_same_as_replay(data, params, None, None)
+    # session_open needs every tick: the fast data set runs the replay for it.
+    fast = TrialData(walk_series(2, 400, seed=2))
+    assert_same_as_replay(fast, StrategyParams(anchor=AnchorMode.SESSION_OPEN), None, None)
+
+
+ticks = st.lists(
+    st.tuples(st.integers(1, 90_000), st.floats(1, 100, allow_nan=False)), min_size=1, max_size=80
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ticks, st.sampled_from([1, 60_000, 300_000]))
+def test_rolling_highs_are_the_trackers(steps: list[tuple[int, float]], window: int) -> None:
+    stamps, prices, ts = [], [], 0
+    for gap, price in steps:
+        ts += gap
+        stamps.append(ts)
+        prices.append(price)
+    highs = rolling_highs(stamps, prices, window)
+    tracker = AnchorTracker(AnchorMode.HYBRID, window)
+    table = TableAnchor(AnchorMode.HYBRID, window, highs, stamps[0])
+    for i, (t, p) in enumerate(zip(stamps, prices, strict=True)):
+        if i == len(stamps) // 2:  # an exit in the middle: the hybrid anchor uses it
+            tracker.record_exit(t - 1, p * 0.99)
+            table.record_exit(t - 1, p * 0.99)
+        expected = tracker.update(t, p)
+        assert highs[i] == tracker.rolling_high
+        table.at = i
+        assert table.update(t, p) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(90, 110, allow_nan=False), min_size=1, max_size=40),
+    st.booleans(),
+    st.integers(0, 60),
+)
+def test_a_quiet_stretch_never_hides_an_exit(prices: list[float], armed: bool, hold: int) -> None:
+    params = ExitParams(
+        take_profit_pct=5,
+        stop_loss_pct=5,
+        trailing_activation_pct=2,
+        trailing_distance_pct=3,
+        max_hold_ms=hold * 1000,
+    )
+    quick = ExitWatch(params, 100.0, 0)
+    slow = ExitWatch(params, 100.0, 0)
+    if armed:
+        quick.armed = slow.armed = True
+    stamps = [1000 * (i + 1) for i in range(len(prices))]
+    if quick.quiet(max(prices), min(prices), stamps[-1]):
+        assert all(slow.check(t, p) is None for t, p in zip(stamps, prices, strict=True))
+        assert (quick.peak, quick.armed) == (slow.peak, slow.armed)

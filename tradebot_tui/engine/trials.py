@@ -1,0 +1,259 @@
+"""Many replays of one data set: what `tune` runs for each trial, exactly `run_replay`.
+
+A trial is a replay with other settings. Its trades must equal `run_replay`'s trade for
+trade (DESIGN.md section 9), so a trial runs the same `Trader` and paper broker; it is
+faster only by doing once what every trial shares, and by not feeding ticks that cannot
+change anything:
+
+  - the candles are read and expanded to ticks once (`TrialData`), as per-symbol columns;
+  - the rolling high of every tick is computed once per anchor window (`TableAnchor`),
+    with, per block of ticks, the lowest ratio of price to rolling high;
+  - a coin that waits for an entry (idle or cooling down) is fed only the ticks priced
+    at or below its rolling high × `Trader.reject_above`: `on_tick` rejects every other
+    tick before its exact formula, and the anchor (rolling high or hybrid) is never above
+    the rolling high. Whole blocks whose lowest ratio is above that bound are passed over;
+  - a held coin is fed only the ticks its `ExitWatch` cannot prove quiet
+    (`ExitWatch.quiet`): whole blocks between its stop, take-profit, trailing and arming
+    prices before its deadline are passed over, their peak applied.
+
+The coins' fed ticks are merged in the replay's order (time, then input order) with a
+heap, so budget, position count and protections see the same sequence of decisions.
+This path applies to candles of one period with aligned starts, one file per coin, and
+an anchor mode other than `session_open` (which needs every tick); anything else runs
+`run_replay` itself on data loaded once.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from tradebot_tui.core.anchors import AnchorMode, TableAnchor, rolling_highs
+from tradebot_tui.core.lifecycle import State
+from tradebot_tui.core.trader import StrategyParams, Trade
+from tradebot_tui.engine.replay import (
+    OpenPosition,
+    PaperSession,
+    aligned_starts,
+    check_quote,
+    run_replay,
+)
+from tradebot_tui.exchange.datafiles import (
+    CandleSeries,
+    Series,
+    open_candle_stream,
+    read_file,
+    series_span,
+)
+
+BLOCK = 64  # ticks a block: the unit passed over at once
+_NOT_YET = float("inf")  # the ratio of a tick before the anchor's window is full
+_SKIPPING_MODES = (AnchorMode.ROLLING_HIGH, AnchorMode.HYBRID)
+_WAITING = (State.IDLE, State.COOLDOWN)
+
+
+@dataclass(slots=True)
+class TrialRun:
+    """The outcome of one replay: closed trades in exit order, and what is still held."""
+
+    trades: list[Trade]
+    open_positions: list[OpenPosition]
+    fed: int  # ticks handed to the trader (the rest were proven not to matter)
+
+
+class _Coin:
+    """One symbol's ticks as columns, with per-block extremes of its prices."""
+
+    __slots__ = ("high", "low", "price", "rank", "symbol", "ts")
+
+    def __init__(self, rank: int, series: CandleSeries) -> None:
+        self.rank = rank
+        self.symbol = series.symbol
+        period = series.period_ms
+        ts: list[int] = []
+        price: list[float] = []
+        for t, o, h, low, c in zip(
+            series.ts, series.open, series.high, series.low, series.close, strict=True
+        ):
+            # The replay's four ticks of a candle (core.ticks.candle_to_ticks).
+            ts += (t, t + period // 4, t + period // 2, t + period - 1)
+            price += (o, h, low, c) if h - o <= o - low else (o, low, h, c)
+        self.ts, self.price = ts, price
+        self.high = [max(price[i : i + BLOCK]) for i in range(0, len(price), BLOCK)]
+        self.low = [min(price[i : i + BLOCK]) for i in range(0, len(price), BLOCK)]
+
+
+class _Anchors:
+    """One coin's rolling highs for one window, and per block the lowest price/high."""
+
+    __slots__ = ("block_ratio", "highs", "ratio")
+
+    def __init__(self, coin: _Coin, window_ms: int) -> None:
+        self.highs = rolling_highs(coin.ts, coin.price, window_ms)
+        ready = bisect_left(coin.ts, coin.ts[0] + window_ms)
+        ratio = [_NOT_YET] * ready
+        ratio += [p / h for p, h in zip(coin.price[ready:], self.highs[ready:], strict=True)]
+        self.ratio = ratio
+        self.block_ratio = [min(ratio[i : i + BLOCK]) for i in range(0, len(ratio), BLOCK)]
+
+
+class TrialData:
+    """A data set loaded once, replayed with many settings (`replay`)."""
+
+    def __init__(self, series: Sequence[Series]) -> None:
+        self.series = list(series)
+        self.span = series_span(self.series)
+        candles = [s for s in self.series if isinstance(s, CandleSeries)]
+        symbols = [s.symbol for s in candles]
+        self.coins: list[_Coin] | None = None
+        if (
+            len(candles) == len(self.series)
+            and len(set(symbols)) == len(symbols)
+            and all(len(s) for s in candles)
+            and aligned_starts(candles) is not None
+        ):
+            self.coins = [_Coin(rank, s) for rank, s in enumerate(candles)]
+        self._anchors: dict[int, list[_Anchors]] = {}
+
+    @classmethod
+    def load(cls, paths: Sequence[Path]) -> TrialData:
+        """Read the files whole (a study replays them hundreds of times)."""
+        loaded: list[Series] = []
+        for path in paths:
+            stream = open_candle_stream(path)
+            loaded.append(stream.load() if stream is not None else read_file(path))
+        return cls(loaded)
+
+    @property
+    def fast(self) -> bool:
+        """Whether trials skip the ticks that cannot matter (see the module docstring)."""
+        return self.coins is not None
+
+    def anchors(self, window_ms: int) -> list[_Anchors]:
+        """Every coin's rolling highs for `window_ms`, computed on first use."""
+        found = self._anchors.get(window_ms)
+        if found is None:
+            assert self.coins is not None
+            found = self._anchors[window_ms] = [_Anchors(c, window_ms) for c in self.coins]
+        return found
+
+    def replay(
+        self,
+        params: StrategyParams,
+        *,
+        quote: str,
+        initial: Decimal,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+    ) -> TrialRun:
+        """What `run_replay(self.series, params, ...)` trades, trade for trade."""
+        if self.coins is None or params.anchor not in _SKIPPING_MODES:
+            result = run_replay(
+                self.series, params, quote=quote, initial=initial, from_ms=from_ms, to_ms=to_ms
+            )
+            return TrialRun(result.trades, result.open_positions, result.ticks)
+        check_quote(self.series, quote)
+        return _Trial(self, params, quote, initial, from_ms, to_ms).run()
+
+
+class _Trial:
+    """One fast replay (module docstring): the coins' next ticks that matter, in a heap."""
+
+    def __init__(
+        self,
+        data: TrialData,
+        params: StrategyParams,
+        quote: str,
+        initial: Decimal,
+        from_ms: int | None,
+        to_ms: int | None,
+    ) -> None:
+        assert data.coins is not None
+        self.session = PaperSession(params, quote, initial)
+        trader = self.session.trader
+        window_ms = params.window_s * 1000
+        self.coins = data.coins
+        self.anchors = data.anchors(window_ms)
+        # The skip bound, a hair above `reject_above` so that a float ratio above it
+        # proves price > high × reject_above as the trader computes it.
+        self.bound = trader.reject_above * (1 + 1e-12)
+        self.books = []
+        self.tables = []
+        self.ends = []
+        self.starts = []
+        lo = -(2**62) if from_ms is None else from_ms
+        hi = 2**62 if to_ms is None else to_ms
+        for coin, anchors in zip(self.coins, self.anchors, strict=True):
+            book = trader.book(coin.symbol)
+            table = TableAnchor(params.anchor, window_ms, anchors.highs, coin.ts[0])
+            book.anchor = table
+            self.books.append(book)
+            self.tables.append(table)
+            self.starts.append(bisect_left(coin.ts, lo))
+            self.ends.append(bisect_right(coin.ts, hi))
+
+    def next_tick(self, k: int, i: int) -> int:
+        """The index of coin `k`'s next tick from `i` on that may change something."""
+        book, end = self.books[k], self.ends[k]
+        state = book.state
+        if state in _WAITING:
+            ratio, blocks, bound = self.anchors[k].ratio, self.anchors[k].block_ratio, self.bound
+            while i < end:
+                if i % BLOCK == 0 and blocks[i // BLOCK] > bound:
+                    i += BLOCK
+                elif ratio[i] > bound:
+                    i += 1
+                else:
+                    return i
+            return end
+        watch = book.watch
+        if state is State.IN_POSITION and watch is not None:
+            coin = self.coins[k]
+            ts, price, highs, lows = coin.ts, coin.price, coin.high, coin.low
+            while i < end:
+                last = i + BLOCK - 1
+                if i % BLOCK == 0 and last < end:
+                    b = i // BLOCK
+                    if watch.quiet(highs[b], lows[b], ts[last]):
+                        i += BLOCK
+                        continue
+                p = price[i]
+                if not watch.quiet(p, p, ts[i]):
+                    return i
+                i += 1
+            return end
+        return i  # anything else: every tick
+
+    def run(self) -> TrialRun:
+        session = self.session
+        on_tick, execute = session.trader.on_tick, session.execute
+        heap: list[tuple[int, int, int]] = []
+        for k, coin in enumerate(self.coins):
+            i = self.next_tick(k, self.starts[k])
+            if i < self.ends[k]:
+                heap.append((coin.ts[i], k, i))
+        heapq.heapify(heap)
+        fed = 0
+        while heap:
+            ts, k, i = heap[0]
+            coin = self.coins[k]
+            self.tables[k].at = i
+            intent = on_tick(ts, coin.symbol, coin.price[i])
+            if intent is not None:
+                execute(intent)
+            fed += 1
+            i = self.next_tick(k, i + 1)
+            if i < self.ends[k]:
+                heapq.heapreplace(heap, (coin.ts[i], k, i))
+            else:
+                heapq.heappop(heap)
+        for k, book in enumerate(self.books):
+            last = self.ends[k] - 1
+            if last >= self.starts[k]:  # what run_replay's last tick of the coin left
+                book.last_price, book.last_ts = self.coins[k].price[last], self.coins[k].ts[last]
+        session.ledger.check()
+        return TrialRun(session.trades, session.open_positions(), fed)

@@ -24,6 +24,8 @@ THIRD_PARTY = {
     "lz4",
     "apprise",
     "prometheus_client",
+    "optuna",
+    "ray",
 }
 # What each layer may import, beyond the standard library.
 ALLOWED: dict[str, set[str]] = {
@@ -49,6 +51,9 @@ ALLOWED: dict[str, set[str]] = {
         # Away from the terminal (DESIGN.md section 8): notifications and metrics.
         "apprise",
         "prometheus_client",
+        # Parameter search at scale (DESIGN.md section 9).
+        "optuna",
+        "ray",
     },
     "ui": {
         "tradebot_tui.core",

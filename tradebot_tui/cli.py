@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--paused", action="store_true", help="with --tui: start paused (n steps a minute)"
     )
+    from tradebot_tui.cli_tune import add_parser
+
+    add_parser(commands)
     return parser
 
 
@@ -165,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_config(args, locations)
         if args.command == "replay":
             return cmd_replay(args, locations)
+        if args.command == "tune":
+            from tradebot_tui.cli_tune import cmd_tune
+
+            return cmd_tune(args, locations)
         return cmd_run(args, locations)
     except TradebotError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from tradebot_tui.config.files import private_dir
@@ -25,8 +26,18 @@ class InstanceLocked(TradebotError):
 class InstanceLock:
     """The exclusive lock of one data dir, held for the life of the process."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / LOCK_FILE
+    def __init__(
+        self, data_dir: Path, name: str = LOCK_FILE, busy: Callable[[str], str] | None = None
+    ) -> None:
+        self.path = data_dir / name
+        # The refusal, given the holder's pid (another lock than the bot's says its own).
+        self._busy = busy or (
+            lambda holder: (
+                f"another tradebot-tui (pid {holder}) is running on "
+                f"{data_dir}; one process per data dir (stop it first, or use another "
+                "profile's data dir)"
+            )
+        )
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -42,10 +53,7 @@ class InstanceLock:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise InstanceLocked(
-                f"another tradebot-tui (pid {holder}) is running on {self.path.parent}; "
-                "one process per data dir (stop it first, or use another profile's data dir)"
-            ) from None
+            raise InstanceLocked(self._busy(holder)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd

@@ -28,29 +28,17 @@ from pathlib import Path
 from tradebot_tui.config.files import write_atomic
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ledger import Ledger
-from tradebot_tui.core.market import replay_rules, split_symbol
+from tradebot_tui.core.market import split_symbol
 from tradebot_tui.core.money import fmt_decimal
-from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent
+from tradebot_tui.core.orders import OrderIntent
 from tradebot_tui.core.stats import TRADES_CSV_HEADER, TradeStats, trade_stats
-from tradebot_tui.core.trader import Position, StrategyParams, Trade, Trader
+from tradebot_tui.core.trader import StrategyParams, Trade, Trader
+from tradebot_tui.engine.paper_session import OpenPosition, PaperSession
 from tradebot_tui.exchange.datafiles import CandleSeries, CandleStream, Series, iter_merged
-from tradebot_tui.exchange.paper import PaperBroker
 
 
 class ReplayError(TradebotError):
     """Inputs that cannot be replayed together (e.g. a quote other than the budget's)."""
-
-
-@dataclass(slots=True)
-class OpenPosition:
-    """A position still open when the data ended: reported, never counted as a trade."""
-
-    symbol: str
-    entry_ts_ms: int
-    entry_price: Decimal
-    qty: Decimal
-    entry_fees: Decimal
-    last_price: float
 
 
 @dataclass(slots=True)
@@ -242,50 +230,6 @@ class _Feed:
                 heads[i] = later if len(later) else next(chunks[i], None)
             if block:
                 self.candles(block, sorted(set().union(*(b.ts for b in block))))
-
-
-class PaperSession:
-    """A fresh trader, ledger and paper broker: what one replay trades with."""
-
-    __slots__ = ("broker", "ledger", "trader", "trades")
-
-    def __init__(self, params: StrategyParams, quote: str, initial: Decimal) -> None:
-        self.ledger = Ledger(quote, initial)
-        self.trader = Trader(params, self.ledger, replay_rules, id_prefix="tb-replay-sim-")
-        self.broker = PaperBroker(params.fee_rate)
-        self.trades: list[Trade] = []
-
-    def execute(self, intent: OrderIntent) -> None:
-        """Fill `intent` at once at its price and tell the trader; a closed round trip
-        joins `trades`."""
-        trader = self.trader
-        for event in self.broker.execute(intent):
-            if isinstance(event, Fill):
-                trader.on_fill(event)
-            elif isinstance(event, OrderClosed):
-                trade = trader.on_closed(event)
-                if trade is not None:
-                    self.trades.append(trade)
-            else:  # a paper fill is never in doubt
-                raise TypeError(f"the paper broker reported {event!r}")
-
-    def open_positions(self) -> list[OpenPosition]:
-        """What is still held, by symbol, at each symbol's last price."""
-        held = []
-        for symbol, book in sorted(self.trader.books.items()):
-            position: Position | None = book.position
-            if position is not None and position.qty > 0:
-                held.append(
-                    OpenPosition(
-                        symbol,
-                        position.entry_ts_ms,
-                        position.entry_price,
-                        position.qty,
-                        position.entry_fees,
-                        book.last_price,
-                    )
-                )
-        return held
 
 
 def run_replay(

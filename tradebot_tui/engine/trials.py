@@ -35,13 +35,8 @@ from pathlib import Path
 from tradebot_tui.core.anchors import AnchorMode, TableAnchor, rolling_highs
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import StrategyParams, Trade
-from tradebot_tui.engine.replay import (
-    OpenPosition,
-    PaperSession,
-    aligned_starts,
-    check_quote,
-    run_replay,
-)
+from tradebot_tui.engine.paper_session import OpenPosition, PaperSession
+from tradebot_tui.engine.replay import aligned_starts, check_quote, run_replay
 from tradebot_tui.exchange.datafiles import (
     CandleSeries,
     Series,

@@ -1,0 +1,210 @@
+"""`tradebot-tui tune`: the search, its study in SQLite, resume, apply, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tradebot_tui.cli import main
+from tradebot_tui.config.store import load_settings
+from tradebot_tui.engine.replay import trades_csv
+from tradebot_tui.engine.trials import TrialData
+from tradebot_tui.engine.tune import open_storage
+from tradebot_tui.engine.tune_space import trial_settings
+from tradebot_tui.engine.tune_workers import Setup
+
+from .engine.test_trials import walk_series
+
+DAYS = 6
+
+
+def write_klines(folder: Path, coins: int = 3, seed: int = 4) -> list[Path]:
+    """Binance Vision kline CSVs of random walks with drops: a few days of 1m candles."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    start = 1_735_689_600_000  # 2025-01-01
+    for s in walk_series(coins, DAYS * 1440, seed):
+        base = s.symbol.split("/")[0]
+        path = folder / f"{base}USDT-1m-2025-01.csv"
+        rows = [
+            f"{start + t},{o!r},{h!r},{lo!r},{c!r},1,{start + t + 59_999},1,1,1,1,0"
+            for t, o, h, lo, c in zip(s.ts, s.open, s.high, s.low, s.close, strict=True)
+        ]
+        path.write_text("\n".join(rows) + "\n")
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> list[str]:
+    return [str(p) for p in write_klines(tmp_path / "data")]
+
+
+def data_dir(home: Path) -> Path:
+    return home / "data" / "tradebot-tui"
+
+
+def study_trials(home: Path, name: str = "default") -> list[tuple[int, str]]:
+    with sqlite3.connect(data_dir(home) / "tune.db") as db:
+        return db.execute(
+            "SELECT t.number, t.state FROM trials t JOIN studies s USING (study_id) "
+            "WHERE s.study_name = ? ORDER BY t.number",
+            (name,),
+        ).fetchall()
+
+
+def tune(*args: str) -> int:
+    return main(["tune", *args])
+
+
+def test_tune_searches_prints_both_samples_and_resumes(
+    data: list[str], isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert tune(*data, "--trials", "12", "--workers", "1", "--min-trades", "1") == 0
+    out, err = capsys.readouterr()
+    assert "in-sample: trades" in out and "out-of-sample: trades" in out
+    assert "12/12 trials" in err and "ETA" in err
+    assert "best: trial #" in out
+    assert [s for _, s in study_trials(isolated_home)] == ["COMPLETE"] * 12 or all(
+        s in ("COMPLETE", "PRUNED") for _, s in study_trials(isolated_home)
+    )
+    # The same name again is refused, and the study is left as it was.
+    assert tune(*data, "--trials", "4") == 2
+    assert "study 'default' already exists (12 trials" in capsys.readouterr().err
+    assert len(study_trials(isolated_home)) == 12
+    # --resume goes on with the stored data and space.
+    assert tune("--resume", "--trials", "4", "--workers", "1") == 0
+    assert len(study_trials(isolated_home)) == 16
+
+
+def test_a_seeded_study_is_the_same_on_one_or_two_workers(
+    data: list[str], isolated_home: Path
+) -> None:
+    assert tune(*data, "--trials", "16", "--workers", "1", "--study", "one") == 0
+    assert tune(*data, "--trials", "16", "--workers", "2", "--study", "two") == 0
+    storage = open_storage(data_dir(isolated_home))
+    import optuna
+
+    one = optuna.load_study(study_name="one", storage=storage).get_trials()
+    two = optuna.load_study(study_name="two", storage=storage).get_trials()
+    assert [(t.params, t.value, t.user_attrs) for t in one] == [
+        (t.params, t.value, t.user_attrs) for t in two
+    ]
+
+
+def test_trials_are_exact_and_apply_then_replay_gives_the_out_of_sample_trades(
+    data: list[str], isolated_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert tune(*data, "--trials", "8", "--workers", "1", "--min-trades", "0") == 0
+    capsys.readouterr()
+    import optuna
+
+    study = optuna.load_study(study_name="default", storage=open_storage(data_dir(isolated_home)))
+    setup = Setup.from_json(study.user_attrs["setup"])
+    best = study.best_trial
+    config = tmp_path / "tuned.toml"
+    assert main(["--config", str(config), "tune", "apply", str(best.number)]) == 0
+    applied = capsys.readouterr().out
+    assert f"trial #{best.number} of study 'default' written to {config}" in applied
+    settings = load_settings(config, required=True)
+    assert settings == trial_settings(setup.settings, best.params)
+    # The trial's out-of-sample trades, as the study's worker computes them...
+    trial = TrialData.load([Path(p) for p in setup.paths]).replay(
+        settings.strategy_params(),
+        quote="USDT",
+        initial=Decimal(1000),
+        from_ms=setup.split.cut,
+    )
+    assert best.user_attrs["scores"]["out"]["trades"] == len(trial.trades)
+    # ...are what `replay --from` gives with the applied config.
+    out = tmp_path / "oos.csv"
+    cut = str(setup.split.cut)
+    assert (
+        main(["--config", str(config), "replay", *data, "--from", cut, "--trades-out", str(out)])
+        == 0
+    )
+    assert out.read_text() == trades_csv(trial.trades)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--param", "exits.stop_loss_pct=3:3"], "exits.stop_loss_pct range 3:3 is empty"),
+        (["--param", "exits.stop_loss_pct=5:1"], "range 5:1 is inverted"),
+        (["--param", "exits.stop_los_pct=1:5"], "unknown setting 'exits.stop_los_pct'"),
+        (["--param", "exits.stop_loss_pct=1:120"], "exits.stop_loss_pct must be > 0 and <= 99"),
+        (["--param", "budget.quote=1:2"], "unknown setting 'budget.quote'"),
+        (["--param", "nonsense"], "expected KEY=LOW:HIGH"),
+        (["--objective", "money"], "--objective 'money': unknown"),
+        (["--oos", "100"], "--oos 100: must be above 0 and below 100"),
+        (["--oos", "90"], "data too short for the split: the in-sample part"),
+        (["--trials", "0"], "--trials 0: must be at least 1"),
+        (["--ray", "127.0.0.1:9"], "--ray 127.0.0.1:9: no Ray cluster answers there"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2_with_no_study(
+    data: list[str],
+    isolated_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    assert tune(*data, *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    db = data_dir(isolated_home) / "tune.db"
+    assert not db.exists() or study_trials(isolated_home) == []
+
+
+def test_bad_space_file_and_data_too_short(
+    tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = tmp_path / "space.toml"
+    space.write_text("[exits]\nstop_loss_pct = [1]\n")
+    data = [str(p) for p in write_klines(tmp_path / "d")]
+    assert tune(*data, "--space", str(space)) == 2
+    assert f"{space}: exits.stop_loss_pct must be [low, high], got [1]" in capsys.readouterr().err
+    space.write_text("[exits]\nstop_loss_pct = [1, 4]\n[risk]\nmax_positions = [1, 5]\n")
+    short = [str(p) for p in write_klines(tmp_path / "short", coins=1)]
+    Path(short[0]).write_text("\n".join(Path(short[0]).read_text().splitlines()[:1500]) + "\n")
+    assert tune(*short, "--space", str(space)) == 2
+    assert "data too short for the split" in capsys.readouterr().err
+
+
+def test_ctrl_c_leaves_the_study_resumable(data: list[str], isolated_home: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "tradebot_tui",
+        "tune",
+        *data,
+        "--trials",
+        "5000",
+        "--workers",
+        "2",
+    ]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    line = ""
+    while "trials" not in line or "/5000" not in line:  # the first progress line
+        assert time.monotonic() < deadline and proc.poll() is None
+        line = proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "tune --resume --study default" in err
+    states = [s for _, s in study_trials(isolated_home)]
+    assert states and "RUNNING" not in states
+    done = len(states)
+    assert tune("--resume", "--trials", "8", "--workers", "1") == 0
+    assert len(study_trials(isolated_home)) == done + 8

@@ -1,0 +1,227 @@
+"""`tune`: an Optuna study over exact replays (DESIGN.md section 9).
+
+The parent process owns the study (SQLite in the data dir) and asks Optuna for trials in
+batches of a fixed size; the batch is evaluated in parallel (local worker processes, or Ray
+tasks on a cluster), and told back in trial order. A seeded study thus makes the same
+trials whatever runs them and however many workers there are.
+
+Each trial replays the in-sample part and the out-of-sample part of the data (a split by
+time) with `TrialData.replay`, which trades exactly as `replay`; the objective is scored
+in-sample, the out-of-sample figures are kept beside it so overfitting shows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradebot_tui.config.instance_lock import InstanceLock
+from tradebot_tui.engine.tune_space import Knob, TuneError
+from tradebot_tui.engine.tune_workers import Runner, Setup
+
+if TYPE_CHECKING:
+    import optuna
+
+STUDY_DB = "tune.db"
+
+
+# -- the study ---------------------------------------------------------------------------------
+
+
+def storage_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / STUDY_DB}"
+
+
+def open_storage(data_dir: Path) -> optuna.storages.RDBStorage:
+    import optuna
+
+    from tradebot_tui.config.files import private_dir
+
+    private_dir(data_dir)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.storages.RDBStorage(storage_url(data_dir))
+
+
+@contextmanager
+def study_lock(data_dir: Path, name: str) -> Iterator[None]:
+    """One process per study: a second tune of a running study is refused."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    lock = InstanceLock(
+        data_dir,
+        f"tune-{safe}.lock",
+        lambda pid: (
+            f"study {name!r} is being run by another tune (pid {pid}); wait for it "
+            "or stop it (Ctrl+C leaves it resumable)"
+        ),
+    )
+    with lock:
+        yield
+
+
+def distributions(knobs: Sequence[Knob]) -> dict[str, Any]:
+    import optuna.distributions as d
+
+    out: dict[str, Any] = {}
+    for k in knobs:
+        if k.integer:
+            out[k.key] = d.IntDistribution(int(k.low), int(k.high), log=k.log)
+        else:
+            # Hundredths of a per cent: readable settings, no difference that matters.
+            step = 0.01 if not k.log and k.high - k.low >= 0.1 else None
+            out[k.key] = d.FloatDistribution(k.low, k.high, log=k.log, step=step)
+    return out
+
+
+def create_study(storage: Any, name: str, setup: Setup) -> optuna.Study:
+    """A new study; refused when the name is taken."""
+    import optuna
+
+    if name in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
+        study = optuna.load_study(study_name=name, storage=storage)
+        raise TuneError(
+            f"study {name!r} already exists ({len(study.trials)} trials, in "
+            f"{storage.url.removeprefix('sqlite:///')}); add --resume to go on with it, or "
+            "give --study a new name"
+        )
+    study = optuna.create_study(
+        study_name=name, storage=storage, direction="maximize", sampler=sampler(setup)
+    )
+    study.set_user_attr("setup", setup.to_json())
+    return study
+
+
+def sampler(setup: Setup) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=setup.seed)
+
+
+def load_study(storage: Any, name: str) -> tuple[optuna.Study, Setup]:
+    """An existing study and its setup; trials left running by a process that died are
+    marked failed (this process holds the study's lock, nothing else runs them)."""
+    import optuna
+
+    _, setup = load_study_readonly(storage, name)
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler(setup))
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    return study, setup
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One finished trial as the results table shows it."""
+
+    number: int
+    params: dict[str, Any]
+    inside: dict[str, float]
+    outside: dict[str, float]
+    value: float | None  # None: pruned (too few trades)
+
+
+@dataclass(slots=True)
+class Progress:
+    """What the run did so far, for the progress line and the TUI."""
+
+    total: int
+    done: int = 0
+    started: float = field(default_factory=time.monotonic)
+    best: tuple[int, float] | None = None  # trial number, in-sample value
+
+    @property
+    def per_minute(self) -> float:
+        spent = time.monotonic() - self.started
+        return self.done / spent * 60 if spent > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        rate = self.per_minute
+        return (self.total - self.done) / rate * 60 if rate > 0 else None
+
+
+def run_trials(
+    study: optuna.Study,
+    setup: Setup,
+    runner: Runner,
+    trials: int,
+    on_batch: Callable[[Progress, list[Row]], None] | None = None,
+) -> Progress:
+    """Ask, evaluate and tell `trials` trials in batches of `setup.batch`.
+
+    Trials with fewer in-sample trades than `min_trades` are told as pruned (their figures
+    are kept). On any exception (Ctrl+C included) the batch in flight is told as failed,
+    so the study stays consistent and resumable.
+    """
+    import optuna
+
+    dists = distributions(setup.knobs)
+    progress = Progress(trials)
+    best = study.best_trial if _has_complete(study) else None
+    if best is not None:
+        progress.best = (best.number, float(best.value or 0.0))
+    while progress.done < trials:
+        asked = [study.ask(dists) for _ in range(min(setup.batch, trials - progress.done))]
+        try:
+            outcomes = runner.run([(t.number, dict(t.params)) for t in asked])
+        except BaseException:
+            for t in asked:
+                study.tell(t, state=optuna.trial.TrialState.FAIL)
+            raise
+        batch = []
+        for t, outcome in zip(asked, outcomes, strict=True):
+            scores = outcome.attr()
+            t.set_user_attr("scores", scores)
+            value: float | None = None
+            if outcome.inside.trades < setup.min_trades:
+                study.tell(t, state=optuna.trial.TrialState.PRUNED)
+            else:
+                value = outcome.inside.value(setup.objective)
+                study.tell(t, value)
+                if progress.best is None or value > progress.best[1]:
+                    progress.best = (t.number, value)
+            batch.append(Row(t.number, dict(t.params), scores["in"], scores["out"], value))
+        progress.done += len(asked)
+        if on_batch is not None:
+            on_batch(progress, batch)
+    return progress
+
+
+def _has_complete(study: optuna.Study) -> bool:
+    import optuna
+
+    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def load_study_readonly(storage: Any, name: str) -> tuple[optuna.Study, Setup]:
+    """A study and its setup, for reading (`tune apply`): nothing is changed."""
+    import optuna
+
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    if name not in names:
+        known = ", ".join(sorted(names)) or "none yet"
+        raise TuneError(f"no study {name!r} (studies: {known}); choose one with --study")
+    study = optuna.load_study(study_name=name, storage=storage)
+    text = study.user_attrs.get("setup")
+    if not isinstance(text, str):
+        raise TuneError(f"study {name!r} was not made by tradebot-tui tune (no setup stored)")
+    return study, Setup.from_json(text)
+
+
+def trial_params(study: optuna.Study, number: int) -> dict[str, Any]:
+    """A finished trial's settings."""
+    import optuna
+
+    trials = study.get_trials(deepcopy=False)
+    if not 0 <= number < len(trials):
+        raise TuneError(
+            f"trial #{number}: study {study.study_name!r} has trials #0 to #{len(trials) - 1}"
+        )
+    trial = trials[number]
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    if trial.state not in finished:
+        raise TuneError(f"trial #{number} did not finish ({trial.state.name.lower()})")
+    return dict(trial.params)

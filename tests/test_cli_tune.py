@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -53,12 +52,16 @@ def data_dir(home: Path) -> Path:
 
 
 def study_trials(home: Path, name: str = "default") -> list[tuple[int, str]]:
-    with sqlite3.connect(data_dir(home) / "tune.db") as db:
-        return db.execute(
-            "SELECT t.number, t.state FROM trials t JOIN studies s USING (study_id) "
-            "WHERE s.study_name = ? ORDER BY t.number",
-            (name,),
-        ).fetchall()
+    """(number, state) of every trial of the study, read from its SQLite file."""
+    import optuna
+
+    db = data_dir(home) / "tune.db"
+    storage = open_storage(data_dir(home))
+    if name not in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
+        return []
+    assert db.exists()
+    study = optuna.load_study(study_name=name, storage=storage)
+    return [(t.number, t.state.name) for t in study.get_trials(deepcopy=False)]
 
 
 def tune(*args: str) -> int:

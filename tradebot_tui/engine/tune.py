@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from tradebot_tui.config.instance_lock import InstanceLock
 from tradebot_tui.engine.tune_space import Knob, TuneError
-from tradebot_tui.engine.tune_workers import Outcome, Runner, Setup
+from tradebot_tui.engine.tune_workers import Collect, Outcome, Runner, Setup
 
 if TYPE_CHECKING:
     import optuna
 
 STUDY_DB = "tune.db"
+IN_FLIGHT = 2  # batches
 
 
 # -- the study ---------------------------------------------------------------------------------
@@ -188,12 +190,14 @@ def run_trials(
     runner: Runner,
     trials: int,
     on_batch: Callable[[Progress, list[Row]], None] | None = None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> Progress:
     """Ask, evaluate and tell `trials` trials in batches of `setup.batch`.
 
     Trials with fewer in-sample trades than `min_trades` are told as pruned (their figures
-    are kept). On any exception (Ctrl+C included) the batch in flight is told as failed,
-    so the study stays consistent and resumable.
+    are kept). `stop()` true: no new batch is asked, those in flight are finished. On any
+    exception (Ctrl+C included) the batches in flight are told as failed, so the study
+    stays consistent and resumable.
     """
     import optuna
 
@@ -202,18 +206,33 @@ def run_trials(
     best = study.best_trial if _has_complete(study) else None
     if best is not None:
         progress.best = (best.number, float(best.value or 0.0))
+    in_flight: deque[tuple[list[optuna.Trial], Collect]] = deque()
+    asked_count = 0
     with _ctrl_c_between_writes() as ctrl_c:
-        while progress.done < trials:
-            ctrl_c.check()
-            asked = [study.ask(dists) for _ in range(min(setup.batch, trials - progress.done))]
-            try:
+        try:
+            while in_flight or (asked_count < trials and not stop()):
+                # Two batches in flight: the workers run one while this process tells the
+                # other and asks the next. The order of asks and tells is fixed, so the
+                # trials do not depend on who runs them or how fast.
+                while len(in_flight) < IN_FLIGHT and asked_count < trials and not stop():
+                    ctrl_c.check()
+                    size = min(setup.batch, trials - asked_count)
+                    asked = [study.ask(dists) for _ in range(size)]
+                    asked_count += size
+                    in_flight.append((asked, list))  # failed, should the submit be cut short
+                    with ctrl_c.at_once():
+                        collect = runner.submit([(t.number, dict(t.params)) for t in asked])
+                    in_flight[-1] = (asked, collect)
+                asked, collect = in_flight[0]
                 with ctrl_c.at_once():
-                    outcomes = runner.run([(t.number, dict(t.params)) for t in asked])
-            except BaseException:
+                    outcomes = collect()
+                in_flight.popleft()
+                _tell(study, setup, asked, outcomes, progress, on_batch)
+        except BaseException:
+            for asked, _ in in_flight:
                 for t in asked:
                     study.tell(t, state=optuna.trial.TrialState.FAIL)
-                raise
-            _tell(study, setup, asked, outcomes, progress, on_batch)
+            raise
     return progress
 
 

@@ -9,7 +9,7 @@ import multiprocessing
 import os
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,12 +134,17 @@ def _worker_trial(number: int, params: dict[str, Any]) -> Outcome:
     return evaluate(_WORKER["data"], _WORKER["setup"], number, params)
 
 
+Batch = list[tuple[int, dict[str, Any]]]  # (trial number, settings) of each trial
+Collect = Callable[[], list[Outcome]]
+
+
 class Runner:
-    """Evaluates a batch of trials; `close` releases its workers."""
+    """Evaluates batches of trials: `submit` starts one and returns what waits for its
+    outcomes (in the batch's order); `close` releases the workers."""
 
     workers = 1
 
-    def run(self, batch: list[tuple[int, dict[str, Any]]]) -> list[Outcome]:
+    def submit(self, batch: Batch) -> Collect:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -153,8 +158,8 @@ class InProcess(Runner):
         self.setup = setup
         self.data = data
 
-    def run(self, batch: list[tuple[int, dict[str, Any]]]) -> list[Outcome]:
-        return [evaluate(self.data, self.setup, n, p) for n, p in batch]
+    def submit(self, batch: Batch) -> Collect:
+        return lambda: [evaluate(self.data, self.setup, n, p) for n, p in batch]
 
 
 class LocalPool(Runner):
@@ -176,9 +181,9 @@ class LocalPool(Runner):
             initargs=(setup.paths, setup.to_json()),
         )
 
-    def run(self, batch: list[tuple[int, dict[str, Any]]]) -> list[Outcome]:
+    def submit(self, batch: Batch) -> Collect:
         futures: list[Future[Outcome]] = [self.pool.submit(_worker_trial, n, p) for n, p in batch]
-        return [f.result() for f in futures]
+        return lambda: [f.result() for f in futures]
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -210,12 +215,11 @@ class RayCluster(Runner):
         self.refs = [ray.put(key), ray.put(data.series)]
         self.task = ray.remote(_ray_trial)
 
-    def run(self, batch: list[tuple[int, dict[str, Any]]]) -> list[Outcome]:
+    def submit(self, batch: Batch) -> Collect:
         # The refs inside a list: Ray passes them unresolved, so a worker that already
         # built the data does not fetch it again.
         pending = [self.task.remote(self.refs, n, p) for n, p in batch]
-        outcomes: list[Outcome] = self.ray.get(pending)
-        return outcomes
+        return lambda: list(self.ray.get(pending))
 
     def close(self) -> None:
         self.ray.shutdown()

@@ -2,7 +2,7 @@
 out-of-sample side by side) and a heatmap of the best objective over two settings.
 
 The study runs in a thread (its trials in the worker processes); each finished batch is
-shown. `q` stops after the batch in flight, which leaves the study resumable.
+shown. `q` stops once the batches in flight are told, which leaves the study resumable.
 """
 
 from __future__ import annotations
@@ -26,10 +26,6 @@ from tradebot_tui.engine.tune_report import (
     short,
 )
 from tradebot_tui.engine.tune_workers import Runner, Setup
-
-
-class Stopped(Exception):
-    """The user asked to stop: raised between batches, after one was told."""
 
 
 class HeatMap(Static):
@@ -123,15 +119,15 @@ class TuneApp(App[int]):
     def search(self) -> None:
         def on_batch(progress: tune.Progress, batch: list[tune.Row]) -> None:
             self.call_from_thread(self.batch_done, progress, batch)
-            if self.stopping:
-                raise Stopped
 
         state = "done"
         try:
-            tune.run_trials(self.study, self.setup, self.runner, self.trials, on_batch)
-        except Stopped:
-            state = "stopped: `tune --resume` goes on"
-            self.outcome = 130
+            progress = tune.run_trials(
+                self.study, self.setup, self.runner, self.trials, on_batch, lambda: self.stopping
+            )
+            if progress.done < self.trials:
+                state = "stopped: `tune --resume` goes on"
+                self.outcome = 130
         except Exception as exc:  # shown, and the study stays consistent (batch failed)
             state = f"failed: {exc}"
             self.outcome = 1

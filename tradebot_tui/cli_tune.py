@@ -124,6 +124,7 @@ def cmd_tune(args: argparse.Namespace, locations: Locations) -> int:
             study, setup = tune.load_study(storage, args.study)
             data = tune_workers.load_data(setup.paths)
         else:
+            tune.check_name_free(storage, args.study)  # before the data is read
             setup, data = new_setup(args, locations)
             study = None
         heat = heatmap_keys(args.heatmap, setup.knobs) if args.tui else None

@@ -66,3 +66,26 @@ def test_a_second_tradebot_on_the_same_data_dir_is_refused_in_one_line(
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(10)
+
+
+def test_a_forked_child_does_not_keep_the_lock(tmp_path: Path) -> None:
+    """tune's worker processes are forked while the study's lock is held."""
+    lock = InstanceLock(tmp_path)
+    lock.acquire()
+    ready, told = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child (fork's callbacks done): says so, stays alive a while
+        os.write(told, b"x")
+        time.sleep(3)
+        os._exit(0)
+    try:
+        assert os.read(ready, 1) == b"x"
+        lock.release()
+        again = InstanceLock(tmp_path)
+        again.acquire()  # the child's copy did not keep it
+        again.release()
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(ready)
+        os.close(told)

@@ -81,5 +81,5 @@ def test_trial_settings_are_validated_and_rounded_as_the_config_holds_them() -> 
     assert s.exits.take_profit_pct == 2.82
     from tradebot_tui.config.validate import ConfigError
 
-    with pytest.raises(ConfigError, match="exits.stop_loss_pct"):
+    with pytest.raises(ConfigError, match=r"exits\.stop_loss_pct"):
         trial_settings(Settings(), {"exits.stop_loss_pct": 120.0})

@@ -57,6 +57,14 @@ class InstanceLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+        # A forked child (tune's worker processes) would hold the lock on as long as it
+        # lives (flock belongs to the open file, shared by fork): the child drops its copy.
+        os.register_at_fork(after_in_child=self._drop_in_child)
+
+    def _drop_in_child(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def release(self) -> None:
         if self._fd is not None:

@@ -117,8 +117,8 @@ def distributions(knobs: Sequence[Knob]) -> dict[str, Any]:
     return out
 
 
-def create_study(storage: Any, name: str, setup: Setup) -> optuna.Study:
-    """A new study; refused when the name is taken."""
+def check_name_free(storage: Any, name: str) -> None:
+    """Refuse a study name that is taken, saying how many trials it holds."""
     import optuna
 
     if name in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
@@ -128,6 +128,13 @@ def create_study(storage: Any, name: str, setup: Setup) -> optuna.Study:
             f"{STUDY_DB} in the data dir); add --resume to go on with it, or "
             "give --study a new name"
         )
+
+
+def create_study(storage: Any, name: str, setup: Setup) -> optuna.Study:
+    """A new study; refused when the name is taken."""
+    import optuna
+
+    check_name_free(storage, name)
     study = optuna.create_study(
         study_name=name, storage=storage, direction="maximize", sampler=sampler(setup)
     )

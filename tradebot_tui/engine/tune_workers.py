@@ -180,6 +180,9 @@ class LocalPool(Runner):
             initializer=_worker_init,
             initargs=(setup.paths, setup.to_json()),
         )
+        # Start the workers now, from the main thread: forking later, from the TUI's
+        # search thread, would copy a process whose other threads hold locks.
+        self.pool.submit(int).result()
 
     def submit(self, batch: Batch) -> Collect:
         futures: list[Future[Outcome]] = [self.pool.submit(_worker_trial, n, p) for n, p in batch]

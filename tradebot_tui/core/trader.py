@@ -508,8 +508,8 @@ class Trader:
     def on_tick(self, ts_ms: int, symbol: str, price: float) -> OrderIntent | None:
         """Process one live tick; return an order to place, if any.
 
-        This runs for every tick of a replay, so it does as little as it can: most ticks
-        end after the anchor update and one comparison.
+        This runs for every live tick and every tick of a tick-file replay, so it does as
+        little as it can: most ticks end after the anchor update and one comparison.
         """
         book = self._books.get(symbol)
         if book is None:
@@ -517,6 +517,17 @@ class Trader:
         book.last_price = price
         book.last_ts = ts_ms
         anchor = book.anchor_price = book.anchor.update(ts_ms, price)
+        return self.decide(book, ts_ms, price, anchor)
+
+    def decide(
+        self, book: SymbolBook, ts_ms: int, price: float, anchor: float | None
+    ) -> OrderIntent | None:
+        """`on_tick` after the book took the tick (last price and time, anchor).
+
+        A replay calls it directly for the ticks that can matter: a coin that waits for
+        an entry (idle, cooling down) with its price above anchor × `reject_above` gets
+        None here whatever else holds, so such ticks need only the anchor update.
+        """
         state = book.state
         if state is _IDLE:
             if anchor is None or price > anchor * self._reject_above:

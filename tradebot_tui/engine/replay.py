@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from tradebot_tui.config.files import write_atomic
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ledger import Ledger
+from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.market import split_symbol
 from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.orders import OrderIntent
@@ -167,24 +169,39 @@ class _Feed:
         self.count += count
 
     def candles(self, series: Sequence[CandleSeries], starts: Sequence[int]) -> None:
-        """Aligned candles (see the module docstring), without a generator per tick."""
-        on_tick, execute, lo, hi = self.trader.on_tick, self.execute, self.lo, self.hi
+        """Aligned candles (see the module docstring), without a generator per tick.
+
+        Each tick moves its coin's anchor; only the ticks that can matter reach
+        `Trader.decide`: a waiting coin's (idle, cooling down) tick priced above anchor ×
+        `reject_above` is rejected there whatever else holds (the trader's own first
+        test), so it stops at the anchor. A book's last price is that of its last decided
+        tick, which for a held coin is its last tick.
+        """
+        trader = self.trader
+        decide, execute, lo, hi = trader.decide, self.execute, self.lo, self.hi
+        reject = trader.reject_above
+        waiting_idle, waiting_cool = State.IDLE, State.COOLDOWN
         period = series[0].period_ms
-        phases = ((1, 0), (2, period // 4), (3, period // 2), (4, period - 1))
+        phases = ((2, 0), (3, period // 4), (4, period // 2), (5, period - 1))
         cursors = [0] * len(series)
-        columns = [(s.symbol, s.ts, s.open, s.high, s.low, s.close, len(s)) for s in series]
+        columns: list[Any] = []
+        for s in series:
+            book = trader.book(s.symbol)
+            columns.append((book, s.ts, s.open, s.high, s.low, s.close, len(s)))
         count = 0
         for t in starts:
-            rows: list[tuple[str, float, float, float, float]] = []
-            for i, (symbol, ts_col, o, h, low, c, size) in enumerate(columns):
+            # (book, its anchor's update, open, first extreme, second extreme, close)
+            rows: list[Any] = []
+            for i, (book, ts_col, o, h, low, c, size) in enumerate(columns):
                 row = cursors[i]
                 if row < size and ts_col[row] == t:
                     cursors[i] = row + 1
                     of, hf, lf = o[row], h[row], low[row]
+                    update = book.anchor.update
                     if hf - of <= of - lf:
-                        rows.append((symbol, of, hf, lf, c[row]))
+                        rows.append((book, update, of, hf, lf, c[row]))
                     else:
-                        rows.append((symbol, of, lf, hf, c[row]))
+                        rows.append((book, update, of, lf, hf, c[row]))
             for k, offset in phases:
                 ts = t + offset
                 if ts < lo or ts > hi:
@@ -193,13 +210,24 @@ class _Feed:
                         self.done = True
                         return
                     for r in rows:
-                        self.warm_tick(ts, r[0], r[k])  # type: ignore[arg-type]
+                        self.warm_tick(ts, r[0].symbol, r[k])
                     continue
                 if self.first is None:
                     self.first = ts
                     self.flush()
                 for r in rows:
-                    intent = on_tick(ts, r[0], r[k])  # type: ignore[arg-type]
+                    price = r[k]
+                    anchor = r[1](ts, price)
+                    book = r[0]
+                    state = book.state
+                    if (state is waiting_idle or state is waiting_cool) and (
+                        anchor is None or price > anchor * reject
+                    ):
+                        continue
+                    book.last_price = price
+                    book.last_ts = ts
+                    book.anchor_price = anchor
+                    intent = decide(book, ts, price, anchor)
                     if intent is not None:
                         execute(intent)
                 count += len(rows)

@@ -21,6 +21,7 @@ buffer is an int64 uncompressed length (-1: stored raw) followed by one LZ4 fram
 
 from __future__ import annotations
 
+import functools
 import operator
 import struct
 from array import array
@@ -328,7 +329,7 @@ def _to_ms(values: array[int], unit: int) -> tuple[array[int], int]:
     step = evenly_spaced(values)
     if step and values[0] % divisor == 0 and step % divisor == 0:  # candles without gaps
         first, step = values[0] // divisor, step // divisor
-        return array("q", range(first, first + len(values) * step, step)), step
+        return array("q", _progression(first, step, len(values))), step
     if any(map(operator.mod, values, repeat(divisor))):
         raise Unsupported("timestamps finer than a millisecond")
     return array("q", map(operator.floordiv, values, repeat(divisor))), 0
@@ -341,5 +342,12 @@ def evenly_spaced(values: array[int]) -> int:
     first, step = values[0], values[1] - values[0]
     if step <= 0:
         return 0
-    expected = array("q", range(first, first + len(values) * step, step))
-    return step if values.tobytes() == expected.tobytes() else 0  # one memcmp
+    return step if values.tobytes() == _progression(first, step, len(values)) else 0  # memcmp
+
+
+@functools.lru_cache(maxsize=32)
+def _progression(first: int, step: int, count: int) -> bytes:
+    """`count` int64 from `first` by `step`, as bytes. Cached: the files of one replay
+    share their times (read once to scan, once to replay), and building them is most of
+    the cost of reading a time column."""
+    return array("q", range(first, first + count * step, step)).tobytes()

@@ -94,3 +94,29 @@ def test_a_damaged_zip_to_replay_is_one_line_and_exit_2(
     assert main(["replay", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a readable zip file" in err[0]
+
+
+def test_ticks_added_while_a_batch_is_written_are_recorded_too() -> None:
+    """The writer runs in a thread; the engine goes on adding ticks meanwhile (a replay of
+    the recording once counted fewer ticks than the engine had)."""
+    from tradebot_tui.core.ticks import Tick
+    from tradebot_tui.engine.recorder import TickRecorder
+
+    recorder = TickRecorder(Path("unused"))
+    written: list[Tick] = []
+
+    class SlowFile:
+        def write(self, ticks: list[Tick]) -> None:
+            for tick in list(ticks):  # a copy, as a writer iterating slowly would see it
+                written.append(tick)
+            # The engine adds ticks after the writer has gone through the batch.
+            trio.from_thread.run_sync(recorder.add, [Tick(START_MS + 99, "BTC/USDT", 2.0)])
+
+    async def go() -> None:
+        recorder.add([Tick(START_MS + i, "BTC/USDT", 1.0) for i in range(3)])
+        await recorder._write(SlowFile())
+        await recorder._write(SlowFile())
+
+    trio.run(go)
+    assert [t.ts_ms - START_MS for t in written] == [0, 1, 2, 99]
+    assert recorder.recorded == 4 and len(recorder._buffer) == 1  # the second write's add

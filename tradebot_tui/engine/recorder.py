@@ -59,12 +59,16 @@ class TickRecorder:
                     log.error("recording: closing the file failed: %s", error_text(exc))
 
     async def _write(self, recorder: object) -> None:
-        batch = self._buffer
+        # The batch is taken out of the buffer: ticks the engine adds while the thread
+        # writes go to a new list (they used to join the list being written and could be
+        # counted as recorded without being written).
+        batch, self._buffer = self._buffer, []
         if not batch:
             return
         try:
             await trio.to_thread.run_sync(recorder.write, batch)  # type: ignore[attr-defined]
         except Exception as exc:  # a side job: report, keep the ticks, try again
+            self._buffer = batch + self._buffer
             if not self.problem:
                 log.error(
                     "recording ticks failed (%s); trading goes on, retried every second",
@@ -75,5 +79,4 @@ class TickRecorder:
         if self.problem:
             log.info("recording ticks again (%d ticks were waiting)", len(batch))
             self.problem = ""
-        self._buffer = self._buffer[len(batch) :]
         self.recorded += len(batch)

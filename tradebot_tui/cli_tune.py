@@ -124,8 +124,7 @@ def cmd_tune(args: argparse.Namespace, locations: Locations) -> int:
             study, setup = tune.load_study(storage, args.study)
             data = tune_workers.load_data(setup.paths)
         else:
-            tune.check_name_free(storage, args.study)  # before the data is read
-            setup, data = new_setup(args, locations)
+            setup, data = new_setup(args, locations, storage)
             study = None
         heat = heatmap_keys(args.heatmap, setup.knobs) if args.tui else None
         runner = make_runner(args, setup, data)
@@ -160,9 +159,9 @@ def cmd_tune(args: argparse.Namespace, locations: Locations) -> int:
     return code
 
 
-def new_setup(args: argparse.Namespace, locations: Locations) -> tuple[Any, Any]:
-    """Check every input and load the data; nothing is stored yet."""
-    from tradebot_tui.engine import tune_workers
+def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> tuple[Any, Any]:
+    """Check every input, then the study's name, then load the data; nothing is stored."""
+    from tradebot_tui.engine import tune, tune_workers
     from tradebot_tui.engine.replay import check_quote
 
     settings = load_settings(locations.config_file, required=locations.config_explicit)
@@ -173,6 +172,7 @@ def new_setup(args: argparse.Namespace, locations: Locations) -> tuple[Any, Any]
     for p in args.paths:
         if not Path(p).is_file():
             raise TuneError(f"{p}: no such data file")
+    tune.check_name_free(storage, args.study)  # before the data is read
     paths = tuple(str(Path(p).resolve()) for p in args.paths)
     data = tune_workers.load_data(paths)
     check_quote(data.series, settings.budget.quote)

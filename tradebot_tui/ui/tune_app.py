@@ -40,14 +40,15 @@ class HeatMap(Static):
             text.append(f"{edge:>8.2f} ")
             for value in row:
                 if value is None or span is None:
-                    text.append(" · ", style="dim")
+                    text.append("   ·", style="dim")
                     continue
                 low, high = span
                 share = 0.5 if high == low else (value - low) / (high - low)
                 red, green = int(200 * (1 - share)), int(60 + 160 * share)
-                text.append(f"{value:+3.0f}"[-3:], style=f"bold white on rgb({red},{green},60)")
+                cell = f"{value:+4.0f}"[-4:]
+                text.append(cell, style=f"bold white on rgb({red},{green},60)")
             text.append("\n")
-        text.append(" " * 9 + f"{h.x.low:<.2f}".ljust(3 * len(h.cells[0]) - 6))
+        text.append(" " * 9 + f"{h.x.low:<.2f}".ljust(4 * len(h.cells[0]) - 4))
         text.append(f"{h.x.high:.2f}\n")
         text.append(" " * 9 + f"{short(h.x.key)} →")
         if span is not None:
@@ -64,7 +65,7 @@ class TuneApp(App[int]):
     ProgressBar { padding: 0 1; }
     #body { height: 1fr; }
     DataTable { width: 2fr; }
-    HeatMap { width: 1fr; min-width: 48; padding: 0 1; border-left: solid $primary; }
+    HeatMap { width: 1fr; min-width: 60; padding: 0 1; border-left: solid $primary; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "stop", "Stop (resumable)")]
 

@@ -7,7 +7,7 @@ drawdown as the objective. Both are timed as whole commands (interpreter start t
 wall clock), so start-up counts for both. Prints:
 
   - trials a minute, ours and freqtrade's, and the ratio (goal: at least 20x);
-  - ours on 1 and on 2 workers (scaling);
+  - ours on 1 and on 2 workers over a longer study (--scaling-trials, 300): scaling;
   - exactness: a sample of our trials replayed with `run_replay` (the `replay` command's
     engine) over the same in-sample window, trade count and pnl compared.
 
@@ -140,6 +140,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=60, help="trials (epochs) each")
     parser.add_argument("--no-peer", action="store_true", help="skip freqtrade")
+    parser.add_argument(
+        "--scaling-trials", type=int, default=300, help="trials of the 1 vs 2 workers runs"
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args()
     files = sorted(args.data.glob("*.feather"))
@@ -151,11 +154,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tune-bench-") as tmp:
         home = Path(tmp) / "home"
         two = ours(files, home, n, 2, "two")
-        one = ours(files, home, n, 1, "one")
-        rate2, rate1 = n / two * 60, n / one * 60
+        rate2 = n / two * 60
         print(f"ours, 2 workers   {two:7.2f} s  {rate2:8,.0f} trials/min (start-up included)")
-        print(f"ours, 1 worker    {one:7.2f} s  {rate1:8,.0f} trials/min")
-        print(f"scaling 1 -> 2 workers: {rate2 / rate1:.2f}x")
+        # Scaling over a longer study, where start-up (about a second) weighs less.
+        m = args.scaling_trials
+        for workers in (1, 2):
+            spent = ours(files, home, m, workers, f"scale{workers}")
+            rate = m / spent * 60
+            if workers == 1:
+                rate1 = rate
+            print(f"ours, {m} trials, {workers} worker(s)  {spent:7.2f} s  {rate:8,.0f} trials/min")
+        print(f"scaling 1 -> 2 workers ({m} trials): {rate / rate1:.2f}x")
         print("exact: " + check_exact(home, "two", 10))
         if args.no_peer:
             return 0

@@ -111,9 +111,9 @@ def distributions(knobs: Sequence[Knob]) -> dict[str, Any]:
         if k.integer:
             out[k.key] = d.IntDistribution(int(k.low), int(k.high), log=k.log)
         else:
-            # Hundredths of a per cent: readable settings, no difference that matters.
-            step = 0.01 if not k.log and k.high - k.low >= 0.1 else None
-            out[k.key] = d.FloatDistribution(k.low, k.high, log=k.log, step=step)
+            # Continuous: TPE on a stepped range costs four times as much a trial (its
+            # discrete densities), more than a trial itself. Values are kept to 6 decimals.
+            out[k.key] = d.FloatDistribution(k.low, k.high, log=k.log)
     return out
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from tradebot_tui.core.anchors import AnchorMode, TableAnchor, rolling_highs
 from tradebot_tui.core.lifecycle import State
+from tradebot_tui.core.ticks import candle_to_ticks
 from tradebot_tui.core.trader import StrategyParams, Trade
 from tradebot_tui.engine.paper_session import OpenPosition, PaperSession
 from tradebot_tui.engine.replay import aligned_starts, check_quote, run_replay
@@ -63,20 +64,19 @@ class TrialRun:
 class _Coin:
     """One symbol's ticks as columns, with per-block extremes of its prices."""
 
-    __slots__ = ("high", "low", "price", "rank", "symbol", "ts")
+    __slots__ = ("high", "low", "price", "symbol", "ts")
 
-    def __init__(self, rank: int, series: CandleSeries) -> None:
-        self.rank = rank
+    def __init__(self, series: CandleSeries) -> None:
         self.symbol = series.symbol
         period = series.period_ms
         ts: list[int] = []
         price: list[float] = []
-        for t, o, h, low, c in zip(
+        for candle in zip(
             series.ts, series.open, series.high, series.low, series.close, strict=True
         ):
-            # The replay's four ticks of a candle (core.ticks.candle_to_ticks).
-            ts += (t, t + period // 4, t + period // 2, t + period - 1)
-            price += (o, h, low, c) if h - o <= o - low else (o, low, h, c)
+            for tick_ts, tick_price in candle_to_ticks(candle[0], period, *candle[1:]):
+                ts.append(tick_ts)
+                price.append(tick_price)
         self.ts, self.price = ts, price
         self.high = [max(price[i : i + BLOCK]) for i in range(0, len(price), BLOCK)]
         self.low = [min(price[i : i + BLOCK]) for i in range(0, len(price), BLOCK)]
@@ -111,7 +111,7 @@ class TrialData:
             and all(len(s) for s in candles)
             and aligned_starts(candles) is not None
         ):
-            self.coins = [_Coin(rank, s) for rank, s in enumerate(candles)]
+            self.coins = [_Coin(s) for s in candles]
         self._anchors: dict[int, list[_Anchors]] = {}
 
     @classmethod
@@ -247,8 +247,10 @@ class _Trial:
             else:
                 heapq.heappop(heap)
         for k, book in enumerate(self.books):
+            # A held coin's last ticks may have been passed over as quiet: its last price,
+            # as the open positions report it.
             last = self.ends[k] - 1
-            if last >= self.starts[k]:  # what run_replay's last tick of the coin left
+            if last >= self.starts[k]:
                 book.last_price, book.last_ts = self.coins[k].price[last], self.coins[k].ts[last]
         session.ledger.check()
         return TrialRun(session.trades, session.open_positions(), fed)

@@ -131,10 +131,9 @@ def check_name_free(storage: Any, name: str) -> None:
 
 
 def create_study(storage: Any, name: str, setup: Setup) -> optuna.Study:
-    """A new study; refused when the name is taken."""
+    """A new study under a name `check_name_free` let through (the study's lock held)."""
     import optuna
 
-    check_name_free(storage, name)
     study = optuna.create_study(
         study_name=name, storage=storage, direction="maximize", sampler=sampler(setup)
     )
@@ -153,8 +152,8 @@ def load_study(storage: Any, name: str) -> tuple[optuna.Study, Setup]:
     marked failed (this process holds the study's lock, nothing else runs them)."""
     import optuna
 
-    _, setup = load_study_readonly(storage, name)
-    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler(setup))
+    study, setup = load_study_readonly(storage, name)
+    study.sampler = sampler(setup)
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
     return study, setup

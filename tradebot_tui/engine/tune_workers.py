@@ -171,7 +171,8 @@ class LocalPool(Runner):
         if "fork" in multiprocessing.get_all_start_methods():
             # Forked workers share the parent's loaded data (copy on write): loaded once
             # for all of them, anchors of the base window included.
-            data.anchors(setup.settings.strategy.window_s * 1000) if data.fast else None
+            if data.fast:
+                data.anchors(setup.settings.strategy.window_s * 1000)
             _WORKER["data"] = data
             context = multiprocessing.get_context("fork")
         self.pool = ProcessPoolExecutor(

@@ -39,6 +39,7 @@ class InstanceLock:
             )
         )
         self._fd: int | None = None
+        self._registered = False  # the fork callback (callbacks cannot be unregistered)
 
     def acquire(self) -> None:
         """Take the lock, or refuse.
@@ -57,9 +58,11 @@ class InstanceLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
-        # A forked child (tune's worker processes) would hold the lock on as long as it
-        # lives (flock belongs to the open file, shared by fork): the child drops its copy.
-        os.register_at_fork(after_in_child=self._drop_in_child)
+        if not self._registered:
+            # A forked child (tune's worker processes) would hold the lock on as long as
+            # it lives (flock belongs to the open file, shared by fork): it drops its copy.
+            os.register_at_fork(after_in_child=self._drop_in_child)
+            self._registered = True
 
     def _drop_in_child(self) -> None:
         if self._fd is not None:

@@ -211,3 +211,20 @@ def test_ctrl_c_leaves_the_study_resumable(data: list[str], isolated_home: Path)
     done = len(states)
     assert tune("--resume", "--trials", "8", "--workers", "1") == 0
     assert len(study_trials(isolated_home)) == done + 8
+
+
+def test_the_help_names_every_objective_and_the_app_does_not_import_tune(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tradebot_tui.engine.tune_space import OBJECTIVES
+
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(f"{name} (" in text for name in OBJECTIVES)
+    code = (
+        "import sys, tradebot_tui.cli as c; c.build_parser(); "
+        "print(sorted(m for m in sys.modules if 'tune' in m))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['tradebot_tui.cli_tune']"

@@ -16,14 +16,9 @@ from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.store import load_settings, save_settings
 from tradebot_tui.config.validate import ConfigError, diff
 from tradebot_tui.core.errors import TradebotError
-from tradebot_tui.engine.tune_space import (
-    OBJECTIVES,
-    TuneError,
-    build_space,
-    check_objective,
-    make_split,
-    trial_settings,
-)
+
+# The parser is built at every start of the app: the tune modules are imported by the
+# tune command alone (tests/test_cli_tune.py checks that the help names every objective).
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
@@ -55,7 +50,8 @@ def add_parser(commands: Any) -> None:
         "--objective",
         default="pnl_dd",
         metavar="NAME",
-        help="what to maximise in-sample: " + "; ".join(f"{k}: {v}" for k, v in OBJECTIVES.items()),
+        help="what to maximise in-sample: pnl_dd (pnl over max drawdown, the default), pnl "
+        "(total pnl) or sharpe (Sharpe ratio of daily returns)",
     )
     tune.add_argument(
         "--min-trades",
@@ -104,6 +100,7 @@ def cmd_tune(args: argparse.Namespace, locations: Locations) -> int:
     if args.paths[:1] == ["apply"]:
         return cmd_apply(args, locations)
     from tradebot_tui.engine import tune, tune_report, tune_workers
+    from tradebot_tui.engine.tune_space import TuneError
 
     if args.trials < 1:
         raise TuneError(f"--trials {args.trials}: must be at least 1")
@@ -163,6 +160,7 @@ def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> t
     """Check every input, then the study's name, then load the data; nothing is stored."""
     from tradebot_tui.engine import tune, tune_workers
     from tradebot_tui.engine.replay import check_quote
+    from tradebot_tui.engine.tune_space import TuneError, build_space, check_objective, make_split
 
     settings = load_settings(locations.config_file, required=locations.config_explicit)
     knobs = build_space(args.param, Path(args.space) if args.space else None)
@@ -206,6 +204,8 @@ def make_runner(args: argparse.Namespace, setup: Any, data: Any) -> Any:
 
 
 def heatmap_keys(text: str | None, knobs: Any) -> tuple[str, str]:
+    from tradebot_tui.engine.tune_space import TuneError
+
     keys = [k.key for k in knobs]
     if text is None:
         if len(keys) < 2:
@@ -247,6 +247,7 @@ def print_results(study: Any, setup: Any, name: str, top: int) -> None:
 def cmd_apply(args: argparse.Namespace, locations: Locations) -> int:
     """Write a trial's settings to the config: validated, shown as a diff, saved atomically."""
     from tradebot_tui.engine import tune
+    from tradebot_tui.engine.tune_space import TuneError, trial_settings
 
     if len(args.paths) != 2 or not args.paths[1].isdigit():
         raise TuneError("usage: tradebot-tui tune apply TRIAL [--study NAME] [--config FILE]")

@@ -158,9 +158,13 @@ def build_space(flags: Sequence[str], space_file: Path | None) -> list[Knob]:
     return list(knobs.values()) if knobs else list(DEFAULT_SPACE)
 
 
-def trial_settings(base: Settings, params: Mapping[str, float]) -> Settings:
-    """`base` with a trial's values, through the config's own validation."""
-    data = to_dict(base)
+def trial_settings(
+    base: Settings | dict[str, dict[str, Any]], params: Mapping[str, float]
+) -> Settings:
+    """`base` (settings, or their plain data as a study stores them) with a trial's values,
+    through the config's own validation."""
+    source = to_dict(base) if isinstance(base, Settings) else base
+    data = {section: dict(values) for section, values in source.items()}
     for key, value in params.items():
         section, _, name = key.partition(".")
         # A sampler's float may carry a binary tail (2.8200000000000003): rounded, as the

@@ -102,7 +102,7 @@ class Outcome:
 
 def evaluate(data: TrialData, setup: Setup, number: int, params: dict[str, Any]) -> Outcome:
     """Replay both parts of the split with a trial's settings and score them."""
-    settings = trial_settings(setup.settings, params)
+    settings = trial_settings(setup.base, params)  # validated once, not twice
     strategy = settings.strategy_params()
     quote, initial = settings.budget.quote, settings.budget.initial
     split = setup.split

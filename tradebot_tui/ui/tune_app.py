@@ -24,6 +24,8 @@ from tradebot_tui.engine.tune_report import (
     rank,
     rows,
     short,
+    side_cells,
+    value_text,
 )
 from tradebot_tui.engine.tune_workers import Runner, Setup
 
@@ -132,8 +134,14 @@ class TuneApp(App[int]):
         except Exception as exc:  # shown, and the study stays consistent (batch failed)
             state = f"failed: {exc}"
             self.outcome = 1
+        self.call_from_thread(self._finished, state)
+
+    def _finished(self, state: str) -> None:
+        """On the app's thread, as `action_stop` is: no race between the two."""
         self.finished = True
-        self.call_from_thread(self.query_one("#status", Static).update, self._status(state))
+        self.query_one("#status", Static).update(self._status(state))
+        if self.stopping:  # `q` was pressed: leave now that the batches in flight are told
+            self.exit(self.outcome)
 
     def batch_done(self, progress: tune.Progress, batch: list[tune.Row]) -> None:
         self.query_one(ProgressBar).update(progress=progress.done)
@@ -145,26 +153,11 @@ class TuneApp(App[int]):
         found = self.found
         table = self.query_one(DataTable)
         table.clear()
+        objective = self.setup.objective
         for r in found[:50]:
-            cells: list[Any] = [f"#{r.number}"]
-            cells += [
-                "-"
-                if (v := r.params.get(k.key)) is None
-                else f"{v:.0f}"
-                if k.integer
-                else f"{v:.2f}"
-                for k in self.setup.knobs
-            ]
-            for side in (r.inside, r.outside):
-                cells += (
-                    [
-                        int(side["trades"]),
-                        f"{side['pnl']:+.2f}",
-                        f"{side[self.setup.objective]:+.3f}",
-                    ]
-                    if side
-                    else ["-", "-", "-"]
-                )
+            cells = [f"#{r.number}"]
+            cells += [value_text(r.params.get(k.key), k) for k in self.setup.knobs]
+            cells += side_cells(r.inside, objective) + side_cells(r.outside, objective)
             table.add_row(*cells)
         self.query_one(HeatMap).show(heat(found, *self.heat_knobs))
 
@@ -174,11 +167,6 @@ class TuneApp(App[int]):
             return
         self.stopping = True
         self.query_one("#status", Static).update(self._status("stopping after this batch…"))
-        self.set_interval(0.1, self._exit_when_finished)
-
-    def _exit_when_finished(self) -> None:
-        if self.finished:
-            self.exit(self.outcome)
 
 
 def run_tune_app(

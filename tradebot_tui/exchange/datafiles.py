@@ -153,7 +153,9 @@ class CandleStream:
     def __len__(self) -> int:
         return self.rows
 
-    def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[CandleSeries]:
+    def chunks(self, rows: int | None = None) -> Iterator[CandleSeries]:
+        """The candles, `rows` at a time (`CHUNK_ROWS`, read when called)."""
+        rows = rows or CHUNK_ROWS
         last = None
         try:
             file = arrow_ipc.ArrowFile(self.path, CANDLE_COLUMNS)

@@ -12,6 +12,7 @@ from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.exchange.base import QuoteBook
+from tradebot_tui.exchange.datafiles import CandleSeries
 from tradebot_tui.exchange.live_sources import _ExchangeFeed
 from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.exchange.simulator import SimulatedMarket
@@ -104,3 +105,31 @@ class OfflineFeed(_ExchangeFeed):
         """A universe refresh that chose `symbols`."""
         self._selected = list(symbols)
         self._rebuild()
+
+
+OLDEST_HIGH_ENTRY_MS = 320 * 60_000 + 30_000  # candle 320's low, at t + T/2
+
+
+def oldest_high_candles(t0: int) -> CandleSeries:
+    """400 1m candles from `t0`: flat at 100 to candle 260, then a slow fall that stays
+    above 98 (quiet for a 2 % trigger, so a replay skips it in blocks), then a low of
+    97.95 at candle 320, the first of a block: 2.05 % under the 100 at the oldest end of
+    the hour's window, under 2 % from the 99.9 that follows it. An hour's window taken
+    up again there must hold that oldest high to enter (at `t0 + OLDEST_HIGH_ENTRY_MS`).
+    """
+    s = CandleSeries(Path("F_USDT-1m.feather"), "F/USDT", 60_000)
+    price = 100.0
+    for i in range(400):
+        if i <= 260:
+            close = 100.0
+        elif i < 320:
+            close = 99.9 - (i - 261) * (1.85 / 58)  # 99.9 at 261, 98.05 at 319
+        else:
+            close = 98.0
+        s.ts.append(t0 + i * 60_000)
+        s.open.append(price)
+        s.high.append(max(price, close))
+        s.low.append(97.95 if i == 320 else min(price, close))
+        s.close.append(close)
+        price = close
+    return s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import OLDEST_HIGH_ENTRY_MS, oldest_high_candles
+from tradebot_tui.core.anchors import AnchorMode, AnchorTracker
 from tradebot_tui.core.exits import ExitParams
 from tradebot_tui.core.trader import StrategyParams
 from tradebot_tui.engine.replay import ReplayError, ReplayResult, run_replay, trades_csv
@@ -198,6 +201,113 @@ def test_fast_candle_path_equals_the_heap_merge(data: list[tuple[list[float], se
         slow.last_ts_ms,
     )
     assert _open(fast) == _open(slow)
+
+
+def calm_walks(seed: int, coins: int, length: int) -> list[Series]:
+    """Long calm random walks (0.05 % steps) that drift up, down or sideways for a few
+    hours at a time, with a sudden drop now and then, and gaps: most candles are far
+    from any trigger, so the fast path skips them in blocks; a slow fall puts the
+    window's high at its oldest end, where a refilled window must still hold it."""
+    rng = random.Random(seed)
+    out: list[Series] = []
+    for n in range(coins):
+        s = CandleSeries(Path(f"C{n}_USDT-1m.feather"), f"C{n}/USDT", 60_000)
+        price = 100.0
+        start = rng.randrange(0, 120)
+        drift = 0.0
+        for i in range(start, start + length):
+            if rng.random() < 0.01:
+                continue  # a gap
+            if rng.random() < 0.005:
+                drift = rng.choice((-0.0004, -0.0002, 0.0, 0.0002))
+            if rng.random() < 0.004:
+                close = price * rng.uniform(0.93, 0.99)  # a sudden drop
+            else:
+                close = price * (1 + drift + rng.gauss(0, 0.0005))
+            s.ts.append(i * 60_000)
+            s.open.append(price)
+            s.high.append(max(price, close) * (1 + rng.uniform(0, 0.002)))
+            s.low.append(min(price, close) * (1 - rng.uniform(0, 0.002)))
+            s.close.append(close)
+            price = close
+        out.append(s)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    coins=st.integers(1, 4),
+    mode=st.sampled_from(list(AnchorMode)),
+    window_s=st.sampled_from([60, 90, 300, 1_800, 3_600]),
+    trigger=st.floats(0.3, 4.0),
+    cooldown_s=st.sampled_from([0, 60, 900]),
+    cut=st.tuples(st.integers(0, 2_000), st.integers(0, 2_000)),
+)
+def test_skipped_quiet_candles_change_nothing(
+    seed: int,
+    coins: int,
+    mode: AnchorMode,
+    window_s: int,
+    trigger: float,
+    cooldown_s: int,
+    cut: tuple[int, int],
+) -> None:
+    """Every anchor mode, windows that are and are not a whole number of candles, and
+    --from/--to anywhere: the candle path that skips quiet blocks and quiet candles gives
+    what feeding every tick through `on_tick` gives."""
+    series = calm_walks(seed, coins, 1_500)
+    params = StrategyParams(
+        anchor=mode,
+        window_s=window_s,
+        trigger_pct=trigger,
+        cooldown_s=cooldown_s,
+        exits=ExitParams(take_profit_pct=0.8, stop_loss_pct=1.5, max_hold_ms=3_600_000),
+    )
+    lo, hi = sorted(c * 60_000 + 7_000 for c in cut)
+    for kw in ({}, {"from_ms": lo, "to_ms": hi}):
+        fast = replay(series, params, **kw)  # type: ignore[arg-type]
+        slow = replay(series, params, fast=False, **kw)  # type: ignore[arg-type]
+        assert trades_csv(fast.trades) == trades_csv(slow.trades)
+        assert (fast.ticks, fast.warm_ticks, fast.first_ts_ms, fast.last_ts_ms) == (
+            slow.ticks,
+            slow.warm_ticks,
+            slow.first_ts_ms,
+            slow.last_ts_ms,
+        )
+        assert _open(fast) == _open(slow)
+
+
+def test_the_calm_walks_trade_and_are_mostly_quiet() -> None:
+    """The data of the test above exercises both paths: it trades, and most candles are
+    skipped in blocks."""
+    series = calm_walks(1, 3, 1_500)
+    params = StrategyParams(window_s=1_800, trigger_pct=1.0)
+    calls: list[bool] = []
+    real = AnchorTracker.quiet_span
+
+    def counted(self: AnchorTracker, *args: float) -> bool:
+        calls.append(real(self, *args))  # type: ignore[arg-type]
+        return calls[-1]
+
+    AnchorTracker.quiet_span = counted  # type: ignore[method-assign]
+    try:
+        result = replay(series, params)
+    finally:
+        AnchorTracker.quiet_span = real  # type: ignore[method-assign]
+    assert len(result.trades) >= 3
+    assert sum(calls) >= 0.5 * len(calls) and len(calls) - sum(calls) >= 3
+
+
+def test_a_refilled_window_keeps_its_oldest_high() -> None:
+    """See `oldest_high_candles`: the window refilled at candle 320, the first of a block,
+    must hold the 100 at its oldest end."""
+    s = oldest_high_candles(0)
+    params = StrategyParams(window_s=3_600, trigger_pct=2.0)
+    fast, slow = replay([s], params), replay([s], params, fast=False)
+    assert _open(slow) == [("F/USDT", OLDEST_HIGH_ENTRY_MS)]
+    assert _open(fast) == _open(slow)
+    assert trades_csv(fast.trades) == trades_csv(slow.trades)
 
 
 def test_tick_series_and_candles_mix(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ trades, trade for trade."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,8 +16,10 @@ import pyarrow.feather as feather
 import pyarrow.ipc as ipc
 import pytest
 
+from tests.helpers import OLDEST_HIGH_ENTRY_MS, oldest_high_candles
 from tradebot_tui.config.settings import Settings
-from tradebot_tui.engine import replay as replay_module
+from tradebot_tui.core.anchors import AnchorMode
+from tradebot_tui.engine import replay_feed
 from tradebot_tui.engine.replay import run_replay, trades_csv
 from tradebot_tui.exchange import arrow_ipc, datafiles
 from tradebot_tui.exchange.datafiles import (
@@ -127,11 +131,15 @@ def test_a_truncated_or_garbled_file_is_refused_with_a_reason(tmp_path: Path) ->
             read_file(path)
 
 
-@pytest.mark.parametrize("offset_ms", [0, 30_000])
+@pytest.mark.parametrize(
+    ("offset_ms", "anchor"),
+    [(0, AnchorMode.HYBRID), (30_000, AnchorMode.HYBRID), (0, AnchorMode.LAST_EXIT)],
+)
 def test_a_streamed_replay_is_the_whole_replay(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offset_ms: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offset_ms: int, anchor: AnchorMode
 ) -> None:
-    """Three files of different lengths, with gaps; small chunks cut them everywhere. With
+    """Three files of different lengths, with gaps; small chunks cut them everywhere (and
+    the quiet blocks the replay skips, whose windows are refilled across chunks). With
     an offset one file is not aligned with the others: replayed whole (the heap merge)."""
     monkeypatch.setattr(datafiles, "CHUNK_ROWS", 97)
     paths = [
@@ -140,7 +148,7 @@ def test_a_streamed_replay_is_the_whole_replay(
         write(tmp_path / "CCC_USDT-1m.feather", candles(3100, 13, gaps=True), chunksize=700),
     ]
     settings = Settings()
-    params = settings.strategy_params()
+    params = dataclasses.replace(settings.strategy_params(), anchor=anchor)
     streams = [open_candle_stream(p) for p in paths]
     assert all(s is not None for s in streams)
     assert all(s.aligned for s in streams if s is not None) == (offset_ms == 0)
@@ -148,8 +156,8 @@ def test_a_streamed_replay_is_the_whole_replay(
     kw = {"quote": "USDT", "initial": settings.budget.initial}
     used = []
     monkeypatch.setattr(
-        replay_module._Feed, "streams",
-        lambda self, s, _f=replay_module._Feed.streams: used.append(1) or _f(self, s),
+        replay_feed.Feed, "streams",
+        lambda self, s, _f=replay_feed.Feed.streams: used.append(1) or _f(self, s),
     )  # fmt: skip
     for lo, hi in ((None, None), (T0 + 600 * MIN, T0 + 2000 * MIN)):
         a = run_replay(streams, params, from_ms=lo, to_ms=hi, **kw)  # type: ignore[arg-type]
@@ -161,6 +169,34 @@ def test_a_streamed_replay_is_the_whole_replay(
             b.ticks, b.warm_ticks, b.first_ts_ms, b.last_ts_ms,
         )  # fmt: skip
     assert len(used) == (2 if offset_ms == 0 else 0)  # streamed only when aligned
+
+
+def test_a_window_skipped_to_the_end_of_a_chunk_is_taken_up_in_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quiet fall of `oldest_high_candles` skipped in blocks to the end of a chunk,
+    and the low that needs the window's oldest high first in the next one."""
+    monkeypatch.setattr(datafiles, "CHUNK_ROWS", 320)
+    s = oldest_high_candles(T0)
+    cols: dict[str, list] = {
+        "date": [datetime.fromtimestamp(t / 1000, UTC) for t in s.ts],
+        "open": list(s.open),
+        "high": list(s.high),
+        "low": list(s.low),
+        "close": list(s.close),
+        "volume": [1.0] * len(s),
+    }
+    stream = open_candle_stream(write(tmp_path / "F_USDT-1m.feather", cols))
+    assert stream is not None and [len(c) for c in stream.chunks()] == [320, 80]
+    params = dataclasses.replace(Settings().strategy_params(), window_s=3_600, trigger_pct=2.0)
+    kw = {"quote": "USDT", "initial": Decimal(1000)}
+    streamed = run_replay([stream], params, **kw)  # type: ignore[arg-type]
+    heap = run_replay([s], params, fast=False, **kw)  # type: ignore[arg-type]
+    assert [(p.symbol, p.entry_ts_ms) for p in heap.open_positions] == [
+        ("F/USDT", T0 + OLDEST_HIGH_ENTRY_MS)
+    ]
+    assert trades_csv(streamed.trades) == trades_csv(heap.trades)
+    assert streamed.open_positions == heap.open_positions
 
 
 def test_a_stream_reads_the_file_a_chunk_at_a_time(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 DAY_MS = 86_400_000
@@ -113,6 +113,104 @@ class AnchorTracker:
             return self.last_exit_price
         return None if warming else high
 
+    def quiet_candle(
+        self, t: int, period: int, o: float, first: float, second: float, c: float, bar: float
+    ) -> bool:
+        """One candle's four ticks (`core.ticks.candle_to_ticks`: o, the two extremes in
+        that order, c), taken at once when no tick can be priced at or below its anchor ×
+        `bar`: then the window takes them as four `update`s would, and True. Else
+        nothing changes, False, and the caller feeds the four ticks one by one.
+
+        An upper bound of every anchor of the four ticks is enough to tell: each window
+        holds only ticks of the last update's window and of this candle. The session-open
+        mode (every tick counts) and a last exit priced above that bound are never quiet.
+        """
+        prices = self._prices
+        top = first if first > second else second
+        if o > top:
+            top = o
+        if c > top:
+            top = c
+        bound = prices[0] if prices and prices[0] > top else top
+        if not self._may_skip(bound):
+            return False
+        end = t + period - 1
+        if self.first_ts is None:
+            self.first_ts = t
+            self.ready_ts = t + self.window_ms
+        if end >= self.ready_ts:
+            low = first if first < second else second
+            if o < low:
+                low = o
+            if c < low:
+                low = c
+            if low <= bound * bar:
+                return False
+        # What stays of the candle: each tick above every later one, oldest first.
+        stamps = self._stamps
+        keep = [(end, c)]
+        high = c
+        if second > high:
+            keep.append((t + period // 2, second))
+            high = second
+        if first > high:
+            keep.append((t + period // 4, first))
+            high = first
+        if o > high:
+            keep.append((t, o))
+            high = o
+        while prices and prices[-1] <= high:
+            prices.pop()
+            stamps.pop()
+        for ts, price in reversed(keep):
+            stamps.append(ts)
+            prices.append(price)
+        horizon = end - self.window_ms
+        while stamps[0] <= horizon:
+            stamps.popleft()
+            prices.popleft()
+        return True
+
+    def quiet_span(self, start: int, end: int, low: float, high: float, bar: float) -> bool:
+        """Ticks from `start` to `end` (this symbol's next ones) priced `low` at the
+        lowest, whose windows hold no price above `high`: True when none of them can be
+        priced at or below its anchor × `bar` (the rule of `quiet_candle`). Then the
+        window is not told them: the caller `refill`s it before the next `update`.
+        """
+        if not self._may_skip(high):
+            return False
+        if self.first_ts is None:
+            self.first_ts = start
+            self.ready_ts = start + self.window_ms
+        return end < self.ready_ts or low > high * bar
+
+    def _may_skip(self, high: float) -> bool:
+        """Whether every anchor is at most `high` when every rolling high is: not with
+        the session open (every tick counts), nor a last exit priced above it."""
+        mode = self.mode
+        if mode is _SESSION_OPEN:
+            return False
+        exit_price = self.last_exit_price
+        return not (mode is _LAST_EXIT and exit_price is not None and exit_price > high)
+
+    def refill(self, ticks: Iterable[tuple[int, float]]) -> None:
+        """The window as after `ticks` (time order), which must hold every tick of the
+        window of the next `update`: the rolling state after a `quiet_span`."""
+        prices, stamps = self._prices, self._stamps
+        prices.clear()
+        stamps.clear()
+        ts = 0
+        for ts, price in ticks:
+            while prices and prices[-1] <= price:
+                prices.pop()
+                stamps.pop()
+            prices.append(price)
+            stamps.append(ts)
+        horizon = ts - self.window_ms
+        while stamps and stamps[0] <= horizon:
+            stamps.popleft()
+            prices.popleft()
+
     def _warming(self, ts_ms: int) -> bool:
         """Before `ready_ts`: note the first tick; True while the window is not yet full."""
         if self.first_ts is None:
@@ -151,6 +249,14 @@ class TableAnchor(AnchorTracker):
 
     def update(self, ts_ms: int, price: float) -> float | None:
         return self._choose(ts_ms, price, self.highs[self.at], ts_ms - self.window_ms)
+
+    def quiet_candle(
+        self, t: int, period: int, o: float, first: float, second: float, c: float, bar: float
+    ) -> bool:
+        return False  # the table has no window to take a candle into
+
+    def quiet_span(self, start: int, end: int, low: float, high: float, bar: float) -> bool:
+        return False
 
 
 def rolling_highs(stamps: Sequence[int], prices: Sequence[float], window_ms: int) -> list[float]:

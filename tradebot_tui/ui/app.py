@@ -419,9 +419,11 @@ class TradebotApp(App[None]):
         """Textual holds every frame for 50 ms after a mode switch, to hide the change.
 
         Our screens are drawn whole on their first frame (`switch_mode` above), so the
-        hold only adds latency to every key that changes screens: release it at once.
+        hold only adds latency to every key that changes screens. Not even a short one:
+        a frame rendered while it holds is thrown away (`App._display` returns while a
+        batch is open) and its end redraws the whole screen again, so a switch paid for
+        two full renders (10-30 ms each at 160x48 under load) before anything showed.
         """
-        super().delay_update(0.001)
 
     def action_toggle_pause(self) -> None:
         self.send_command(TogglePause())

@@ -146,29 +146,17 @@ class AnchorTracker:
                 low = c
             if low <= bound * bar:
                 return False
-        # What stays of the candle: each tick above every later one, oldest first.
-        stamps = self._stamps
+        # Only the ticks above every later one stay in the window: at most three pushes.
         keep = [(end, c)]
-        high = c
-        if second > high:
+        if second > c:
             keep.append((t + period // 2, second))
-            high = second
-        if first > high:
+        if first > keep[-1][1]:
             keep.append((t + period // 4, first))
-            high = first
-        if o > high:
+        if o > keep[-1][1]:
             keep.append((t, o))
-            high = o
-        while prices and prices[-1] <= high:
-            prices.pop()
-            stamps.pop()
         for ts, price in reversed(keep):
-            stamps.append(ts)
-            prices.append(price)
-        horizon = end - self.window_ms
-        while stamps[0] <= horizon:
-            stamps.popleft()
-            prices.popleft()
+            self._push(ts, price)
+        self._expire(end)
         return True
 
     def quiet_span(self, start: int, end: int, low: float, high: float, bar: float) -> bool:
@@ -196,18 +184,28 @@ class AnchorTracker:
     def refill(self, ticks: Iterable[tuple[int, float]]) -> None:
         """The window as after `ticks` (time order), which must hold every tick of the
         window of the next `update`: the rolling state after a `quiet_span`."""
-        prices, stamps = self._prices, self._stamps
-        prices.clear()
-        stamps.clear()
-        ts = 0
+        self._prices.clear()
+        self._stamps.clear()
+        ts = None
         for ts, price in ticks:
-            while prices and prices[-1] <= price:
-                prices.pop()
-                stamps.pop()
-            prices.append(price)
-            stamps.append(ts)
-        horizon = ts - self.window_ms
-        while stamps and stamps[0] <= horizon:
+            self._push(ts, price)
+        if ts is not None:
+            self._expire(ts)
+
+    def _push(self, ts_ms: int, price: float) -> None:
+        """`update`'s push (kept inline there, the hottest line of a replay)."""
+        prices, stamps = self._prices, self._stamps
+        while prices and prices[-1] <= price:
+            prices.pop()
+            stamps.pop()
+        prices.append(price)
+        stamps.append(ts_ms)
+
+    def _expire(self, ts_ms: int) -> None:
+        """Drop what is out of the window ending at `ts_ms` (something was just pushed)."""
+        prices, stamps = self._prices, self._stamps
+        horizon = ts_ms - self.window_ms
+        while stamps[0] <= horizon:
             stamps.popleft()
             prices.popleft()
 

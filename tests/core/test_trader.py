@@ -149,6 +149,32 @@ def test_manual_exit() -> None:
     t.ledger.check()
 
 
+def test_an_exit_asked_while_the_buy_is_open_is_due_once_it_ends() -> None:
+    """Exit (or exit all, or the kill switch) while an entry is still open: nothing can be
+    sold yet; once the buy fills the position is due for sale (`due_exits`), and a buy
+    that ends with nothing bought leaves nothing due."""
+    t = make()
+    warm(t)
+    entry = t.on_tick(H + 1, "BTC/USDT", 98.0)
+    assert entry is not None
+    assert t.exit_position("BTC/USDT", H + 2) is None
+    assert t.due_exits() == []  # nothing held yet
+    fill(t, entry)
+    assert t.due_exits() == ["BTC/USDT"]
+    exit_ = t.exit_position("BTC/USDT", H + 3, t.books["BTC/USDT"].exit_due or ExitReason.MANUAL)
+    assert exit_ is not None and exit_.reason is ExitReason.MANUAL
+    fill(t, exit_)
+    assert t.due_exits() == [] and t.books["BTC/USDT"].exit_due is None
+
+    u = make()
+    warm(u)
+    entry = u.on_tick(H + 1, "BTC/USDT", 98.0)
+    assert entry is not None
+    assert u.exit_position("BTC/USDT", H + 2) is None
+    u.on_closed(OrderClosed(entry.client_id, OrderStatus.REJECTED, H + 2, "insufficient"))
+    assert u.books["BTC/USDT"].exit_due is None and u.due_exits() == []
+
+
 def test_new_anchor_mode_restarts_warm_up() -> None:
     t = make()
     warm(t)

@@ -39,7 +39,9 @@ def test_the_kill_switch_sells_everything_stops_entries_and_survives_a_restart(
                 seen["armed"] = first.snapshot().away
                 while not first.trader.killed:
                     await trio.sleep(0.01)
-                while first.trader.open_orders() or first.following:
+                # Done when no order is open and no exit is due (a buy open when the
+                # switch tripped is sold once it ends).
+                while first.trader.open_orders() or first.following or first.trader.due_exits():
                     await trio.lowlevel.checkpoint()
                 snap = first.snapshot()
                 seen["away"] = snap.away

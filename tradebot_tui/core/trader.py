@@ -605,6 +605,10 @@ class Trader:
         if book.state in (State.ERROR, State.RECOVERING) and book.watch is not None:
             book.exit_due = reason
             return None
+        if book.state in (State.ENTRY_PENDING, State.ENTRY_PARTIAL):
+            # A buy still open: what it buys is sold once it ends (`due_exits`).
+            book.exit_due = reason
+            return None
         if book.state is not State.IN_POSITION:
             return None
         book.exit_due = None
@@ -760,6 +764,7 @@ class Trader:
         which the journal holds: a restart decides exactly as the live run did."""
         if book.filled == 0:
             book.apply(Event.ENTRY_FAILED)
+            book.exit_due = None  # nothing was bought: nothing to sell
             self.open_count -= 1
             return None
         position = book.position
@@ -769,6 +774,7 @@ class Trader:
         elif book.rules.below_minimum(position.qty, price) is not None:
             self._to_dust(book)
             book.apply(Event.ENTRY_CLOSED_DUST)
+            book.exit_due = None
             self.open_count -= 1
             return None
         else:
@@ -788,6 +794,7 @@ class Trader:
         book.apply(Event.EXIT_FILLED)
         book.position = None
         book.watch = None
+        book.exit_due = None  # sold out: an exit asked for meanwhile is done
         self.open_count -= 1
         if not position.sold_qty:
             return None

@@ -16,6 +16,7 @@ import trio
 from tradebot_tui.config import validate
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.errors import error_text
+from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.commands import (
@@ -45,6 +46,8 @@ from tradebot_tui.engine.views import Views
 from tradebot_tui.engine.wording import NoticeText
 
 log = logging.getLogger("tradebot.engine")
+# A buy still open: an exit asked for now is due once it ends (`Trader.exit_position`).
+_BUYING = (State.ENTRY_PENDING, State.ENTRY_PARTIAL)
 
 DURABLE = (
     PauseEntries,
@@ -170,7 +173,11 @@ class Controller:
             self._notice(wording.balance_refused(error_text(exc)))
 
     async def _exit_all(self) -> None:
-        held = [b.symbol for b in self._trader.books.values() if b.position is not None]
+        held = [
+            b.symbol
+            for b in self._trader.books.values()
+            if b.position is not None or b.state in _BUYING  # a buy still open: sold after
+        ]
         log.info("exit all: %d position(s)", len(held))
         if not held:
             self._notice(wording.nothing_to_exit())
@@ -180,6 +187,10 @@ class Controller:
     async def _exit(self, symbol: str) -> None:
         intent = self._trader.exit_position(symbol, self._now())
         book = self._trader.books.get(symbol)
+        if intent is None and book is not None and book.state in _BUYING:
+            log.info("exit %s: its buy order is still open; sold as soon as it ends", symbol)
+            self._notice(wording.exit_after_entry(symbol))
+            return
         if intent is None and book is not None and book.exit_due is not None:
             log.info("exit %s: due once its order in doubt is settled", symbol)
             self._healer.retry_now(symbol)

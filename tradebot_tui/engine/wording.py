@@ -191,6 +191,14 @@ def healed(symbol: str) -> NoticeText:
     return NoticeText(symbol, "Its order in doubt is settled: trading it again.")
 
 
+def exit_after_entry(symbol: str) -> NoticeText:
+    return NoticeText(
+        f"Exit {symbol}",
+        "Its buy order is still open: what it buys is sold as soon as it ends.",
+        answer=True,
+    )
+
+
 def exit_due(symbol: str) -> NoticeText:
     return NoticeText(
         f"Exit {symbol}",

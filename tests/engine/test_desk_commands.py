@@ -25,7 +25,9 @@ from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.commands import (
     ApplySettings,
     CancelOrder,
+    ExitAll,
     Focus,
+    PauseEntries,
     ReplayControl,
     ToggleSymbol,
 )
@@ -178,6 +180,46 @@ def test_cancel_reaches_the_exchange_and_frees_the_budget(fake: FakeBinance) -> 
     messages = [n.message for n in snap.notices if n.answer]
     assert any("cancel requested" in m for m in messages)
     assert any("already canceled" in m for m in messages)
+
+
+def test_exit_all_while_the_buy_is_open_sells_what_it_bought(fake: FakeBinance) -> None:  # noqa: F811
+    """Exit all (the kill switch's step) while the coin's market buy has not filled yet:
+    nothing is sold at once, the trader is told why, and the coin is sold as soon as the
+    buy fills."""
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 0.6
+    client = make_client(fake)
+    rule = UniverseRule("USDT", "static", ("BTC/USDT",))
+    source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
+    broker = make_broker(client, poll_s=0.02)
+    engine = Engine(SETTINGS, source, broker, mode="LIVE", clock=lambda: 0, publish=lambda s: None)
+
+    async def main() -> EngineSnapshot:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                await warm_then_drop(engine, fake)
+                while not fake.orders:
+                    await trio.sleep(0.02)
+                engine.submit(PauseEntries())
+                engine.submit(ExitAll())
+                sells: list[str] = []
+                for _ in range(1_000):  # bounded: 20 s at most
+                    sells = [c for c, o in fake.orders.items() if o.side == "SELL"]
+                    book = engine.trader.books["BTC/USDT"]
+                    if sells and book.position is None and not engine.trader.open_orders():
+                        break
+                    await trio.sleep(0.02)
+                assert len(sells) == 1
+                snap = engine.snapshot()
+                nursery.cancel_scope.cancel()
+        return snap
+
+    snap = trio.run(main)
+    messages = [n.message for n in snap.notices if n.answer]
+    assert any("buy order is still open" in m for m in messages)
+    assert snap.positions == () and snap.trades == 1
+    engine.trader.ledger.check()
 
 
 # -- histories -----------------------------------------------------------------------------------

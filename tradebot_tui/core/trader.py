@@ -38,6 +38,7 @@ _IDLE = State.IDLE
 _IN_POSITION = State.IN_POSITION
 _COOLDOWN = State.COOLDOWN
 _ERROR = State.ERROR
+_BUYING = (State.ENTRY_PENDING, State.ENTRY_PARTIAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +173,18 @@ class SymbolBook(Lifecycle):
         self.rest_ts = 0
         self.filled = ZERO
         self.exit_reason: ExitReason | None = None
-        # An exit that fired (or was asked for) while the symbol was in error: sent as
-        # soon as the order in doubt is settled.
+        # An exit that fired (or was asked for) while the symbol was in error or its buy
+        # was still open: sent as soon as the order is settled or the buy has ended.
         self.exit_due: ExitReason | None = None
         self.last_exit_ts: int | None = None
         # Why the last decision to buy refused (None: it bought, or never decided).
         self.blocked: Status | None = None
         self.error = ""
+
+    @property
+    def buying(self) -> bool:
+        """A buy order of ours is open (nothing or part of it filled so far)."""
+        return self.state in _BUYING
 
 
 class Trader:
@@ -377,7 +383,7 @@ class Trader:
             return Status.COOLDOWN, max(0, book.last_exit_ts + self._cooldown_ms - now_ms)
         if book.order_unknown:
             return Status.UNKNOWN, 0
-        if state in (State.ENTRY_PENDING, State.ENTRY_PARTIAL):
+        if book.buying:
             return Status.BUYING, 0
         if state is State.IN_POSITION:
             rest = book.rest_ts and book.rest_ts == book.last_ts
@@ -605,8 +611,8 @@ class Trader:
         if book.state in (State.ERROR, State.RECOVERING) and book.watch is not None:
             book.exit_due = reason
             return None
-        if book.state in (State.ENTRY_PENDING, State.ENTRY_PARTIAL):
-            # A buy still open: what it buys is sold once it ends (`due_exits`).
+        if book.buying:
+            # What the open buy buys is sold once it ends (`due_exits`).
             book.exit_due = reason
             return None
         if book.state is not State.IN_POSITION:

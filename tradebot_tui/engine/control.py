@@ -16,7 +16,6 @@ import trio
 from tradebot_tui.config import validate
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.errors import error_text
-from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.commands import (
@@ -46,8 +45,6 @@ from tradebot_tui.engine.views import Views
 from tradebot_tui.engine.wording import NoticeText
 
 log = logging.getLogger("tradebot.engine")
-# A buy still open: an exit asked for now is due once it ends (`Trader.exit_position`).
-_BUYING = (State.ENTRY_PENDING, State.ENTRY_PARTIAL)
 
 DURABLE = (
     PauseEntries,
@@ -176,7 +173,7 @@ class Controller:
         held = [
             b.symbol
             for b in self._trader.books.values()
-            if b.position is not None or b.state in _BUYING  # a buy still open: sold after
+            if b.position is not None or b.buying  # sold once its buy ends
         ]
         log.info("exit all: %d position(s)", len(held))
         if not held:
@@ -187,7 +184,7 @@ class Controller:
     async def _exit(self, symbol: str) -> None:
         intent = self._trader.exit_position(symbol, self._now())
         book = self._trader.books.get(symbol)
-        if intent is None and book is not None and book.state in _BUYING:
+        if intent is None and book is not None and book.buying:
             log.info("exit %s: its buy order is still open; sold as soon as it ends", symbol)
             self._notice(wording.exit_after_entry(symbol))
             return

@@ -139,14 +139,19 @@ def test_apply_settings_changes_strategy_risk_and_exits_only() -> None:
     assert "Next start: budget" in notice.message
 
 
-def test_cancel_reaches_the_exchange_and_frees_the_budget(fake: FakeBinance) -> None:  # noqa: F811
-    fake.fill_mode = "delayed"
-    fake.fill_delay_s = 3600  # never fills during the test
-    client = make_client(fake)
+def live_btc_engine(exchange: FakeBinance) -> Engine:
+    """A live engine on the fake Binance, trading BTC/USDT alone, polled fast."""
+    client = make_client(exchange)
     rule = UniverseRule("USDT", "static", ("BTC/USDT",))
     source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
     broker = make_broker(client, poll_s=0.02)
-    engine = Engine(SETTINGS, source, broker, mode="LIVE", clock=lambda: 0, publish=lambda s: None)
+    return Engine(SETTINGS, source, broker, mode="LIVE", clock=lambda: 0, publish=lambda s: None)
+
+
+def test_cancel_reaches_the_exchange_and_frees_the_budget(fake: FakeBinance) -> None:  # noqa: F811
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 3600  # never fills during the test
+    engine = live_btc_engine(fake)
 
     async def main() -> tuple[str, EngineSnapshot]:
         with trio.fail_after(30):
@@ -188,11 +193,7 @@ def test_exit_all_while_the_buy_is_open_sells_what_it_bought(fake: FakeBinance) 
     buy fills."""
     fake.fill_mode = "delayed"
     fake.fill_delay_s = 0.6
-    client = make_client(fake)
-    rule = UniverseRule("USDT", "static", ("BTC/USDT",))
-    source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
-    broker = make_broker(client, poll_s=0.02)
-    engine = Engine(SETTINGS, source, broker, mode="LIVE", clock=lambda: 0, publish=lambda s: None)
+    engine = live_btc_engine(fake)
 
     async def main() -> EngineSnapshot:
         with trio.fail_after(30):

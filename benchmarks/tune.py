@@ -165,13 +165,15 @@ def main() -> int:
         )
         # Scaling over a longer study, where start-up (about a second) weighs less.
         m = args.scaling_trials
+        rates = {}
         for workers in (1, 2):
             spent = ours(files, home, m, workers, f"scale{workers}")
-            rate = m / spent * 60
-            if workers == 1:
-                rate1 = rate
-            print(f"ours, {m} trials, {workers} worker(s)  {spent:7.2f} s  {rate:8,.0f} trials/min")
-        print(f"scaling 1 -> 2 workers ({m} trials): {rate / rate1:.2f}x")
+            rates[workers] = m / spent * 60
+            print(
+                f"ours, {m} trials, {workers} worker(s)  {spent:7.2f} s  "
+                f"{rates[workers]:8,.0f} trials/min"
+            )
+        print(f"scaling 1 -> 2 workers ({m} trials): {rates[2] / rates[1]:.2f}x")
         print("exact: " + check_exact(home, "two0", 10))
         if args.no_peer:
             return 0

@@ -222,6 +222,7 @@ class Feed:
                         stale.discard(i)
                         self._refill(column, row, t, period, span)
                     of, hf, lf, cf = o[row], h[row], low[row], c[row]
+                    # `core.ticks.candle_to_ticks`'s order of the extremes, inline (hot).
                     if hf - of <= of - lf:
                         first, second = hf, lf
                     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,8 +59,12 @@ def test_the_kill_switch_sells_everything_stops_entries_and_survives_a_restart(
     assert "Kill switch: selling everything, entries stopped" in seen["notices"]  # type: ignore[operator]
     assert seen["positions"] == [] and seen["new_fills"] == 0
     assert first.trader.paused and "fell to the kill switch's 997.00" in first.trader.killed
+    # It tripped at or below its floor. What the sales then realise depends on the prices
+    # of the ticks they are filled at, which the market moves on meanwhile (a buy open at
+    # the trip is sold only once it fills): the equity after them may sit on either side.
+    tripped = re.search(r"equity (\d+\.\d+) USDT fell", first.trader.killed)
+    assert tripped is not None and Decimal(tripped.group(1)) <= Decimal("997.00")
     equity = first.trader.equity()
-    assert equity <= Decimal("997.00")
     pauses = json.loads(Journal.open(path, profile="paper").meta(PAUSES) or "{}")
     assert pauses["kill"]["tripped"] == first.trader.killed
 

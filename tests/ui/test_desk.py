@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, RichLog, Select, Tab
+from textual.widgets import Input, RichLog, Select, Tab
 
 from tests.helpers import expected_live_ticks, saw_tooth_file
 from tests.ui.conftest import LOCATIONS, make_app, make_replay_app
@@ -32,6 +32,7 @@ from tradebot_tui.ui.screens.orders import OrdersScreen
 from tradebot_tui.ui.screens.positions import PositionsScreen
 from tradebot_tui.ui.screens.watchlist import WatchlistScreen
 from tradebot_tui.ui.widgets.chart import Chart
+from tradebot_tui.ui.widgets.row_table import RowTable
 from tradebot_tui.ui.widgets.watch_table import WatchTable
 
 STEPS = 900
@@ -242,7 +243,7 @@ async def test_cancel_key_on_orders_explains_a_filled_order() -> None:
         # Paper orders fill at once: nothing is open, so nothing is sent.
         assert isinstance(app.screen, OrdersScreen)
         assert any("nothing to cancel" in n.message for n in app._notifications)
-        table = app.screen.query_one("#orders-table", DataTable)
+        table = app.screen.query_one("#orders-table", RowTable)
         assert table.row_count == len(snap.orders)
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.display import fmt_duration, fmt_money, fmt_price, fmt_qty
@@ -15,21 +15,20 @@ from tradebot_tui.engine.commands import ExitAll, ExitPosition, RetryNow
 from tradebot_tui.engine.snapshot import EngineSnapshot, PositionRow
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
-from tradebot_tui.ui.widgets.tables import Cell, cursor_key, outside_mark, right, sync_rows
+from tradebot_tui.ui.widgets.row_table import Cell, Column, RowTable, cell, outside_mark
 from tradebot_tui.ui.widgets.text_line import TextLine
 
-COLUMNS = ("symbol", "qty", "entry", "last", "pnl_pct", "pnl", "held", "stop", "take", "trail")
-LABELS = (
-    "Symbol",
-    "Amount",
-    "Entry",
-    "Last",
-    "PnL %",
-    "PnL",
-    "Held",
-    "Stop loss",
-    "Take profit",
-    "Trailing stop",
+COLUMNS = (
+    Column("symbol", "Symbol"),
+    Column("qty", "Amount", right=True),
+    Column("entry", "Entry", right=True),
+    Column("last", "Last", right=True),
+    Column("pnl_pct", "PnL %", right=True),
+    Column("pnl", "PnL", right=True),
+    Column("held", "Held", right=True),
+    Column("stop", "Stop loss", right=True),
+    Column("take", "Take profit", right=True),
+    Column("trail", "Trailing stop", right=True),
 )
 
 
@@ -50,25 +49,14 @@ class PositionsScreen(TradebotScreen):
         Binding("enter", "chart", "Chart", tooltip="Price chart of the selected coin"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._shown: dict[str, tuple[Cell, ...]] = {}
-
     def compose_body(self) -> ComposeResult:
         yield TextLine(id="positions-summary")
-        table: DataTable[Cell] = DataTable(
-            id="positions-table", cursor_type="row", zebra_stripes=True
-        )
-        for key, label in zip(COLUMNS, LABELS, strict=True):
-            table.add_column(label, key=key)
-        yield table
+        yield RowTable(COLUMNS, id="positions-table")
         yield Static(id="positions-empty")
 
     def show_body(self, snap: EngineSnapshot) -> None:
-        theme = self.app.current_theme
-        up, down = theme.success or "green", theme.error or "red"
-        rows = [(p.symbol, self._cells(p, up, down)) for p in snap.positions]
-        sync_rows(self.query_one("#positions-table", DataTable), COLUMNS, rows, self._shown)
+        rows = [(p.symbol, self._cells(p)) for p in snap.positions]
+        self.query_one("#positions-table", RowTable).set_rows(rows)
         unrealized = sum((p.pnl for p in snap.positions), start=Decimal(0))
         win_rate = f"{snap.wins / snap.trades:.0%}" if snap.trades else "—"
         self.query_one("#positions-summary", TextLine).set_text(
@@ -87,27 +75,27 @@ class PositionsScreen(TradebotScreen):
             )
 
     @staticmethod
-    def _cells(p: PositionRow, up: str, down: str) -> tuple[Cell, ...]:
-        color = up if p.pnl > 0 else down if p.pnl < 0 else ""
+    def _cells(p: PositionRow) -> tuple[Cell, ...]:
+        color = "up" if p.pnl > 0 else "down" if p.pnl < 0 else ""
         d = p.decimals
         return (
             outside_mark(p.symbol, outside=p.outside),
-            right(fmt_qty(p.qty)),
-            right(fmt_price(p.entry_price, d)),
-            right(fmt_price(p.last, d)),
-            right(f"{p.pnl_pct:+.2f}%", color),
-            right(fmt_money(p.pnl, sign=True), color),
-            right(fmt_duration(p.held_ms)),
-            right(_level(p.stop_price, p.last, d)),
-            right(_level(p.take_price, p.last, d)),
-            right(_level(p.trail_price, p.last, d) if p.trail_price else "not armed"),
+            cell(fmt_qty(p.qty)),
+            cell(fmt_price(p.entry_price, d)),
+            cell(fmt_price(p.last, d)),
+            cell(f"{p.pnl_pct:+.2f}%", color),
+            cell(fmt_money(p.pnl, sign=True), color),
+            cell(fmt_duration(p.held_ms)),
+            cell(_level(p.stop_price, p.last, d)),
+            cell(_level(p.take_price, p.last, d)),
+            cell(_level(p.trail_price, p.last, d) if p.trail_price else "not armed"),
         )
 
     # -- actions ---------------------------------------------------------------------------
 
     def _selected(self) -> PositionRow | None:
         snap = self.tb_app.snapshot
-        key = cursor_key(self.query_one("#positions-table", DataTable))
+        key = self.query_one("#positions-table", RowTable).cursor_key
         return next((p for p in snap.positions if p.symbol == key), None) if snap else None
 
     def action_retry(self) -> None:
@@ -172,7 +160,7 @@ class PositionsScreen(TradebotScreen):
             answer,
         )
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_row_table_row_selected(self, event: RowTable.RowSelected) -> None:
         # The table takes Enter for itself and says so with this message.
         event.stop()
         self.action_chart()

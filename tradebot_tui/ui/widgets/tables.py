@@ -16,14 +16,6 @@ def right(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
-def outside_mark(symbol: str, *, outside: bool) -> Text:
-    """A symbol cell, marked when the coin is held outside the universe (still watched)."""
-    text = Text(symbol, style="bold")
-    if outside:
-        text.append(" · outside universe", style="dim")
-    return text
-
-
 def cursor_key(table: DataTable[Cell]) -> str | None:
     """The key of the row under the cursor (None for an empty table)."""
     if not table.row_count or table.cursor_row >= table.row_count:

@@ -1,0 +1,317 @@
+"""Keyed tables on Textual's Line API, for the positions and orders screens.
+
+Textual's `DataTable` renders every cell through Rich (text, padding, line splitting) and
+keys its render caches by a table-wide update count, so one changed cell re-renders every
+cell: five positions cost 20-35 ms a screen switch under the UI benchmark's load. Here a row
+is one strip of plain segments, built when it is first drawn after a change and kept until
+the row (or the column widths, the theme or the focus) changes. The look is DataTable's:
+a bold header on the panel colour, zebra stripes, a block cursor, columns as wide as their
+widest text with a space either side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.events import Click
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+Part = tuple[str, str]
+"""Text and the component it is drawn in ("" for the table's own colours)."""
+Cell = tuple[Part, ...]
+COMPONENTS = ("bold", "muted", "up", "down")
+
+
+def cell(text: str, component: str = "") -> Cell:
+    """A cell of one text in one component: "bold", "muted", "up", "down" or ""."""
+    return ((text, component),)
+
+
+def outside_mark(symbol: str, *, outside: bool) -> Cell:
+    """A symbol cell, marked when the coin is held outside the universe (still watched)."""
+    if outside:
+        return ((symbol, "bold"), (" · outside universe", "muted"))
+    return ((symbol, "bold"),)
+
+
+def cell_width(value: Cell) -> int:
+    return sum(cell_len(text) for text, _ in value)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    right: bool = False
+
+
+class RowTable(ScrollView, can_focus=True):
+    """Rows under a header, each with a key; a cursor that stays on its row's key."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "row-table--header",
+        "row-table--even",
+        "row-table--cursor",
+        *(f"row-table--{name}" for name in COMPONENTS),
+    }
+    DEFAULT_CSS = """
+    RowTable {
+        background: $surface;
+        color: $foreground;
+        height: auto;
+        max-height: 100%;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .row-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .row-table--header { background-tint: $foreground 5%; }
+        }
+        &:dark > .row-table--even { background: $surface-darken-1 40%; }
+        & > .row-table--header { text-style: bold; background: $panel; color: $foreground; }
+        &:ansi > .row-table--header { background: ansi_bright_blue; color: ansi_default; }
+        & > .row-table--even { background: $surface-lighten-1 50%; }
+        & > .row-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        & > .row-table--bold { text-style: bold; color: $foreground; }
+        & > .row-table--muted { color: $text-muted; text-style: not bold; }
+        & > .row-table--up { color: $success; }
+        & > .row-table--down { color: $error; }
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+        Binding("enter", "select", "Select", show=False),
+    ]
+
+    class RowSelected(Message):
+        """Enter (or a click on the cursor's row) on the row with this key."""
+
+        def __init__(self, table: RowTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> RowTable:
+            return self.table
+
+    def __init__(
+        self, columns: Sequence[Column], *, zebra: bool = True, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self.columns = tuple(columns)
+        self.zebra = zebra
+        self._rows: dict[str, tuple[Cell, ...]] = {}
+        self._order: list[str] = []
+        self._strips: dict[str, Strip] = {}
+        self._widths = [cell_len(c.label) for c in self.columns]
+        self._styles: dict[str, Style] = {}
+        self._strip_width = 0
+        self.cursor = 0
+        self._cursor_key: str | None = None
+
+    # -- data ------------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def cursor_key(self) -> str | None:
+        """The key of the row under the cursor (None for an empty table)."""
+        return self._order[self.cursor] if 0 <= self.cursor < len(self._order) else None
+
+    def row(self, key: str) -> tuple[Cell, ...]:
+        return self._rows[key]
+
+    def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
+        """Show `rows` (key, cells) in order; redraw only the visible rows that changed."""
+        new = {key: tuple(cells) for key, cells in rows}
+        if len(new) != len(rows):
+            raise ValueError("RowTable.set_rows: two rows have the same key")
+        for cells in new.values():
+            if len(cells) != len(self.columns):
+                raise ValueError(
+                    f"RowTable.set_rows: a row has {len(cells)} cells for "
+                    f"{len(self.columns)} columns"
+                )
+        widths = [cell_len(c.label) for c in self.columns]
+        for cells in new.values():
+            for i, value in enumerate(cells):
+                n = cell_width(value)
+                if n > widths[i]:
+                    widths[i] = n
+        order = [key for key, _ in rows]
+        old = self._rows
+        self._rows = new
+        if widths != self._widths or order != self._order:
+            self._widths = widths
+            self._order = order
+            self._strips.clear()
+            self.virtual_size = Size(self._table_width, len(order) + 1)
+            selected = self._cursor_key
+            if selected in new:
+                self.cursor = order.index(selected)
+            else:
+                self.cursor = min(self.cursor, max(0, len(order) - 1))
+            self._cursor_key = self.cursor_key
+            self.refresh()
+            return
+        top = self.scroll_offset.y
+        for index, key in enumerate(order):
+            if old.get(key) != new[key]:
+                self._strips.pop(key, None)
+                if top <= index < top + self.size.height:
+                    self._refresh_row(index)
+
+    @property
+    def _table_width(self) -> int:
+        return sum(w + 2 for w in self._widths)
+
+    # -- cursor ----------------------------------------------------------------------------
+
+    def move_cursor(self, row: int) -> None:
+        if not self._order:
+            return
+        old = self.cursor
+        self.cursor = max(0, min(len(self._order) - 1, row))
+        self._cursor_key = self.cursor_key
+        if old != self.cursor:
+            self._refresh_row(old)
+            self._refresh_row(self.cursor)
+        visible = max(1, self.size.height - 1)
+        top = self.scroll_offset.y
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False)
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor + direction * max(1, self.size.height - 2))
+
+    def action_jump(self, where: int) -> None:
+        self.move_cursor(len(self._order) - 1 if where < 0 else 0)
+
+    def action_select(self) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.post_message(self.RowSelected(self, key))
+
+    def on_click(self, event: Click) -> None:
+        if event.y == 0:
+            return
+        row = self.scroll_offset.y + event.y - 1
+        if row >= len(self._order):
+            return
+        if row == self.cursor:
+            self.action_select()
+        else:
+            self.move_cursor(row)
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def _refresh_row(self, index: int) -> None:
+        y = index - self.scroll_offset.y + 1
+        if 1 <= y < self.size.height:
+            self.refresh(Region(0, y, max(self.size.width, self._table_width), 1))
+
+    def _style(self, name: str) -> Style:
+        """A row's style ("", "even", "header", "cursor"), with a component's colour and
+        weight on top after a "+" ("even+up"); kept until the CSS or the focus changes.
+
+        Full component styles, as DataTable takes them: their translucent backgrounds and
+        automatic colours are blended over the widget's background.
+        """
+        style = self._styles.get(name)
+        if style is None:
+            row, _, component = name.partition("+")
+            style = self.get_component_rich_style(f"row-table--{row}") if row else self.rich_style
+            if component:
+                top = self.get_component_rich_style(f"row-table--{component}")
+                style += Style(color=top.color, bold=top.bold)
+            self._styles[name] = style
+        return style
+
+    def _line(self, cells: Sequence[Cell], row_style: str) -> Strip:
+        base = self._style(row_style)
+        segments: list[Segment] = []
+        for column, width, value in zip(self.columns, self._widths, cells, strict=True):
+            pad = " " * (width - cell_width(value))
+            segments.append(Segment(" " + pad if column.right else " ", base))
+            for text, component in value:
+                style = self._style(f"{row_style}+{component}") if component else base
+                segments.append(Segment(text, style))
+            segments.append(Segment(" " if column.right else pad + " ", base))
+        table_width = self._table_width
+        width = max(self._strip_width, table_width)
+        if width > table_width:
+            segments.append(Segment(" " * (width - table_width), base))
+        return Strip(segments, width)
+
+    def _row_strip(self, index: int) -> Strip:
+        key = self._order[index]
+        strip = self._strips.get(key)
+        if strip is None:
+            row_style = "even" if self.zebra and index % 2 == 0 else ""
+            strip = self._strips[key] = self._line(self._rows[key], row_style)
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if width != self._strip_width:
+            self._strip_width = width
+            self._strips.clear()
+        scroll_x, scroll_y = self.scroll_offset
+        if y == 0:
+            header = tuple(cell(c.label) for c in self.columns)
+            strip = self._line(header, "header")
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._order):
+                return Strip.blank(width, self._style(""))
+            strip = self._row_strip(index)
+            if index == self.cursor:
+                cursor = self._style("cursor")
+                strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip
+        return strip.crop_extend(scroll_x, scroll_x + width, self._style(""))
+
+    def _restyle(self) -> None:
+        self._styles.clear()
+        self._strips.clear()
+        self.refresh()
+
+    def on_focus(self) -> None:
+        self._restyle()
+
+    def on_blur(self) -> None:
+        self._restyle()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._strips.clear()

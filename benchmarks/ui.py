@@ -84,9 +84,16 @@ def key_latency(app: PtyApp, key: bytes, timeout: float = 5.0) -> float:
     sent = time.perf_counter()
     app.send(key)
     deadline = sent + timeout
+    seen = mark
     while time.perf_counter() < deadline:
-        if marker in CSI.sub(b"", new_output(app, mark)):
-            return time.perf_counter() - sent
+        # Scan only when the app wrote more: re-scanning unchanged output every
+        # millisecond kept a core busy in this process, the core the app's own threads
+        # (output writer, journal) compete for on a 2-core machine.
+        count = chunk_mark(app)
+        if count != seen:
+            seen = count
+            if marker in CSI.sub(b"", new_output(app, mark)):
+                return time.perf_counter() - sent
         time.sleep(0.001)
     raise TimeoutError(f"screen for {key!r} did not appear within {timeout}s")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.widget import Widget
 
 from tradebot_tui.ui.widgets.row_table import Column, RowTable, cell, outside_mark
 
@@ -27,7 +28,7 @@ class TableApp(App[None]):
         self.selected.append(event.key)
 
 
-def text_of(table: RowTable, y: int) -> str:
+def text_of(table: Widget, y: int) -> str:
     return "".join(segment.text for segment in table.render_line(y))
 
 
@@ -108,3 +109,42 @@ async def test_bad_rows_are_refused_with_what_is_wrong() -> None:
             table.set_rows(rows(("A", "1"), ("A", "2")))
         with pytest.raises(ValueError, match="1 cells for 2 columns"):
             table.set_rows([("A", (cell("A"),))])
+
+
+async def test_the_watch_table_draws_a_row_changed_while_out_of_sight() -> None:
+    # Only the visible rows are compared per snapshot: a row that changed below the
+    # fold is checked against its drawn strip when it scrolls into sight.
+    from textual.app import App as _App
+
+    from tradebot_tui.core.trader import Status
+    from tradebot_tui.engine.snapshot import WatchRow
+    from tradebot_tui.ui.widgets.watch_table import WatchTable
+
+    def watch(last: float, n: int = 30) -> list[WatchRow]:
+        return [
+            WatchRow(f"C{i:02}/USDT", last if i == n - 1 else 1.0, 1.0, 0.0, 2.0,
+                     Status.WATCHING, 0, 4)
+            for i in range(n)
+        ]  # fmt: skip
+
+    class WatchApp(_App[None]):
+        def compose(self) -> ComposeResult:
+            yield WatchTable()
+
+    app = WatchApp()
+    async with app.run_test(size=(140, 10)) as pilot:
+        table = app.query_one(WatchTable)
+        table.update_rows(watch(1.0), 2.0)
+        await pilot.pause()
+        await pilot.press("end")  # draws the last row, then back to the top
+        await pilot.pause()
+        await pilot.press("home")
+        await pilot.pause()
+        table.update_rows(watch(7.5), 2.0)  # the last row changes out of sight
+        await pilot.pause()
+        await pilot.press("end")
+        await pilot.pause()
+        last = next(
+            text_of(table, y) for y in range(1, 10) if text_of(table, y).lstrip().startswith("C29")
+        )
+        assert "7.5000" in last

@@ -207,7 +207,8 @@ class WatchTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self._rows: dict[str, WatchRow] = {}
         self._order: list[str] = []  # symbols shown, sorted and filtered
-        self._strips: dict[str, Strip] = {}
+        # Each drawn row's strip with the row it was drawn from: checked when drawn again.
+        self._strips: dict[str, tuple[WatchRow, Strip]] = {}
         self._trigger = 0.0
         self.cursor = 0
         self._cursor_symbol: str | None = None
@@ -227,26 +228,31 @@ class WatchTable(ScrollView, can_focus=True):
         return self._order[self.cursor] if 0 <= self.cursor < len(self._order) else None
 
     def update_rows(self, rows: Sequence[WatchRow], trigger: float) -> None:
-        """Take a snapshot's rows; redraw only the visible rows that changed."""
+        """Take a snapshot's rows; redraw only the visible rows that changed.
+
+        Only the visible rows are compared (a strip is checked against its row when it
+        is drawn): a snapshot of 500 rows costs the rows on screen, not all of them.
+        """
         if trigger != self._trigger:
             self._trigger = trigger
             self._strips.clear()
         old = self._rows
         new = {row.symbol: row for row in rows}
-        changed = [s for s, row in new.items() if old.get(s) != row]
         self._rows = new
-        for symbol in changed:
-            self._strips.pop(symbol, None)
-        if set(new) != set(old) or (changed and self.sort_column not in ("symbol",)):
+        if new.keys() != old.keys():
+            for gone in old.keys() - new.keys():
+                self._strips.pop(gone, None)
+            self._resort()
+            return
+        if self.sort_column != "symbol":
             self._resort()
             return
         top = self.scroll_offset.y
-        height = self.size.height
-        index = {s: i for i, s in enumerate(self._order[top : top + height])}
-        for symbol in changed:
-            i = index.get(symbol)
-            if i is not None:
-                self._refresh_row(top + i)
+        visible = self._order[top : top + self.size.height]
+        changed = [i + 1 for i, symbol in enumerate(visible) if old.get(symbol) != new[symbol]]
+        if changed:  # one call for every changed row: each call costs as much as a row
+            width = max(self.size.width, self._width)
+            self.refresh(*(Region(0, y, width, 1) for y in changed if y < self.size.height))
 
     def _resort(self) -> None:
         column = next(c for c in COLUMNS if c.key == self.sort_column)
@@ -379,19 +385,19 @@ class WatchTable(ScrollView, can_focus=True):
         return Strip(segments, max(width, self._width))
 
     def _row_strip(self, symbol: str) -> Strip:
-        strip = self._strips.get(symbol)
-        if strip is None:
-            row = self._rows[symbol]
-            base = self._style("base")
-            segments = [Segment(" ", base)]
-            for column, (text, component) in zip(
-                COLUMNS, row_cells(row, self._trigger), strict=True
-            ):
-                style = self._style(component) if component else base
-                width = column.width
-                cell = text.rjust(width) if column.right else text.ljust(width)
-                segments.append(Segment(cell[:width] + " ", style))
-            strip = self._strips[symbol] = self._pad(segments, base)
+        row = self._rows[symbol]
+        drawn = self._strips.get(symbol)
+        if drawn is not None and (drawn[0] is row or drawn[0] == row):
+            return drawn[1]
+        base = self._style("base")
+        segments = [Segment(" ", base)]
+        for column, (text, component) in zip(COLUMNS, row_cells(row, self._trigger), strict=True):
+            style = self._style(component) if component else base
+            width = column.width
+            cell = text.rjust(width) if column.right else text.ljust(width)
+            segments.append(Segment(cell[:width] + " ", style))
+        strip = self._pad(segments, base)
+        self._strips[symbol] = (row, strip)
         return strip
 
     def render_line(self, y: int) -> Strip:

@@ -19,6 +19,15 @@ if TYPE_CHECKING:
 class TradebotScreen(Screen[None]):
     """A screen fed with engine snapshots while it is the active one."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Textual marks a new screen as styled by no stylesheet yet, and opening it then
+        # re-parses every stylesheet of the app (`App.refresh_css`). Ours are parsed with
+        # the app's (`TradebotApp.CSS_PATH`) and a new screen's widgets are styled as
+        # they mount: it is as current as the app's CSS now. A theme chosen later still
+        # refreshes it when it is next shown.
+        self._css_update_count = self.app._css_update_count
+
     @property
     def tb_app(self) -> TradebotApp:
         return cast("TradebotApp", self.app)

@@ -168,3 +168,35 @@ def test_config_check_says_what_reaches_the_owner_away_never_a_secret(
     out = capsys.readouterr().out
     assert "notifications to 2 Apprise URL(s); Telegram for 1 chat(s)" in out
     assert "secretbot" not in out
+
+
+def test_the_console_script_exits_at_once_yet_flushes_waits_and_runs_exit_handlers(
+    isolated_home: Path,
+) -> None:
+    # `entry` skips the interpreter's teardown (os._exit) after main returns: what a
+    # normal exit does first must still happen: non-daemon threads finish, exit handlers
+    # run, buffered output reaches the pipe, and the status is main's.
+    import subprocess
+    import sys
+
+    script = (
+        "import atexit, sys, threading, time\n"
+        "from tradebot_tui import cli\n"
+        "atexit.register(lambda: print('exit handler ran'))\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()\n"
+        "sys.stdout.write('buffered, no newline')\n"
+        "sys.argv = ['tradebot-tui', 'config', 'check']\n"
+        "cli.entry()\n"
+    )
+    config = isolated_home / "config" / "tradebot-tui" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[strategy]\ntrigger_pct = "2.0x"\n')
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2, done.stderr  # the bad value: `config check` says so
+    assert "trigger_pct" in done.stderr
+    assert "buffered, no newline" in done.stdout
+    assert "thread done" in done.stdout
+    assert "exit handler ran" in done.stdout
+    assert done.stdout.index("thread done") < done.stdout.index("exit handler ran")

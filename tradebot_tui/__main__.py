@@ -1,5 +1,5 @@
 """Allow `python -m tradebot_tui`."""
 
-from tradebot_tui.cli import main
+from tradebot_tui.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -8,9 +8,13 @@ path.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
 import logging
+import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -153,6 +157,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def entry() -> None:
+    """The console script: `main`, then an exit without the interpreter's teardown.
+
+    When `main` returns, everything it must write is written and closed (the engine
+    stopped, the journal and logs closed, the terminal restored). What is left of a
+    normal exit is CPython freeing every object and module one by one: 300 ms of the
+    desk's 320 ms quit, measured with timing marks (the app's own shutdown took 20 ms).
+    Threads still running are waited for and the exit handlers run, as on a normal exit;
+    then the standard streams are flushed and the process ends.
+    """
+    code = main()
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -216,7 +241,6 @@ def cmd_trades(args: argparse.Namespace, locations: Locations) -> int:
 
 def cmd_status(args: argparse.Namespace, locations: Locations) -> int:
     """Print the running bot's health; exit 0 ok, 1 degraded, 2 failing or not running."""
-    import os
     from datetime import UTC, datetime
 
     from tradebot_tui.engine.health import HEALTH_FILE, read_health

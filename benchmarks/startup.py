@@ -3,7 +3,10 @@
 Prints, over several launches on the embedded default (paper, simulated market):
   - launch to the first frame showing prices (goal <= 0.5 s),
   - quit key to process exit (goal <= 0.3 s),
-  - whether ccxt was imported on the default path (goal: no).
+  - whether ccxt was imported on the default path (goal: no);
+  - the same two times for a bare Textual app (one line of text, `q` quits) on the same
+    interpreter and pty, and ours as a multiple of it: what the machine and Textual
+    cost before any of our code runs.
 
 Run: .venv/bin/python benchmarks/startup.py [--runs N]
 """
@@ -46,8 +49,25 @@ def isolated_env(home: Path) -> dict[str, str]:
     return env
 
 
-def one_run(env: dict[str, str]) -> tuple[float, float]:
-    app = PtyApp([], env)
+# The baseline: Textual's import, start, one frame and quit, nothing else.
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Static
+
+
+class Bare(App):
+    BINDINGS = [("q", "quit", "Quit")]
+
+    def compose(self):
+        yield Static("BTC/USDT   12,345.67")
+
+
+Bare().run()
+"""
+
+
+def one_run(env: dict[str, str], command: list[str] | None = None) -> tuple[float, float]:
+    app = PtyApp([], env, command=command)
     try:
         first_frame = app.wait_for_prices(timeout=30)
         time.sleep(0.3)  # let it run a moment, as a user would
@@ -74,6 +94,10 @@ def ccxt_on_default_path() -> bool:
     return out.stdout.strip() == "True"
 
 
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
 def describe(name: str, values: list[float], goal: float) -> str:
     med = statistics.median(values)
     verdict = "meets" if med <= goal else "MISSES"
@@ -90,16 +114,34 @@ def main() -> int:
     args = parser.parse_args()
     frames: list[float] = []
     quits: list[float] = []
+    bare_frames: list[float] = []
+    bare_quits: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         env = isolated_env(Path(tmp))
+        bare = Path(tmp) / "bare_textual.py"
+        bare.write_text(BARE_APP)
+        bare_command = [sys.executable, str(bare)]
         one_run(env)  # warm the OS file cache and bytecode, not counted
-        for _ in range(args.runs):
+        one_run(env, bare_command)
+        for _ in range(args.runs):  # interleaved: both see the same machine load
             frame, quit_s = one_run(env)
             frames.append(frame)
             quits.append(quit_s)
+            frame, quit_s = one_run(env, bare_command)
+            bare_frames.append(frame)
+            bare_quits.append(quit_s)
     print(f"tradebot-tui startup benchmark, {args.runs} runs, {os.cpu_count()} CPUs")
     print(describe("launch -> first frame with prices", frames, 0.5))
     print(describe("quit key -> process exit", quits, 0.3))
+    print(
+        f"{'a bare Textual app, same pty':<34} first frame {median_ms(bare_frames):.1f} ms, "
+        f"quit {median_ms(bare_quits):.1f} ms"
+    )
+    print(
+        f"{'ours / bare Textual':<34} first frame "
+        f"{statistics.median(frames) / statistics.median(bare_frames):.2f}x, "
+        f"quit {statistics.median(quits) / statistics.median(bare_quits):.2f}x"
+    )
     ccxt = "yes (goal: no)" if ccxt_on_default_path() else "no"
     print(f"{'ccxt imported on the default path':<34} {ccxt}")
     return 0

@@ -38,7 +38,7 @@ def stty_state(fd: int) -> str:
 
 
 class PtyApp:
-    """One process on a fresh pty of `cols` x `rows`."""
+    """One process on a fresh pty of `cols` x `rows`: `tradebot-tui args` by default."""
 
     def __init__(
         self,
@@ -47,6 +47,7 @@ class PtyApp:
         *,
         cols: int = 120,
         rows: int = 36,
+        command: Sequence[str] | None = None,
     ) -> None:
         self.master, self.slave = os.openpty()
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -55,7 +56,7 @@ class PtyApp:
         self._lock = threading.Lock()
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
-            [*tradebot_command(), *args],
+            [*(tradebot_command() if command is None else command), *args],
             stdin=self.slave,
             stdout=self.slave,
             stderr=self.slave,

@@ -20,10 +20,11 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.events import Click
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from tradebot_tui.ui.widgets.cursor_rows import CursorRows
 
 Part = tuple[str, str]
 """Text and the component it is drawn in ("" for the table's own colours)."""
@@ -54,7 +55,7 @@ class Column:
     right: bool = False
 
 
-class RowTable(ScrollView, can_focus=True):
+class RowTable(CursorRows):
     """Rows under a header, each with a key; a cursor that stays on its row's key."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -94,12 +95,6 @@ class RowTable(ScrollView, can_focus=True):
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
         Binding("enter", "select", "Select", show=False),
     ]
 
@@ -127,7 +122,6 @@ class RowTable(ScrollView, can_focus=True):
         self._widths = [cell_len(c.label) for c in self.columns]
         self._styles: dict[str, Style] = {}
         self._strip_width = 0
-        self.cursor = 0
         self._cursor_key: str | None = None
 
     # -- data ------------------------------------------------------------------------------
@@ -190,30 +184,14 @@ class RowTable(ScrollView, can_focus=True):
 
     # -- cursor ----------------------------------------------------------------------------
 
-    def move_cursor(self, row: int) -> None:
-        if not self._order:
-            return
-        old = self.cursor
-        self.cursor = max(0, min(len(self._order) - 1, row))
+    def _row_total(self) -> int:
+        return len(self._order)
+
+    def _line_width(self) -> int:
+        return self._table_width
+
+    def _cursor_changed(self) -> None:
         self._cursor_key = self.cursor_key
-        if old != self.cursor:
-            self._refresh_row(old)
-            self._refresh_row(self.cursor)
-        visible = max(1, self.size.height - 1)
-        top = self.scroll_offset.y
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False)
-        elif self.cursor >= top + visible:
-            self.scroll_to(y=self.cursor - visible + 1, animate=False)
-
-    def action_cursor(self, delta: int) -> None:
-        self.move_cursor(self.cursor + delta)
-
-    def action_page(self, direction: int) -> None:
-        self.move_cursor(self.cursor + direction * max(1, self.size.height - 2))
-
-    def action_jump(self, where: int) -> None:
-        self.move_cursor(len(self._order) - 1 if where < 0 else 0)
 
     def action_select(self) -> None:
         key = self.cursor_key
@@ -232,11 +210,6 @@ class RowTable(ScrollView, can_focus=True):
             self.move_cursor(row)
 
     # -- drawing ---------------------------------------------------------------------------
-
-    def _refresh_row(self, index: int) -> None:
-        y = index - self.scroll_offset.y + 1
-        if 1 <= y < self.size.height:
-            self.refresh(Region(0, y, max(self.size.width, self._table_width), 1))
 
     def _style(self, name: str) -> Style:
         """A row's style ("", "even", "header", "cursor"), with a component's colour and

@@ -15,17 +15,16 @@ from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.binding import Binding, BindingType
 from textual.events import Click
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tradebot_tui.core.display import fmt_duration, fmt_price
 from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.snapshot import WatchRow
+from tradebot_tui.ui.widgets.cursor_rows import CursorRows
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 24
@@ -150,7 +149,7 @@ def row_cells(row: WatchRow, trigger: float) -> list[tuple[str, str]]:
     ]
 
 
-class WatchTable(ScrollView, can_focus=True):
+class WatchTable(CursorRows):
     """Sortable, filterable rows of the watchlist with a cursor."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -183,14 +182,6 @@ class WatchTable(ScrollView, can_focus=True):
         & > .watch-table--spark { color: $primary; }
     }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
-    ]
 
     sort_column: reactive[str] = reactive("symbol")
     sort_reverse: reactive[bool] = reactive(False)
@@ -210,7 +201,6 @@ class WatchTable(ScrollView, can_focus=True):
         # Each drawn row's strip with the row it was drawn from: checked when drawn again.
         self._strips: dict[str, tuple[WatchRow, Strip]] = {}
         self._trigger = 0.0
-        self.cursor = 0
         self._cursor_symbol: str | None = None
         self._width = sum(c.width + 1 for c in COLUMNS) + 1
         self._styles: dict[str, Style] = {}
@@ -303,33 +293,11 @@ class WatchTable(ScrollView, can_focus=True):
             self._cursor_symbol = symbol
             self.post_message(self.CursorMoved(symbol))
 
-    def move_cursor(self, row: int) -> None:
-        if not self._order:
-            return
-        old = self.cursor
-        self.cursor = max(0, min(len(self._order) - 1, row))
-        if old != self.cursor:
-            self._refresh_row(old)
-            self._refresh_row(self.cursor)
-            self._cursor_changed()
-        self._scroll_to_cursor()
+    def _row_total(self) -> int:
+        return len(self._order)
 
-    def _scroll_to_cursor(self) -> None:
-        visible = max(1, self.size.height - 1)
-        top = self.scroll_offset.y
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False)
-        elif self.cursor >= top + visible:
-            self.scroll_to(y=self.cursor - visible + 1, animate=False)
-
-    def action_cursor(self, delta: int) -> None:
-        self.move_cursor(self.cursor + delta)
-
-    def action_page(self, direction: int) -> None:
-        self.move_cursor(self.cursor + direction * max(1, self.size.height - 2))
-
-    def action_jump(self, where: int) -> None:
-        self.move_cursor(len(self._order) - 1 if where < 0 else 0)
+    def _line_width(self) -> int:
+        return self._width
 
     def on_click(self, event: Click) -> None:
         if event.y == 0:
@@ -343,11 +311,6 @@ class WatchTable(ScrollView, can_focus=True):
         self.move_cursor(self.scroll_offset.y + event.y - 1)
 
     # -- drawing ---------------------------------------------------------------------------
-
-    def _refresh_row(self, index: int) -> None:
-        y = index - self.scroll_offset.y + 1
-        if 1 <= y < self.size.height:
-            self.refresh(Region(0, y, max(self.size.width, self._width), 1))
 
     def _style(self, name: str) -> Style:
         """A component's style on top of the widget's (cached until the CSS changes)."""

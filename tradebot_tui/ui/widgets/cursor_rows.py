@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.geometry import Region
 from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 
 class CursorRows(ScrollView, can_focus=True):
     """A cursor over `_row_total()` rows drawn below a header line; keys move it.
 
-    Subclasses draw the lines (`render_line`), say how many rows there are and how wide
-    a row's strip is, and hear of each move in `_cursor_changed`.
+    Subclasses build the header's and each row's strip (kept until they change; forgotten
+    in `_forget_strips`), say how many rows there are and how wide a row's strip is, give
+    the cursor's and the blank lines' styles, and hear of each move in `_cursor_changed`.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -28,6 +32,7 @@ class CursorRows(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.cursor = 0
+        self._strip_width = 0  # the widget's width the kept strips were built for
 
     def _row_total(self) -> int:
         raise NotImplementedError
@@ -37,6 +42,41 @@ class CursorRows(ScrollView, can_focus=True):
 
     def _cursor_changed(self) -> None:
         """The cursor is on another row now."""
+
+    def _header_strip(self) -> Strip:
+        raise NotImplementedError
+
+    def _row_strip_at(self, index: int) -> Strip:
+        raise NotImplementedError
+
+    def _forget_strips(self) -> None:
+        raise NotImplementedError
+
+    def _cursor_style(self) -> Style:
+        raise NotImplementedError
+
+    def _blank_style(self) -> Style:
+        raise NotImplementedError
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if width != self._strip_width:
+            self._strip_width = width
+            self._forget_strips()
+        scroll_x, scroll_y = self.scroll_offset
+        if y == 0:
+            strip = self._header_strip()
+        else:
+            index = scroll_y + y - 1
+            if index >= self._row_total():
+                return Strip.blank(width, self._blank_style())
+            strip = self._row_strip_at(index)
+            if index == self.cursor:
+                cursor = self._cursor_style()
+                strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip
+        return strip.crop_extend(scroll_x, scroll_x + width, self._blank_style())
 
     def move_cursor(self, row: int) -> None:
         total = self._row_total()

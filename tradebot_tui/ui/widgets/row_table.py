@@ -121,7 +121,6 @@ class RowTable(CursorRows):
         self._strips: dict[str, Strip] = {}
         self._widths = [cell_len(c.label) for c in self.columns]
         self._styles: dict[str, Style] = {}
-        self._strip_width = 0
         self._cursor_key: str | None = None
 
     # -- data ------------------------------------------------------------------------------
@@ -244,7 +243,7 @@ class RowTable(CursorRows):
             segments.append(Segment(" " * (width - table_width), base))
         return Strip(segments, width)
 
-    def _row_strip(self, index: int) -> Strip:
+    def _row_strip_at(self, index: int) -> Strip:
         key = self._order[index]
         strip = self._strips.get(key)
         if strip is None:
@@ -252,26 +251,17 @@ class RowTable(CursorRows):
             strip = self._strips[key] = self._line(self._rows[key], row_style)
         return strip
 
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if width != self._strip_width:
-            self._strip_width = width
-            self._strips.clear()
-        scroll_x, scroll_y = self.scroll_offset
-        if y == 0:
-            header = tuple(cell(c.label) for c in self.columns)
-            strip = self._line(header, "header")
-        else:
-            index = scroll_y + y - 1
-            if index >= len(self._order):
-                return Strip.blank(width, self._style(""))
-            strip = self._row_strip(index)
-            if index == self.cursor:
-                cursor = self._style("cursor")
-                strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
-        if scroll_x == 0 and strip.cell_length == width:
-            return strip
-        return strip.crop_extend(scroll_x, scroll_x + width, self._style(""))
+    def _header_strip(self) -> Strip:
+        return self._line(tuple(cell(c.label) for c in self.columns), "header")
+
+    def _forget_strips(self) -> None:
+        self._strips.clear()
+
+    def _cursor_style(self) -> Style:
+        return self._style("cursor")
+
+    def _blank_style(self) -> Style:
+        return self._style("")
 
     def _restyle(self) -> None:
         self._styles.clear()

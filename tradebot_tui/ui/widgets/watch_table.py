@@ -204,7 +204,6 @@ class WatchTable(CursorRows):
         self._cursor_symbol: str | None = None
         self._width = sum(c.width + 1 for c in COLUMNS) + 1
         self._styles: dict[str, Style] = {}
-        self._strip_width = 0
 
     # -- data ------------------------------------------------------------------------------
 
@@ -324,7 +323,7 @@ class WatchTable(CursorRows):
             self._styles[name] = style
         return style
 
-    def _header(self) -> Strip:
+    def _header_strip(self) -> Strip:
         base = self._style("header")
         sorted_style = self._style("sorted")
         segments = [Segment(" ", base)]
@@ -363,27 +362,18 @@ class WatchTable(CursorRows):
         self._strips[symbol] = (row, strip)
         return strip
 
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if width != self._strip_width:
-            self._strip_width = width
-            self._strips.clear()
-        scroll_x, scroll_y = self.scroll_offset
-        if y == 0:
-            strip = self._header()
-        else:
-            index = scroll_y + y - 1
-            if index >= len(self._order):
-                return Strip.blank(width, self._style("base"))
-            strip = self._row_strip(self._order[index])
-            if index == self.cursor:
-                cursor = self._style("cursor")
-                if not self.has_focus:
-                    cursor += Style(dim=True)
-                strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
-        if scroll_x == 0 and strip.cell_length == width:
-            return strip
-        return strip.crop_extend(scroll_x, scroll_x + width, self._style("base"))
+    def _row_strip_at(self, index: int) -> Strip:
+        return self._row_strip(self._order[index])
+
+    def _forget_strips(self) -> None:
+        self._strips.clear()
+
+    def _cursor_style(self) -> Style:
+        cursor = self._style("cursor")
+        return cursor if self.has_focus else cursor + Style(dim=True)
+
+    def _blank_style(self) -> Style:
+        return self._style("base")
 
     def on_focus(self) -> None:
         self._refresh_row(self.cursor)

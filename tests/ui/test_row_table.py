@@ -47,6 +47,18 @@ async def test_rows_are_drawn_right_aligned_where_asked_and_the_header_on_top() 
         assert all(len(text_of(table, y)) == table.size.width for y in range(4))
 
 
+async def test_an_empty_table_shows_its_header() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 8)) as pilot:
+        table = app.query_one(RowTable)
+        await pilot.pause()
+        assert table.size.height == 1 and table.row_count == 0
+        assert text_of(table, 0).startswith(" Symbol  PnL ")
+        table.set_rows([])
+        await pilot.pause()
+        assert table.size.height == 1
+
+
 async def test_the_cursor_stays_on_its_key_when_rows_come_and_go() -> None:
     app = TableApp()
     async with app.run_test(size=(40, 8)) as pilot:

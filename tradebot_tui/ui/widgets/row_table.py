@@ -123,6 +123,10 @@ class RowTable(CursorRows):
         self._styles: dict[str, Style] = {}
         self._cursor_key: str | None = None
 
+    def on_mount(self) -> None:
+        # The header shows before the first rows come, and with none (as DataTable's).
+        self.virtual_size = Size(self._table_width, len(self._order) + 1)
+
     # -- data ------------------------------------------------------------------------------
 
     @property

@@ -196,8 +196,12 @@ async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, f
     sent: dict[object, float] = {}  # the fake's send time of one tick in 50
     handle = source.handle
     counter = [0]
+    probing = [True]  # off for the second CPU window: the engine as it runs, unmeasured
 
     def timed_handle(message: str | bytes, ticks: list[Tick]) -> None:
+        if not probing[0]:
+            handle(message, ticks)
+            return
         before = len(ticks)
         handle(message, ticks)
         if len(ticks) > before:
@@ -247,6 +251,14 @@ async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, f
         ticks = engine.ticks - ticks0
         messages = source.messages - messages0
         conflated = source.conflated_batches - conflated0
+        # The same window again without the latency probes (their clock reads and
+        # dictionaries run per message and per tick, in this process's CPU).
+        probing[0] = False
+        engine.trader.on_tick = on_tick  # type: ignore[method-assign]
+        await trio.sleep(1.0)
+        cpu1, t1 = time.process_time(), trio.current_time()
+        await trio.sleep(seconds)
+        plain_cpu = (time.process_time() - cpu1) / (trio.current_time() - t1) * 100
         nursery.cancel_scope.cancel()
     # Lag over time: the median latency in the first and the last third of the run.
     third = len(lags) // 3
@@ -267,6 +279,7 @@ async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, f
         "ip50": pct(intent_latencies, 0.5),
         "ip99": pct(intent_latencies, 0.99),
         "cpu": cpu / elapsed * 100,
+        "plain_cpu": plain_cpu,
         "malformed": source.malformed,
         "mean": statistics.fmean(latencies) if latencies else float("nan"),
     }
@@ -287,8 +300,12 @@ def main() -> int:
     )
     goal = "   goal <= 30 % at 5,000/s" if offered == 5000 else ""
     if offered == 5000:
-        goal += "   met" if r["cpu"] <= 30 else "   NOT met"
-    print(f"engine process CPU {r['cpu']:.1f} % of one core{goal}")
+        goal += "   met" if r["plain_cpu"] <= 30 else "   NOT met"
+    print(
+        f"engine process CPU {r['plain_cpu']:.1f} % of one core{goal}\n"
+        f"  ({r['cpu']:.1f} % in the window with the latency probes below, which run per "
+        "message and per tick in this process)"
+    )
     print(
         f"messages received {r['messages']:,.0f}/s of {offered:,.0f}/s offered; times the "
         f"engine was behind and the reader conflated: {r['conflated']:,}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -33,6 +34,7 @@ class CursorRows(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.cursor = 0
         self._strip_width = 0  # the widget's width the kept strips were built for
+        self._styles: dict[str, Style] = {}  # component styles, kept until the CSS changes
 
     def _row_total(self) -> int:
         raise NotImplementedError
@@ -106,6 +108,18 @@ class CursorRows(ScrollView, can_focus=True):
 
     def _refresh_row(self, index: int) -> None:
         """Redraw the line of row `index` if it is on screen (the header is line 0)."""
-        y = index - self.scroll_offset.y + 1
-        if 1 <= y < self.size.height:
-            self.refresh(Region(0, y, max(self.size.width, self._line_width()), 1))
+        self._refresh_rows((index,))
+
+    def _refresh_rows(self, indices: Iterable[int]) -> None:
+        """Redraw the lines of the rows `indices` that are on screen, in one call (each
+        `refresh` costs about as much as drawing a row)."""
+        top, height = self.scroll_offset.y, self.size.height
+        width = max(self.size.width, self._line_width())
+        regions = [Region(0, y, width, 1) for i in indices if 1 <= (y := i - top + 1) < height]
+        if regions:
+            self.refresh(*regions)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._forget_strips()

@@ -120,8 +120,6 @@ class RowTable(CursorRows):
         self._order: list[str] = []
         self._strips: dict[str, Strip] = {}
         self._widths = [cell_len(c.label) for c in self.columns]
-        self._styles: dict[str, Style] = {}
-        self._cursor_key: str | None = None
 
     def on_mount(self) -> None:
         # The header shows before the first rows come, and with none (as DataTable's).
@@ -138,48 +136,38 @@ class RowTable(CursorRows):
         """The key of the row under the cursor (None for an empty table)."""
         return self._order[self.cursor] if 0 <= self.cursor < len(self._order) else None
 
-    def row(self, key: str) -> tuple[Cell, ...]:
-        return self._rows[key]
-
     def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
         """Show `rows` (key, cells) in order; redraw only the visible rows that changed."""
         new = {key: tuple(cells) for key, cells in rows}
         if len(new) != len(rows):
             raise ValueError("RowTable.set_rows: two rows have the same key")
+        widths = [cell_len(c.label) for c in self.columns]
         for cells in new.values():
             if len(cells) != len(self.columns):
                 raise ValueError(
                     f"RowTable.set_rows: a row has {len(cells)} cells for "
                     f"{len(self.columns)} columns"
                 )
-        widths = [cell_len(c.label) for c in self.columns]
-        for cells in new.values():
-            for i, value in enumerate(cells):
-                n = cell_width(value)
-                if n > widths[i]:
-                    widths[i] = n
+            widths = [max(w, cell_width(value)) for w, value in zip(widths, cells, strict=True)]
         order = [key for key, _ in rows]
         old = self._rows
         self._rows = new
         if widths != self._widths or order != self._order:
+            selected = self.cursor_key  # of the order shown until now
             self._widths = widths
             self._order = order
             self._strips.clear()
             self.virtual_size = Size(self._table_width, len(order) + 1)
-            selected = self._cursor_key
             if selected in new:
                 self.cursor = order.index(selected)
             else:
                 self.cursor = min(self.cursor, max(0, len(order) - 1))
-            self._cursor_key = self.cursor_key
             self.refresh()
             return
-        top = self.scroll_offset.y
-        for index, key in enumerate(order):
-            if old.get(key) != new[key]:
-                self._strips.pop(key, None)
-                if top <= index < top + self.size.height:
-                    self._refresh_row(index)
+        changed = [i for i, key in enumerate(order) if old[key] != new[key]]
+        for index in changed:
+            self._strips.pop(order[index], None)
+        self._refresh_rows(changed)
 
     @property
     def _table_width(self) -> int:
@@ -192,9 +180,6 @@ class RowTable(CursorRows):
 
     def _line_width(self) -> int:
         return self._table_width
-
-    def _cursor_changed(self) -> None:
-        self._cursor_key = self.cursor_key
 
     def action_select(self) -> None:
         key = self.cursor_key
@@ -268,8 +253,8 @@ class RowTable(CursorRows):
         return self._style("")
 
     def _restyle(self) -> None:
-        self._styles.clear()
-        self._strips.clear()
+        # The focus changes the cursor's and the background's colours.
+        self.notify_style_update()
         self.refresh()
 
     def on_focus(self) -> None:
@@ -277,8 +262,3 @@ class RowTable(CursorRows):
 
     def on_blur(self) -> None:
         self._restyle()
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._styles.clear()
-        self._strips.clear()

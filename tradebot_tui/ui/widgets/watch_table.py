@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual.events import Click
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
@@ -203,7 +203,6 @@ class WatchTable(CursorRows):
         self._trigger = 0.0
         self._cursor_symbol: str | None = None
         self._width = sum(c.width + 1 for c in COLUMNS) + 1
-        self._styles: dict[str, Style] = {}
 
     # -- data ------------------------------------------------------------------------------
 
@@ -228,20 +227,16 @@ class WatchTable(CursorRows):
         old = self._rows
         new = {row.symbol: row for row in rows}
         self._rows = new
-        if new.keys() != old.keys():
+        if new.keys() != old.keys() or self.sort_column != "symbol":
             for gone in old.keys() - new.keys():
                 self._strips.pop(gone, None)
             self._resort()
             return
-        if self.sort_column != "symbol":
-            self._resort()
-            return
         top = self.scroll_offset.y
         visible = self._order[top : top + self.size.height]
-        changed = [i + 1 for i, symbol in enumerate(visible) if old.get(symbol) != new[symbol]]
-        if changed:  # one call for every changed row: each call costs as much as a row
-            width = max(self.size.width, self._width)
-            self.refresh(*(Region(0, y, width, 1) for y in changed if y < self.size.height))
+        self._refresh_rows(
+            top + i for i, symbol in enumerate(visible) if old.get(symbol) != new[symbol]
+        )
 
     def _resort(self) -> None:
         column = next(c for c in COLUMNS if c.key == self.sort_column)
@@ -380,8 +375,3 @@ class WatchTable(CursorRows):
 
     def on_blur(self) -> None:
         self._refresh_row(self.cursor)
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._styles.clear()
-        self._strips.clear()

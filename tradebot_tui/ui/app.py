@@ -321,6 +321,8 @@ class TradebotApp(App[None]):
         self.set_interval(FULL_GC_EVERY_S, self._full_gc, name="full gc")
 
     def _full_gc(self) -> None:
+        # A method, not `gc.collect` itself: Textual's timer cannot call a builtin
+        # (its `count_parameters` looks for `__func__` and crashed the app).
         gc.collect()
 
     def settle_gc(self) -> None:

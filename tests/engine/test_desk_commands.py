@@ -148,6 +148,17 @@ def live_btc_engine(exchange: FakeBinance) -> Engine:
     return Engine(SETTINGS, source, broker, mode="LIVE", clock=lambda: 0, publish=lambda s: None)
 
 
+async def first_buy_sent(engine: Engine, exchange: FakeBinance) -> str:
+    """Warm BTC/USDT up, drop it into an entry, and wait until the buy reaches the fake:
+    its client id. Bounded: 10 s at most."""
+    await warm_then_drop(engine, exchange)
+    for _ in range(500):
+        if exchange.orders:
+            return next(iter(exchange.orders))
+        await trio.sleep(0.02)
+    raise AssertionError("no buy reached the exchange within 10 s")
+
+
 def test_cancel_reaches_the_exchange_and_frees_the_budget(fake: FakeBinance) -> None:  # noqa: F811
     fake.fill_mode = "delayed"
     fake.fill_delay_s = 3600  # never fills during the test
@@ -157,15 +168,12 @@ def test_cancel_reaches_the_exchange_and_frees_the_budget(fake: FakeBinance) -> 
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
                 await nursery.start(engine.run)
-                await warm_then_drop(engine, fake)
-                while not fake.orders:
-                    await trio.sleep(0.02)
-                (cid,) = fake.orders
+                cid = await first_buy_sent(engine, fake)
+                assert list(fake.orders) == [cid]
                 assert engine.trader.ledger.reserved > 0
                 engine.submit(CancelOrder(cid))
                 while engine.trader.order_book(cid) is not None:
                     await trio.sleep(0.02)
-                snap = engine.snapshot()
                 engine.submit(CancelOrder(cid))  # again: nothing open any more
                 await trio.sleep(0.05)
                 snap = engine.snapshot()
@@ -199,9 +207,7 @@ def test_exit_all_while_the_buy_is_open_sells_what_it_bought(fake: FakeBinance) 
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
                 await nursery.start(engine.run)
-                await warm_then_drop(engine, fake)
-                while not fake.orders:
-                    await trio.sleep(0.02)
+                await first_buy_sent(engine, fake)
                 engine.submit(PauseEntries())
                 engine.submit(ExitAll())
                 sells: list[str] = []

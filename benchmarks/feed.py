@@ -6,8 +6,9 @@ Prints:
   - live: the fake exchange in its own process serves 500 symbols x 10 bookTicker
     messages a second (5,000/s) over a loopback websocket; the real engine (websocket
     source, drop-trigger trader, paper broker) consumes them. Prints the engine process's
-    CPU (goal <= 30 % of one core at 5,000/s), the messages received per second, how often
-    the reader had to conflate (the engine behind), the latency from the moment a message
+    CPU (goal <= 30 % of one core at 5,000/s) and its memory growth over that window, the
+    messages received per second, how often the reader had to conflate (the engine
+    behind), the latency from the moment a message
     is received to the moment the trader has decided on its tick (p50/p99 over every tick;
     for the ticks that produced an order intent, goal p99 <= 1 ms), and the lag: from the
     moment the fake sent a message (its send time rides in the message) to the decision,
@@ -24,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
 import sys
 import time
+from array import array
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,7 +53,13 @@ from tradebot_tui.exchange.paper import QuotePaperBroker  # noqa: E402
 from tradebot_tui.exchange.universe import UniverseRule  # noqa: E402
 
 
-def pct(values: list[float], q: float) -> float:
+def rss_mb() -> float:
+    """This process's resident memory, MB (Linux)."""
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def pct(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
@@ -214,10 +224,11 @@ async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, f
                     sent[tick] = float(message[at + 12 : message.index("}", at)])
 
     source.handle = timed_handle  # type: ignore[method-assign]
-    latencies: list[float] = []
-    lags: list[float] = []  # sent by the fake -> decided, µs (one tick in 50)
-    stamps: list[int] = []  # when each measured tick was decided
-    intent_latencies: list[float] = []
+    # Compact arrays: at 20,000 ticks/s a list of floats would grow the process by some
+    # 100 MB a minute, and the engine's own memory alert would fire on the probes.
+    latencies = array("d")
+    lags = array("d")  # sent by the fake -> decided, µs (one tick in 50)
+    intent_latencies = array("d")
     measuring = [False]
     on_tick = engine.trader.on_tick
 
@@ -231,7 +242,6 @@ async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, f
         if measuring[0]:
             us = (done - start) / 1000
             latencies.append(us)
-            stamps.append(done)
             if intent is not None:
                 intent_latencies.append(us)
         return intent
@@ -256,9 +266,10 @@ async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, f
         probing[0] = False
         engine.trader.on_tick = on_tick  # type: ignore[method-assign]
         await trio.sleep(1.0)
-        cpu1, t1 = time.process_time(), trio.current_time()
+        cpu1, t1, rss1 = time.process_time(), trio.current_time(), rss_mb()
         await trio.sleep(seconds)
         plain_cpu = (time.process_time() - cpu1) / (trio.current_time() - t1) * 100
+        rss_growth = rss_mb() - rss1
         nursery.cancel_scope.cancel()
     # Lag over time: the median latency in the first and the last third of the run.
     third = len(lags) // 3
@@ -280,6 +291,8 @@ async def _live(rest: str, ws: str, seconds: float, symbols: int) -> dict[str, f
         "ip99": pct(intent_latencies, 0.99),
         "cpu": cpu / elapsed * 100,
         "plain_cpu": plain_cpu,
+        "rss_growth": rss_growth,
+        "rss": rss_mb(),
         "malformed": source.malformed,
         "mean": statistics.fmean(latencies) if latencies else float("nan"),
     }
@@ -304,7 +317,9 @@ def main() -> int:
     print(
         f"engine process CPU {r['plain_cpu']:.1f} % of one core{goal}\n"
         f"  ({r['cpu']:.1f} % in the window with the latency probes below, which run per "
-        "message and per tick in this process)"
+        "message and per tick in this process)\n"
+        f"engine process memory {r['rss']:.0f} MB; growth over the unprobed window "
+        f"{r['rss_growth']:+.1f} MB"
     )
     print(
         f"messages received {r['messages']:,.0f}/s of {offered:,.0f}/s offered; times the "

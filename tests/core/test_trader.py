@@ -175,6 +175,33 @@ def test_an_exit_asked_while_the_buy_is_open_is_due_once_it_ends() -> None:
     assert u.books["BTC/USDT"].exit_due is None and u.due_exits() == []
 
 
+def test_a_due_exit_goes_at_the_next_tick_without_waiting_for_the_healer() -> None:
+    """Paper has no healer: the coins a buy bought after an exit was asked for are sold at
+    the coin's next tick, whatever its price, and only once."""
+    t = make()
+    warm(t)
+    entry = t.on_tick(H + 1, "BTC/USDT", 98.0)
+    assert entry is not None
+    assert t.exit_position("BTC/USDT", H + 2) is None
+    fill(t, entry)
+    exit_ = t.on_tick(H + 3, "BTC/USDT", 98.0)  # no exit rule would fire at this price
+    assert exit_ is not None and exit_.reason is ExitReason.MANUAL
+    assert t.due_exits() == [] and t.on_tick(H + 4, "BTC/USDT", 98.0) is None
+
+
+def test_exit_all_due_marks_what_is_held_and_what_is_being_bought() -> None:
+    t = make()
+    warm(t)
+    warm(t, "ETH/USDT")
+    bought = t.on_tick(H + 1, "BTC/USDT", 98.0)
+    assert bought is not None
+    fill(t, bought)
+    buying = t.on_tick(H + 1, "ETH/USDT", 98.0)
+    assert buying is not None and t.books["ETH/USDT"].buying
+    assert sorted(t.exit_all_due(ExitReason.MANUAL)) == ["BTC/USDT", "ETH/USDT"]
+    assert t.due_exits() == ["BTC/USDT"]  # the open buy's coins go once it ends
+
+
 def test_new_anchor_mode_restarts_warm_up() -> None:
     t = make()
     warm(t)

@@ -13,7 +13,7 @@ import trio
 import trio.lowlevel
 
 from tests.engine.test_paper_journal import engine as paper_engine
-from tradebot_tui.config.settings import RiskSettings, Settings
+from tradebot_tui.config.settings import ExitSettings, RiskSettings, Settings
 from tradebot_tui.engine.commands import ResumeEntries
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.journal import Journal
@@ -86,3 +86,71 @@ def test_the_kill_switch_sells_everything_stops_entries_and_survives_a_restart(
     assert second.trader.killed == "" and second.trader.kill_reference == equity
     floor = equity * (1 - Decimal("0.003"))
     assert seen["rearmed"] == f"kill switch at {floor:.2f}"
+
+
+def test_what_is_still_held_when_the_kill_switch_had_tripped_is_sold_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A crash after the trip, before a sale went (a buy open at the trip is sold only once
+    it fills): the restart finds the switch tripped and a coin held, and sells it."""
+    path = tmp_path / "paper-paper.db"
+    # Exits far away and the switch off: only the restart can sell what is held.
+    held_on = dataclasses.replace(
+        Settings(),
+        exits=ExitSettings(
+            take_profit_pct=500,
+            stop_loss_pct=90,
+            trailing_activation_pct=500,
+            max_hold_s=365 * 86400,
+        ),
+    )
+    first = paper_engine(held_on, Journal.open(path, profile="paper"), 20_000)
+
+    async def run_first() -> None:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(first.run)
+                while not any(
+                    b.position is not None and not b.buying for b in first.trader.books.values()
+                ):
+                    await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()
+
+    trio.run(run_first)
+    held = sorted(s for s, b in first.trader.books.items() if b.position is not None)
+    assert held
+    journal = Journal.open(path, profile="paper")
+    reference = first.trader.equity()
+    journal.set_meta(
+        PAUSES,
+        json.dumps(
+            {"all": True, "symbols": [], "kill": {"reference": str(reference), "tripped": "t"}}
+        ),
+    )
+    journal.close()
+
+    second = paper_engine(held_on, Journal.open(path, profile="paper"), 2_000)
+    seen: dict[str, object] = {}
+
+    async def run_second() -> None:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(second.run)
+                seen["restored"] = sorted(
+                    s for s, b in second.trader.books.items() if b.position is not None
+                )
+                for _ in range(6000):  # bounded: the healer's round comes every second
+                    if not any(b.position for b in second.trader.books.values()):
+                        break
+                    await trio.sleep(0.01)
+                seen["fills"] = second.router.fill_count
+                await trio.sleep(0.5)  # the market goes on: the switch still stops entries
+                seen["new_fills"] = second.router.fill_count - seen["fills"]  # type: ignore[operator]
+                nursery.cancel_scope.cancel()
+
+    trio.run(run_second)
+    assert seen["restored"] == held
+    assert [s for s, b in second.trader.books.items() if b.position] == []
+    # Entries stay stopped: every fill of the second run is a sale of what was held.
+    assert second.trader.killed == "t" and second.trader.paused
+    assert second.router.fill_count >= len(held) and seen["new_fills"] == 0

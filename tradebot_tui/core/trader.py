@@ -539,6 +539,10 @@ class Trader:
             if anchor is None or price > anchor * self._reject_above:
                 return None
         elif state is _IN_POSITION:
+            reason = book.exit_due  # asked for while its buy was open, or at a restart
+            if reason is not None:
+                book.exit_due = None
+                return self._exit(book, ts_ms, price, reason)
             watch = book.watch
             assert watch is not None
             reason = watch.check(ts_ms, price)
@@ -619,6 +623,18 @@ class Trader:
             return None
         book.exit_due = None
         return self._exit(book, ts_ms, book.last_price, reason)
+
+    def exit_all_due(self, reason: ExitReason) -> list[str]:
+        """Mark every position held, and every buy open, to be sold as soon as it can be
+        (at its next tick, or the healer's round; a buy's coins once it ends); the symbols.
+        A restart uses it when the kill switch had tripped: its sales may not all have gone.
+        """
+        marked = []
+        for symbol, book in self._books.items():
+            if book.position is not None or book.buying:
+                book.exit_due = reason
+                marked.append(symbol)
+        return marked
 
     def due_exits(self) -> list[str]:
         """Symbols healed back into position with an exit due: sell them now."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.orders import OrderClosed, OrderStatus, Side, client_id_prefix
 from tradebot_tui.core.trader import Trader
@@ -193,6 +194,13 @@ class Recovery:
             self._trader.killed = str(kill.get("tripped", ""))
             if self._trader.killed:
                 log.warning("the kill switch tripped before the restart: %s", self._trader.killed)
+                # A crash may have come before all its sales went (a buy open at the trip
+                # is sold only once it ends): what is still held is sold now.
+                held = self._trader.exit_all_due(ExitReason.MANUAL)
+                if held:
+                    log.warning(
+                        "kill switch: %s still held after the restart; selling", ", ".join(held)
+                    )
         if self._trader.paused or self._trader.paused_symbols:
             log.info(
                 "pauses restored: entries %s; coins paused: %s",

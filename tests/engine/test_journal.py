@@ -17,10 +17,11 @@ from tests.exchange.test_live_broker import make_broker, make_client
 from tests.fake_exchange import FakeBinance
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import from_dict
+from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
 from tradebot_tui.core.trader import Status
-from tradebot_tui.engine.commands import AcceptBalance
+from tradebot_tui.engine.commands import AcceptBalance, ExitAll, PauseEntries
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.errors import describe_error
 from tradebot_tui.engine.journal import SCHEMA_VERSION, Journal, JournalError, JournalFull
@@ -121,6 +122,16 @@ def test_hand_edited_rows_are_named(tmp_path: Path) -> None:
         list(journal.orders())
 
 
+def test_a_hand_edited_exit_ask_is_named(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "state.db", profile="paper")
+    journal.db.execute(
+        "INSERT INTO events (wall_ms, kind, symbol, detail) VALUES (0, 'exit asked', "
+        "'BTC/USDT', 'tb-paper-BTCUSDT-1 soon')"
+    )
+    with pytest.raises(JournalError, match=r"events row 1: 'tb-paper-BTCUSDT-1 soon' is not"):
+        journal.exits_asked()
+
+
 # -- the engine with a journal ----------------------------------------------------------------
 
 
@@ -188,6 +199,53 @@ def test_an_order_filled_while_down_is_applied_once_at_restart(
     journal = Journal.open(path, profile="paper")
     assert journal.fill_count() == 1
     assert [o.terminal for o in journal.orders()] == [True]
+
+
+def test_an_exit_asked_while_the_buy_was_open_is_still_sold_after_a_restart(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    """Exit all while the buy is on the exchange unfilled, then the process stops; the buy
+    fills while it is down. The restart restores the position with its exit due and sells
+    it once, instead of keeping it."""
+    path = tmp_path / "state.db"
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 0.8
+    settings = from_dict({**_raw(SETTINGS), "exchange": {"shutdown_grace_s": 0}}, "test")
+    engine = live_engine(fake, Journal.open(path, profile="paper"), settings)
+
+    def dropped() -> bool:
+        if warm(engine):
+            fake.set_price("BTCUSDT", "68000.00")
+        return bool(fake.orders)
+
+    async def exit_all() -> None:
+        engine.submit(PauseEntries())
+        engine.submit(ExitAll())
+        for _ in range(100):  # bounded: 2 s; the ask is journaled with the buy's id
+            if Journal.open(path, profile="paper").exits_asked():
+                return
+            await trio.sleep(0.02)
+
+    run_until(engine, dropped, then=exit_all)
+    [cid] = fake.orders
+    assert fake.orders[cid].status == "NEW"
+    assert Journal.open(path, profile="paper").exits_asked() == {cid: ExitReason.MANUAL}
+    trio.run(trio.sleep, 0.9)  # it fills while we are down
+    restarted = live_engine(fake, Journal.open(path, profile="paper"))
+
+    def sold() -> bool:
+        book = restarted.trader.books.get("BTC/USDT")
+        return (
+            book is not None
+            and book.position is None
+            and restarted.trader.open_orders() == []
+            and any(o.side == "SELL" for o in fake.orders.values())
+        )
+
+    run_until(restarted, sold)
+    assert fake.create_requests[0] == cid and len(fake.create_requests) == 2
+    assert restarted.trader.paused  # the pause came back too: no new entry
+    restarted.trader.ledger.check()
 
 
 def test_an_intent_that_never_reached_the_exchange_is_released(

@@ -875,10 +875,12 @@ class Trader:
 
     # -- restoring from the journal ------------------------------------------------------
 
-    def restore_intent(self, intent: OrderIntent) -> None:
+    def restore_intent(self, intent: OrderIntent, exit_due: ExitReason | None = None) -> None:
         """Re-create a journaled order as if it had just been created (restart recovery).
 
         Its fills and closure follow through `on_fill` and `on_closed`, as they did live.
+        `exit_due`: an exit asked for while this order was open (journaled with its id),
+        due again: what the order bought, or did not sell, is sold once it ends.
 
         Raises:
             ValueError: the order does not fit the symbol's state (an exit without a
@@ -901,6 +903,8 @@ class Trader:
             book.exit_reason = intent.reason
         book.filled = ZERO
         book.order = intent
+        if exit_due is not None:
+            book.exit_due = exit_due
         self._orders[cid] = book
         seq = client_id_seq(cid)
         if seq is not None and cid.startswith(self.id_prefix):

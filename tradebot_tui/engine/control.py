@@ -184,6 +184,11 @@ class Controller:
     async def _exit(self, symbol: str) -> None:
         intent = self._trader.exit_position(symbol, self._now())
         book = self._trader.books.get(symbol)
+        due = book.exit_due if intent is None and book is not None else None
+        if due is not None and book is not None and book.order and self._journal is not None:
+            # Due once the open order ends: kept with that order's id, so that a restart
+            # before then still sells.
+            self._journal.exit_asked(book.order.client_id, symbol, due.value)
         if intent is None and book is not None and book.buying:
             log.info("exit %s: its buy order is still open; sold as soon as it ends", symbol)
             self._notice(wording.exit_after_entry(symbol))

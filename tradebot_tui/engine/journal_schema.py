@@ -166,6 +166,15 @@ def event(kind: str, detail: str, symbol: str | None = None) -> Op:
     )
 
 
+EXIT_ASKED = "exit asked"
+
+
+def exit_asked(cid: str, symbol: str, reason: str) -> Op:
+    """An exit asked for while order `cid` was open (its buy, or an order in doubt): a
+    restart makes it due again when it restores that order."""
+    return event(EXIT_ASKED, f"{cid} {reason}", symbol)
+
+
 def meta(key: str, value: str) -> Op:
     return lambda db: db.execute(
         "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",

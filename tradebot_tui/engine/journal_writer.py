@@ -159,6 +159,9 @@ class JournalWriter:
     def event(self, kind: str, detail: str, symbol: str | None = None) -> None:
         self._queue(rows.event(kind, detail, symbol))
 
+    def exit_asked(self, cid: str, symbol: str, reason: str) -> None:
+        self._queue(rows.exit_asked(cid, symbol, reason))
+
     def meta_later(self, key: str, value: str) -> None:
         """Queue a value (state worth keeping across restarts, not a write-ahead one)."""
         self._queue(rows.meta(key, value))

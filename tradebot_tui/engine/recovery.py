@@ -213,11 +213,12 @@ class Recovery:
         journal, trader, router = self._journal, self._trader, self._router
         known: set[str] = set()
         pending: list[JournaledOrder] = []
+        asked = journal.exits_asked()
         for jo in orders:
             intent = jo.intent
             known.add(intent.client_id)
             try:
-                trader.restore_intent(intent)
+                trader.restore_intent(intent, asked.get(intent.client_id))
             except ValueError as exc:
                 raise JournalError(f"{journal.path}: {exc}; the journal does not add up") from None
             router.remember(intent, journaled_ms=jo.journaled_ms)

@@ -25,6 +25,7 @@ from tradebot_tui.engine.commands import AcceptBalance, ExitAll, PauseEntries
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.errors import describe_error
 from tradebot_tui.engine.journal import SCHEMA_VERSION, Journal, JournalError, JournalFull
+from tradebot_tui.engine.recovery import exits_asked
 from tradebot_tui.exchange.live_sources import CcxtPollingSource
 from tradebot_tui.exchange.universe import UniverseRule
 
@@ -129,7 +130,7 @@ def test_a_hand_edited_exit_ask_is_named(tmp_path: Path) -> None:
         "'BTC/USDT', 'tb-paper-BTCUSDT-1 soon')"
     )
     with pytest.raises(JournalError, match=r"events row 1: 'tb-paper-BTCUSDT-1 soon' is not"):
-        journal.exits_asked()
+        exits_asked(journal)
 
 
 # -- the engine with a journal ----------------------------------------------------------------
@@ -222,14 +223,14 @@ def test_an_exit_asked_while_the_buy_was_open_is_still_sold_after_a_restart(
         engine.submit(PauseEntries())
         engine.submit(ExitAll())
         for _ in range(100):  # bounded: 2 s; the ask is journaled with the buy's id
-            if Journal.open(path, profile="paper").exits_asked():
+            if exits_asked(Journal.open(path, profile="paper")):
                 return
             await trio.sleep(0.02)
 
     run_until(engine, dropped, then=exit_all)
     [cid] = fake.orders
     assert fake.orders[cid].status == "NEW"
-    assert Journal.open(path, profile="paper").exits_asked() == {cid: ExitReason.MANUAL}
+    assert exits_asked(Journal.open(path, profile="paper")) == {cid: ExitReason.MANUAL}
     trio.run(trio.sleep, 0.9)  # it fills while we are down
     restarted = live_engine(fake, Journal.open(path, profile="paper"))
 

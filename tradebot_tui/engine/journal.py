@@ -356,25 +356,10 @@ class Journal:
         if fills:
             raise JournalError(f"{self.path}: fills of unknown orders: {', '.join(sorted(fills))}")
 
-    def exits_asked(self) -> dict[str, ExitReason]:
-        """The exits asked for while an order was open, by that order's client id.
-
-        Raises:
-            JournalError: a row that does not make sense (edited by hand), named.
-        """
-        out: dict[str, ExitReason] = {}
-        for row_id, detail in self.db.execute(
-            "SELECT id, detail FROM events WHERE kind = ? ORDER BY id", (rows.EXIT_ASKED,)
-        ):
-            cid, _, reason = str(detail).partition(" ")
-            try:
-                out[cid] = ExitReason(reason)
-            except ValueError:
-                raise JournalError(
-                    f"{self.path}: events row {row_id}: {detail!r} is not "
-                    "'<client id> <exit reason>'"
-                ) from None
-        return out
+    def events(self, kind: str) -> list[tuple[int, str]]:
+        """(row id, detail) of the events of one kind, oldest first."""
+        query = "SELECT id, detail FROM events WHERE kind = ? ORDER BY id"
+        return [(int(i), str(d)) for i, d in self.db.execute(query, (kind,))]
 
     def positions(self) -> dict[str, tuple[Decimal, Decimal]]:
         out = {}

@@ -26,6 +26,7 @@ from tradebot_tui.core.orders import OrderClosed, OrderStatus, Side, client_id_p
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.journal import Journal, JournaledOrder, JournalError
+from tradebot_tui.engine.journal_schema import EXIT_ASKED
 from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.wording import NoticeText
@@ -213,7 +214,7 @@ class Recovery:
         journal, trader, router = self._journal, self._trader, self._router
         known: set[str] = set()
         pending: list[JournaledOrder] = []
-        asked = journal.exits_asked()
+        asked = exits_asked(journal)
         for jo in orders:
             intent = jo.intent
             known.add(intent.client_id)
@@ -307,3 +308,22 @@ def _describe(order: ExchangeOrder) -> str:
         f"{order.client_id} {order.side.value} {fmt_decimal(order.amount)} {order.symbol} "
         f"({order.status.value}, filled {fmt_decimal(order.filled)})"
     )
+
+
+def exits_asked(journal: Journal) -> dict[str, ExitReason]:
+    """The exits asked for while an order was open, by that order's client id.
+
+    Raises:
+        JournalError: a row that does not make sense (edited by hand), named.
+    """
+    out: dict[str, ExitReason] = {}
+    for row_id, detail in journal.events(EXIT_ASKED):
+        cid, _, reason = detail.partition(" ")
+        try:
+            out[cid] = ExitReason(reason)
+        except ValueError:
+            raise JournalError(
+                f"{journal.path}: events row {row_id}: {detail!r} is not "
+                "'<client id> <exit reason>'"
+            ) from None
+    return out

@@ -7,6 +7,7 @@ never allowed to slow trading: the ticks keep coming while the target misbehaves
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -18,14 +19,16 @@ from tests.helpers import START_MS, sim_market
 from tradebot_tui.config.credentials import Secret, SecretsError, load_notify_urls
 from tradebot_tui.config.settings import NotifySettings, Settings
 from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.journal import Journal
 from tradebot_tui.engine.logs import redact
+from tradebot_tui.engine.monitor import UNSENT
 from tradebot_tui.engine.notifier import AppriseSender, Notifier, render
 from tradebot_tui.exchange.paper import PaperBroker
 
 FAST = NotifySettings(coalesce_s=0.2, timeout_s=2.0, daily_at="")
 
 
-def engine_with(notifier: Notifier, steps: int = 3000) -> Engine:
+def engine_with(notifier: Notifier, steps: int = 3000, journal: Journal | None = None) -> Engine:
     settings = Settings()
     return Engine(
         settings,
@@ -33,6 +36,7 @@ def engine_with(notifier: Notifier, steps: int = 3000) -> Engine:
         PaperBroker(settings.exchange.fee_rate),
         clock=lambda: START_MS,
         notifier=notifier,
+        journal=journal,
     )
 
 
@@ -304,4 +308,59 @@ def test_a_send_cut_off_by_a_stop_is_waited_for_and_not_said_twice(outcome: str)
             "tradebot-tui: Bought BTC/USDT\n0.1 @ 68,000",
             "tradebot-tui: Engine stopped\nshut down",
         ]
+    assert notifier.pending == 0
+
+
+def test_what_could_not_be_sent_is_kept_in_the_journal_and_sent_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The target is down for the whole first run (its stop message included): the
+    events are kept in the journal, and the next run sends them first, then forgets them."""
+    path = tmp_path / "paper-paper.db"
+    with NotifyTarget() as target:
+        target.fail_next = 1_000_000
+        notifier = Notifier(AppriseSender([Secret(target.url())]), FAST, backoff_s=(0.2,))
+        engine = engine_with(notifier, journal=Journal.open(path, profile="paper"))
+
+        async def first() -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                await wait_for(lambda: notifier.failures >= 2)
+                nursery.cancel_scope.cancel()
+
+        trio.run(first)
+        assert target.received() == []
+    kept = json.loads(Journal.open(path, profile="paper").meta(UNSENT) or "{}")
+    titles = [event[1] for event in kept["events"]]
+    assert any(t.startswith("Bought") for t in titles) and titles[-1] == "Engine stopped"
+
+    with NotifyTarget() as target:
+        notifier = Notifier(AppriseSender([Secret(target.url())]), FAST)
+        engine = engine_with(notifier, journal=Journal.open(path, profile="paper"))
+
+        async def second() -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                await wait_for(lambda: target.received())
+                await wait_for(
+                    lambda: (
+                        not json.loads(
+                            Journal.open(path, profile="paper").meta(UNSENT) or "{}"
+                        ).get("events")
+                    )
+                )
+                nursery.cancel_scope.cancel()
+
+        trio.run(second)
+        first_message = target.received()[0]
+    text = first_message["title"] + "\n" + first_message["message"]
+    assert "Bought" in text and "Engine stopped" in text  # the first run's, said first
+
+
+def test_unreadable_kept_notifications_are_named_and_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    notifier = Notifier(AppriseSender([]), FAST)
+    assert notifier.restore("{not json", "state.db: meta 'unsent_notifications'") == 0
+    assert "state.db: meta 'unsent_notifications': unsent notifications" in caplog.text
     assert notifier.pending == 0

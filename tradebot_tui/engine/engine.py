@@ -80,8 +80,7 @@ class Engine:
 
         Args:
             settings: Validated settings.
-            source: Where ticks come from. broker: Where orders go.
-            mode: "PAPER" or "LIVE", for display.
+            source: Where ticks come from. broker: Where orders go. mode: "PAPER" or "LIVE".
             publish: Called with each snapshot (at most `ui.refresh_hz` times a second).
             log_ring: The in-memory log for the logs screen; stamped with engine time.
             crash_after_s: Raise InjectedCrash after this many seconds (tests).
@@ -166,6 +165,7 @@ class Engine:
             now_ms=self.time_ms,
             changed=self.changed_soon,
             submit=self.submit,
+            journal=self._writer,
         )
         self.watchkeeper = Watchkeeper(
             self.trader,

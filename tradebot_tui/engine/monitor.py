@@ -13,9 +13,11 @@ engine a command, the same way a key would.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Protocol
 
 import trio
@@ -24,6 +26,8 @@ from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine.commands import Command, KillSwitch
 from tradebot_tui.engine.health import MetricsEndpoint
+from tradebot_tui.engine.journal import JournalError
+from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.notifier import Notifier
 from tradebot_tui.engine.readings import Readings, fd_use, rss_mb
 from tradebot_tui.engine.reporting import Reporter
@@ -36,6 +40,7 @@ MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 FAILED_ORDER_SHOWN_MS = 15 * MINUTE_MS
+UNSENT = "unsent_notifications"  # journal meta key: what a failed send kept (JSON)
 STOP_DEADLINE_S = 5.0  # at most this long is added to a quit by its last message
 
 
@@ -67,12 +72,20 @@ class Monitor:
         memory: Callable[[], float] = rss_mb,
         fds: Callable[[], tuple[int, int]] = fd_use,
         submit: Callable[[Command], None] | None = None,
+        journal: JournalWriter | None = None,
     ) -> None:
         self._trader = trader
         self._stats = stats
         self._read = readings
         self._settings = settings
         self.notifier = notifier
+        self._journal = journal
+        if notifier is not None and journal is not None:
+            # What a failed send kept survives a restart: sent now, kept while unsent.
+            raw = journal.journal.meta(UNSENT)
+            if raw:
+                notifier.restore(raw, f"{journal.journal.path}: meta {UNSENT!r}")
+            notifier.on_kept = partial(journal.meta_later, UNSENT)
         self._now = now_ms
         self._changed = changed
         self._memory = memory
@@ -158,7 +171,16 @@ class Monitor:
             return
         title = "Engine crashed" if crashed else "Engine stopped"
         self.notify("engine", title, why, "error" if crashed else "warning")
+        if self._journal is not None:  # its writer has stopped: what stays unsent is
+            self.notifier.on_kept = self._keep_now  # written at once
         await self.notifier.flush(min(self.notifier.settings.timeout_s, STOP_DEADLINE_S))
+
+    def _keep_now(self, value: str) -> None:
+        assert self._journal is not None
+        try:
+            self._journal.journal.set_meta(UNSENT, value)
+        except (JournalError, sqlite3.Error) as exc:
+            log.error("unsent notifications not kept for the restart: %s", exc)
 
     # -- the loop ---------------------------------------------------------------------------
 

@@ -6,10 +6,14 @@ The engine hands events to `Notifier.add` (never blocks). The notifier's task wa
 failing service never delays an order. A failed send is kept and retried with a capped
 backoff; while it fails the header says so, and the log says why (without the URL, which
 carries a token). Events are only dropped past `MAX_PENDING`, and then counted.
+
+What a failed send kept is also handed to `on_kept` (the engine writes it to the journal),
+so that a restart sends it (`restore`) instead of losing it with the process.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -155,6 +159,10 @@ class Notifier:
         self.problem = ""
         self.sent = 0
         self.failures = 0
+        # Told what is kept unsent (JSON, see `kept`) after a failed send, and again once
+        # it is sent: the engine keeps it in the journal for a restart.
+        self.on_kept: Callable[[str], None] | None = None
+        self._kept = False  # what on_kept was last told held events
 
     def wants(self, kind: str) -> bool:
         """Whether events of this kind are turned on."""
@@ -184,6 +192,38 @@ class Notifier:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def kept(self) -> str:
+        """The events not sent yet, and the count dropped, as JSON."""
+        events = [[e.kind, e.title, e.body, e.severity] for e in self._pending]
+        return json.dumps({"events": events, "dropped": self._dropped})
+
+    def restore(self, raw: str, where: str) -> int:
+        """Queue, ahead of anything new, the events a stopped run could not send (`kept`);
+        how many. A value that does not read is logged, naming `where`, and skipped."""
+        try:
+            data = json.loads(raw)
+            events = [Event(*map(str, e)) for e in data["events"]]
+            dropped = int(data["dropped"])
+        except (ValueError, TypeError, KeyError) as exc:
+            log.error("%s: unsent notifications from before the restart unreadable: %s", where, exc)
+            return 0
+        if not events:
+            return 0
+        log.info("%d notification(s) from before the restart are sent now", len(events))
+        self._pending.extendleft(reversed(events))
+        self._dropped += dropped
+        while len(self._pending) > MAX_PENDING:
+            self._pending.pop()
+            self._dropped += 1
+        self._kept = True
+        self._wake.set()
+        return len(events)
+
+    def _keep(self) -> None:
+        if self.on_kept is not None and (self._pending or self._kept):
+            self.on_kept(self.kept())
+            self._kept = bool(self._pending)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Send what comes, until cancelled. The URLs are checked first (a URL Apprise does
@@ -275,6 +315,7 @@ class Notifier:
         if not why:
             self._sent_at.append(self._clock())
             self.sent += 1
+            self._keep()  # what was kept is sent: the journal forgets it
             if self.problem:
                 log.info("notifications are delivered again")
                 self.problem = ""
@@ -287,6 +328,7 @@ class Notifier:
         while len(self._pending) > MAX_PENDING:
             self._pending.pop()
             self._dropped += 1
+        self._keep()
         if not self.problem:
             log.warning(
                 "notification not sent (%s); %d event(s) kept, retried", why, len(self._pending)

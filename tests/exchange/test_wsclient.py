@@ -4,12 +4,15 @@ across reads and packed into one, a close with a reason, a refused upgrade."""
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 from collections.abc import Awaitable, Callable
 from functools import partial
 
 import pytest
 import trio
 import trio.lowlevel
+import trustme
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -23,6 +26,7 @@ from wsproto.events import (
     TextMessage,
 )
 
+from tradebot_tui.core.errors import cause_text
 from tradebot_tui.exchange import wsclient
 
 Script = Callable[[trio.SocketStream, WSConnection], Awaitable[None]]
@@ -203,3 +207,76 @@ def test_a_refused_upgrade_names_the_http_status(status: int) -> None:
 def test_not_a_websocket_url() -> None:
     with pytest.raises(ValueError, match="not a websocket URL"):
         trio.run(wsclient.connect, "https://stream.binance.com/ws")
+
+
+# -- wss:// (TLS), as Binance's streams are served ----------------------------------------------
+
+
+def run_tls(
+    script: Script,
+    client: Callable[[wsclient.WebsocketClient], Awaitable[object]],
+    *,
+    trusted: bool = True,
+) -> object:
+    """`run` over TLS: the server's certificate comes from a throwaway authority that the
+    client trusts (or, with `trusted=False`, does not: the default trust store)."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    if trusted:
+        ca.configure_trust(client_context)
+
+    async def main() -> object:
+        async with trio.open_nursery() as nursery:
+
+            async def handler(stream: trio.SSLStream[trio.SocketStream]) -> None:
+                with contextlib.suppress(trio.BrokenResourceError):
+                    await stream.do_handshake()
+                    await script(stream, await _accept(stream))  # type: ignore[arg-type]
+
+            listeners = await nursery.start(
+                partial(trio.serve_ssl_over_tcp, handler, 0, server_context, host="127.0.0.1")
+            )
+            port = listeners[0].transport_listener.socket.getsockname()[1]
+            with trio.fail_after(10):
+                conn = await wsclient.connect(
+                    f"wss://127.0.0.1:{port}/stream?streams=a@b", ssl_context=client_context
+                )
+                try:
+                    result = await client(conn)
+                finally:
+                    await conn.aclose()
+            nursery.cancel_scope.cancel()
+        return result
+
+    return trio.run(main)
+
+
+def test_wss_messages_larger_than_a_tls_record_arrive_whole() -> None:
+    """TLS cuts the stream into records of at most 16 KB: a 200 KB all-market array
+    arrives in many decrypted reads, between pings, and is one message."""
+    entries = ",".join(f'{{"s": "C{i:04d}USDT", "c": "1.0"}}' for i in range(7000))
+    big = '{"data": [' + entries + "]}"
+    assert len(big) > 200_000
+
+    async def script(stream: trio.SocketStream, ws: WSConnection) -> None:
+        await stream.send_all(ws.send(Message(data="first")))
+        await stream.send_all(ws.send(Ping(payload=b"tls")))
+        await stream.send_all(ws.send(Message(data=big)))
+        await stream.send_all(ws.send(CloseConnection(code=1000, reason="done")))
+        await _events(stream, ws)
+
+    batches, code = run_tls(script, read_all)  # type: ignore[misc]
+    assert [m for b in batches for m in b] == ["first", big] and code == 1000
+
+
+def test_wss_with_a_certificate_it_cannot_trust_fails_and_says_why() -> None:
+    async def script(stream: trio.SocketStream, ws: WSConnection) -> None:
+        raise AssertionError("no websocket over a TLS connection that was refused")
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        run_tls(script, read_all, trusted=False)
+    # What the feed logs and shows: the certificate, not a bare "broken resource".
+    said = cause_text(info.value)
+    assert "TLS handshake failed" in said and "CERTIFICATE_VERIFY_FAILED" in said, said

@@ -266,7 +266,8 @@ async def connect(url: str, *, ssl_context: ssl.SSLContext | None = None) -> Web
 
     Raises:
         HandshakeFailed: the server answered with an HTTP status instead of upgrading.
-        ConnectionClosed: the connection dropped during the handshake.
+        ConnectionClosed: the connection dropped during the handshake, or TLS failed (code
+            1015, saying why: a certificate that cannot be trusted, say).
         OSError: the host could not be reached.
         ValueError: not a ws:// or wss:// URL.
     """
@@ -280,7 +281,10 @@ async def connect(url: str, *, ssl_context: ssl.SSLContext | None = None) -> Web
         if secure:
             context = ssl_context or ssl.create_default_context()
             tls = trio.SSLStream(stream, context, server_hostname=parts.hostname)
-            await tls.do_handshake()
+            try:
+                await tls.do_handshake()
+            except trio.BrokenResourceError as exc:  # its cause says why (a certificate?)
+                raise ConnectionClosed(1015, f"TLS handshake failed: {exc.__cause__}") from None
             stream = tls
         ws = WSConnection(ConnectionType.CLIENT)
         host = parts.hostname if parts.port is None else f"{parts.hostname}:{port}"

@@ -4,7 +4,6 @@ across reads and packed into one, a close with a reason, a refused upgrade."""
 
 from __future__ import annotations
 
-import contextlib
 import ssl
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -49,17 +48,46 @@ async def _events(stream: trio.SocketStream, ws: WSConnection) -> list[object]:
     return list(ws.events())
 
 
-def run(script: Script, client: Callable[[wsclient.WebsocketClient], Awaitable[object]]) -> object:
+def run(
+    script: Script,
+    client: Callable[[wsclient.WebsocketClient], Awaitable[object]],
+    *,
+    tls: str = "",
+) -> object:
+    """`script` serves one connection on 127.0.0.1 while `client` uses it; its result.
+
+    `tls`: "trusted" serves wss:// with a certificate from a throwaway authority the
+    client trusts; "untrusted" with one it does not (the default trust store).
+    """
+    client_context = None
+    serve = partial(trio.serve_tcp, port=0, host="127.0.0.1")
+    if tls:
+        ca = trustme.CA()
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(server_context)
+        client_context = ssl.create_default_context()
+        if tls == "trusted":
+            ca.configure_trust(client_context)
+        serve = partial(
+            trio.serve_ssl_over_tcp, port=0, ssl_context=server_context, host="127.0.0.1"
+        )
+
     async def main() -> object:
         async with trio.open_nursery() as nursery:
 
             async def handler(stream: trio.SocketStream) -> None:
+                if isinstance(stream, trio.SSLStream):
+                    try:
+                        await stream.do_handshake()
+                    except trio.BrokenResourceError:
+                        return  # the client refused the certificate
                 await script(stream, await _accept(stream))
 
-            listeners = await nursery.start(partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
-            port = listeners[0].socket.getsockname()[1]
+            listeners = await nursery.start(partial(serve, handler))
+            port = getattr(listeners[0], "transport_listener", listeners[0]).socket.getsockname()[1]
+            url = f"{'wss' if tls else 'ws'}://127.0.0.1:{port}/stream?streams=a@b"
             with trio.fail_after(10):
-                conn = await wsclient.connect(f"ws://127.0.0.1:{port}/stream?streams=a@b")
+                conn = await wsclient.connect(url, ssl_context=client_context)
                 try:
                     result = await client(conn)
                 finally:
@@ -212,47 +240,6 @@ def test_not_a_websocket_url() -> None:
 # -- wss:// (TLS), as Binance's streams are served ----------------------------------------------
 
 
-def run_tls(
-    script: Script,
-    client: Callable[[wsclient.WebsocketClient], Awaitable[object]],
-    *,
-    trusted: bool = True,
-) -> object:
-    """`run` over TLS: the server's certificate comes from a throwaway authority that the
-    client trusts (or, with `trusted=False`, does not: the default trust store)."""
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    if trusted:
-        ca.configure_trust(client_context)
-
-    async def main() -> object:
-        async with trio.open_nursery() as nursery:
-
-            async def handler(stream: trio.SSLStream[trio.SocketStream]) -> None:
-                with contextlib.suppress(trio.BrokenResourceError):
-                    await stream.do_handshake()
-                    await script(stream, await _accept(stream))  # type: ignore[arg-type]
-
-            listeners = await nursery.start(
-                partial(trio.serve_ssl_over_tcp, handler, 0, server_context, host="127.0.0.1")
-            )
-            port = listeners[0].transport_listener.socket.getsockname()[1]
-            with trio.fail_after(10):
-                conn = await wsclient.connect(
-                    f"wss://127.0.0.1:{port}/stream?streams=a@b", ssl_context=client_context
-                )
-                try:
-                    result = await client(conn)
-                finally:
-                    await conn.aclose()
-            nursery.cancel_scope.cancel()
-        return result
-
-    return trio.run(main)
-
-
 def test_wss_messages_larger_than_a_tls_record_arrive_whole() -> None:
     """TLS cuts the stream into records of at most 16 KB: a 200 KB all-market array
     arrives in many decrypted reads, between pings, and is one message."""
@@ -267,7 +254,7 @@ def test_wss_messages_larger_than_a_tls_record_arrive_whole() -> None:
         await stream.send_all(ws.send(CloseConnection(code=1000, reason="done")))
         await _events(stream, ws)
 
-    batches, code = run_tls(script, read_all)  # type: ignore[misc]
+    batches, code = run(script, read_all, tls="trusted")  # type: ignore[misc]
     assert [m for b in batches for m in b] == ["first", big] and code == 1000
 
 
@@ -276,7 +263,7 @@ def test_wss_with_a_certificate_it_cannot_trust_fails_and_says_why() -> None:
         raise AssertionError("no websocket over a TLS connection that was refused")
 
     with pytest.raises(BaseExceptionGroup) as info:
-        run_tls(script, read_all, trusted=False)
+        run(script, read_all, tls="untrusted")
     # What the feed logs and shows: the certificate, not a bare "broken resource".
     said = cause_text(info.value)
     assert "TLS handshake failed" in said and "CERTIFICATE_VERIFY_FAILED" in said, said

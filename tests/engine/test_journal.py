@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -163,12 +163,14 @@ def warm(engine: Engine) -> bool:
     return book is not None and book.anchor_price is not None
 
 
-def test_an_order_filled_while_down_is_applied_once_at_restart(
-    fake: FakeBinance, tmp_path: Path
-) -> None:
-    path = tmp_path / "state.db"
+def buying_engine(
+    fake: FakeBinance, path: Path, fill_delay_s: float
+) -> tuple[Engine, Callable[[], bool]]:
+    """A live engine on a new journal at `path`, stopping at once (no grace), whose buy
+    fills `fill_delay_s` after it reaches the fake; and the condition for `run_until` that
+    drops BTC into that buy and holds until the order is on the exchange."""
     fake.fill_mode = "delayed"
-    fake.fill_delay_s = 0.5
+    fake.fill_delay_s = fill_delay_s
     settings = from_dict({**_raw(SETTINGS), "exchange": {"shutdown_grace_s": 0}}, "test")
     engine = live_engine(fake, Journal.open(path, profile="paper"), settings)
 
@@ -177,6 +179,14 @@ def test_an_order_filled_while_down_is_applied_once_at_restart(
             fake.set_price("BTCUSDT", "68000.00")
         return bool(fake.orders)
 
+    return engine, dropped
+
+
+def test_an_order_filled_while_down_is_applied_once_at_restart(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.db"
+    engine, dropped = buying_engine(fake, path, 0.5)
     run_until(engine, dropped)  # quit the moment the order is on the exchange, unfilled
     [cid] = fake.orders
     assert fake.orders[cid].status == "NEW"
@@ -209,15 +219,7 @@ def test_an_exit_asked_while_the_buy_was_open_is_still_sold_after_a_restart(
     fills while it is down. The restart restores the position with its exit due and sells
     it once, instead of keeping it."""
     path = tmp_path / "state.db"
-    fake.fill_mode = "delayed"
-    fake.fill_delay_s = 0.8
-    settings = from_dict({**_raw(SETTINGS), "exchange": {"shutdown_grace_s": 0}}, "test")
-    engine = live_engine(fake, Journal.open(path, profile="paper"), settings)
-
-    def dropped() -> bool:
-        if warm(engine):
-            fake.set_price("BTCUSDT", "68000.00")
-        return bool(fake.orders)
+    engine, dropped = buying_engine(fake, path, 0.8)
 
     async def exit_all() -> None:
         engine.submit(PauseEntries())

@@ -139,7 +139,7 @@ def test_what_is_still_held_when_the_kill_switch_had_tripped_is_sold_after_a_res
                 seen["restored"] = sorted(
                     s for s, b in second.trader.books.items() if b.position is not None
                 )
-                for _ in range(6000):  # bounded: the healer's round comes every second
+                for _ in range(6000):  # bounded: 60 s; each sale goes at its coin's next tick
                     if not any(b.position for b in second.trader.books.values()):
                         break
                     await trio.sleep(0.01)

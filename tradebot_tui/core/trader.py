@@ -624,16 +624,19 @@ class Trader:
         book.exit_due = None
         return self._exit(book, ts_ms, book.last_price, reason)
 
+    def held_or_buying(self) -> list[str]:
+        """The symbols with a position, or a buy open (sold once it ends): what an exit
+        of everything sells."""
+        return [s for s, b in self._books.items() if b.position is not None or b.buying]
+
     def exit_all_due(self, reason: ExitReason) -> list[str]:
-        """Mark every position held, and every buy open, to be sold as soon as it can be
-        (at its next tick, or the healer's round; a buy's coins once it ends); the symbols.
-        A restart uses it when the kill switch had tripped: its sales may not all have gone.
+        """Mark everything `held_or_buying` to be sold as soon as it can be (at its next
+        tick, or the healer's round; a buy's coins once it ends); the symbols. A restart
+        uses it when the kill switch had tripped: its sales may not all have gone.
         """
-        marked = []
-        for symbol, book in self._books.items():
-            if book.position is not None or book.buying:
-                book.exit_due = reason
-                marked.append(symbol)
+        marked = self.held_or_buying()
+        for symbol in marked:
+            self._books[symbol].exit_due = reason
         return marked
 
     def due_exits(self) -> list[str]:

@@ -170,11 +170,7 @@ class Controller:
             self._notice(wording.balance_refused(error_text(exc)))
 
     async def _exit_all(self) -> None:
-        held = [
-            b.symbol
-            for b in self._trader.books.values()
-            if b.position is not None or b.buying  # sold once its buy ends
-        ]
+        held = self._trader.held_or_buying()
         log.info("exit all: %d position(s)", len(held))
         if not held:
             self._notice(wording.nothing_to_exit())

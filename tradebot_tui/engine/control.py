@@ -179,26 +179,25 @@ class Controller:
 
     async def _exit(self, symbol: str) -> None:
         intent = self._trader.exit_position(symbol, self._now())
+        if intent is not None:
+            await self._router.execute(intent)
+            return
         book = self._trader.books.get(symbol)
-        due = book.exit_due if intent is None and book is not None else None
-        if due is not None and book is not None and book.order and self._journal is not None:
-            # Due once the open order ends: kept with that order's id, so that a restart
-            # before then still sells.
-            self._journal.exit_asked(book.order.client_id, symbol, due.value)
-        if intent is None and book is not None and book.buying:
-            log.info("exit %s: its buy order is still open; sold as soon as it ends", symbol)
-            self._notice(wording.exit_after_entry(symbol))
-            return
-        if intent is None and book is not None and book.exit_due is not None:
-            log.info("exit %s: due once its order in doubt is settled", symbol)
-            self._healer.retry_now(symbol)
-            self._notice(wording.exit_due(symbol))
-            return
-        if intent is None:
+        if book is None or book.exit_due is None:
             log.warning("exit %s: no open position to exit", symbol)
             self._notice(wording.no_position(symbol))
             return
-        await self._router.execute(intent)
+        if self._journal is not None and book.order is not None:
+            # Due once the open order ends: kept with that order's id, so that a restart
+            # before then still sells.
+            self._journal.exit_asked(book.order.client_id, symbol, book.exit_due.value)
+        if book.buying:
+            log.info("exit %s: its buy order is still open; sold as soon as it ends", symbol)
+            self._notice(wording.exit_after_entry(symbol))
+            return
+        log.info("exit %s: due once its order in doubt is settled", symbol)
+        self._healer.retry_now(symbol)
+        self._notice(wording.exit_due(symbol))
 
     def _apply_settings(self, new: Settings) -> None:
         """Strategy, risk and exit settings from now on; open positions keep their exits."""

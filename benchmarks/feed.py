@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from tradebot_tui.config.validate import from_dict  # noqa: E402
 from tradebot_tui.core.ticks import Tick  # noqa: E402
 from tradebot_tui.engine.engine import Engine  # noqa: E402
+from tradebot_tui.engine.readings import rss_mb  # noqa: E402
 from tradebot_tui.exchange import wsclient  # noqa: E402
 from tradebot_tui.exchange.base import QuoteBook  # noqa: E402
 from tradebot_tui.exchange.ccxt_markets import make_exchange  # noqa: E402
@@ -51,12 +51,6 @@ from tradebot_tui.exchange.client import ExchangeClient  # noqa: E402
 from tradebot_tui.exchange.live_sources import BinanceWebsocketSource, parse_message  # noqa: E402
 from tradebot_tui.exchange.paper import QuotePaperBroker  # noqa: E402
 from tradebot_tui.exchange.universe import UniverseRule  # noqa: E402
-
-
-def rss_mb() -> float:
-    """This process's resident memory, MB (Linux)."""
-    with open(f"/proc/{os.getpid()}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def pct(values: Sequence[float], q: float) -> float:

@@ -267,3 +267,16 @@ def test_wss_with_a_certificate_it_cannot_trust_fails_and_says_why() -> None:
     # What the feed logs and shows: the certificate, not a bare "broken resource".
     said = cause_text(info.value)
     assert "TLS handshake failed" in said and "CERTIFICATE_VERIFY_FAILED" in said, said
+
+
+def test_wss_cut_without_a_tls_goodbye_is_a_lost_connection() -> None:
+    """A network drop (or a proxy) ends TCP without TLS's close_notify: the reader sees a
+    lost connection (1006) and the feed reconnects, rather than hanging or crashing."""
+
+    async def script(stream: trio.SocketStream, ws: WSConnection) -> None:
+        await stream.send_all(ws.send(Message(data="before")))
+        transport = stream.transport_stream  # type: ignore[attr-defined]
+        await transport.aclose()
+
+    batches, code = run(script, read_all, tls="trusted")  # type: ignore[misc]
+    assert [m for b in batches for m in b] == ["before"] and code == 1006

@@ -32,8 +32,8 @@ import trio
 import trio.lowlevel
 
 from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
-from tradebot_tui.engine.journal import Journal
-from tradebot_tui.engine.journal_writer import JournalWriter
+from tradebot_tui.journal.store import Journal
+from tradebot_tui.journal.writer import JournalWriter
 
 # A process that keeps the disk busy: 1 MB written and fsynced, again and again.
 LOADER = """

@@ -38,10 +38,10 @@ from tests.helpers import OfflineFeed  # noqa: E402
 from tradebot_tui.config.validate import from_dict  # noqa: E402
 from tradebot_tui.core.ticks import Tick  # noqa: E402
 from tradebot_tui.engine.engine import Engine  # noqa: E402
-from tradebot_tui.engine.journal import Journal  # noqa: E402
 from tradebot_tui.engine.logs import LogRing  # noqa: E402
 from tradebot_tui.exchange.base import QuoteBook, TickBatch  # noqa: E402
 from tradebot_tui.exchange.paper import QuotePaperBroker  # noqa: E402
+from tradebot_tui.journal.store import Journal  # noqa: E402
 
 COINS = 500
 UNIVERSE = 20

@@ -57,10 +57,10 @@ def check_exact(home: Path, study_name: str, sample: int) -> str:
     """Replay a sample of the study's trials with run_replay; compare with the study."""
     import optuna
 
-    from tradebot_tui.engine.replay import run_replay
-    from tradebot_tui.engine.tune import open_storage
-    from tradebot_tui.engine.tune_space import trial_settings
-    from tradebot_tui.engine.tune_workers import Setup, load_data
+    from tradebot_tui.replay.runner import run_replay
+    from tradebot_tui.tune.space import trial_settings
+    from tradebot_tui.tune.study import open_storage
+    from tradebot_tui.tune.workers import Setup, load_data
 
     storage = open_storage(home / "data" / "tradebot-tui")
     study = optuna.load_study(study_name=study_name, storage=storage)

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from tradebot_tui.config.settings import Settings
+from tradebot_tui.data.files import CandleSeries
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.exchange.base import QuoteBook
-from tradebot_tui.exchange.datafiles import CandleSeries
 from tradebot_tui.exchange.live_sources import _ExchangeFeed
 from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.exchange.simulator import SimulatedMarket

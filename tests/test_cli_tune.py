@@ -14,13 +14,13 @@ import pytest
 
 from tradebot_tui.cli import main
 from tradebot_tui.config.store import load_settings
-from tradebot_tui.engine.replay import trades_csv
-from tradebot_tui.engine.trials import TrialData
-from tradebot_tui.engine.tune import open_storage
-from tradebot_tui.engine.tune_space import trial_settings
-from tradebot_tui.engine.tune_workers import Setup
+from tradebot_tui.replay.runner import trades_csv
+from tradebot_tui.tune.space import trial_settings
+from tradebot_tui.tune.study import open_storage
+from tradebot_tui.tune.trials import TrialData
+from tradebot_tui.tune.workers import Setup
 
-from .engine.test_trials import walk_series
+from tests.tune.test_trials import walk_series
 
 DAYS = 6
 
@@ -216,7 +216,7 @@ def test_ctrl_c_leaves_the_study_resumable(data: list[str], isolated_home: Path)
 def test_the_help_names_every_objective_and_the_app_does_not_import_tune(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from tradebot_tui.engine.tune_space import OBJECTIVES
+    from tradebot_tui.tune.space import OBJECTIVES
 
     with pytest.raises(SystemExit):
         main(["tune", "--help"])

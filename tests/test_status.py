@@ -11,9 +11,9 @@ from pathlib import Path
 
 from tests.terminal.ptyterm import tradebot_command
 from tests.test_headless import read_until
+from tradebot_tui.away.health import HEALTH_FILE, write_health
 from tradebot_tui.cli import main
 from tradebot_tui.config.locations import locate
-from tradebot_tui.engine.health import HEALTH_FILE, write_health
 
 
 def health_path() -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tradebot_tui.engine.tune import open_storage
+from tradebot_tui.tune.study import open_storage
 
 from .test_cli_tune import data_dir, tune, write_klines
 

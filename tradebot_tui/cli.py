@@ -29,11 +29,11 @@ from tradebot_tui.config.validate import ConfigError
 from tradebot_tui.core.errors import TradebotError
 
 if TYPE_CHECKING:
+    from tradebot_tui.away.notifier import Notifier
     from tradebot_tui.engine.engine import Engine
-    from tradebot_tui.engine.journal import Journal
-    from tradebot_tui.engine.notifier import Notifier
     from tradebot_tui.exchange.base import Broker, MarketDataSource
     from tradebot_tui.exchange.simulator import SimulatedMarket
+    from tradebot_tui.journal.store import Journal
 
 PROG = "tradebot-tui"
 EXIT_OK, EXIT_CRASH, EXIT_USAGE = 0, 1, 2
@@ -218,8 +218,8 @@ def cmd_trades(args: argparse.Namespace, locations: Locations) -> int:
     """Export the journal's closed trades (or their sums per day or coin)."""
     from tradebot_tui.config.files import write_atomic
     from tradebot_tui.core.market import replay_rules
-    from tradebot_tui.engine.trade_history import export, read_trades
     from tradebot_tui.exchange.simulator import SimulatedMarket
+    from tradebot_tui.journal.trade_history import export, read_trades
 
     settings = load_settings(locations.config_file, required=locations.config_explicit)
     mode = args.mode or settings.exchange.mode
@@ -244,7 +244,7 @@ def cmd_status(args: argparse.Namespace, locations: Locations) -> int:
     """Print the running bot's health; exit 0 ok, 1 degraded, 2 failing or not running."""
     from datetime import UTC, datetime
 
-    from tradebot_tui.engine.health import HEALTH_FILE, read_health
+    from tradebot_tui.away.health import HEALTH_FILE, read_health
 
     path = locations.data_dir / HEALTH_FILE
     status, report = read_health(path)
@@ -402,13 +402,13 @@ def parse_date(text: str, option: str, *, end: bool = False) -> int:
 
 def cmd_replay(args: argparse.Namespace, locations: Locations) -> int:
 
-    from tradebot_tui.engine.replay import (
+    from tradebot_tui.data.files import open_candle_stream, read_file, series_span
+    from tradebot_tui.replay.runner import (
         report_lines,
         run_replay,
         span_text,
         write_trades,
     )
-    from tradebot_tui.exchange.datafiles import open_candle_stream, read_file, series_span
 
     settings = load_settings(locations.config_file, required=locations.config_explicit)
     from_ms = None if args.from_date is None else parse_date(args.from_date, "--from")
@@ -463,7 +463,7 @@ def replay_tui(
 ) -> int:
     """The app over a replay: the live engine, paper fills, ticks paced by `--speed`."""
 
-    from tradebot_tui.engine.replay import check_quote
+    from tradebot_tui.replay.runner import check_quote
     from tradebot_tui.engine.replay_source import ReplaySource, replay_engine
 
     check_quote(series, settings.budget.quote)
@@ -639,7 +639,7 @@ def make_exchange_feed(
 
 def cmd_run(args: argparse.Namespace, locations: Locations) -> int:
     settings = load_settings(locations.config_file, required=locations.config_explicit)
-    from tradebot_tui.engine.journal import JournalError
+    from tradebot_tui.journal.store import JournalError
 
     try:
         return run_bot(args, settings, locations)
@@ -666,9 +666,9 @@ def run_bot(args: argparse.Namespace, settings: Settings, locations: Locations) 
         config_note(locations, settings_loaded=locations.config_file.exists()),
         credentials_note(settings, locations, strict=live),
     )
+    from tradebot_tui.away.health import HEALTH_FILE
     from tradebot_tui.config.instance_lock import InstanceLock
     from tradebot_tui.engine.engine import Engine
-    from tradebot_tui.engine.health import HEALTH_FILE
     from tradebot_tui.engine.recovery import LAST_PRICES
     from tradebot_tui.exchange.simulator import SimulatedMarket
 
@@ -716,9 +716,9 @@ def make_notifier(settings: Settings, locations: Locations) -> Notifier | None:
 
     URLs that cannot be read turn notifications off, with a warning in the log (the rest
     of the secrets file's trouble is reported with the API keys)."""
+    from tradebot_tui.away.notifier import AppriseSender
+    from tradebot_tui.away.notifier import Notifier as NotifierClass
     from tradebot_tui.config.credentials import load_notify_urls
-    from tradebot_tui.engine.notifier import AppriseSender
-    from tradebot_tui.engine.notifier import Notifier as NotifierClass
 
     try:
         urls = load_notify_urls(locations.secrets_file)
@@ -743,7 +743,7 @@ def add_remote(engine: Engine, settings: Settings, locations: Locations) -> None
         return
     if access is None:
         return
-    from tradebot_tui.engine.telegram import Desk, TelegramApi, TelegramRemote
+    from tradebot_tui.away.telegram import Desk, TelegramApi, TelegramRemote
 
     remote = TelegramRemote(
         TelegramApi(settings.telegram.api_url, access.token), access, settings.telegram
@@ -760,7 +760,7 @@ def open_journal(
     A live journal of an older version (`state.db` in the data dir) moves to its new place.
     `--new-journal` on paper discards the journal, after saying what it held.
     """
-    from tradebot_tui.engine.journal import Journal, move_aside
+    from tradebot_tui.journal.store import Journal, move_aside
 
     profile = settings.exchange.profile
     path = locations.journal("live" if live else "paper", profile)

@@ -99,8 +99,10 @@ def add_parser(commands: Any) -> None:
 def cmd_tune(args: argparse.Namespace, locations: Locations) -> int:
     if args.paths[:1] == ["apply"]:
         return cmd_apply(args, locations)
-    from tradebot_tui.engine import tune, tune_report, tune_workers
-    from tradebot_tui.engine.tune_space import TuneError
+    from tradebot_tui.tune import report as tune_report
+    from tradebot_tui.tune import study as tune
+    from tradebot_tui.tune import workers as tune_workers
+    from tradebot_tui.tune.space import TuneError
 
     if args.trials < 1:
         raise TuneError(f"--trials {args.trials}: must be at least 1")
@@ -158,9 +160,10 @@ def cmd_tune(args: argparse.Namespace, locations: Locations) -> int:
 
 def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> tuple[Any, Any]:
     """Check every input, then the study's name, then load the data; nothing is stored."""
-    from tradebot_tui.engine import tune, tune_workers
-    from tradebot_tui.engine.replay import check_quote
-    from tradebot_tui.engine.tune_space import TuneError, build_space, check_objective, make_split
+    from tradebot_tui.replay.runner import check_quote
+    from tradebot_tui.tune import study as tune
+    from tradebot_tui.tune import workers as tune_workers
+    from tradebot_tui.tune.space import TuneError, build_space, check_objective, make_split
 
     settings = load_settings(locations.config_file, required=locations.config_explicit)
     knobs = build_space(args.param, Path(args.space) if args.space else None)
@@ -193,7 +196,7 @@ def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> t
 
 
 def make_runner(args: argparse.Namespace, setup: Any, data: Any) -> Any:
-    from tradebot_tui.engine import tune_workers
+    from tradebot_tui.tune import workers as tune_workers
 
     if args.ray:
         return tune_workers.RayCluster(setup, args.ray, data)
@@ -204,7 +207,7 @@ def make_runner(args: argparse.Namespace, setup: Any, data: Any) -> Any:
 
 
 def heatmap_keys(text: str | None, knobs: Any) -> tuple[str, str]:
-    from tradebot_tui.engine.tune_space import TuneError
+    from tradebot_tui.tune.space import TuneError
 
     keys = [k.key for k in knobs]
     if text is None:
@@ -221,8 +224,8 @@ def heatmap_keys(text: str | None, knobs: Any) -> tuple[str, str]:
 
 
 def print_results(study: Any, setup: Any, name: str, top: int) -> None:
-    from tradebot_tui.engine import tune_report
-    from tradebot_tui.engine.replay import utc_text
+    from tradebot_tui.replay.runner import utc_text
+    from tradebot_tui.tune import report as tune_report
 
     found = tune_report.rows(study)
     split = setup.split
@@ -246,8 +249,8 @@ def print_results(study: Any, setup: Any, name: str, top: int) -> None:
 
 def cmd_apply(args: argparse.Namespace, locations: Locations) -> int:
     """Write a trial's settings to the config: validated, shown as a diff, saved atomically."""
-    from tradebot_tui.engine import tune
-    from tradebot_tui.engine.tune_space import TuneError, trial_settings
+    from tradebot_tui.tune import study as tune
+    from tradebot_tui.tune.space import TuneError, trial_settings
 
     if len(args.paths) != 2 or not args.paths[1].isdigit():
         raise TuneError("usage: tradebot-tui tune apply TRIAL [--study NAME] [--config FILE]")

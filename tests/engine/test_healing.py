@@ -19,7 +19,7 @@ from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import SymbolBook
 from tradebot_tui.engine.commands import ExitPosition, RetryNow
 from tradebot_tui.engine.engine import Engine
-from tradebot_tui.engine.journal import Journal
+from tradebot_tui.journal.store import Journal
 
 SYMBOL = "BTC/USDT"
 

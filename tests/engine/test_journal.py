@@ -24,10 +24,10 @@ from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.commands import AcceptBalance, ExitAll, PauseEntries
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.errors import describe_error
-from tradebot_tui.engine.journal import SCHEMA_VERSION, Journal, JournalError, JournalFull
 from tradebot_tui.engine.recovery import exits_asked
 from tradebot_tui.exchange.live_sources import CcxtPollingSource
 from tradebot_tui.exchange.universe import UniverseRule
+from tradebot_tui.journal.store import SCHEMA_VERSION, Journal, JournalError, JournalFull
 
 
 @pytest.fixture
@@ -511,7 +511,7 @@ class _FullDisk:
 
 
 def test_a_version_1_journal_is_migrated_without_losing_a_row(tmp_path: Path) -> None:
-    from tradebot_tui.engine.journal import MIGRATIONS
+    from tradebot_tui.journal.store import MIGRATIONS
 
     path = tmp_path / "state.db"
     db = sqlite3.connect(path, isolation_level=None)

@@ -16,8 +16,8 @@ from tests.engine.test_paper_journal import engine as paper_engine
 from tradebot_tui.config.settings import ExitSettings, RiskSettings, Settings
 from tradebot_tui.engine.commands import ResumeEntries
 from tradebot_tui.engine.engine import Engine
-from tradebot_tui.engine.journal import Journal
 from tradebot_tui.engine.recovery import PAUSES
+from tradebot_tui.journal.store import Journal
 
 SETTINGS = dataclasses.replace(Settings(), risk=RiskSettings(kill_switch_pct=0.3))
 

@@ -27,8 +27,8 @@ from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import client_id_prefix
 from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.engine import Engine
-from tradebot_tui.engine.journal import Journal, JournalError
 from tradebot_tui.engine.recovery import JournalLostData
+from tradebot_tui.journal.store import Journal, JournalError
 
 
 @pytest.fixture
@@ -181,8 +181,8 @@ def test_a_502_then_a_lagging_query_never_sends_the_buy_twice(
 
 
 def test_the_journal_logs_and_recordings_are_owner_only(tmp_path: Path) -> None:
+    from tradebot_tui.data.recording import RotatingRecorder
     from tradebot_tui.engine.logs import LoggingSetup
-    from tradebot_tui.exchange.recording import RotatingRecorder
 
     journal = Journal.open(tmp_path / "data" / "state.db", profile="paper")
     journal.record_event("test", "a write makes the WAL")

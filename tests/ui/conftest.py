@@ -6,11 +6,12 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+from tradebot_tui.engine.replay_source import ReplaySource, replay_engine
+
 from tests.helpers import sim_engine
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
-from tradebot_tui.engine.replay_source import ReplaySource, replay_engine
-from tradebot_tui.exchange.datafiles import read_file
+from tradebot_tui.data.files import read_file
 from tradebot_tui.ui.app import TradebotApp
 
 # Fixed paths (never written by the app itself) so that screens render the same anywhere.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import DataTable, ProgressBar, Static
 
-from tradebot_tui.engine import tune
-from tradebot_tui.engine.tune_workers import InProcess, load_data
+from tradebot_tui.tune import study as tune
+from tradebot_tui.tune.workers import InProcess, load_data
 from tradebot_tui.ui.tune_app import HeatMap, TuneApp
 
 from ..test_cli_tune import data_dir, write_klines

@@ -37,12 +37,12 @@ from tradebot_tui.engine.commands import (
     ToggleSymbol,
 )
 from tradebot_tui.engine.healer import Healer
-from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recovery import PAUSES
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.views import Views
 from tradebot_tui.engine.wording import NoticeText
+from tradebot_tui.journal.writer import JournalWriter
 
 log = logging.getLogger("tradebot.engine")
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import trio
 
+from tradebot_tui.away.monitor import Monitor, Service
+from tradebot_tui.away.notifier import Notifier
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import MarketRules, replay_rules
@@ -25,11 +27,7 @@ from tradebot_tui.engine.commands import Command, ReplayControllable
 from tradebot_tui.engine.control import Controller
 from tradebot_tui.engine.errors import crash_later, log_stop
 from tradebot_tui.engine.healer import Healer
-from tradebot_tui.engine.journal import Journal
-from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.logs import LogRing
-from tradebot_tui.engine.monitor import Monitor, Service
-from tradebot_tui.engine.notifier import Notifier
 from tradebot_tui.engine.readings import readings_of
 from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recorder import TickRecorder
@@ -51,6 +49,8 @@ from tradebot_tui.exchange.base import (
     TickBatch,
     WatchesHeld,
 )
+from tradebot_tui.journal.store import Journal
+from tradebot_tui.journal.writer import JournalWriter
 
 log = logging.getLogger("tradebot.engine")
 

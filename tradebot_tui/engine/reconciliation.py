@@ -21,9 +21,9 @@ from tradebot_tui.core.errors import error_text
 from tradebot_tui.core.orders import client_id_prefix
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
-from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.exchange.base import ExchangeBroker
 from tradebot_tui.exchange.reports import Balance, ExchangeOrder
+from tradebot_tui.journal.writer import JournalWriter
 
 log = logging.getLogger("tradebot.engine")
 

@@ -42,7 +42,7 @@ class TickRecorder:
 
     async def run(self) -> None:
         """Write what is queued once a second until cancelled; then the rest, shielded."""
-        from tradebot_tui.exchange.recording import RotatingRecorder
+        from tradebot_tui.data.recording import RotatingRecorder
 
         recorder = RotatingRecorder(self.folder)
         log.info("recording ticks to %s", self.folder)

@@ -25,13 +25,13 @@ from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.orders import OrderClosed, OrderStatus, Side, client_id_prefix
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
-from tradebot_tui.engine.journal import Journal, JournaledOrder, JournalError
-from tradebot_tui.engine.journal_schema import EXIT_ASKED
-from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.exchange.base import ExchangeBroker
 from tradebot_tui.exchange.reports import Balance, ExchangeOrder
+from tradebot_tui.journal.schema import EXIT_ASKED
+from tradebot_tui.journal.store import Journal, JournaledOrder, JournalError
+from tradebot_tui.journal.writer import JournalWriter
 
 if TYPE_CHECKING:
     from tradebot_tui.engine.engine import Engine

@@ -18,12 +18,12 @@ import trio
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.ticks import Tick
+from tradebot_tui.data.files import Series, iter_merged, series_span, series_symbols
 from tradebot_tui.engine.commands import ReplayAction
-from tradebot_tui.engine.replay import span_text
 from tradebot_tui.engine.snapshot import ReplayStatus
 from tradebot_tui.exchange.base import TickBatch
-from tradebot_tui.exchange.datafiles import Series, iter_merged, series_span, series_symbols
 from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.replay.runner import span_text
 
 if TYPE_CHECKING:
     from tradebot_tui.engine.engine import Engine

@@ -33,11 +33,11 @@ from tradebot_tui.core.orders import (
 )
 from tradebot_tui.core.trader import Trade, Trader
 from tradebot_tui.engine import wording
-from tradebot_tui.engine.journal import JournalError
-from tradebot_tui.engine.journal_writer import JournalWriter
 from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.exchange import crashpoints
 from tradebot_tui.exchange.base import Broker, ExchangeBroker
+from tradebot_tui.journal.store import JournalError
+from tradebot_tui.journal.writer import JournalWriter
 
 log = logging.getLogger("tradebot.engine")
 

@@ -29,8 +29,8 @@ from tradebot_tui.engine.snapshot import (
     TradeHistory,
     WatchRow,
 )
-from tradebot_tui.engine.tallies import Tallies, Tally
 from tradebot_tui.engine.wording import NoticeText, order_text
+from tradebot_tui.journal.tallies import Tallies, Tally
 
 TRADE_HISTORY = 200
 NOTICES = 30

@@ -16,8 +16,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from tradebot_tui.engine import tune
-from tradebot_tui.engine.tune_report import (
+from tradebot_tui.tune import study as tune
+from tradebot_tui.tune.report import (
     Heat,
     heat,
     progress_text,
@@ -27,7 +27,7 @@ from tradebot_tui.engine.tune_report import (
     side_cells,
     value_text,
 )
-from tradebot_tui.engine.tune_workers import Runner, Setup
+from tradebot_tui.tune.workers import Runner, Setup
 
 
 class HeatMap(Static):

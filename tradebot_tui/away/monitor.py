@@ -22,17 +22,17 @@ from typing import Protocol
 
 import trio
 
+from tradebot_tui.away.health import MetricsEndpoint
+from tradebot_tui.away.notifier import Notifier
+from tradebot_tui.away.reporting import Reporter
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine.commands import Command, KillSwitch
-from tradebot_tui.engine.health import MetricsEndpoint
-from tradebot_tui.engine.journal import JournalError
-from tradebot_tui.engine.journal_writer import JournalWriter
-from tradebot_tui.engine.notifier import Notifier
 from tradebot_tui.engine.readings import Readings, fd_use, rss_mb
-from tradebot_tui.engine.reporting import Reporter
-from tradebot_tui.engine.tallies import Tallies, utc_day
 from tradebot_tui.engine.wording import NoticeText
+from tradebot_tui.journal.store import JournalError
+from tradebot_tui.journal.tallies import Tallies, utc_day
+from tradebot_tui.journal.writer import JournalWriter
 
 log = logging.getLogger("tradebot.monitor")
 

@@ -19,16 +19,17 @@ import pytest
 from tests.helpers import OLDEST_HIGH_ENTRY_MS, oldest_high_candles
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.anchors import AnchorMode
-from tradebot_tui.engine import replay_feed
-from tradebot_tui.engine.replay import run_replay, trades_csv
-from tradebot_tui.exchange import arrow_ipc, datafiles
-from tradebot_tui.exchange.datafiles import (
+from tradebot_tui.data import arrow_ipc
+from tradebot_tui.data import files as datafiles
+from tradebot_tui.data.files import (
     CANDLE_COLUMNS,
     DataFileError,
     open_candle_stream,
     read_feather,
     read_file,
 )
+from tradebot_tui.replay import feed as replay_feed
+from tradebot_tui.replay.runner import run_replay, trades_csv
 
 MIN = 60_000
 T0 = 1_767_225_600_000  # 2026-01-01

@@ -25,9 +25,9 @@ from decimal import Decimal
 import trio
 
 from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus
-from tradebot_tui.engine import journal_schema as rows
-from tradebot_tui.engine.journal import Journal, JournalError
-from tradebot_tui.engine.journal_schema import Op
+from tradebot_tui.journal import schema as rows
+from tradebot_tui.journal.schema import Op
+from tradebot_tui.journal.store import Journal, JournalError
 
 
 @dataclass(slots=True)

@@ -17,8 +17,7 @@ from typing import Any
 
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import to_dict
-from tradebot_tui.engine.trials import TrialData
-from tradebot_tui.engine.tune_space import (
+from tradebot_tui.tune.space import (
     Knob,
     Score,
     Split,
@@ -27,6 +26,7 @@ from tradebot_tui.engine.tune_space import (
     score,
     trial_settings,
 )
+from tradebot_tui.tune.trials import TrialData
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import OrderIntent
 from tradebot_tui.core.ticks import candle_to_ticks
 from tradebot_tui.core.trader import Trader
-from tradebot_tui.exchange.datafiles import CandleSeries, CandleStream
+from tradebot_tui.data.files import CandleSeries, CandleStream
 
 NEVER = 2**62
 _BLOCK = 32  # candle starts tested at once for quiet coins

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradebot_tui.config.instance_lock import InstanceLock
-from tradebot_tui.engine.tune_space import Knob, TuneError
-from tradebot_tui.engine.tune_workers import Collect, Outcome, Runner, Setup
+from tradebot_tui.tune.space import Knob, TuneError
+from tradebot_tui.tune.workers import Collect, Outcome, Runner, Setup
 
 if TYPE_CHECKING:
     import optuna

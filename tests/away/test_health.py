@@ -13,9 +13,9 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import START_MS, sim_market
+from tradebot_tui.away.health import grade, read_health, write_health
 from tradebot_tui.config.settings import MonitorSettings, Settings
 from tradebot_tui.engine.engine import Engine
-from tradebot_tui.engine.health import grade, read_health, write_health
 from tradebot_tui.exchange.paper import PaperBroker
 
 

@@ -8,15 +8,15 @@ from decimal import Decimal as D
 
 import pytest
 
+from tradebot_tui.away.monitor import HOUR_MS, MINUTE_MS, Monitor
+from tradebot_tui.away.notifier import Notifier
 from tradebot_tui.config.validate import from_dict
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import replay_rules
 from tradebot_tui.core.trader import ExitReason, Trade, Trader
-from tradebot_tui.engine.monitor import HOUR_MS, MINUTE_MS, Monitor
-from tradebot_tui.engine.notifier import Notifier
 from tradebot_tui.engine.readings import Readings
-from tradebot_tui.engine.tallies import Tallies
 from tradebot_tui.engine.wording import trade_notice
+from tradebot_tui.journal.tallies import Tallies
 
 DAY_START = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 

@@ -13,8 +13,8 @@ import pytest
 
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.money import EXACT, ZERO
-from tradebot_tui.engine.replay import ReplayResult, run_replay, trades_csv
-from tradebot_tui.exchange.datafiles import CandleSeries, Series, read_file, series_span
+from tradebot_tui.data.files import CandleSeries, Series, read_file, series_span
+from tradebot_tui.replay.runner import ReplayResult, run_replay, trades_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("TRADEBOT_SHARED_DATA") or ROOT.parent / "shared" / "data")

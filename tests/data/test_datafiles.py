@@ -13,7 +13,7 @@ import pyarrow.feather as feather
 import pytest
 
 from tradebot_tui.core.ticks import Tick
-from tradebot_tui.exchange.datafiles import (
+from tradebot_tui.data.files import (
     CandleSeries,
     DataFileError,
     TickSeries,
@@ -21,7 +21,7 @@ from tradebot_tui.exchange.datafiles import (
     read_file,
     series_span,
 )
-from tradebot_tui.exchange.recording import RecordingWriter
+from tradebot_tui.data.recording import RecordingWriter
 
 T0 = 1_774_267_740_000  # 2026-03-23 12:09 UTC, a whole minute
 MIN = 60_000

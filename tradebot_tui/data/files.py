@@ -33,7 +33,7 @@ from typing import IO, Any, NoReturn
 
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ticks import candle_to_ticks
-from tradebot_tui.exchange import arrow_ipc, recording
+from tradebot_tui.data import arrow_ipc, recording
 
 TICK_CSV_HEADER = "ts_ms,symbol,price"
 _FREQTRADE_NAME = re.compile(

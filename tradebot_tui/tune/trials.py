@@ -36,15 +36,15 @@ from tradebot_tui.core.anchors import AnchorMode, TableAnchor, rolling_highs
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.ticks import candle_to_ticks
 from tradebot_tui.core.trader import StrategyParams, Trade
-from tradebot_tui.engine.paper_session import OpenPosition, PaperSession
-from tradebot_tui.engine.replay import aligned_starts, check_quote, run_replay
-from tradebot_tui.exchange.datafiles import (
+from tradebot_tui.data.files import (
     CandleSeries,
     Series,
     open_candle_stream,
     read_file,
     series_span,
 )
+from tradebot_tui.replay.runner import aligned_starts, check_quote, run_replay
+from tradebot_tui.replay.session import OpenPosition, PaperSession
 
 BLOCK = 64  # ticks a block: the unit passed over at once
 _NOT_YET = float("inf")  # the ratio of a tick before the anchor's window is full

@@ -14,8 +14,8 @@ from tests.helpers import OLDEST_HIGH_ENTRY_MS, oldest_high_candles
 from tradebot_tui.core.anchors import AnchorMode, AnchorTracker
 from tradebot_tui.core.exits import ExitParams
 from tradebot_tui.core.trader import StrategyParams
-from tradebot_tui.engine.replay import ReplayError, ReplayResult, run_replay, trades_csv
-from tradebot_tui.exchange.datafiles import CandleSeries, Series, TickSeries, read_file
+from tradebot_tui.data.files import CandleSeries, Series, TickSeries, read_file
+from tradebot_tui.replay.runner import ReplayError, ReplayResult, run_replay, trades_csv
 
 PARAMS = StrategyParams(window_s=60, cooldown_s=900)
 HEADER = "symbol,entry_ts_ms,entry_price,exit_ts_ms,exit_price,qty,exit_reason,pnl_quote"

@@ -12,7 +12,7 @@ from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.anchors import DAY_MS
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.trader import Trade
-from tradebot_tui.engine.tune_space import (
+from tradebot_tui.tune.space import (
     DEFAULT_SPACE,
     TuneError,
     build_space,

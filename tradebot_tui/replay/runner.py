@@ -31,9 +31,9 @@ from tradebot_tui.core.market import split_symbol
 from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.stats import TRADES_CSV_HEADER, TradeStats, trade_stats
 from tradebot_tui.core.trader import StrategyParams, Trade
-from tradebot_tui.engine.paper_session import OpenPosition, PaperSession
-from tradebot_tui.engine.replay_feed import NEVER, Feed
-from tradebot_tui.exchange.datafiles import CandleSeries, CandleStream, Series, iter_merged
+from tradebot_tui.data.files import CandleSeries, CandleStream, Series, iter_merged
+from tradebot_tui.replay.feed import NEVER, Feed
+from tradebot_tui.replay.session import OpenPosition, PaperSession
 
 
 class ReplayError(TradebotError):

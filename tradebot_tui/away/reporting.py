@@ -14,10 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tradebot_tui import __version__
-from tradebot_tui.config.settings import Settings
-from tradebot_tui.core.lifecycle import State
-from tradebot_tui.core.trader import Trader
-from tradebot_tui.engine.health import (
+from tradebot_tui.away.health import (
     FEED_SILENT_S,
     MetricsEndpoint,
     Placements,
@@ -25,9 +22,12 @@ from tradebot_tui.engine.health import (
     grade,
     write_health,
 )
-from tradebot_tui.engine.notifier import Notifier
+from tradebot_tui.away.notifier import Notifier
+from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.lifecycle import State
+from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine.readings import Readings
-from tradebot_tui.engine.tallies import Tallies
+from tradebot_tui.journal.tallies import Tallies
 
 log = logging.getLogger("tradebot.monitor")
 

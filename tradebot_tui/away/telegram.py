@@ -32,7 +32,7 @@ from tradebot_tui.config.settings import TelegramSettings
 from tradebot_tui.core.display import fmt_money, fmt_qty
 from tradebot_tui.engine.commands import Command, ExitAll, ExitPosition, PauseEntries, ResumeEntries
 from tradebot_tui.engine.snapshot import EngineSnapshot
-from tradebot_tui.engine.tallies import Tallies
+from tradebot_tui.journal.tallies import Tallies
 
 if TYPE_CHECKING:
     from tradebot_tui.engine.engine import Engine

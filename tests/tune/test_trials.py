@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from tradebot_tui.core.anchors import AnchorMode, AnchorTracker, TableAnchor, rolling_highs
 from tradebot_tui.core.exits import ExitParams, ExitWatch
 from tradebot_tui.core.trader import StrategyParams
-from tradebot_tui.engine.replay import run_replay, trades_csv
-from tradebot_tui.engine.trials import TrialData
-from tradebot_tui.exchange.datafiles import CandleSeries, Series
+from tradebot_tui.data.files import CandleSeries, Series
+from tradebot_tui.replay.runner import run_replay, trades_csv
+from tradebot_tui.tune.trials import TrialData
 
-from .test_replay_shared import OHLCV
+from tests.replay.test_replay_shared import OHLCV
 
 MONTH = OHLCV / "binance_spot_1m_2026-03_5pairs"
 

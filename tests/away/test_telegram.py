@@ -16,6 +16,7 @@ import trio
 from tests.engine.test_paper_journal import engine as paper_engine
 from tests.fake_telegram import FakeTelegram
 from tests.helpers import expected_live_ticks
+from tradebot_tui.away.telegram import Desk, TelegramApi, TelegramRemote
 from tradebot_tui.config.credentials import (
     Secret,
     SecretsError,
@@ -24,9 +25,8 @@ from tradebot_tui.config.credentials import (
 )
 from tradebot_tui.config.settings import Settings, TelegramSettings
 from tradebot_tui.engine.engine import Engine
-from tradebot_tui.engine.journal import Journal
-from tradebot_tui.engine.tallies import Tallies
-from tradebot_tui.engine.telegram import Desk, TelegramApi, TelegramRemote
+from tradebot_tui.journal.store import Journal
+from tradebot_tui.journal.tallies import Tallies
 
 TOKEN = "123456:AAH-secret-token-xyz"
 OWNER = 4242

@@ -35,8 +35,8 @@ from tradebot_tui.core.orders import (
     Purpose,
     Side,
 )
-from tradebot_tui.engine import journal_schema as rows
-from tradebot_tui.engine.journal_schema import MIGRATIONS, SCHEMA_VERSION, Op
+from tradebot_tui.journal import schema as rows
+from tradebot_tui.journal.schema import MIGRATIONS, SCHEMA_VERSION, Op
 
 IDENTITY_LENGTH = 8
 _IDENTITY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"

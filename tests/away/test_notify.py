@@ -16,14 +16,14 @@ import trio
 
 from tests.fake_notify import NotifyTarget
 from tests.helpers import START_MS, sim_market
+from tradebot_tui.away.monitor import UNSENT
+from tradebot_tui.away.notifier import AppriseSender, Notifier, render
 from tradebot_tui.config.credentials import Secret, SecretsError, load_notify_urls
 from tradebot_tui.config.settings import NotifySettings, Settings
 from tradebot_tui.engine.engine import Engine
-from tradebot_tui.engine.journal import Journal
 from tradebot_tui.engine.logs import redact
-from tradebot_tui.engine.monitor import UNSENT
-from tradebot_tui.engine.notifier import AppriseSender, Notifier, render
 from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.journal.store import Journal
 
 FAST = NotifySettings(coalesce_s=0.2, timeout_s=2.0, daily_at="")
 
@@ -169,7 +169,7 @@ def test_bursts_are_coalesced_and_the_rate_is_capped() -> None:
 
 
 def test_render_says_what_was_dropped() -> None:
-    from tradebot_tui.engine.notifier import Event
+    from tradebot_tui.away.notifier import Event
 
     title, body, severity = render([Event("errors", "A", "x", "error")], dropped=3)
     assert title == "tradebot-tui: 4 events" and "3 more" in body and severity == "error"

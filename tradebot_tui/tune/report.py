@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tradebot_tui.engine.tune import Progress, Row
-from tradebot_tui.engine.tune_space import Knob
+from tradebot_tui.tune.space import Knob
+from tradebot_tui.tune.study import Progress, Row
 
 if TYPE_CHECKING:
     import optuna

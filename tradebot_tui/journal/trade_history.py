@@ -20,10 +20,10 @@ from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.orders import OrderClosed
 from tradebot_tui.core.trader import Trade, Trader
-from tradebot_tui.engine.journal import Journal
-from tradebot_tui.engine.journal_schema import SCHEMA_VERSION
-from tradebot_tui.engine.replay import trades_csv
-from tradebot_tui.engine.tallies import Tallies, Tally
+from tradebot_tui.journal.schema import SCHEMA_VERSION
+from tradebot_tui.journal.store import Journal
+from tradebot_tui.journal.tallies import Tallies, Tally
+from tradebot_tui.replay.runner import trades_csv
 
 
 class TradesError(TradebotError):

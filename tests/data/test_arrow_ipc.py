@@ -20,16 +20,13 @@ from tests.helpers import OLDEST_HIGH_ENTRY_MS, oldest_high_candles
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.anchors import AnchorMode
 from tradebot_tui.data import arrow_ipc
-from tradebot_tui.data import files as datafiles
-from tradebot_tui.data.files import (
-    CANDLE_COLUMNS,
-    DataFileError,
-    open_candle_stream,
-    read_feather,
-    read_file,
-)
+from tradebot_tui.data import feather as datafiles
+from tradebot_tui.data.feather import CANDLE_COLUMNS, open_candle_stream, read_feather
+from tradebot_tui.data.files import read_file
+from tradebot_tui.data.series import DataFileError
+from tradebot_tui.data.trades_csv import trades_csv
 from tradebot_tui.replay import feed as replay_feed
-from tradebot_tui.replay.runner import run_replay, trades_csv
+from tradebot_tui.replay.runner import run_replay
 
 MIN = 60_000
 T0 = 1_767_225_600_000  # 2026-01-01

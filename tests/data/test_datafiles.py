@@ -13,15 +13,15 @@ import pyarrow.feather as feather
 import pytest
 
 from tradebot_tui.core.ticks import Tick
-from tradebot_tui.data.files import (
+from tradebot_tui.data.files import read_file
+from tradebot_tui.data.recording import RecordingWriter
+from tradebot_tui.data.series import (
     CandleSeries,
     DataFileError,
     TickSeries,
     iter_series,
-    read_file,
     series_span,
 )
-from tradebot_tui.data.recording import RecordingWriter
 
 T0 = 1_774_267_740_000  # 2026-03-23 12:09 UTC, a whole minute
 MIN = 60_000

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from tests.helpers import OLDEST_HIGH_ENTRY_MS, oldest_high_candles
 from tradebot_tui.core.anchors import AnchorMode, AnchorTracker
 from tradebot_tui.core.exits import ExitParams
-from tradebot_tui.core.trader import StrategyParams
-from tradebot_tui.data.files import CandleSeries, Series, TickSeries, read_file
-from tradebot_tui.replay.runner import ReplayError, ReplayResult, run_replay, trades_csv
+from tradebot_tui.core.params import StrategyParams
+from tradebot_tui.data.files import read_file
+from tradebot_tui.data.series import CandleSeries, Series, TickSeries
+from tradebot_tui.data.trades_csv import trades_csv
+from tradebot_tui.replay.runner import ReplayError, ReplayResult, run_replay
 
 PARAMS = StrategyParams(window_s=60, cooldown_s=900)
 HEADER = "symbol,entry_ts_ms,entry_price,exit_ts_ms,exit_price,qty,exit_reason,pnl_quote"

@@ -13,8 +13,10 @@ import pytest
 
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.money import EXACT, ZERO
-from tradebot_tui.data.files import CandleSeries, Series, read_file, series_span
-from tradebot_tui.replay.runner import ReplayResult, run_replay, trades_csv
+from tradebot_tui.data.files import read_file
+from tradebot_tui.data.series import CandleSeries, Series, series_span
+from tradebot_tui.data.trades_csv import trades_csv
+from tradebot_tui.replay.runner import ReplayResult, run_replay
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("TRADEBOT_SHARED_DATA") or ROOT.parent / "shared" / "data")

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.replay.test_replay_shared import OHLCV
 from tradebot_tui.core.anchors import AnchorMode, AnchorTracker, TableAnchor, rolling_highs
 from tradebot_tui.core.exits import ExitParams, ExitWatch
-from tradebot_tui.core.trader import StrategyParams
-from tradebot_tui.data.files import CandleSeries, Series
-from tradebot_tui.replay.runner import run_replay, trades_csv
+from tradebot_tui.core.params import StrategyParams
+from tradebot_tui.data.series import CandleSeries, Series
+from tradebot_tui.data.trades_csv import trades_csv
+from tradebot_tui.replay.runner import run_replay
 from tradebot_tui.tune.trials import TrialData
-
-from tests.replay.test_replay_shared import OHLCV
 
 MONTH = OHLCV / "binance_spot_1m_2026-03_5pairs"
 

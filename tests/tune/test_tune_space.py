@@ -10,8 +10,8 @@ import pytest
 
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.anchors import DAY_MS
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.exits import ExitReason
-from tradebot_tui.core.trader import Trade
 from tradebot_tui.tune.space import (
     DEFAULT_SPACE,
     TuneError,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal, localcontext
 
+from tradebot_tui.core.fills import fill_at_reference
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import EXACT, dec, divide_down
 from tradebot_tui.core.orders import (
@@ -35,12 +36,7 @@ class PaperBroker:
 
     def execute(self, intent: OrderIntent) -> list[BrokerEvent]:
         """Fill `intent` at once."""
-        with localcontext(EXACT):
-            fee = intent.qty * intent.price * self.fee_rate
-        return [
-            Fill(intent.client_id, intent.qty, intent.price, fee, intent.ts_ms),
-            OrderClosed(intent.client_id, OrderStatus.FILLED, intent.ts_ms),
-        ]
+        return fill_at_reference(intent, self.fee_rate)
 
     async def follow(self, intent: OrderIntent, emit: Emit) -> None:
         for event in self.execute(intent):

@@ -15,7 +15,8 @@ from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import OrderIntent
 from tradebot_tui.core.ticks import candle_to_ticks
 from tradebot_tui.core.trader import Trader
-from tradebot_tui.data.files import CandleSeries, CandleStream
+from tradebot_tui.data.feather import CandleStream
+from tradebot_tui.data.series import CandleSeries
 
 NEVER = 2**62
 _BLOCK = 32  # candle starts tested at once for quiet coins

@@ -14,24 +14,21 @@ Two ways to produce the ticks, with identical output:
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
-from tradebot_tui.config.files import write_atomic
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import split_symbol
 from tradebot_tui.core.money import fmt_decimal
-from tradebot_tui.core.stats import TRADES_CSV_HEADER, TradeStats, trade_stats
-from tradebot_tui.core.trader import StrategyParams, Trade
-from tradebot_tui.data.files import CandleSeries, CandleStream, Series, iter_merged
+from tradebot_tui.core.params import StrategyParams
+from tradebot_tui.core.stats import TradeStats, trade_stats
+from tradebot_tui.data.feather import CandleStream
+from tradebot_tui.data.series import CandleSeries, Series, iter_merged, span_text
 from tradebot_tui.replay.feed import NEVER, Feed
 from tradebot_tui.replay.session import OpenPosition, PaperSession
 
@@ -144,16 +141,6 @@ def run_replay(
     return result
 
 
-def utc_text(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def span_text(span: tuple[int, int] | None) -> str:
-    if span is None:
-        return "nothing (the files hold no rows)"
-    return f"{utc_text(span[0])} to {utc_text(span[1])} UTC"
-
-
 def report_lines(result: ReplayResult, quote: str) -> list[str]:
     """The replay summary, one figure a line."""
     stats = result.stats
@@ -183,28 +170,3 @@ def report_lines(result: ReplayResult, quote: str) -> list[str]:
         lines.append("still open    0")
     lines.append(f"speed         {result.ticks_per_s:,.0f} ticks/s ({result.elapsed_s:.2f} s)")
     return lines
-
-
-def trades_csv(trades: Sequence[Trade]) -> str:
-    """The trades file of DESIGN.md section 5: same trades, same bytes."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(TRADES_CSV_HEADER.split(","))
-    for t in trades:
-        writer.writerow(
-            (
-                t.symbol,
-                t.entry_ts_ms,
-                fmt_decimal(t.entry_price),
-                t.exit_ts_ms,
-                fmt_decimal(t.exit_price),
-                fmt_decimal(t.qty),
-                t.exit_reason.value,
-                fmt_decimal(t.pnl),
-            )
-        )
-    return out.getvalue()
-
-
-def write_trades(path: Path, trades: Sequence[Trade]) -> None:
-    write_atomic(path, trades_csv(trades).encode())

@@ -1,16 +1,18 @@
-"""A paper trading session: a fresh trader, ledger and paper broker, what one replay (or
-one `tune` trial) trades with."""
+"""A paper trading session: a fresh trader and ledger, every order filled at once at the
+reference price; what one replay (or one `tune` trial) trades with."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
+from tradebot_tui.core.book import Position, Trade
+from tradebot_tui.core.fills import fill_at_reference
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import replay_rules
 from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent
-from tradebot_tui.core.trader import Position, StrategyParams, Trade, Trader
-from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.core.params import StrategyParams
+from tradebot_tui.core.trader import Trader
 
 
 @dataclass(slots=True)
@@ -26,29 +28,30 @@ class OpenPosition:
 
 
 class PaperSession:
-    """A fresh trader, ledger and paper broker: what one replay trades with."""
+    """A fresh trader and ledger, orders filled at the reference price: what one replay
+    trades with."""
 
-    __slots__ = ("broker", "ledger", "trader", "trades")
+    __slots__ = ("fee_rate", "ledger", "trader", "trades")
 
     def __init__(self, params: StrategyParams, quote: str, initial: Decimal) -> None:
         self.ledger = Ledger(quote, initial)
         self.trader = Trader(params, self.ledger, replay_rules, id_prefix="tb-replay-sim-")
-        self.broker = PaperBroker(params.fee_rate)
+        self.fee_rate = params.fee_rate
         self.trades: list[Trade] = []
 
     def execute(self, intent: OrderIntent) -> None:
         """Fill `intent` at once at its price and tell the trader; a closed round trip
         joins `trades`."""
         trader = self.trader
-        for event in self.broker.execute(intent):
+        for event in fill_at_reference(intent, self.fee_rate):
             if isinstance(event, Fill):
                 trader.on_fill(event)
             elif isinstance(event, OrderClosed):
                 trade = trader.on_closed(event)
                 if trade is not None:
                     self.trades.append(trade)
-            else:  # a paper fill is never in doubt
-                raise TypeError(f"the paper broker reported {event!r}")
+            else:  # a reference fill is never in doubt
+                raise TypeError(f"a reference fill reported {event!r}")
 
     def open_positions(self) -> list[OpenPosition]:
         """What is still held, by symbol, at each symbol's last price."""

@@ -18,9 +18,9 @@ from typing import Any
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import ConfigError, FieldInfo, fields, from_dict, to_dict
 from tradebot_tui.core.anchors import DAY_MS
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.stats import trade_stats
-from tradebot_tui.core.trader import Trade
 
 # The sections whose numbers a search may set: when to buy, how much risk, when to sell.
 TUNABLE_SECTIONS = ("strategy", "risk", "exits")

@@ -33,16 +33,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from tradebot_tui.core.anchors import AnchorMode, TableAnchor, rolling_highs
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.lifecycle import State
+from tradebot_tui.core.params import StrategyParams
 from tradebot_tui.core.ticks import candle_to_ticks
-from tradebot_tui.core.trader import StrategyParams, Trade
-from tradebot_tui.data.files import (
-    CandleSeries,
-    Series,
-    open_candle_stream,
-    read_file,
-    series_span,
-)
+from tradebot_tui.data.feather import open_candle_stream
+from tradebot_tui.data.files import read_file
+from tradebot_tui.data.series import CandleSeries, Series, series_span
 from tradebot_tui.replay.runner import aligned_starts, check_quote, run_replay
 from tradebot_tui.replay.session import OpenPosition, PaperSession
 

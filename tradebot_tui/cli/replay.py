@@ -1,0 +1,129 @@
+"""`tradebot-tui replay`: the strategy over recorded or historical data, headless (a
+report and the trades file) or in the app (`--tui`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tradebot_tui.cli.common import EXIT_OK, UsageError, config_note, parse_date
+from tradebot_tui.config.locations import Locations
+from tradebot_tui.config.settings import Settings
+from tradebot_tui.config.store import load_settings
+
+
+def add_parser(commands: Any) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="run the strategy headless over recorded or historical data",
+        description="Replay tick CSV, freqtrade OHLCV (.feather/.json), Binance Vision kline "
+        "CSV and tradebot recordings through the trading core with paper fills. Several "
+        "files are merged in time order. Dates are UTC: 2026-03-25, 2026-03-25T14:30 or "
+        "epoch milliseconds; a --to date without a time includes that whole day.",
+    )
+    replay.add_argument("paths", nargs="+", metavar="PATH", help="data files to replay")
+    replay.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS, help="config file to use"
+    )
+    replay.add_argument("--trades-out", metavar="FILE", help="write the closed trades as CSV")
+    replay.add_argument("--from", dest="from_date", metavar="DATE", help="trade from this time on")
+    replay.add_argument("--to", dest="to_date", metavar="DATE", help="trade up to this time")
+    replay.add_argument(
+        "--tui",
+        action="store_true",
+        help="watch the replay in the app (r pause, n step, + faster, - slower)",
+    )
+    replay.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        metavar="X",
+        help="with --tui: replay time per wall-clock second (default 60: a minute a second)",
+    )
+    replay.add_argument(
+        "--paused", action="store_true", help="with --tui: start paused (n steps a minute)"
+    )
+    replay.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, locations: Locations) -> int:
+
+    from tradebot_tui.data.feather import open_candle_stream
+    from tradebot_tui.data.files import read_file
+    from tradebot_tui.data.series import series_span, span_text
+    from tradebot_tui.data.trades_csv import write_trades
+    from tradebot_tui.replay.runner import report_lines, run_replay
+
+    settings = load_settings(locations.config_file, required=locations.config_explicit)
+    from_ms = None if args.from_date is None else parse_date(args.from_date, "--from")
+    to_ms = None if args.to_date is None else parse_date(args.to_date, "--to", end=True)
+    if from_ms is not None and to_ms is not None and to_ms < from_ms:
+        raise UsageError(f"--to {args.to_date} is before --from {args.from_date}")
+    trades_out = Path(args.trades_out) if args.trades_out else None
+    if trades_out is not None and trades_out.is_dir():
+        raise UsageError(f"--trades-out {trades_out} is a directory")
+    if args.tui:
+        if trades_out is not None:
+            raise UsageError("--trades-out is for the headless replay; drop it or --tui")
+        if not 0 < args.speed <= 1_000_000:
+            raise UsageError(f"--speed {args.speed:g}: must be above 0 and at most 1000000")
+        return replay_tui(
+            args, settings, locations, [read_file(Path(p)) for p in args.paths], from_ms, to_ms
+        )
+    # Feather candle files are streamed (a chunk at a time: memory flat whatever the
+    # span); any other input is read whole.
+    series: list[Any] = [open_candle_stream(Path(p)) or read_file(Path(p)) for p in args.paths]
+    result = run_replay(
+        series,
+        settings.strategy_params(),
+        quote=settings.budget.quote,
+        initial=settings.budget.initial,
+        from_ms=from_ms,
+        to_ms=to_ms,
+    )
+    if result.ticks == 0:
+        raise UsageError(
+            f"no ticks to trade between {args.from_date or 'the start'} and "
+            f"{args.to_date or 'the end'}; the data covers {span_text(series_span(series))}"
+        )
+    for line in report_lines(result, settings.budget.quote):
+        print(line)
+    if trades_out is not None:
+        try:
+            write_trades(trades_out, result.trades)
+        except OSError as exc:
+            raise UsageError(f"--trades-out {trades_out}: {exc.strerror or exc}") from None
+        print(f"trades written to {trades_out}")
+    return EXIT_OK
+
+
+def replay_tui(
+    args: argparse.Namespace,
+    settings: Settings,
+    locations: Locations,
+    series: list[Any],
+    from_ms: int | None,
+    to_ms: int | None,
+) -> int:
+    """The app over a replay: the live engine, paper fills, ticks paced by `--speed`."""
+
+    from tradebot_tui.cli.run import run_engine
+    from tradebot_tui.engine.replay_source import ReplaySource
+    from tradebot_tui.wiring.replay import replay_engine
+    from tradebot_tui.replay.runner import check_quote
+
+    check_quote(series, settings.budget.quote)
+    try:
+        source = ReplaySource(
+            series, speed=args.speed, from_ms=from_ms, to_ms=to_ms, paused=args.paused
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    make_engine = replay_engine(settings, source)
+    files = ", ".join(Path(p).name for p in args.paths)
+    notes = (
+        config_note(locations, settings_loaded=locations.config_file.exists()),
+        f"replaying {files} with paper fills; API keys are not used",
+    )
+    return run_engine(settings, locations, make_engine, notes, replay=True)

@@ -1,0 +1,87 @@
+"""A run of the bot assembled: source, broker, journal, engine and the services off the
+trading path, as the settings ask."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from tradebot_tui.away.health import HEALTH_FILE
+from tradebot_tui.config.locations import Locations
+from tradebot_tui.config.settings import Settings
+from tradebot_tui.engine import Engine
+from tradebot_tui.engine.recovery import LAST_PRICES
+from tradebot_tui.exchange.base import Broker, MarketDataSource
+from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.exchange.simulator import SimulatedMarket
+from tradebot_tui.journal.store import Journal
+from tradebot_tui.wiring.away import make_notifier, make_remote, plug_away
+from tradebot_tui.wiring.journals import open_journal
+from tradebot_tui.wiring.sources import exchange_feed, simulated_market
+
+
+@dataclass(slots=True)
+class Bot:
+    """What a run trades with; `engine()` makes its engine (the app calls it with its
+    `publish` and `log_ring`, once a live run is confirmed)."""
+
+    settings: Settings
+    locations: Locations
+    source: MarketDataSource
+    broker: Broker
+    live: bool
+    new_journal: bool
+    paper_journal: Journal | None
+    crash_after_s: float | None = None
+
+    def engine(self, **kwargs: Any) -> Engine:
+        settings, locations = self.settings, self.locations
+        journal = self.paper_journal
+        if self.live:  # opened only now, so that a run not confirmed leaves nothing behind
+            journal = open_journal(settings, locations, live=True, new_journal=self.new_journal)
+        engine = Engine(
+            settings,
+            self.source,
+            self.broker,
+            mode="LIVE" if self.live else "PAPER",
+            crash_after_s=self.crash_after_s,
+            recordings=locations.recordings_dir if settings.market.record else None,
+            journal=journal,
+            **kwargs,
+        )
+        plug_away(
+            engine,
+            notifier=make_notifier(settings, locations),
+            remote=make_remote(settings, locations),
+            health_file=locations.data_dir / HEALTH_FILE,  # for `tradebot-tui status`
+        )
+        return engine
+
+
+def assemble(
+    settings: Settings,
+    locations: Locations,
+    *,
+    live: bool,
+    new_journal: bool = False,
+    crash_after_s: float | None = None,
+) -> Bot:
+    """The source, the broker and (paper) the journal of a run; the engine comes later.
+
+    Paper opens its journal now: the simulated market goes on from the prices it kept.
+    Call it holding the data dir's instance lock.
+    """
+    source: MarketDataSource
+    if settings.market.source == "simulated":
+        source = simulated_market(settings, str(locations.config_file))
+        broker: Broker = PaperBroker(settings.exchange.fee_rate)
+    else:
+        source, broker = exchange_feed(settings, locations, live=live)
+    paper_journal = None
+    if not live:
+        paper_journal = open_journal(settings, locations, live=False, new_journal=new_journal)
+        prices = paper_journal.meta(LAST_PRICES)
+        if prices and isinstance(source, SimulatedMarket):
+            source.resume_from(json.loads(prices))  # the market goes on where it was
+    return Bot(settings, locations, source, broker, live, new_journal, paper_journal, crash_after_s)

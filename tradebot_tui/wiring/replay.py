@@ -1,0 +1,27 @@
+"""`replay --tui`: the live engine over recorded data, paced for watching, paper fills."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from tradebot_tui.config.settings import Settings
+from tradebot_tui.engine import Engine
+from tradebot_tui.engine.replay_source import ReplaySource
+from tradebot_tui.exchange.paper import PaperBroker
+
+
+def replay_engine(settings: Settings, source: ReplaySource) -> Callable[..., Engine]:
+    """What `replay --tui` runs: the live engine with paper fills, on the data's time.
+
+    Returns a factory taking the app's `publish` and `log_ring` keywords.
+    """
+    # Engine time is the data's time: the wall clock never enters.
+    return partial(
+        Engine,
+        settings,
+        source,
+        PaperBroker(settings.exchange.fee_rate),
+        mode="REPLAY",
+        clock=lambda: 0,
+    )

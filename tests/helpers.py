@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from tradebot_tui.config.settings import Settings
-from tradebot_tui.data.files import CandleSeries
+from tradebot_tui.data.series import CandleSeries
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.logs import LogRing
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.exchange.base import QuoteBook
-from tradebot_tui.exchange.live_sources import _ExchangeFeed
+from tradebot_tui.exchange.feed import ExchangeFeed
 from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.exchange.simulator import SimulatedMarket
 from tradebot_tui.exchange.universe import UniverseRule
@@ -92,7 +92,7 @@ def raw_market(symbol: str) -> dict[str, Any]:
     }
 
 
-class OfflineFeed(_ExchangeFeed):
+class OfflineFeed(ExchangeFeed):
     """The exchange feed's universe logic without an exchange: `coins` markets named
     C0/USDT... as ccxt lists them, and the universe the caller picks (`universe`)."""
 

@@ -14,7 +14,7 @@ from tradebot_tui.core.market import replay_rules
 from tradebot_tui.core.orders import Fill, OrderClosed, Purpose
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.core.trader import Trader
-from tradebot_tui.exchange.live_sources import Conflater
+from tradebot_tui.exchange.conflation import Conflater
 from tradebot_tui.exchange.paper import PaperBroker
 
 

@@ -20,13 +20,10 @@ from trio.testing import MockClock
 from tests.exchange.test_live_broker import make_client
 from tests.fake_exchange import FakeBinance
 from tradebot_tui.exchange.base import QuoteBook, TickBatch
+from tradebot_tui.exchange.binance_ws import BinanceWebsocketSource, parse_message
+from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
 from tradebot_tui.exchange.client import ExchangeClient
-from tradebot_tui.exchange.live_sources import (
-    BinanceWebsocketSource,
-    CcxtPollingSource,
-    MalformedMessage,
-    parse_message,
-)
+from tradebot_tui.exchange.feed import MalformedMessage
 from tradebot_tui.exchange.resilience import BreakerState, CircuitBreaker, WeightBudget
 from tradebot_tui.exchange.universe import UniverseRule, is_leveraged, select
 

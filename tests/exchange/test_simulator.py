@@ -9,8 +9,9 @@ import trio
 
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.orders import Fill
+from tradebot_tui.core.params import StrategyParams
 from tradebot_tui.core.ticks import Tick
-from tradebot_tui.core.trader import StrategyParams, Trader
+from tradebot_tui.core.trader import Trader
 from tradebot_tui.exchange.base import TickBatch
 from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.exchange.simulator import PAIRS, SimulatedMarket, UnknownSymbol

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import trio
 
+from tests.exchange.test_feeds import collect
 from tests.exchange.test_live_broker import make_client
-from tests.exchange.test_live_sources import collect
 from tests.fake_exchange import FakeBinance
-from tradebot_tui.exchange import live_sources
+from tradebot_tui.exchange import binance_ws
 from tradebot_tui.exchange.base import TickBatch
-from tradebot_tui.exchange.live_sources import BinanceWebsocketSource, parse_message
+from tradebot_tui.exchange.binance_ws import BinanceWebsocketSource, parse_message
 from tradebot_tui.exchange.universe import UniverseRule
 
 TWO = UniverseRule("USDT", "static", ("BTC/USDT", "ETH/USDT"))
@@ -64,7 +64,7 @@ def test_auto_reads_book_tickers_for_a_small_universe(fake: FakeBinance) -> None
 def test_auto_reads_the_all_market_array_for_a_large_universe(
     fake: FakeBinance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(live_sources, "AUTO_BOOK_LIMIT", 1)  # two coins count as many
+    monkeypatch.setattr(binance_ws, "AUTO_BOOK_LIMIT", 1)  # two coins count as many
     batches, source = stream(fake, TWO, 12)
     assert fake.ws_subscriptions[0] == ["!miniTicker@arr"]
     symbols = [t.symbol for b in batches for t in b.ticks]
@@ -79,7 +79,7 @@ def test_auto_reads_the_all_market_array_for_a_large_universe(
 def test_crossing_the_limit_reconnects_on_the_other_stream(
     fake: FakeBinance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(live_sources, "AUTO_BOOK_LIMIT", 1)
+    monkeypatch.setattr(binance_ws, "AUTO_BOOK_LIMIT", 1)
     one = UniverseRule("USDT", "static", ("BTC/USDT",))
 
     async def go() -> BinanceWebsocketSource:

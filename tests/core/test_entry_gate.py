@@ -16,10 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradebot_tui.core.anchors import AnchorMode
+from tradebot_tui.core.book import Status
+from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus, Purpose, Side
-from tradebot_tui.core.trader import Status, StrategyParams, Trader
+from tradebot_tui.core.params import StrategyParams
+from tradebot_tui.core.trader import Trader
 
 SYMBOL = "BTC/USDT"
 T0 = 1_767_225_600_000
@@ -75,13 +78,13 @@ def build(state: dict[str, object]) -> tuple[Trader, int, float]:
     if state["spent"]:
         spent = min(state["spent"], trader.ledger.free)  # type: ignore[type-var]
         trader.ledger.reserve("elsewhere", spent)
-    trader.paused = bool(state["paused"])
-    trader.circuit_open = bool(state["circuit_open"])
+    trader.gate.set(Pause.OWNER, bool(state["paused"]))
+    trader.gate.set(Pause.BREAKER, bool(state["circuit_open"]))
     if state["symbol_paused"]:
-        trader.paused_symbols.add(SYMBOL)
+        trader.gate.hold(CoinHold.OWNER, SYMBOL)
     if state["held"]:
-        trader.held[SYMBOL] = "holding 0 BTC here, 0.5 on the exchange"
-    trader.open_count = int(state["open_count"])  # type: ignore[call-overload]
+        trader.gate.hold(CoinHold.MISMATCH, SYMBOL, "holding 0 BTC here, 0.5 on the exchange")
+    trader.positions.open_count = int(state["open_count"])  # type: ignore[call-overload]
     ts = T0 + 125_000
     trader.now_ms = ts + int(state["age_s"]) * 1000  # type: ignore[call-overload]
     return trader, ts, level * (1 - float(state["drop_pct"]) / 100)  # type: ignore[arg-type]

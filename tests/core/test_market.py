@@ -5,8 +5,8 @@ from decimal import Decimal as D
 
 import pytest
 
+from tradebot_tui.core.identity import client_id_prefix, client_id_seq, client_order_id
 from tradebot_tui.core.market import MarketRules, replay_rules, split_symbol
-from tradebot_tui.core.orders import client_id_prefix, client_id_seq, client_order_id
 
 
 def test_entry_quantity_rounds_down_to_the_step() -> None:

@@ -21,7 +21,8 @@ from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import EXACT
 from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus, Purpose
-from tradebot_tui.core.trader import StrategyParams, Trader
+from tradebot_tui.core.params import StrategyParams
+from tradebot_tui.core.trader import Trader
 
 # Amounts with 0 to 12 decimals, from a hundred-millionth to a few thousand.
 amounts = st.builds(

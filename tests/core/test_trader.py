@@ -5,12 +5,15 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from tradebot_tui.core.anchors import AnchorMode
+from tradebot_tui.core.book import Status, Trade
 from tradebot_tui.core.exits import ExitParams, ExitReason
+from tradebot_tui.core.gate import Pause
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.market import replay_rules
 from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus, Purpose
-from tradebot_tui.core.trader import Status, StrategyParams, Trade, Trader
+from tradebot_tui.core.params import StrategyParams
+from tradebot_tui.core.trader import Trader
 
 H = 3_600_000
 FEE = D("0.001")
@@ -98,10 +101,10 @@ def test_blocks_paused_max_positions_budget() -> None:
     t = make(StrategyParams(max_positions=1), budget=150)
     for sym in ("A/USDT", "B/USDT"):
         warm(t, sym)
-    t.paused = True
+    t.gate.pause(Pause.OWNER)
     assert t.on_tick(H + 1, "A/USDT", 97.0) is None
     assert t.status("A/USDT", H + 1)[0] is Status.PAUSED
-    t.paused = False
+    t.gate.release(Pause.OWNER)
     first = t.on_tick(H + 2, "A/USDT", 97.0)
     assert first is not None
     fill(t, first)

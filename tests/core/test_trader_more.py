@@ -7,12 +7,15 @@ from decimal import Decimal as D
 import pytest
 
 from tradebot_tui.core.anchors import DAY_MS, AnchorMode
+from tradebot_tui.core.book import Status
 from tradebot_tui.core.exits import ExitReason
+from tradebot_tui.core.gate import Pause
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus
-from tradebot_tui.core.trader import Status, StrategyParams, Trader
+from tradebot_tui.core.params import StrategyParams
+from tradebot_tui.core.trader import Trader
 
 H = 3_600_000
 FEE = D("0.001")
@@ -153,7 +156,7 @@ def test_protections_never_block_exits() -> None:
     assert entry is not None
     fill(t, entry)
     close(t, entry)
-    t.paused = True
+    t.gate.pause(Pause.OWNER)
     t.now_ms = 10 * H  # everything stale, too
     exit_ = t.on_tick(H + 1, SYM, 90.0)
     assert exit_ is not None and exit_.reason is ExitReason.STOP_LOSS
@@ -315,9 +318,9 @@ def test_open_circuit_blocks_entries_but_not_exits() -> None:
     assert entry is not None
     fill(t, entry)
     close(t, entry)
-    t.circuit_open = True
+    t.gate.pause(Pause.BREAKER)
     assert t.on_tick(H + 1, "B/USDT", 97.0) is None
     assert t.status("B/USDT", H + 1)[0] is Status.CIRCUIT_OPEN
     assert t.on_tick(H + 2, "A/USDT", 90.0) is not None  # the stop-loss still sells
-    t.circuit_open = False
+    t.gate.release(Pause.BREAKER)
     assert t.on_tick(H + 3, "B/USDT", 97.0) is not None

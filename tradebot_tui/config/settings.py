@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from tradebot_tui.core.anchors import AnchorMode
 from tradebot_tui.core.exits import ExitParams
-from tradebot_tui.core.orders import PROFILE_RE
-from tradebot_tui.core.trader import StrategyParams
+from tradebot_tui.core.identity import PROFILE_RE
+from tradebot_tui.core.params import StrategyParams
 
 
 def setting(

@@ -1,19 +1,13 @@
-"""Orders: intents, fills, terminal states and deterministic client order ids."""
+"""Orders: intents, fills, terminal states and what a broker reports of them (the ids
+they carry are `core.identity`'s)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
 from tradebot_tui.core.exits import ExitReason
-
-# Binance accepts up to 36 characters of [A-Za-z0-9-_] as a client order id.
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
-PROFILE_RE = re.compile(r"^[A-Za-z0-9]{1,10}$")
-# A journal's identity, part of every client id it makes ("sim" for runs without one).
-IDENTITY_RE = re.compile(r"^[a-z0-9]{3,8}$")
 
 
 class Side(StrEnum):
@@ -54,45 +48,6 @@ _TERMINAL = frozenset(
         OrderStatus.FAILED,
     }
 )
-
-
-def client_id_prefix(profile: str, identity: str | None = None) -> str:
-    """What our client order ids start with: `tb-<profile>-` for every journal of the
-    profile, `tb-<profile>-<identity>-` for one journal's.
-
-    Raises:
-        ValueError: a profile that is not 1-10 letters or digits, or a bad identity.
-    """
-    if not PROFILE_RE.match(profile):
-        raise ValueError(f"profile {profile!r} must be 1-10 letters or digits")
-    if identity is None:
-        return f"tb-{profile}-"
-    if not IDENTITY_RE.match(identity):
-        raise ValueError(f"journal identity {identity!r} must be 3-8 lowercase letters or digits")
-    return f"tb-{profile}-{identity}-"
-
-
-def client_order_id(prefix: str, seq: int) -> str:
-    """`<prefix><seq>`: `tb-<profile>-<identity>-<seq>`, checked against Binance's rules.
-
-    The journal's identity makes ids unique for the account forever: a new journal (moved
-    aside, lost, or on another machine) has another identity, so it can never produce an
-    id an earlier one used (Binance accepts a reused id once its order is over, as a new
-    order). The longest id, a 10-letter profile and a 13-digit sequence, is 36 characters.
-
-    Raises:
-        ValueError: the id would not fit Binance's 36 characters of [A-Za-z0-9-_].
-    """
-    cid = f"{prefix}{seq}"
-    if not CLIENT_ID_RE.match(cid):
-        raise ValueError(f"client order id {cid!r} is longer than 36 characters")
-    return cid
-
-
-def client_id_seq(client_id: str) -> int | None:
-    """The sequence number at the end of one of our client ids, else None."""
-    tail = client_id.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)

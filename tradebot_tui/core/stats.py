@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.money import DIVISION, EXACT, ZERO
-from tradebot_tui.core.trader import Trade
 
 TRADES_CSV_HEADER = "symbol,entry_ts_ms,entry_price,exit_ts_ms,exit_price,qty,exit_reason,pnl_quote"
 

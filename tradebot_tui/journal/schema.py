@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus, client_id_seq
+from tradebot_tui.core.identity import client_id_seq
+from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus
 
 # One write: statements run on the connection inside the journal's transaction.
 Op = Callable[[sqlite3.Connection], object]

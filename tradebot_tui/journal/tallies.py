@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.money import EXACT
-from tradebot_tui.core.trader import Trade
 
 
 @dataclass(slots=True)

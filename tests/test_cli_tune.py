@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.tune.test_trials import walk_series
 from tradebot_tui.cli import main
 from tradebot_tui.config.store import load_settings
-from tradebot_tui.replay.runner import trades_csv
+from tradebot_tui.data.trades_csv import trades_csv
 from tradebot_tui.tune.space import trial_settings
 from tradebot_tui.tune.study import open_storage
 from tradebot_tui.tune.trials import TrialData
 from tradebot_tui.tune.workers import Setup
-
-from tests.tune.test_trials import walk_series
 
 DAYS = 6
 
@@ -227,4 +226,4 @@ def test_the_help_names_every_objective_and_the_app_does_not_import_tune(
         "print(sorted(m for m in sys.modules if 'tune' in m))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['tradebot_tui.cli_tune']"
+    assert out.stdout.strip() == "['tradebot_tui.cli.tune']"

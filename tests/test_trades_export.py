@@ -13,8 +13,8 @@ from tradebot_tui.cli import main
 from tradebot_tui.config.locations import locate
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.money import fmt_decimal
+from tradebot_tui.data.trades_csv import trades_csv
 from tradebot_tui.journal.store import Journal
-from tradebot_tui.replay.runner import trades_csv
 
 
 def run_paper_bot(steps: int = 3000) -> object:

@@ -14,9 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import START_MS, sim_market
 from tradebot_tui.away.health import grade, read_health, write_health
+from tradebot_tui.away.monitor import Monitor
 from tradebot_tui.config.settings import MonitorSettings, Settings
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.wiring.away import plug_away
 
 
 def settings_on(port: int) -> Settings:
@@ -39,12 +41,13 @@ def run_engine_and(settings: Settings, probe: Any, steps: int = 1_000_000) -> En
         PaperBroker(settings.exchange.fee_rate),
         clock=lambda: START_MS,
     )
+    monitor = plug_away(engine)
 
     async def main() -> None:
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
                 await nursery.start(engine.run)
-                await probe(engine)
+                await probe(engine, monitor)
                 nursery.cancel_scope.cancel()
 
     trio.run(main)
@@ -54,12 +57,12 @@ def run_engine_and(settings: Settings, probe: Any, steps: int = 1_000_000) -> En
 def test_metrics_and_health_are_served_read_only() -> None:
     seen: dict[str, Any] = {}
 
-    async def probe(engine: Engine) -> None:
+    async def probe(engine: Engine, monitor: Monitor) -> None:
         with trio.fail_after(10):
-            while engine.trades < 3 or engine.monitor.endpoint is None:
+            while engine.trades < 3 or monitor.endpoint is None:
                 await trio.sleep(0.05)
             await trio.sleep(1.2)  # a sample after the trades
-        url = f"http://{engine.monitor.metrics_address}"
+        url = f"http://{monitor.metrics_address}"
         for name, path, method in (
             ("metrics", "/metrics", "GET"),
             ("health", "/health", "GET"),
@@ -107,9 +110,9 @@ def test_a_port_already_taken_is_a_clear_problem_and_trading_goes_on() -> None:
         port = taken.getsockname()[1]
         seen: dict[str, Any] = {}
 
-        async def probe(engine: Engine) -> None:
+        async def probe(engine: Engine, monitor: Monitor) -> None:
             with trio.fail_after(10):
-                while not engine.monitor.alerts():
+                while not monitor.alerts():
                     await trio.sleep(0.02)
             seen["problems"] = engine.snapshot().problems
             ticks = engine.ticks

@@ -11,9 +11,10 @@ import pytest
 from tradebot_tui.away.monitor import HOUR_MS, MINUTE_MS, Monitor
 from tradebot_tui.away.notifier import Notifier
 from tradebot_tui.config.validate import from_dict
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import replay_rules
-from tradebot_tui.core.trader import ExitReason, Trade, Trader
+from tradebot_tui.core.trader import ExitReason, Trader
 from tradebot_tui.engine.readings import Readings
 from tradebot_tui.engine.wording import trade_notice
 from tradebot_tui.journal.tallies import Tallies
@@ -150,7 +151,7 @@ def test_a_failed_order_notice_is_an_alert_for_a_while_and_is_notified() -> None
     from tradebot_tui.engine.wording import unexplained_notice
 
     w = World()
-    w.monitor.on_notice(unexplained_notice("BTC/USDT", "a fill that is not ours"))
+    w.monitor.on_notice(w.now, unexplained_notice("BTC/USDT", "a fill that is not ours"))
     assert w.monitor.alerts() == ("order problem: BTC/USDT: unexplained order",)
     assert w.pending() == ["BTC/USDT: unexplained order"]
     w.now += 16 * MINUTE_MS
@@ -161,10 +162,11 @@ def test_a_failed_order_notice_is_an_alert_for_a_while_and_is_notified() -> None
 def test_manual_exits_are_answers_not_notifications() -> None:
     w = World()
     trade = Trade("BTC/USDT", 0, D(100), 1, D(101), D(1), ExitReason.MANUAL, D("0.9"), D("0.1"))
-    w.monitor.on_notice(trade_notice(trade, "USDT", 2))
+    w.monitor.on_notice(w.now, trade_notice(trade, "USDT", 2))
     assert w.pending() == []
     w.monitor.on_notice(
-        trade_notice(dataclasses.replace(trade, exit_reason=ExitReason.TAKE_PROFIT), "USDT", 2)
+        w.now,
+        trade_notice(dataclasses.replace(trade, exit_reason=ExitReason.TAKE_PROFIT), "USDT", 2),
     )
     assert w.pending() == ["Sold BTC/USDT: take profit"]
 

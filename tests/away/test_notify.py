@@ -24,20 +24,22 @@ from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.logs import redact
 from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.journal.store import Journal
+from tradebot_tui.wiring.away import plug_away
 
 FAST = NotifySettings(coalesce_s=0.2, timeout_s=2.0, daily_at="")
 
 
 def engine_with(notifier: Notifier, steps: int = 3000, journal: Journal | None = None) -> Engine:
     settings = Settings()
-    return Engine(
+    engine = Engine(
         settings,
         sim_market(settings, steps=steps, realtime=False),
         PaperBroker(settings.exchange.fee_rate),
         clock=lambda: START_MS,
-        notifier=notifier,
         journal=journal,
     )
+    plug_away(engine, notifier=notifier)
+    return engine
 
 
 async def wait_for(condition: object, seconds: float = 10) -> None:
@@ -223,9 +225,9 @@ def test_an_engine_crash_is_sent_with_its_cause() -> None:
             sim_market(settings, steps=1_000_000),
             PaperBroker(settings.exchange.fee_rate),
             clock=lambda: START_MS,
-            notifier=notifier,
             crash_after_s=0.3,
         )
+        plug_away(engine, notifier=notifier)
 
         async def main() -> None:
             async with trio.open_nursery() as nursery:

@@ -27,6 +27,7 @@ from tradebot_tui.config.settings import Settings, TelegramSettings
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.journal.store import Journal
 from tradebot_tui.journal.tallies import Tallies
+from tradebot_tui.wiring.away import plug_away
 
 TOKEN = "123456:AAH-secret-token-xyz"
 OWNER = 4242
@@ -37,8 +38,7 @@ FAST = TelegramSettings(poll_s=1, confirm_s=60)
 def remote_for(engine: Engine, url: str, token: str = TOKEN, **kw: Any) -> TelegramRemote:
     access = TelegramAccess(Secret(TOKEN), frozenset({OWNER}), "test")
     remote = TelegramRemote(TelegramApi(url, Secret(token)), access, kw.pop("settings", FAST), **kw)
-    remote.desk = Desk.of(engine)
-    engine.add_service(remote)
+    plug_away(engine, remote=remote)
     return remote
 
 
@@ -85,7 +85,7 @@ def test_commands_from_the_owner_read_and_steer_the_engine(
             for command in ("/help", "/status", "/positions", "/profit", "/daily", "/balance"):
                 answers[command] = await ask(fake, command)
             answers["/pause"] = await ask(fake, "/pause")
-            await until(lambda: engine.trader.paused)
+            await until(lambda: engine.trader.gate.paused)
             answers["header"] = engine.snapshot().away
             symbol = engine.snapshot().positions[0].symbol
             answers["/exit"] = await ask(fake, f"/exit {symbol.replace('/', '')}")
@@ -94,7 +94,7 @@ def test_commands_from_the_owner_read_and_steer_the_engine(
             await until(lambda: engine.trader.books[symbol].position is None)
             answers["/yes again"] = await ask(fake, "/yes")
             answers["/resume"] = await ask(fake, "/resume")
-            await until(lambda: not engine.trader.paused)
+            await until(lambda: not engine.trader.gate.paused)
             answers["/nonsense"] = await ask(fake, "/nonsense")
             fake.say(STRANGER, "/exitall")  # not allowed: ignored
             answers["last"] = await ask(fake, "/status")

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import trio
 import trio.lowlevel
-from tradebot_tui.engine.replay_source import SPEEDS, ReplaySource, replay_engine
 
 from tests.engine.test_engine_exchange import (  # noqa: F401
     SETTINGS,
@@ -22,7 +21,7 @@ from tests.exchange.test_live_broker import make_broker, make_client
 from tests.fake_exchange import FakeBinance
 from tests.helpers import expected_live_ticks, saw_tooth_file, sim_engine
 from tradebot_tui.config.settings import Settings
-from tradebot_tui.core.trader import Status
+from tradebot_tui.core.book import Status
 from tradebot_tui.data.files import read_file
 from tradebot_tui.engine.commands import (
     ApplySettings,
@@ -35,10 +34,12 @@ from tradebot_tui.engine.commands import (
 )
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.history import SPARK_MINUTES, EquityHistory, PriceHistory
+from tradebot_tui.engine.replay_source import SPEEDS, ReplaySource
 from tradebot_tui.engine.snapshot import EngineSnapshot
-from tradebot_tui.exchange.live_sources import CcxtPollingSource
+from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
 from tradebot_tui.exchange.universe import UniverseRule
 from tradebot_tui.replay.runner import run_replay
+from tradebot_tui.wiring.replay import replay_engine
 
 STEPS = 900
 

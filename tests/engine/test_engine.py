@@ -82,12 +82,12 @@ def test_toggle_pause_and_resume() -> None:
 
     async def body() -> None:
         engine.submit(TogglePause())
-        await wait_until(lambda: engine.trader.paused)
+        await wait_until(lambda: engine.trader.gate.paused)
         engine.submit(TogglePause())
-        await wait_until(lambda: not engine.trader.paused)
+        await wait_until(lambda: not engine.trader.gate.paused)
         engine.submit(PauseEntries())
         engine.submit(ResumeEntries())
-        await wait_until(lambda: engine.state is RunState.RUNNING and not engine.trader.paused)
+        await wait_until(lambda: engine.state is RunState.RUNNING and not engine.trader.gate.paused)
 
     run_engine(engine, body)
 

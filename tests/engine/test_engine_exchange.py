@@ -20,15 +20,15 @@ from tests.fake_exchange import FakeBinance, Market
 from tradebot_tui.cli import main
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import from_dict
+from tradebot_tui.core.book import Status, SymbolBook
 from tradebot_tui.core.lifecycle import State
-from tradebot_tui.core.trader import Status, SymbolBook
 from tradebot_tui.engine.commands import ExitPosition
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.reconciliation import quote_difference
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.exchange.base import QuoteBook
+from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
 from tradebot_tui.exchange.client import ExchangeClient
-from tradebot_tui.exchange.live_sources import CcxtPollingSource
 from tradebot_tui.exchange.paper import QuotePaperBroker
 from tradebot_tui.exchange.reports import Balance
 from tradebot_tui.exchange.universe import UniverseRule
@@ -381,7 +381,7 @@ def test_a_held_coin_whose_feed_goes_quiet_is_priced_by_rest_and_its_exits_fire(
 def test_a_start_on_websocket_data_buys_a_drop_within_seconds(fake: FakeBinance) -> None:
     """The websocket source warms the anchors from candles: with the default hour-long
     window, a qualifying drop is bought at once, not an hour after the start."""
-    from tradebot_tui.exchange.live_sources import BinanceWebsocketSource
+    from tradebot_tui.exchange.binance_ws import BinanceWebsocketSource
 
     settings = from_dict(
         {"risk": {"stale_after_s": 0}, "market": {"source": "websocket", "symbols": ["BTC/USDT"]}},

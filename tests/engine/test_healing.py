@@ -15,8 +15,8 @@ import trio
 
 from tests.engine.test_journal import live_engine, warm
 from tests.fake_exchange import FakeBinance
+from tradebot_tui.core.book import SymbolBook
 from tradebot_tui.core.lifecycle import State
-from tradebot_tui.core.trader import SymbolBook
 from tradebot_tui.engine.commands import ExitPosition, RetryNow
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.journal.store import Journal

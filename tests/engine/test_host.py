@@ -32,7 +32,7 @@ def test_guest_run_publishes_obeys_and_stops() -> None:
         run.start()
         await wait_for(lambda: bool(snaps) and snaps[-1].ticks > 0)
         assert run.submit(PauseEntries())
-        await wait_for(lambda: engine.trader.paused)
+        await wait_for(lambda: engine.trader.gate.paused)
         result = await asyncio.wait_for(run.stop(), 5)
         assert isinstance(result, outcome.Value)
         assert run.finished and not run.submit(PauseEntries())

@@ -17,15 +17,16 @@ from tests.exchange.test_live_broker import make_broker, make_client
 from tests.fake_exchange import FakeBinance
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.validate import from_dict
+from tradebot_tui.core.book import Status
 from tradebot_tui.core.exits import ExitReason
+from tradebot_tui.core.gate import Pause
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
-from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.commands import AcceptBalance, ExitAll, PauseEntries
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.errors import describe_error
 from tradebot_tui.engine.recovery import exits_asked
-from tradebot_tui.exchange.live_sources import CcxtPollingSource
+from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
 from tradebot_tui.exchange.universe import UniverseRule
 from tradebot_tui.journal.store import SCHEMA_VERSION, Journal, JournalError, JournalFull
 
@@ -206,7 +207,7 @@ def test_an_order_filled_while_down_is_applied_once_at_restart(
     position = restarted.trader.books["BTC/USDT"].position
     assert position is not None and position.qty == fake.orders[cid].executed
     restarted.trader.ledger.check()
-    assert restarted.trader.next_seq == 2
+    assert restarted.trader.ids.next_seq == 2
     journal = Journal.open(path, profile="paper")
     assert journal.fill_count() == 1
     assert [o.terminal for o in journal.orders()] == [True]
@@ -247,7 +248,7 @@ def test_an_exit_asked_while_the_buy_was_open_is_still_sold_after_a_restart(
 
     run_until(restarted, sold)
     assert fake.create_requests[0] == cid and len(fake.create_requests) == 2
-    assert restarted.trader.paused  # the pause came back too: no new entry
+    assert restarted.trader.gate.paused  # the pause came back too: no new entry
     restarted.trader.ledger.check()
 
 
@@ -290,7 +291,7 @@ def test_an_open_order_of_an_earlier_journal_is_reported_never_adopted(
     assert held == [
         {"BTC/USDT": "open order tb-paper-oldjrnl1-7 on the exchange is not ours to follow"}
     ]
-    assert engine.trader.open_orders() == [] and engine.trader.next_seq == 1
+    assert engine.trader.open_orders() == [] and engine.trader.ids.next_seq == 1
     assert list(Journal.open(tmp_path / "state.db", profile="paper").orders()) == []
     assert "New journal" in notices
 
@@ -330,15 +331,23 @@ def test_a_quote_drift_holds_every_entry_shows_both_figures_and_can_be_accepted(
         seen.append(await engine.reconcile())
         fake.balances["USDT"] -= D("250")  # withdrawn behind the bot's back
         await engine.reconcile()
-        seen.append(engine.trader.quote_drift)  # seen once: could be money in motion
+        seen.append(
+            engine.trader.gate.detail(Pause.QUOTE_DRIFT)
+        )  # seen once: could be money in motion
         await engine.reconcile()
         snap = engine.snapshot()
-        seen.extend([engine.trader.quote_drift, snap.problems, {r.status for r in snap.watch}])
+        seen.extend(
+            [
+                engine.trader.gate.detail(Pause.QUOTE_DRIFT),
+                snap.problems,
+                {r.status for r in snap.watch},
+            ]
+        )
         await engine.control.apply(AcceptBalance())
         seen.append(engine.snapshot().notices[-1].message)
         await engine.reconcile()
         await engine.reconcile()
-        seen.append(engine.trader.quote_drift)
+        seen.append(engine.trader.gate.detail(Pause.QUOTE_DRIFT))
 
     run_until(engine, lambda: warm(engine), then=check)
     drift = "USDT since the journal began: +0 here, -250 on the exchange"
@@ -356,7 +365,7 @@ def test_a_quote_drift_holds_every_entry_shows_both_figures_and_can_be_accepted(
     async def again() -> None:
         await restarted.reconcile()
         await restarted.reconcile()
-        after.append(restarted.trader.quote_drift)
+        after.append(restarted.trader.gate.detail(Pause.QUOTE_DRIFT))
 
     run_until(restarted, lambda: warm(restarted), then=again)
     assert after == [None]
@@ -426,7 +435,7 @@ def test_full_disk_sends_nothing_and_pauses_entries(fake: FakeBinance, tmp_path:
             journal.db = _FullDisk(journal.db)  # type: ignore[assignment]
             full.append(True)
             fake.set_price("BTCUSDT", "68000.00")
-        return engine.trader.paused
+        return engine.trader.gate.paused
 
     run_until(engine, dropped)
     assert fake.create_requests == []  # not on disk, so not sent
@@ -440,8 +449,8 @@ def test_entries_resume_once_the_journal_can_be_written_again(
     """Space comes back: a probe write goes through, entries resume, and a buy happens."""
     journal = Journal.open(tmp_path / "state.db", profile="paper")
     engine = live_engine(fake, journal)
-    assert engine._writer is not None
-    engine._writer.probe_s = 0.1
+    assert engine.journal_writer is not None
+    engine.journal_writer.probe_s = 0.1
     real = journal.db
     seen: list[object] = []
 
@@ -449,15 +458,15 @@ def test_entries_resume_once_the_journal_can_be_written_again(
         seen.append(engine.snapshot().problems)
         journal.db = real  # the disk has room again
         with trio.fail_after(10):
-            while engine.trader.paused or not fake.create_requests:
+            while engine.trader.gate.paused or not fake.create_requests:
                 await trio.sleep(0.02)
         seen.append(engine.snapshot().problems)
 
     def dropped() -> bool:
-        if warm(engine) and not seen and not engine.trader.paused:
+        if warm(engine) and not seen and not engine.trader.gate.paused:
             journal.db = _FullDisk(real)  # type: ignore[assignment]
             fake.set_price("BTCUSDT", "68000.00")
-        return engine.trader.paused
+        return engine.trader.gate.paused
 
     run_until(engine, dropped, then=space_returns)
     assert seen == [("journal cannot be written",), ()]
@@ -473,7 +482,7 @@ def test_a_pause_by_the_trader_is_not_lifted_when_the_journal_comes_back(
 
     journal = Journal.open(tmp_path / "state.db", profile="paper")
     engine = live_engine(fake, journal)
-    writer = engine._writer
+    writer = engine.journal_writer
     assert writer is not None
     writer.probe_s = 0.1
 
@@ -490,7 +499,7 @@ def test_a_pause_by_the_trader_is_not_lifted_when_the_journal_comes_back(
         with trio.fail_after(5):
             while writer.failing:
                 await trio.sleep(0.02)  # a probe went through
-        assert engine.trader.paused  # still the trader's own pause
+        assert engine.trader.gate.paused  # still the trader's own pause
 
     run_until(engine, lambda: warm(engine), then=check)
 

@@ -38,7 +38,7 @@ def test_the_kill_switch_sells_everything_stops_entries_and_survives_a_restart(
             async with trio.open_nursery() as nursery:
                 await nursery.start(first.run)
                 seen["armed"] = first.snapshot().away
-                while not first.trader.killed:
+                while not first.kill_switch.tripped:
                     await trio.sleep(0.01)
                 # Done when no order is open and no exit is due (a buy open when the
                 # switch tripped is sold once it ends).
@@ -58,15 +58,17 @@ def test_the_kill_switch_sells_everything_stops_entries_and_survives_a_restart(
     assert seen["away"] == "KILL SWITCH TRIPPED"
     assert "Kill switch: selling everything, entries stopped" in seen["notices"]  # type: ignore[operator]
     assert seen["positions"] == [] and seen["new_fills"] == 0
-    assert first.trader.paused and "fell to the kill switch's 997.00" in first.trader.killed
+    assert (
+        first.trader.gate.paused and "fell to the kill switch's 997.00" in first.kill_switch.tripped
+    )
     # It tripped at or below its floor. What the sales then realise depends on the prices
     # of the ticks they are filled at, which the market moves on meanwhile (a buy open at
     # the trip is sold only once it fills): the equity after them may sit on either side.
-    tripped = re.search(r"equity (\d+\.\d+) USDT fell", first.trader.killed)
+    tripped = re.search(r"equity (\d+\.\d+) USDT fell", first.kill_switch.tripped)
     assert tripped is not None and Decimal(tripped.group(1)) <= Decimal("997.00")
     equity = first.trader.equity()
     pauses = json.loads(Journal.open(path, profile="paper").meta(PAUSES) or "{}")
-    assert pauses["kill"]["tripped"] == first.trader.killed
+    assert pauses["kill"]["tripped"] == first.kill_switch.tripped
 
     second = engine(Journal.open(path, profile="paper"), 2_000)
 
@@ -74,16 +76,16 @@ def test_the_kill_switch_sells_everything_stops_entries_and_survives_a_restart(
         with trio.fail_after(60):
             async with trio.open_nursery() as nursery:
                 await nursery.start(second.run)
-                seen["restored"] = (second.trader.killed, second.trader.paused)
+                seen["restored"] = (second.kill_switch.tripped, second.trader.gate.paused)
                 second.submit(ResumeEntries())
-                while second.trader.paused:
+                while second.trader.gate.paused:
                     await trio.sleep(0.01)
                 seen["rearmed"] = second.snapshot().away
                 nursery.cancel_scope.cancel()
 
     trio.run(run_second)
-    assert seen["restored"] == (first.trader.killed, True)
-    assert second.trader.killed == "" and second.trader.kill_reference == equity
+    assert seen["restored"] == (first.kill_switch.tripped, True)
+    assert second.kill_switch.tripped == "" and second.trader.kill_switch.reference == equity
     floor = equity * (1 - Decimal("0.003"))
     assert seen["rearmed"] == f"kill switch at {floor:.2f}"
 
@@ -152,5 +154,5 @@ def test_what_is_still_held_when_the_kill_switch_had_tripped_is_sold_after_a_res
     assert seen["restored"] == held
     assert [s for s, b in second.trader.books.items() if b.position] == []
     # Entries stay stopped: every fill of the second run is a sale of what was held.
-    assert second.trader.killed == "t" and second.trader.paused
+    assert second.kill_switch.tripped == "t" and second.trader.gate.paused
     assert second.router.fill_count >= len(held) and seen["new_fills"] == 0

@@ -23,9 +23,10 @@ import trio
 from tests.engine.test_journal import live_engine, run_until, warm
 from tests.fake_exchange import FakeBinance
 from tradebot_tui.cli import main
+from tradebot_tui.core.book import Status
+from tradebot_tui.core.gate import CoinHold
+from tradebot_tui.core.identity import client_id_prefix
 from tradebot_tui.core.lifecycle import State
-from tradebot_tui.core.orders import client_id_prefix
-from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.recovery import JournalLostData
 from tradebot_tui.journal.store import Journal, JournalError
@@ -231,7 +232,7 @@ def test_an_order_that_is_not_the_intent_stops_entries_on_the_coin_with_both_fig
             fake.fill_delay_s = 3600
             fake.place(client_id_prefix("paper", journal.identity) + "1", "0.00300")
             fake.set_price("BTCUSDT", "68000.00")
-        return "BTC/USDT" in engine.trader.unexplained and not engine.following
+        return "BTC/USDT" in engine.trader.gate.held(CoinHold.UNEXPLAINED) and not engine.following
 
     async def look() -> None:
         snap = engine.snapshot()
@@ -239,7 +240,7 @@ def test_an_order_that_is_not_the_intent_stops_entries_on_the_coin_with_both_fig
         shown.extend(n.message for n in snap.notices if n.severity == "error")
 
     run_until(engine, dropped, then=look)
-    why = engine.trader.unexplained["BTC/USDT"]
+    why = engine.trader.gate.held(CoinHold.UNEXPLAINED)["BTC/USDT"]
     assert "buy 0.003 BTC/USDT" in why and "buy 0.00147 BTC/USDT" in why  # both figures
     assert shown[0] == Status.UNEXPLAINED
     assert any("0.003" in m and "0.00147" in m for m in shown[1:])

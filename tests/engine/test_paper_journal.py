@@ -20,6 +20,7 @@ from tests.helpers import START_MS, sim_market
 from tests.terminal.ptyterm import tradebot_command
 from tests.test_headless import read_until
 from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.gate import CoinHold
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.engine.commands import PauseEntries, ToggleSymbol
 from tradebot_tui.engine.engine import Engine
@@ -59,8 +60,8 @@ def state(e: Engine) -> dict[str, Any]:
         "states": {s: b.state for s, b in t.books.items() if b.state is not State.IDLE},
         "exits": {s: b.last_exit_ts for s, b in t.books.items() if b.last_exit_ts},
         "trades": [tr.pnl for tr in e.views.trades],
-        "paused": (t.paused, sorted(t.paused_symbols)),
-        "next_seq": t.next_seq,
+        "paused": (t.gate.paused, sorted(t.gate.held(CoinHold.OWNER))),
+        "next_seq": t.ids.next_seq,
     }
 
 
@@ -80,7 +81,7 @@ def test_positions_ledger_trades_cooldowns_and_pauses_survive_a_restart(
                     await trio.sleep(0.01)
                 first.submit(ToggleSymbol("BTC/USDT"))
                 first.submit(PauseEntries())
-                while not first.trader.paused:
+                while not first.trader.gate.paused:
                     await trio.sleep(0.01)
                 # Stop between two orders: an order cut off between its journal write and
                 # its fill is a restart's to settle ("not filled before the restart"), a
@@ -152,19 +153,18 @@ def test_new_journal_says_what_it_discards_and_starts_fresh(
     assert "closed-trade PnL" in text and "starting fresh" in text
     assert list(path.parent.glob("paper-paper.db.discarded-*"))
     fresh = Journal.open(path, profile="paper")
-    assert fresh.identity != first.trader.id_prefix.split("-")[2]
+    assert fresh.identity != first.trader.ids.prefix.split("-")[2]
 
 
 def test_an_older_live_journal_moves_to_its_new_place(isolated_home: Path) -> None:
-    import argparse
 
-    from tradebot_tui.cli import open_journal
     from tradebot_tui.config.locations import locate
+    from tradebot_tui.wiring.journals import open_journal
 
     locations = locate()
     old = Journal.open(locations.legacy_journal, profile="paper")
     identity = old.identity
     old.close()
-    moved = open_journal(argparse.Namespace(new_journal=False), Settings(), locations)
+    moved = open_journal(Settings(), locations, live=True)
     assert moved.path == locations.journal("live", "paper") and moved.identity == identity
     assert not locations.legacy_journal.exists()

@@ -6,9 +6,9 @@ import logging
 from decimal import Decimal as D
 
 from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.orders import OrderIntent, OrderStatus, Purpose, Side
-from tradebot_tui.core.trader import Trade
 from tradebot_tui.engine import wording
 
 BUY = OrderIntent(

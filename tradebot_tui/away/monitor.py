@@ -6,8 +6,11 @@ descriptors running out, memory growing, orders that failed. Each alert is a log
 an entry in the header while it lasts, and a notification (when notifications are set
 up). It also writes a heartbeat line to the log, sends the daily summary and the
 optional heartbeat message, and keeps the health report (`reporting`) current. It reads
-and never trades, with one exception: the kill switch, which it trips by sending the
-engine a command, the same way a key would.
+and never trades.
+
+It is a service plugged into the engine (engine.services): the engine runs it, shows its
+alerts and header and tells it when it stops; it runs the notifier and the remote
+control (Telegram) beside its own loop.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Protocol
 
 import trio
@@ -26,8 +30,8 @@ from tradebot_tui.away.health import MetricsEndpoint
 from tradebot_tui.away.notifier import Notifier
 from tradebot_tui.away.reporting import Reporter
 from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.trader import Trader
-from tradebot_tui.engine.commands import Command, KillSwitch
 from tradebot_tui.engine.readings import Readings, fd_use, rss_mb
 from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.journal.store import JournalError
@@ -44,9 +48,9 @@ UNSENT = "unsent_notifications"  # journal meta key: what a failed send kept (JS
 STOP_DEADLINE_S = 5.0  # at most this long is added to a quit by its last message
 
 
-class Service(Protocol):
-    """A side service the engine runs once it is ready (remote control): its problem is an
-    alert, its header a word in the status bar."""
+class Remote(Protocol):
+    """A remote control the monitor runs (Telegram): its problem is an alert, its header a
+    word in the status bar."""
 
     name: str
     problem: str
@@ -58,6 +62,8 @@ class Service(Protocol):
 
 class Monitor:
     """Alerts, heartbeat and daily summary of one engine."""
+
+    name = "monitor"
 
     def __init__(
         self,
@@ -71,8 +77,8 @@ class Monitor:
         changed: Callable[[], None],
         memory: Callable[[], float] = rss_mb,
         fds: Callable[[], tuple[int, int]] = fd_use,
-        submit: Callable[[Command], None] | None = None,
         journal: JournalWriter | None = None,
+        health_file: Path | None = None,
     ) -> None:
         self._trader = trader
         self._stats = stats
@@ -90,8 +96,6 @@ class Monitor:
         self._changed = changed
         self._memory = memory
         self._fds = fds
-        self._submit = submit
-        self._kill_sent = False
         self._active: dict[str, str] = {}  # alert key -> header text
         self._memory_samples: deque[tuple[int, float]] = deque()
         self._failed_order: tuple[int, str] | None = None
@@ -100,7 +104,7 @@ class Monitor:
         self._next_daily: int | None = None
         self._held_seen: frozenset[str] = frozenset()
         self._breaker_open = False
-        self.services: list[Service] = []
+        self.services: list[Remote] = []
         self.reporter = Reporter(
             trader,
             stats,
@@ -108,10 +112,10 @@ class Monitor:
             settings=settings,
             notifier=notifier,
             alerts=self.alerts,
-            away=self.away_text,
             memory=memory,
             fds=fds,
         )
+        self.reporter.health_file = health_file  # where `tradebot-tui status` reads
 
     # -- what others read ------------------------------------------------------------------
 
@@ -119,7 +123,7 @@ class Monitor:
         """The alerts in force, for the header."""
         # The side jobs' problems and the breaker are in the header already, and so is a
         # drift that holds entries ("entries held: …" with both figures).
-        held = self._trader.quote_drift is not None
+        held = self._trader.gate.holds(Pause.QUOTE_DRIFT)
         shown = [
             t
             for k, t in self._active.items()
@@ -133,7 +137,7 @@ class Monitor:
             shown.append(self.notifier.problem)
         return tuple(shown)
 
-    def away_text(self) -> str:
+    def header(self) -> str:
         """What reaches the owner away from the terminal, for the header."""
         parts = []
         if self.notifier is not None:
@@ -141,18 +145,13 @@ class Monitor:
         parts.extend(s.header() for s in self.services if s.header())
         if self.metrics_address:
             parts.append(f"metrics {self.metrics_address}")
-        floor = self.kill_floor(self._settings())
-        if self._trader.killed:
-            parts.append("KILL SWITCH TRIPPED")
-        elif floor is not None:
-            parts.append(f"kill switch at {floor:.2f}")
         return " · ".join(parts)
 
     def notify(self, kind: str, title: str, body: str = "", severity: str = "information") -> None:
         if self.notifier is not None:
             self.notifier.add(kind, title, body, severity)
 
-    def on_notice(self, text: NoticeText) -> None:
+    def on_notice(self, ts_ms: int, text: NoticeText) -> None:
         """A notice shown on the screen: notified too when it is news (not an answer to
         a key the trader pressed); an order that failed is an alert for a while."""
         if text.answer or not text.event:
@@ -184,9 +183,19 @@ class Monitor:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Check, measure and report every second until cancelled; serve the metrics
-        endpoint meanwhile when it is turned on."""
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The notifier and the remote controls, and the monitor's own round: check,
+        measure and report every second until cancelled."""
+        async with trio.open_nursery() as nursery:
+            if self.notifier is not None:
+                await nursery.start(self.notifier.run)
+            nursery.start_soon(self._rounds)
+            for service in self.services:
+                await nursery.start(service.run)
+            task_status.started()
+
+    async def _rounds(self) -> None:
+        """Every second: check and report; serve the metrics endpoint when it is on."""
         settings = self._settings().monitor
         if settings.metrics:
             self.reporter.listen(MetricsEndpoint(settings.metrics_host, settings.metrics_port))
@@ -218,7 +227,6 @@ class Monitor:
         self._side_jobs()
         self._balance(settings)
         self._resources(now, settings)
-        self._kill_switch(settings)
         if self._failed_order is not None and now - self._failed_order[0] > FAILED_ORDER_SHOWN_MS:
             self._failed_order = None
             self._changed()
@@ -275,46 +283,22 @@ class Monitor:
             )
         elif drift is not None:
             self._clear("drift", "mismatch", f"The {quote} balance agrees again")
-        if trader.quote_drift is not None:
+        drift_held = trader.gate.detail(Pause.QUOTE_DRIFT)
+        if drift_held is not None:
             self._raise(
                 "quote",
                 "",  # the header says "entries held: …" with both figures already
                 "mismatch",
                 "Balance mismatch: entries stopped",
-                trader.quote_drift,
+                drift_held,
             )
         else:
             self._clear("quote", "mismatch", f"The {quote} balance matches the ledger again")
-        held = frozenset(trader.held)
+        mismatched = trader.gate.held(CoinHold.MISMATCH)
+        held = frozenset(mismatched)
         for symbol in held - self._held_seen:
-            self.notify("mismatch", f"{symbol}: holding mismatch", trader.held[symbol], "warning")
+            self.notify("mismatch", f"{symbol}: holding mismatch", mismatched[symbol], "warning")
         self._held_seen = held
-
-    def kill_floor(self, settings: Settings) -> Decimal | None:
-        """The equity at which the kill switch trips (None: off)."""
-        pct = settings.risk.kill_switch_pct
-        if not pct:
-            return None
-        return self._trader.kill_reference * (1 - Decimal(repr(pct)) / 100)
-
-    def _kill_switch(self, settings: Settings) -> None:
-        trader = self._trader
-        floor = self.kill_floor(settings)
-        if trader.killed or floor is None or self._submit is None:
-            self._kill_sent = bool(trader.killed)
-            return
-        equity = trader.equity()
-        if equity <= floor and not self._kill_sent:
-            quote = trader.ledger.quote
-            reason = (
-                f"equity {equity:.2f} {quote} fell to the kill switch's {floor:.2f} "
-                f"({settings.risk.kill_switch_pct:g} % below {trader.kill_reference:.2f})"
-            )
-            try:
-                self._submit(KillSwitch(reason))
-                self._kill_sent = True
-            except trio.WouldBlock:  # the command queue is full: next second
-                log.warning("kill switch: the engine's command queue is full; retrying")
 
     def _resources(self, now: int, settings: Settings) -> None:
         count, limit = self._fds()

@@ -24,6 +24,7 @@ from tradebot_tui.away.health import (
 )
 from tradebot_tui.away.notifier import Notifier
 from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine.readings import Readings
@@ -46,7 +47,6 @@ class Reporter:
         settings: Callable[[], Settings],
         notifier: Notifier | None,
         alerts: Callable[[], tuple[str, ...]],
-        away: Callable[[], str],
         memory: Callable[[], float],
         fds: Callable[[], tuple[int, int]],
     ) -> None:
@@ -56,7 +56,6 @@ class Reporter:
         self._settings = settings
         self._notifier = notifier
         self._alerts = alerts
-        self._away = away
         self._memory = memory
         self._fds = fds
         self.endpoint: MetricsEndpoint | None = None
@@ -99,6 +98,7 @@ class Reporter:
         lag = max(0.0, time.time() - last / 1000) if last else None
         problems = read.problems()
         errors = sorted(s for s, b in trader.books.items() if b.state is State.ERROR)
+        drift = trader.gate.detail(Pause.QUOTE_DRIFT)
         failing = [p for p in problems if p.startswith("journal")]
         if feed and lag is not None and lag > FEED_SILENT_S:
             failing.append(f"no price for {lag:.0f}s (feed {feed})")
@@ -107,8 +107,8 @@ class Reporter:
             *self._alerts(),
             "circuit breaker open" if read.circuit_open() else "",
             f"in error: {', '.join(errors)}" if errors else "",
-            *(f"{s}: {why}" for s, why in trader.held.items()),
-            f"entries held: {trader.quote_drift}" if trader.quote_drift else "",
+            *(f"{s}: {why}" for s, why in trader.gate.held(CoinHold.MISMATCH).items()),
+            f"entries held: {drift}" if drift else "",
         ]
         status, reasons = grade(state, failing, degraded)
         ledger = trader.ledger
@@ -132,7 +132,7 @@ class Reporter:
             "feed_lag_s": round(lag, 1) if lag is not None else None,
             "ticks": read.ticks(),
             "trades": self._stats.total.trades,
-            "away": self._away(),
+            "away": read.away(),
         }
 
     def report(self, late: float) -> None:

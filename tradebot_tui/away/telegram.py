@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
@@ -33,9 +33,6 @@ from tradebot_tui.core.display import fmt_money, fmt_qty
 from tradebot_tui.engine.commands import Command, ExitAll, ExitPosition, PauseEntries, ResumeEntries
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.journal.tallies import Tallies
-
-if TYPE_CHECKING:
-    from tradebot_tui.engine.engine import Engine
 
 log = logging.getLogger("tradebot.telegram")
 
@@ -103,22 +100,13 @@ class TelegramApi:
 
 @dataclass(frozen=True, slots=True)
 class Desk:
-    """What the remote reads and does: the same as the screens and the keys."""
+    """What the remote reads and does: the same as the screens and the keys (the
+    composition root makes it from the engine's snapshot, commands and figures)."""
 
     snapshot: Callable[[], EngineSnapshot]
     submit: Callable[[Command], None]
     tallies: Tallies
     health: Callable[[], dict[str, Any]]
-
-    @classmethod
-    def of(cls, engine: Engine) -> Desk:
-        """The desk of a running engine: its snapshots, its commands, its figures."""
-        return cls(
-            snapshot=engine.snapshot,
-            submit=engine.submit,
-            tallies=engine.views.stats,
-            health=engine.monitor.reporter.health,
-        )
 
 
 def why_failing(exc: TelegramError) -> str:

@@ -110,8 +110,8 @@ def replay_tui(
 
     from tradebot_tui.cli.run import run_engine
     from tradebot_tui.engine.replay_source import ReplaySource
-    from tradebot_tui.wiring.replay import replay_engine
     from tradebot_tui.replay.runner import check_quote
+    from tradebot_tui.wiring.replay import replay_engine
 
     check_quote(series, settings.budget.quote)
     try:

@@ -7,7 +7,7 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tradebot_tui.cli.common import (
     EXIT_CRASH,
@@ -82,15 +82,16 @@ def run_bot(args: argparse.Namespace, settings: Settings, locations: Locations) 
     from tradebot_tui.config.instance_lock import InstanceLock
     from tradebot_tui.wiring.bot import assemble
 
+    bot = assemble(
+        settings,
+        locations,
+        live=live,
+        new_journal=args.new_journal,
+        crash_after_s=args.inject_engine_crash,
+    )
     # Everything the config asks for is checked: now one process per data dir.
     with InstanceLock(locations.data_dir):
-        bot = assemble(
-            settings,
-            locations,
-            live=live,
-            new_journal=args.new_journal,
-            crash_after_s=args.inject_engine_crash,
-        )
+        bot.open_paper_journal()
         return run_engine(settings, locations, bot.engine, notes, headless=args.headless, live=live)
 
 

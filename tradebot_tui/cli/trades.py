@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tradebot_tui.cli.common import EXIT_OK, UsageError
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.store import load_settings
+from tradebot_tui.core.book import Trade
+from tradebot_tui.core.money import fmt_decimal
+from tradebot_tui.data.trades_csv import trades_csv
+from tradebot_tui.journal.tallies import Tallies, Tally
 
 
 def add_parser(commands: Any) -> None:
@@ -41,7 +47,7 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
     from tradebot_tui.config.files import write_atomic
     from tradebot_tui.core.market import replay_rules
     from tradebot_tui.exchange.simulator import SimulatedMarket
-    from tradebot_tui.journal.trade_history import export, read_trades
+    from tradebot_tui.journal.trade_history import read_trades
 
     settings = load_settings(locations.config_file, required=locations.config_explicit)
     mode = args.mode or settings.exchange.mode
@@ -60,3 +66,52 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _tally_row(label: str, key: str, t: Tally) -> dict[str, object]:
+    return {
+        label: key,
+        "trades": t.trades,
+        "won": t.wins,
+        "pnl": fmt_decimal(t.pnl),
+        "fees": fmt_decimal(t.fees),
+    }
+
+
+def export(trades: Sequence[Trade], fmt: str, by: str) -> str:
+    """The trades (`by` = "trade"), or their sums per UTC day or per coin, as CSV or JSON."""
+    if by == "trade":
+        if fmt == "csv":
+            return trades_csv(trades)
+        rows: list[dict[str, object]] = [
+            {
+                "symbol": t.symbol,
+                "entry_ts_ms": t.entry_ts_ms,
+                "entry_price": fmt_decimal(t.entry_price),
+                "exit_ts_ms": t.exit_ts_ms,
+                "exit_price": fmt_decimal(t.exit_price),
+                "qty": fmt_decimal(t.qty),
+                "exit_reason": t.exit_reason.value,
+                "pnl": fmt_decimal(t.pnl),
+                "fees": fmt_decimal(t.fees),
+            }
+            for t in trades
+        ]
+    else:
+        stats = Tallies()
+        for t in trades:
+            stats.add(t)
+        if by == "day":
+            rows = [_tally_row("day", d, stats.days[d]) for d in sorted(stats.days)]
+        else:
+            rows = [_tally_row("symbol", s, stats.coins[s]) for s in sorted(stats.coins)]
+    if fmt == "json":
+        return json.dumps(rows, indent=1) + "\n"
+    header = (
+        list(rows[0])
+        if rows
+        else ["day" if by == "day" else "symbol", "trades", "won", "pnl", "fees"]
+    )
+    lines = [",".join(header)]
+    lines.extend(",".join(str(row[k]) for k in header) for row in rows)
+    return "\n".join(lines) + "\n"

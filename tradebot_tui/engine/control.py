@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 
 import trio
@@ -16,6 +15,7 @@ import trio
 from tradebot_tui.config import validate
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.errors import error_text
+from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.commands import (
@@ -36,12 +36,12 @@ from tradebot_tui.engine.commands import (
     TogglePause,
     ToggleSymbol,
 )
+from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.healer import Healer
 from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recovery import PAUSES
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.views import Views
-from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.journal.writer import JournalWriter
 
 log = logging.getLogger("tradebot.engine")
@@ -58,6 +58,20 @@ DURABLE = (
 )
 
 
+def pauses_of(trader: Trader) -> dict[str, object]:
+    """What a restart must know of the pauses (journal meta `pauses`): the trader's own
+    pause, their coins, the kill switch. The other sources pause again by themselves."""
+    gate = trader.gate
+    return {
+        "all": gate.holds(Pause.OWNER),
+        "symbols": sorted(gate.held(CoinHold.OWNER)),
+        "kill": {
+            "reference": str(trader.kill_switch.reference),
+            "tripped": gate.detail(Pause.KILL_SWITCH) or "",
+        },
+    }
+
+
 class Controller:
     """Applies the trader's commands to the trader, the router and the views."""
 
@@ -66,13 +80,12 @@ class Controller:
         trader: Trader,
         router: OrderRouter,
         views: Views,
+        context: Context,
         *,
         settings: Settings,
         journal: JournalWriter | None,
         replay: ReplayControllable | None,
         healer: Healer,
-        notice: Callable[[NoticeText], None],
-        now: Callable[[], int],
         reconciliation: Reconciliation | None = None,
     ) -> None:
         self.settings = settings
@@ -83,62 +96,42 @@ class Controller:
         self._views = views
         self._journal = journal
         self._replay = replay
-        self._notice = notice
-        self._now = now
+        self._notice = context.notice
+        self._now = context.now
 
     async def apply(self, command: Command) -> None:
         """Carry out one command; journal it when a restart must know."""
         await self._handle(command)
         if self._journal is not None and isinstance(command, DURABLE):
             self._journal.event("control", type(command).__name__)
-            trader = self._trader
-            pauses = {
-                "all": trader.paused,
-                "symbols": sorted(trader.paused_symbols),
-                "kill": {"reference": str(trader.kill_reference), "tripped": trader.killed},
-            }
-            self._journal.meta_later(PAUSES, json.dumps(pauses))
+            self._journal.meta_later(PAUSES, json.dumps(pauses_of(self._trader)))
 
     async def _handle(self, command: Command) -> None:
         trader = self._trader
+        gate = trader.gate
         match command:
             case TogglePause():
-                await self._handle(ResumeEntries() if trader.paused else PauseEntries())
+                await self._handle(ResumeEntries() if gate.paused else PauseEntries())
             case PauseEntries():
-                if not trader.paused:
-                    trader.paused = True
+                if gate.pause(Pause.OWNER):
                     log.info("entries paused by the user; exits continue")
             case ResumeEntries():
-                if trader.paused:
-                    trader.paused = False
-                    trader.reset_drawdown()
-                    log.info("entries resumed (the drawdown protection starts from here)")
-                if trader.killed:
-                    trader.killed = ""
-                    trader.kill_reference = trader.equity()
-                    log.warning(
-                        "kill switch re-armed from an equity of %.2f %s",
-                        trader.kill_reference,
-                        trader.ledger.quote,
-                    )
+                self._resume()
             case ExitPosition(symbol):
                 await self._exit(symbol)
             case ExitAll():
                 await self._exit_all()
             case KillSwitch(reason):
-                if not trader.killed:
-                    trader.killed = reason
-                    trader.paused = True
+                if gate.pause(Pause.KILL_SWITCH, reason):
                     log.error("kill switch: %s; selling every position, entries stopped", reason)
                     self._notice(wording.kill_switch(reason))
                     await self._exit_all()
             case ToggleSymbol(symbol):
-                paused = symbol not in trader.paused_symbols
+                paused = gate.hold(CoinHold.OWNER, symbol)
                 if paused:
-                    trader.paused_symbols.add(symbol)
                     log.info("%s: entries paused by the user; its exits continue", symbol)
                 else:
-                    trader.paused_symbols.discard(symbol)
+                    gate.unhold(CoinHold.OWNER, symbol)
                     log.info("%s: entries resumed by the user", symbol)
                 self._notice(wording.symbol_toggled(symbol, paused=paused))
             case RetryNow(symbol):
@@ -156,6 +149,26 @@ class Controller:
                     self._notice(wording.not_a_replay())
                 else:
                     self._replay.control(action)
+
+    def _resume(self) -> None:
+        """The trader resumes: their own pause ends and a tripped kill switch re-arms from
+        the equity now. What other sources paused stays until they lift it."""
+        trader = self._trader
+        gate = trader.gate
+        if gate.release(Pause.OWNER):
+            trader.reset_drawdown()
+            log.info("entries resumed (the drawdown protection starts from here)")
+        if gate.release(Pause.KILL_SWITCH):
+            trader.kill_switch.reference = trader.equity()
+            log.warning(
+                "kill switch re-armed from an equity of %.2f %s",
+                trader.kill_switch.reference,
+                trader.ledger.quote,
+            )
+        if gate.paused:
+            still = [reason.value for reason in gate.reasons]
+            log.warning("entries stay paused: %s", ", ".join(still))
+            self._notice(wording.still_paused(still))
 
     async def _accept_balance(self) -> None:
         if self._reconciliation is None:

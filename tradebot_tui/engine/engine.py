@@ -2,37 +2,40 @@
 
 It runs as a trio guest inside the Textual app, or under plain `trio.run` (`--headless`).
 All domain state lives in one thread: nothing here takes a lock. This module wires the
-services and runs the tick loop; each job has its module: `router`, `control`, `recovery`,
-`reconciliation`, `healer`, `watchkeeper`, `views`, `wording`, `journal_writer`.
+trading services and runs the tick loop; each job has its module: `router`, `control`,
+`recovery`, `reconciliation`, `healer`, `watchkeeper`, `kill_switch`, `views`, `wording`.
+What the owner away from the terminal is told is not the engine's job: services plugged
+in with `add_service` (docs/architecture.md, "How a tick and an order travel").
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import trio
 
-from tradebot_tui.away.monitor import Monitor, Service
-from tradebot_tui.away.notifier import Notifier
 from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.gate import Pause
+from tradebot_tui.core.identity import client_id_prefix
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import MarketRules, replay_rules
-from tradebot_tui.core.orders import client_id_prefix
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.commands import Command, ReplayControllable
+from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.control import Controller
 from tradebot_tui.engine.errors import crash_later, log_stop
 from tradebot_tui.engine.healer import Healer
+from tradebot_tui.engine.kill_switch import KillSwitchWatch
 from tradebot_tui.engine.logs import LogRing
-from tradebot_tui.engine.readings import readings_of
+from tradebot_tui.engine.readings import Readings
 from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recorder import TickRecorder
-from tradebot_tui.engine.recovery import recover, watch_shutdown
+from tradebot_tui.engine.recovery import Recovery, watch_shutdown
 from tradebot_tui.engine.router import OrderRouter
+from tradebot_tui.engine.services import Service
 from tradebot_tui.engine.side_jobs import SideJobs
 from tradebot_tui.engine.snapshot import EngineSnapshot, RunState
 from tradebot_tui.engine.views import Views
@@ -74,7 +77,6 @@ class Engine:
         clock: Callable[[], int] | None = None,
         recordings: Path | None = None,
         journal: Journal | None = None,
-        notifier: Notifier | None = None,
     ) -> None:
         """Create the engine.
 
@@ -87,8 +89,7 @@ class Engine:
             clock: Milliseconds since the epoch before the first tick arrives; wall clock
                 by default (tests pass a fixed one).
             recordings: Record every live tick to rotating files in this folder.
-            journal: Write-ahead journal of orders (live): recovered from at start.
-            notifier: Sends the owner's notifications (none: alerts stay on this machine).
+            journal: Write-ahead journal of orders: recovered from at start.
         """
         self.mode = mode
         self._source, self.source_name = source, source.name
@@ -107,10 +108,8 @@ class Engine:
         self._markets: dict[str, MarketRules] = source.markets()
         self._ready = trio.Event()  # set once recovery is done: ticks wait for it
         self._run_state = RunState.STARTING
-        self.now_ms = 0
         self.ticks = 0
-        self._changed = trio.Event()
-        self._clock = clock or (lambda: int(time.time() * 1000))
+        self.context = context = Context(clock)
         self.trader = Trader(
             settings.strategy_params(),
             Ledger(settings.budget.quote, settings.budget.initial),
@@ -119,10 +118,12 @@ class Engine:
                 settings.exchange.profile, journal.identity if journal is not None else "sim"
             ),
         )
-        self.side_jobs = SideJobs(
-            self.trader, self.recorder, notice=self.notice, changed=self.changed_soon
-        )
-        self._writer = (
+        self.views = Views(self.trader, watched=publish is not None)
+        context.listen(self.views.notice)
+        self.side_jobs = SideJobs(self.trader, self.recorder, context)
+        # The journal's writer, off the loop; services that keep state across restarts
+        # (unsent notifications) write through it too.
+        self.journal_writer = (
             JournalWriter(
                 journal,
                 on_error=lambda exc: self.side_jobs.journal_down(str(exc)),
@@ -131,79 +132,79 @@ class Engine:
             if journal is not None
             else None
         )
-        self.views = Views(self.trader, watched=publish is not None)
         self.router = OrderRouter(
             self.trader,
             broker,
+            context,
             account=self._account,
-            journal=self._writer,
+            journal=self.journal_writer,
             rules=self._rules,
             quote=settings.budget.quote,
             grace_s=settings.exchange.shutdown_grace_s,
-            notice=self.notice,
             on_trade=self.views.add_trade,
             on_journal_down=self.side_jobs.journal_down,
-            changed=self.changed_soon,
         )
         self.reconciliation = (
             Reconciliation(
                 self.trader,
                 self._account,
-                self._writer,
+                self.journal_writer,
                 profile=settings.exchange.profile,
                 tolerance_pct=settings.exchange.reconcile_tolerance_pct,
             )
-            if self._account is not None and self._writer is not None
+            if self._account is not None and self.journal_writer is not None
             else None
-        )
-        self.monitor = Monitor(
-            self.trader,
-            self.views.stats,
-            readings_of(self),
-            settings=lambda: self.settings,
-            notifier=notifier,
-            now_ms=self.time_ms,
-            changed=self.changed_soon,
-            submit=self.submit,
-            journal=self._writer,
         )
         self.watchkeeper = Watchkeeper(
             self.trader,
+            context,
             universe=source if isinstance(source, WatchesHeld) else None,
             prices=source if isinstance(source, PricesOnDemand) else None,
             execute=self.router.execute,
-            now=self.time_ms,
-            changed=self.changed_soon,
         )
-        self.healer = Healer(
-            self.trader,
-            self.router,
-            now_ms=self.time_ms,
-            notice=self.notice,
-            changed=self.changed_soon,
-        )
+        self.healer = Healer(self.trader, self.router, context)
         self.control = Controller(
             self.trader,
             self.router,
             self.views,
+            context,
             settings=settings,
-            journal=self._writer,
+            journal=self.journal_writer,
             replay=self._replay,
             healer=self.healer,
-            notice=self.notice,
-            now=self.time_ms,
             reconciliation=self.reconciliation,
         )
+        self.kill_switch = KillSwitchWatch(self.trader, lambda: self.settings, self.submit)
+        self._services: list[Service] = []
         self._cmd_send, self._cmd_recv = trio.open_memory_channel[Command](COMMAND_CHANNEL_SIZE)
         if log_ring is not None:
-            log_ring.clock = self.time_ms
+            log_ring.clock = context.now
+        connection, reconciliation = self.connection, self.reconciliation
+        # What the services off the trading path read, as functions.
+        self.readings = Readings(
+            state=lambda: self.state.value,
+            feed=lambda: self.feed_health.health() if self.feed_health is not None else "",
+            circuit_open=lambda: connection is not None and connection.circuit_open,
+            problems=self.side_jobs.problems,
+            drift=lambda: reconciliation.drift if reconciliation is not None else None,
+            ticks=lambda: self.ticks,
+            last_tick_ms=lambda: self.context.last_tick_ms,
+            exchange=connection.counters if connection is not None else dict,
+            router=self.router,
+            away=self.away_text,
+            info={"mode": self.mode, "source": self.source_name},
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
     def time_ms(self) -> int:
         """Engine time: the clock, or the last tick's timestamp when that is later."""
-        clock = self._clock()
-        return self.now_ms if self.now_ms > clock else clock
+        return self.context.now()
+
+    @property
+    def now_ms(self) -> int:
+        """The timestamp of the last tick handled (0 before the first)."""
+        return self.context.last_tick_ms
 
     @property
     def settings(self) -> Settings:
@@ -213,7 +214,7 @@ class Engine:
     @property
     def state(self) -> RunState:
         """Starting, running, paused (entries) or stopping."""
-        if self._run_state is RunState.RUNNING and self.trader.paused:
+        if self._run_state is RunState.RUNNING and self.trader.gate.paused:
             return RunState.PAUSED
         return self._run_state
 
@@ -243,17 +244,16 @@ class Engine:
             self.views.markets_changed(markets)
 
     def add_service(self, service: Service) -> None:
-        """Run `service` (remote control) in the engine's nursery once it is ready."""
-        self.monitor.services.append(service)
+        """Run `service` (the owner's notifications, remote control) in the engine's
+        nursery once it is ready; its alerts and header join the snapshot."""
+        self._services.append(service)
 
     def notice(self, text: NoticeText) -> None:
         """Tell the trader something now (shown as a notification by the app)."""
-        self.views.notice(self.time_ms(), text)
-        self.monitor.on_notice(text)
-        self._changed.set()
+        self.context.notice(text)
 
     def changed_soon(self) -> None:
-        self._changed.set()
+        self.context.changed()
 
     def snapshot(self) -> EngineSnapshot:
         """An immutable view of the current state."""
@@ -271,15 +271,25 @@ class Engine:
             circuit=self.connection.circuit_text() if self.connection is not None else "",
             replay=self._replay.replay_status() if self._replay is not None else None,
             outside=self.watchkeeper.outside_universe(),
-            problems=self.side_jobs.problems() + self.monitor.alerts(),
-            away=self.monitor.away_text(),
+            problems=self.side_jobs.problems() + self.alerts(),
+            away=self.away_text(),
         )
+
+    def alerts(self) -> tuple[str, ...]:
+        """The plugged-in services' alerts in force."""
+        return tuple(alert for service in self._services for alert in service.alerts())
+
+    def away_text(self) -> str:
+        """The services' words in the header, then the kill switch's."""
+        parts = [service.header() for service in self._services]
+        parts.append(self.kill_switch.header())
+        return " · ".join(part for part in parts if part)
 
     async def reconcile(self) -> dict[str, str]:
         """Compare holdings and open orders with the exchange once; the symbols held, why."""
         assert self.reconciliation is not None, "reconciliation needs a live account"
         held = await self.reconciliation.check()
-        self._changed.set()
+        self.context.changed()
         return held
 
     # -- control ---------------------------------------------------------------------------
@@ -292,18 +302,19 @@ class Engine:
     async def _control(self) -> None:
         async for command in self._cmd_recv:
             await self.control.apply(command)
-            self._changed.set()
+            self.context.changed()
 
     # -- services --------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run every service until cancelled (or until one of them fails)."""
         send, recv = trio.open_memory_channel[TickBatch](TICK_CHANNEL_SIZE)
+        writer = self.journal_writer
         try:
             async with trio.open_nursery() as nursery:
                 self.router.attach(nursery)
-                if self._writer is not None:
-                    await nursery.start(self._writer.run)
+                if writer is not None:
+                    await nursery.start(writer.run)
                 nursery.start_soon(self._consume, recv)
                 nursery.start_soon(self._control)
                 nursery.start_soon(self._publisher)
@@ -312,20 +323,13 @@ class Engine:
                 if self._crash_after_s is not None:
                     nursery.start_soon(crash_later, self._crash_after_s)
                 policy = lambda: self.settings.exchange.shutdown_policy  # noqa: E731
-                nursery.start_soon(watch_shutdown, self.router, self._writer, self.trader, policy)
+                nursery.start_soon(watch_shutdown, self.router, writer, self.trader, policy)
                 if self.connection is not None:
                     await nursery.start(self.connection.keep_time)
                 await nursery.start(self._source.run, send)
                 self._refresh_markets()
-                if self._journal is not None and self._writer is not None:
-                    await recover(
-                        self,
-                        self._journal,
-                        self._writer,
-                        self._account,
-                        self.reconciliation,
-                        nursery,
-                    )
+                if self._journal is not None and writer is not None:
+                    await self._recover(writer, nursery)
                 self._ready.set()
                 log.info(
                     wording.started_line(
@@ -340,31 +344,53 @@ class Engine:
                     nursery.start_soon(self.watchkeeper.run)
                 if self._account is not None:
                     nursery.start_soon(self.healer.run)
-                if self.monitor.notifier is not None:
-                    await nursery.start(self.monitor.notifier.run)
-                nursery.start_soon(self.monitor.run)
-                for service in self.monitor.services:
+                nursery.start_soon(self.kill_switch.run)
+                for service in self._services:
                     await nursery.start(service.run)
                 self._run_state = RunState.RUNNING
-                self._changed.set()  # the first snapshot, ticks or not (a paused replay)
+                self.context.changed()  # the first snapshot, ticks or not (a paused replay)
                 task_status.started()
         except BaseException as exc:
             why, crashed = log_stop(exc)
             with trio.CancelScope(shield=True):
-                await self.monitor.stopped(why, crashed=crashed)
+                for service in self._services:
+                    await service.stopped(why, crashed=crashed)
             raise
         finally:
             self._run_state = RunState.STOPPING
             log.info("engine stopped")
 
+    async def _recover(self, writer: JournalWriter, nursery: trio.Nursery) -> None:
+        """Bring the state back from the journal; then compare with the exchange regularly."""
+        assert self._journal is not None
+        settings = self.settings
+        recovery = Recovery(
+            self._journal,
+            writer,
+            self.trader,
+            self.router,
+            self._account,
+            self.context,
+            profile=settings.exchange.profile,
+            quote=settings.budget.quote,
+            symbols=self.markets,
+        )
+        baseline = await recovery.run()
+        if self.reconciliation is not None:
+            self.reconciliation.baseline = baseline
+            nursery.start_soon(
+                self.reconciliation.run, settings.exchange.reconcile_s, self.context.changed
+            )
+
     async def _consume(self, recv: trio.MemoryReceiveChannel[TickBatch]) -> None:
         trader, views, execute = self.trader, self.views, self.router.execute
+        context = self.context
         await self._ready.wait()
         async for batch in recv:
             self._refresh_markets()  # a refresh between two snapshots is followed now
             ticks = batch.of(self._markets)
             if not ticks:  # a source with news but no ticks (a replay that ended)
-                self._changed.set()
+                context.changed()
                 continue
             if batch.warmup:
                 for ts, symbol, price in ticks:
@@ -373,25 +399,24 @@ class Engine:
                 views.live_batch_starts(ticks[0][0])
                 trader.now_ms = self.time_ms()
                 if self.connection is not None:
-                    trader.circuit_open = self.connection.circuit_open
+                    trader.gate.set(Pause.BREAKER, self.connection.circuit_open)
                 on_tick = trader.on_tick
                 for ts, symbol, price in ticks:
                     intent = on_tick(ts, symbol, price)
                     if intent is not None:
-                        self.now_ms = ts
+                        context.last_tick_ms = ts
                         await execute(intent)
                 self.ticks += len(ticks)
                 if self.recorder is not None:
                     self.recorder.add(ticks)
-            self.now_ms = ticks[-1][0]
-            views.batch_done(ticks, self.now_ms)
-            self._changed.set()
+            context.last_tick_ms = now = ticks[-1][0]
+            views.batch_done(ticks, now)
+            context.changed()
 
     async def _publisher(self) -> None:
         period = 1 / self.settings.ui.refresh_hz
         while True:
-            await self._changed.wait()
-            self._changed = trio.Event()
+            await self.context.wait_changed()
             if self.watchkeeper.keep_held():
                 self._refresh_markets()
             if self._publish is not None:

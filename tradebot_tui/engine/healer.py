@@ -11,13 +11,13 @@ position (and a due exit is sent at once) or flat. Every attempt is logged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import trio
 
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
+from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.wording import NoticeText
 
@@ -35,10 +35,8 @@ class Healer:
         self,
         trader: Trader,
         router: OrderRouter,
+        context: Context,
         *,
-        now_ms: Callable[[], int],
-        notice: Callable[[NoticeText], None],
-        changed: Callable[[], None],
         base_s: float = BASE_S,
         cap_s: float = CAP_S,
     ) -> None:
@@ -46,9 +44,9 @@ class Healer:
         self.cap_s = cap_s
         self._trader = trader
         self._router = router
-        self._now_ms = now_ms
-        self._notice = notice
-        self._changed = changed
+        self._now_ms = context.now
+        self._notice = context.notice
+        self._changed = context.changed
         self._due: dict[str, float] = {}  # symbol -> trio time of the next attempt
         self._attempts: dict[str, int] = {}
         self._urgent: set[str] = set()

@@ -1,4 +1,5 @@
-"""What the monitor and the health report read from the engine, and from the process."""
+"""What the services off the trading path read from the engine (the engine makes its
+`Readings`), and from the process."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tradebot_tui.engine.engine import Engine
     from tradebot_tui.engine.router import OrderRouter
 
 
@@ -46,24 +46,5 @@ class Readings:
     last_tick_ms: Callable[[], int] = lambda: 0
     exchange: Callable[[], dict[str, int]] = dict  # the connection's counters, if any
     router: OrderRouter | None = None
+    away: Callable[[], str] = str  # the header's words of the services off the box
     info: dict[str, str] = field(default_factory=dict)  # mode, source, profile
-
-
-def readings_of(engine: Engine) -> Readings:
-    """What the monitor reads from `engine`."""
-    connection, reconciliation = engine.connection, engine.reconciliation
-    return Readings(
-        state=lambda: engine.state.value,
-        feed=lambda: engine.feed_health.health() if engine.feed_health is not None else "",
-        circuit_open=lambda: connection is not None and connection.circuit_open,
-        problems=engine.side_jobs.problems,
-        drift=lambda: reconciliation.drift if reconciliation is not None else None,
-        ticks=lambda: engine.ticks,
-        last_tick_ms=lambda: engine.now_ms,
-        exchange=connection.counters if connection is not None else dict,
-        router=engine.router,
-        info={
-            "mode": engine.mode,
-            "source": engine.source_name,
-        },
-    )

@@ -18,7 +18,8 @@ from decimal import Decimal
 import trio
 
 from tradebot_tui.core.errors import error_text
-from tradebot_tui.core.orders import client_id_prefix
+from tradebot_tui.core.gate import CoinHold, Pause
+from tradebot_tui.core.identity import client_id_prefix
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.exchange.base import ExchangeBroker
@@ -173,21 +174,21 @@ class Reconciliation:
             self._apply_quote(quote_difference(trader, balances, self.baseline, self._tolerance))
             raw = quote_difference(trader, balances, self.baseline, Decimal(0))
             self.drift = raw[1] - raw[0] if raw is not None else Decimal(0)
-        return dict(trader.held)
+        return dict(trader.gate.held(CoinHold.MISMATCH))
 
     def _apply_quote(self, difference: tuple[Decimal, Decimal] | None) -> None:
         """Hold every entry on a quote drift seen twice in a row; release once it agrees."""
         trader = self._trader
+        gate = trader.gate
         if difference is None:
             self._quote_suspect = 0
-            if trader.quote_drift is not None:
+            if gate.release(Pause.QUOTE_DRIFT):
                 log.info("reconciliation: the %s balance agrees again", trader.ledger.quote)
-                trader.quote_drift = None
             return
         self._quote_suspect += 1
         why = wording.quote_mismatch(trader.ledger.quote, *difference)
-        if self._quote_suspect >= 2 and trader.quote_drift != why:
-            trader.quote_drift = why
+        if self._quote_suspect >= 2 and gate.detail(Pause.QUOTE_DRIFT) != why:
+            gate.pause(Pause.QUOTE_DRIFT, why)
             log.error("reconciliation: %s; entries stopped on every coin", why)
             self._journal.event("mismatch", why)
 
@@ -215,21 +216,22 @@ class Reconciliation:
         log.warning("reconciliation: %s", line)
         self._journal.event("accept-balance", line)
         self._quote_suspect = 0
-        trader.quote_drift = None
+        trader.gate.release(Pause.QUOTE_DRIFT)
         return wording.balance_accepted(line)
 
     def _apply(self, found: dict[str, str]) -> None:
-        held = self._trader.held
+        gate = self._trader.gate
+        held = gate.held(CoinHold.MISMATCH)
         for symbol in list(self._suspect):
             if symbol not in found:
                 del self._suspect[symbol]
         for symbol, why in found.items():
             self._suspect[symbol] = self._suspect.get(symbol, 0) + 1
             if self._suspect[symbol] >= 2 and held.get(symbol) != why:
-                held[symbol] = why
+                gate.hold(CoinHold.MISMATCH, symbol, why)
                 log.error("reconciliation: %s: %s; entries for %s stopped", symbol, why, symbol)
                 self._journal.event("mismatch", why, symbol)
         for symbol in list(held):
             if symbol not in found:
                 log.info("reconciliation: %s agrees with the exchange again", symbol)
-                del held[symbol]
+                gate.unhold(CoinHold.MISMATCH, symbol)

@@ -16,26 +16,23 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import trio
 
 from tradebot_tui.core.exits import ExitReason
+from tradebot_tui.core.gate import CoinHold, Pause
+from tradebot_tui.core.identity import client_id_prefix
 from tradebot_tui.core.money import fmt_decimal
-from tradebot_tui.core.orders import OrderClosed, OrderStatus, Side, client_id_prefix
+from tradebot_tui.core.orders import OrderClosed, OrderStatus, Side
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
+from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.router import OrderRouter
-from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.exchange.base import ExchangeBroker
 from tradebot_tui.exchange.reports import Balance, ExchangeOrder
 from tradebot_tui.journal.schema import EXIT_ASKED
 from tradebot_tui.journal.store import Journal, JournaledOrder, JournalError
 from tradebot_tui.journal.writer import JournalWriter
-
-if TYPE_CHECKING:
-    from tradebot_tui.engine.engine import Engine
-    from tradebot_tui.engine.reconciliation import Reconciliation
 
 log = logging.getLogger("tradebot.engine")
 
@@ -50,33 +47,6 @@ async def save_last_prices(writer: JournalWriter, trader: Trader) -> None:
     prices = {s: b.last_price for s, b in trader.books.items() if b.last_ts}
     with contextlib.suppress(JournalError):  # a failed write is reported by the writer
         await writer.meta(LAST_PRICES, json.dumps(prices))
-
-
-async def recover(
-    engine: Engine,
-    journal: Journal,
-    writer: JournalWriter,
-    account: ExchangeBroker | None,
-    reconciliation: Reconciliation | None,
-    nursery: trio.Nursery,
-) -> None:
-    """Bring the engine back from its journal; then compare with the exchange regularly."""
-    settings = engine.settings
-    recovery = Recovery(
-        journal,
-        writer,
-        engine.trader,
-        engine.router,
-        account,
-        profile=settings.exchange.profile,
-        quote=settings.budget.quote,
-        symbols=engine.markets,
-        notice=engine.notice,
-    )
-    baseline = await recovery.run()
-    if reconciliation is not None:
-        reconciliation.baseline = baseline
-        nursery.start_soon(reconciliation.run, settings.exchange.reconcile_s, engine.changed_soon)
 
 
 async def watch_shutdown(
@@ -110,11 +80,11 @@ class Recovery:
         trader: Trader,
         router: OrderRouter,
         account: ExchangeBroker | None,
+        context: Context,
         *,
         profile: str,
         quote: str,
         symbols: Callable[[], Iterable[str]],
-        notice: Callable[[NoticeText], None],
     ) -> None:
         self._journal = journal
         self._writer = writer
@@ -123,7 +93,7 @@ class Recovery:
         self._account = account
         self._quote = quote
         self._symbols = symbols
-        self._notice = notice
+        self._notice = context.notice
         self._profile = profile
         self._profile_prefix = client_id_prefix(profile)
         self._own_prefix = client_id_prefix(profile, journal.identity)
@@ -182,31 +152,38 @@ class Recovery:
             )
 
     def _restore_pauses(self) -> None:
-        """The trader's pauses (all entries, and coin by coin) as they were at the stop."""
+        """The trader's pauses (all entries, and coin by coin) and the kill switch as they
+        were at the stop."""
         raw = self._journal.meta(PAUSES)
         if raw is None:
             return
+        trader = self._trader
+        gate = trader.gate
         pauses = json.loads(raw)
-        self._trader.paused = bool(pauses.get("all"))
-        self._trader.paused_symbols.update(pauses.get("symbols", []))
+        if pauses.get("all"):
+            gate.pause(Pause.OWNER)
+        for symbol in pauses.get("symbols", []):
+            gate.hold(CoinHold.OWNER, symbol)
         kill = pauses.get("kill") or {}
         if kill:
-            self._trader.kill_reference = Decimal(kill["reference"])
-            self._trader.killed = str(kill.get("tripped", ""))
-            if self._trader.killed:
-                log.warning("the kill switch tripped before the restart: %s", self._trader.killed)
+            trader.kill_switch.reference = Decimal(kill["reference"])
+            tripped = str(kill.get("tripped", ""))
+            if tripped:
+                gate.pause(Pause.KILL_SWITCH, tripped)
+                log.warning("the kill switch tripped before the restart: %s", tripped)
                 # A crash may have come before all its sales went (a buy open at the trip
                 # is sold only once it ends): what is still held is sold now.
-                held = self._trader.exit_all_due(ExitReason.MANUAL)
+                held = trader.exit_all_due(ExitReason.MANUAL)
                 if held:
                     log.warning(
                         "kill switch: %s still held after the restart; selling", ", ".join(held)
                     )
-        if self._trader.paused or self._trader.paused_symbols:
+        owner_coins = gate.held(CoinHold.OWNER)
+        if gate.paused or owner_coins:
             log.info(
                 "pauses restored: entries %s; coins paused: %s",
-                "paused" if self._trader.paused else "on",
-                ", ".join(sorted(self._trader.paused_symbols)) or "none",
+                "paused" if gate.paused else "on",
+                ", ".join(sorted(owner_coins)) or "none",
             )
 
     def _restore(self, orders: list[JournaledOrder]) -> tuple[set[str], list[JournaledOrder]]:

@@ -9,24 +9,16 @@ the inputs, ties in input order), exactly as the headless replay sees them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import trio
 
-from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.market import MarketRules, replay_rules
 from tradebot_tui.core.ticks import Tick
-from tradebot_tui.data.files import Series, iter_merged, series_span, series_symbols
+from tradebot_tui.data.series import Series, iter_merged, series_span, series_symbols, span_text
 from tradebot_tui.engine.commands import ReplayAction
 from tradebot_tui.engine.snapshot import ReplayStatus
 from tradebot_tui.exchange.base import TickBatch
-from tradebot_tui.exchange.paper import PaperBroker
-from tradebot_tui.replay.runner import span_text
-
-if TYPE_CHECKING:
-    from tradebot_tui.engine.engine import Engine
 
 SPEEDS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14_400, 28_800, 86_400)
 STEP_MS = 60_000
@@ -140,21 +132,3 @@ class ReplaySource:
         self.clock_ms = self.last_ms
         await send.send(TickBatch([]))  # wakes the engine to publish the final state
         await trio.sleep_forever()
-
-
-def replay_engine(settings: Settings, source: ReplaySource) -> Callable[..., Engine]:
-    """What `replay --tui` runs: the live engine with paper fills, on the data's time.
-
-    Returns a factory taking the app's `publish` and `log_ring` keywords.
-    """
-    from tradebot_tui.engine.engine import Engine
-
-    # Engine time is the data's time: the wall clock never enters.
-    return partial(
-        Engine,
-        settings,
-        source,
-        PaperBroker(settings.exchange.fee_rate),
-        mode="REPLAY",
-        clock=lambda: 0,
-    )

@@ -17,8 +17,10 @@ from decimal import Decimal, localcontext
 
 import trio
 
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.display import price_decimals
 from tradebot_tui.core.errors import error_text
+from tradebot_tui.core.gate import CoinHold
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import DIVISION, EXACT, ZERO, fmt_decimal
 from tradebot_tui.core.orders import (
@@ -31,8 +33,9 @@ from tradebot_tui.core.orders import (
     Purpose,
     Unexplained,
 )
-from tradebot_tui.core.trader import Trade, Trader
+from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
+from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.exchange import crashpoints
 from tradebot_tui.exchange.base import Broker, ExchangeBroker
@@ -75,16 +78,15 @@ class OrderRouter:
         self,
         trader: Trader,
         broker: Broker,
+        context: Context,
         *,
         account: ExchangeBroker | None,
         journal: JournalWriter | None,
         rules: Callable[[str], MarketRules],
         quote: str,
         grace_s: float,
-        notice: Callable[[NoticeText], None],
         on_trade: Callable[[Trade], None],
         on_journal_down: Callable[[str], None],
-        changed: Callable[[], None],
     ) -> None:
         self._trader = trader
         self._broker = broker
@@ -93,10 +95,10 @@ class OrderRouter:
         self._rules = rules
         self._quote = quote
         self._grace_s = grace_s
-        self._notice = notice
+        self._notice = context.notice
         self._on_trade = on_trade
         self._on_journal_down = on_journal_down
-        self._changed = changed
+        self._changed = context.changed
         self._records: dict[str, OrderRecord] = {}
         self._ids: deque[str] = deque()
         self._scopes: dict[str, trio.CancelScope] = {}
@@ -375,7 +377,7 @@ class OrderRouter:
         log.info("cancelling %s at the user's request", client_id)
         intent = record.intent
         if intent.purpose is Purpose.ENTRY:
-            self._trader.paused_symbols.add(intent.symbol)
+            self._trader.gate.hold(CoinHold.OWNER, intent.symbol)
         try:
             await account.cancel(intent)
         except trio.Cancelled:

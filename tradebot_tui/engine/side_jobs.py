@@ -3,20 +3,21 @@
 The journal, the tick recorder and the log file run beside trading. When one fails it is
 reported (the log, the header) and retried by itself; trading goes on. The journal is
 the one that changes what the engine does: an order must be on disk before it is sent,
-so while the journal cannot be written, new entries pause (exits go on), and they resume
-by themselves once a write goes through again, unless the trader paused them meanwhile.
+so while the journal cannot be written, new entries pause (exits go on): the journal's
+own reason in the entry gate, lifted by itself once a write goes through again. A pause
+of the trader's own, made meanwhile or before, stays (core.gate).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
+from tradebot_tui.core.gate import Pause
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
+from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.logs import log_file_problem
 from tradebot_tui.engine.recorder import TickRecorder
-from tradebot_tui.engine.wording import NoticeText
 
 log = logging.getLogger("tradebot.engine")
 
@@ -28,32 +29,27 @@ class SideJobs:
         self,
         trader: Trader,
         recorder: TickRecorder | None,
-        *,
-        notice: Callable[[NoticeText], None],
-        changed: Callable[[], None],
+        context: Context,
     ) -> None:
         self._trader = trader
         self._recorder = recorder
-        self._notice = notice
-        self._changed = changed
+        self._notice = context.notice
+        self._changed = context.changed
         self._journal_problem = ""
-        self._paused_entries = False  # entries were paused here, not by the trader
 
     def journal_down(self, why: str) -> None:
         """A journal write failed: entries pause until one goes through."""
         self._journal_problem = "journal cannot be written"
-        if not self._trader.paused:
-            self._trader.paused = self._paused_entries = True
+        if self._trader.gate.pause(Pause.JOURNAL, why):
             log.error("the journal cannot be written (%s): entries paused until it can", why)
             self._changed()
 
     def journal_up(self) -> None:
         """A journal write went through again."""
         self._journal_problem = ""
-        if self._paused_entries and self._trader.paused:
-            self._trader.paused = self._paused_entries = False
-            log.info("the journal can be written again: entries resume")
-            self._notice(wording.journal_back())
+        if self._trader.gate.release(Pause.JOURNAL):
+            log.info("the journal can be written again: its pause of entries is lifted")
+            self._notice(wording.journal_back(r.value for r in self._trader.gate.reasons))
         self._changed()
 
     def problems(self) -> tuple[str, ...]:

@@ -7,8 +7,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
+from tradebot_tui.core.book import Status, Trade
 from tradebot_tui.core.orders import OrderStatus, Purpose, Side
-from tradebot_tui.core.trader import Status, Trade
 from tradebot_tui.engine.history import Bar
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.display import price_decimals
+from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import dec
 from tradebot_tui.core.ticks import Tick
-from tradebot_tui.core.trader import Trade, Trader
+from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine.history import MINUTE_MS, EquityHistory, PriceHistory
 from tradebot_tui.engine.router import OrderRecord
 from tradebot_tui.engine.snapshot import (
@@ -128,6 +130,7 @@ class Views:
         outside = outside or frozenset()
         watch, positions = self._watch_and_positions(markets, now, outside)
         equity = trader.equity()
+        drift = trader.gate.detail(Pause.QUOTE_DRIFT)
         return EngineSnapshot(
             seq=self._seq,
             ts_ms=now,
@@ -160,12 +163,11 @@ class Views:
             notices=tuple(self.notices),
             focus=self._focus_chart(markets),
             replay=replay,
-            paused_symbols=frozenset(trader.paused_symbols),
-            problems=problems
-            + ((f"entries held: {trader.quote_drift}",) if trader.quote_drift else ()),
+            paused_symbols=frozenset(trader.gate.held(CoinHold.OWNER)),
+            problems=problems + ((f"entries held: {drift}",) if drift else ()),
             away=away,
             history=self._history(),
-            quote_drift=trader.quote_drift,
+            quote_drift=drift,
         )
 
     def _history(self) -> TradeHistory:

@@ -1,6 +1,6 @@
 """Held means watched: what the bot holds keeps its prices, whatever the feed does.
 
-Two duties (DESIGN.md section 7): every symbol with a position, an order or sellable dust
+Two duties (docs/architecture.md, "Held means watched"): every symbol with a position, an order or sellable dust
 stays in the feed across universe refreshes; and a held coin whose feed has gone quiet for
 `risk.stale_after_s` is priced by REST at exit priority, so that its exits are evaluated
 without waiting for a tick.
@@ -16,6 +16,7 @@ import trio
 from tradebot_tui.core.errors import error_text
 from tradebot_tui.core.orders import OrderIntent
 from tradebot_tui.core.trader import Trader
+from tradebot_tui.engine.context import Context
 from tradebot_tui.exchange.base import PricesOnDemand, WatchesHeld
 
 log = logging.getLogger("tradebot.engine")
@@ -27,19 +28,18 @@ class Watchkeeper:
     def __init__(
         self,
         trader: Trader,
+        context: Context,
         *,
         universe: WatchesHeld | None,
         prices: PricesOnDemand | None,
         execute: Callable[[OrderIntent], Awaitable[None]],
-        now: Callable[[], int],
-        changed: Callable[[], None],
     ) -> None:
         self._trader = trader
         self._universe = universe
         self._prices = prices
         self._execute = execute
-        self._now = now
-        self._changed = changed
+        self._now = context.now
+        self._changed = context.changed
         self._held: frozenset[str] = frozenset()
         if universe is not None:
             universe.follow_held(trader.held_symbols)

@@ -8,15 +8,16 @@ reads a clock or touches engine state.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import NamedTuple
 
 from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.display import fmt_price, fmt_qty
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.orders import OrderIntent, OrderStatus, Purpose, Side
-from tradebot_tui.core.trader import Trade
 
 
 class NoticeText(NamedTuple):
@@ -209,6 +210,16 @@ def exit_due(symbol: str) -> NoticeText:
     )
 
 
+def still_paused(reasons: list[str]) -> NoticeText:
+    """The trader resumed, and entries stay paused for reasons of other sources."""
+    return NoticeText(
+        "Entries stay paused",
+        f"Paused by: {', '.join(reasons)}; they resume once that is over.",
+        "warning",
+        answer=True,
+    )
+
+
 def kill_switch(reason: str) -> NoticeText:
     """The kill switch tripped: everything is being sold and entries stop."""
     return NoticeText(
@@ -219,7 +230,11 @@ def kill_switch(reason: str) -> NoticeText:
     )
 
 
-def journal_back() -> NoticeText:
+def journal_back(still: Iterable[str] = ()) -> NoticeText:
+    """The journal can be written again; `still`: the other reasons entries stay paused."""
+    held = ", ".join(still)
+    if held:
+        return NoticeText("Journal", f"It can be written again; entries stay paused ({held}).")
     return NoticeText("Journal", "It can be written again: entries resume.")
 
 

@@ -32,8 +32,20 @@ class Bot:
     broker: Broker
     live: bool
     new_journal: bool
-    paper_journal: Journal | None
     crash_after_s: float | None = None
+    paper_journal: Journal | None = None
+
+    def open_paper_journal(self) -> None:
+        """Paper: open the journal (call it holding the data dir's instance lock); the
+        simulated market goes on from the prices it kept."""
+        if self.live:
+            return
+        journal = self.paper_journal = open_journal(
+            self.settings, self.locations, live=False, new_journal=self.new_journal
+        )
+        prices = journal.meta(LAST_PRICES)
+        if prices and isinstance(self.source, SimulatedMarket):
+            self.source.resume_from(json.loads(prices))  # the market goes on where it was
 
     def engine(self, **kwargs: Any) -> Engine:
         settings, locations = self.settings, self.locations
@@ -67,10 +79,11 @@ def assemble(
     new_journal: bool = False,
     crash_after_s: float | None = None,
 ) -> Bot:
-    """The source, the broker and (paper) the journal of a run; the engine comes later.
+    """The source and the broker of a run, everything the config asks for checked; the
+    journal and the engine come later (`Bot.open_paper_journal`, `Bot.engine`).
 
-    Paper opens its journal now: the simulated market goes on from the prices it kept.
-    Call it holding the data dir's instance lock.
+    Raises:
+        ConfigError: what the settings ask for cannot be had (a symbol, a venue, a stream).
     """
     source: MarketDataSource
     if settings.market.source == "simulated":
@@ -78,10 +91,4 @@ def assemble(
         broker: Broker = PaperBroker(settings.exchange.fee_rate)
     else:
         source, broker = exchange_feed(settings, locations, live=live)
-    paper_journal = None
-    if not live:
-        paper_journal = open_journal(settings, locations, live=False, new_journal=new_journal)
-        prices = paper_journal.meta(LAST_PRICES)
-        if prices and isinstance(source, SimulatedMarket):
-            source.resume_from(json.loads(prices))  # the market goes on where it was
-    return Bot(settings, locations, source, broker, live, new_journal, paper_journal, crash_after_s)
+    return Bot(settings, locations, source, broker, live, new_journal, crash_after_s)

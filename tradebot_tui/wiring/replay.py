@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from typing import Any
 
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.engine import Engine
 from tradebot_tui.engine.replay_source import ReplaySource
 from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.wiring.away import plug_away
 
 
 def replay_engine(settings: Settings, source: ReplaySource) -> Callable[..., Engine]:
@@ -16,12 +17,12 @@ def replay_engine(settings: Settings, source: ReplaySource) -> Callable[..., Eng
 
     Returns a factory taking the app's `publish` and `log_ring` keywords.
     """
-    # Engine time is the data's time: the wall clock never enters.
-    return partial(
-        Engine,
-        settings,
-        source,
-        PaperBroker(settings.exchange.fee_rate),
-        mode="REPLAY",
-        clock=lambda: 0,
-    )
+    broker = PaperBroker(settings.exchange.fee_rate)
+
+    def make(**kwargs: Any) -> Engine:
+        # Engine time is the data's time: the wall clock never enters.
+        engine = Engine(settings, source, broker, mode="REPLAY", clock=lambda: 0, **kwargs)
+        plug_away(engine)  # alerts and the heartbeat line; nothing leaves the machine
+        return engine
+
+    return make

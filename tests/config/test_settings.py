@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.exits import ExitParams
-from tradebot_tui.core.trader import StrategyParams
+from tradebot_tui.core.params import StrategyParams
 
 
 def test_the_cores_defaults_are_the_settings_defaults() -> None:

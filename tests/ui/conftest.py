@@ -6,13 +6,13 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from tradebot_tui.engine.replay_source import ReplaySource, replay_engine
-
 from tests.helpers import sim_engine
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.data.files import read_file
+from tradebot_tui.engine.replay_source import ReplaySource
 from tradebot_tui.ui.app import TradebotApp
+from tradebot_tui.wiring.replay import replay_engine
 
 # Fixed paths (never written by the app itself) so that screens render the same anywhere.
 HOME = Path("/home/trader")

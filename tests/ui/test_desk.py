@@ -19,8 +19,8 @@ from tests.helpers import expected_live_ticks, saw_tooth_file
 from tests.ui.conftest import LOCATIONS, make_app, make_replay_app
 from tests.ui.test_app import SIZE, status_text, until
 from tradebot_tui.config.settings import Settings
+from tradebot_tui.core.book import Status
 from tradebot_tui.core.exits import ExitReason
-from tradebot_tui.core.trader import Status
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.app import TradebotApp
 from tradebot_tui.ui.bindings import own_bindings as _bindings

@@ -128,7 +128,7 @@ async def test_the_watch_table_draws_a_row_changed_while_out_of_sight() -> None:
     # fold is checked against its drawn strip when it scrolls into sight.
     from textual.app import App as _App
 
-    from tradebot_tui.core.trader import Status
+    from tradebot_tui.core.book import Status
     from tradebot_tui.engine.snapshot import WatchRow
     from tradebot_tui.ui.widgets.watch_table import WatchTable
 

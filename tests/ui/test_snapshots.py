@@ -206,10 +206,9 @@ async def _until(cond: Callable[[], bool], timeout: float = 10) -> None:
 @pytest.mark.parametrize("theme", THEMES)
 class TestReplay:
     def test_replay_done(self, snap_compare: SnapCompare, theme: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-        from tradebot_tui.engine.replay_source import SPEEDS
-
         from tests.helpers import saw_tooth_file
         from tests.ui.conftest import make_replay_app
+        from tradebot_tui.engine.replay_source import SPEEDS
 
         app = make_replay_app(saw_tooth_file(tmp_path), speed=SPEEDS[-1], theme=theme)
 

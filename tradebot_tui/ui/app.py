@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from functools import partial
 from importlib import import_module
 from typing import ClassVar
 
@@ -28,33 +25,30 @@ from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.store import save_settings
 from tradebot_tui.config.validate import ConfigError
 from tradebot_tui.core.errors import TradebotError
-from tradebot_tui.engine.commands import (
+from tradebot_tui.engine import (
     LIVE_SECTIONS,
-    AcceptBalance,
     ApplySettings,
     Command,
+    Engine,
+    EngineSnapshot,
     Focus,
+    GuestRun,
+    LogRing,
     ReplayAction,
     ReplayControl,
     TogglePause,
 )
-from tradebot_tui.engine.engine import Engine
-from tradebot_tui.engine.host import GuestRun
-from tradebot_tui.engine.logs import LogRing
-from tradebot_tui.engine.snapshot import EngineSnapshot
-from tradebot_tui.ui.bindings import action_name, own_bindings
+from tradebot_tui.ui.help import help_sections, system_commands
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.watchlist import WatchlistScreen
 from tradebot_tui.ui.themes import load_themes, shipped_theme_files
+from tradebot_tui.ui.toasts import Toasts
 
 # Builds the engine the app runs; called with the keywords `publish` and `log_ring`
 # (a functools.partial of Engine fits).
 EngineFactory = Callable[..., Engine]
 FALLBACK_THEME = "midnight"
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-# At most this many notifications in a window; the rest are summed up in one.
-NOTICES_AT_ONCE = 4
-NOTICE_WINDOW_S = 5.0
 # The screens not needed for the first frame are imported this long after it.
 PRELOAD_AFTER_S = 0.5
 SETTLE_AFTER_BUILD_S = 1.0  # a new screen's widgets are left to the GC this long after
@@ -156,12 +150,9 @@ class TradebotApp(App[None]):
         self.mode_label = "LIVE" if live else "REPLAY" if replay else "PAPER"
         self.selected_symbol: str | None = None
         self.theme_origins: dict[str, str] = {}
-        self._notice_seq = 0
-        self._error_seq = 0
-        self._toast_times: deque[float] = deque()
-        self._held_back = 0
         self._focused: str | None = None
         self.log_ring = LogRing()
+        self._toasts = Toasts(self.log_ring)
         self.snapshot: EngineSnapshot | None = None
         self.engine_error: BaseException | None = None
         self._engine_factory = engine_factory
@@ -296,7 +287,7 @@ class TradebotApp(App[None]):
             under = self.screen_stack[-2] if len(self.screen_stack) > 1 else None
             if isinstance(under, TradebotScreen):
                 under.show(snap)
-        self._show_notices(snap)
+        self._toasts.show(self, snap)
 
     def _preload_screens(self) -> None:
         """Import the other screens' modules once the first prices are on screen."""
@@ -335,45 +326,6 @@ class TradebotApp(App[None]):
         collected."""
         if not self.is_headless:
             gc.freeze()
-
-    def _show_notices(self, snap: EngineSnapshot) -> None:
-        """Fills, exits and command results from the engine; errors from the log.
-
-        At most `NOTICES_AT_ONCE` toasts per `NOTICE_WINDOW_S`: a fast replay or a burst
-        of fills is summed up in one toast instead of covering the screen.
-        """
-        toasts: list[tuple[str, str, str]] = []
-        fresh = [n for n in snap.notices if n.seq > self._notice_seq]
-        if fresh:
-            self._notice_seq = fresh[-1].seq
-            for n in fresh:
-                if n.answer:  # the result of the trader's own command: always shown
-                    self.notify(n.message, title=n.title, severity=n.severity)  # type: ignore[arg-type]
-                else:
-                    toasts.append((n.title, n.message, n.severity))
-        if snap.log_seq > self._error_seq:
-            toasts += [
-                ("Error", line.message, "error")
-                for line in self.log_ring.since(self._error_seq)
-                if line.level in ("ERROR", "CRITICAL")
-            ]
-            self._error_seq = snap.log_seq
-        now = time.monotonic()
-        while self._toast_times and now - self._toast_times[0] > NOTICE_WINDOW_S:
-            self._toast_times.popleft()
-        for title, message, severity in toasts:
-            if len(self._toast_times) >= NOTICES_AT_ONCE:
-                self._held_back += 1
-                continue
-            self._toast_times.append(now)
-            self.notify(message, title=title, severity=severity)  # type: ignore[arg-type]
-        if self._held_back and len(self._toast_times) < NOTICES_AT_ONCE:
-            self._toast_times.append(now)
-            self.notify(
-                f"{self._held_back} more event(s): the orders and logs screens have them all.",
-                title="Busy",
-            )
-            self._held_back = 0
 
     def _engine_done(self, result: outcome.Outcome[None]) -> None:
         if self.return_code is not None:
@@ -458,62 +410,18 @@ class TradebotApp(App[None]):
     def action_replay(self, what: ReplayAction) -> None:
         self.send_command(ReplayControl(what))
 
+    def help_sections(self, screen: Screen[object]) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(title, [(keys, what)]) for the screen's own bindings and the app's."""
+        return help_sections(self, screen)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette offers every action of the app and of the current screen."""
+        return system_commands(self, screen)
+
     def action_help(self) -> None:
         from tradebot_tui.ui.screens.dialogs import HelpScreen
 
         self.push_screen(HelpScreen(self.help_sections(self.screen)))
-
-    def help_sections(self, screen: Screen[object]) -> list[tuple[str, list[tuple[str, str]]]]:
-        """(title, [(keys, what)]) for the screen's own bindings and the app's."""
-        sections = []
-        own = [self._help_row(b) for b in own_bindings(screen) if b.description and b.show]
-        if own:
-            sections.append((f"This screen ({type(screen).__name__.removesuffix('Screen')})", own))
-        extra = getattr(screen, "HELP_EXTRA", ())
-        if extra:
-            sections.append(extra)
-        everywhere = [
-            self._help_row(b)
-            for b in own_bindings(self)
-            if b.description and b.show and (self.replaying or action_name(b) != "replay")
-        ]
-        everywhere.append(("ctrl+p", "command palette: every action by name"))
-        sections.append(("Everywhere", everywhere))
-        return sections
-
-    def _help_row(self, binding: Binding) -> tuple[str, str]:
-        keys = " ".join(
-            self.get_key_display(Binding(k, binding.action)) for k in binding.key.split(",")
-        )
-        return keys, binding.tooltip or binding.description
-
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """The palette offers every action of the app and of the current screen."""
-        seen = set()
-        target = screen
-        if not isinstance(target, TradebotScreen) and len(self.screen_stack) > 1:
-            target = self.screen_stack[-1]
-        for owner in (target, self):
-            for binding in own_bindings(owner):
-                if not binding.description or binding.action in seen:
-                    continue
-                if action_name(binding) == "replay" and not self.replaying:
-                    continue
-                seen.add(binding.action)
-                yield SystemCommand(
-                    binding.description,
-                    binding.tooltip or binding.description,
-                    partial(self.run_action, binding.action, owner),
-                )
-        if self.snapshot is not None and self.snapshot.quote_drift:
-            yield SystemCommand(
-                f"Accept the exchange's {self.snapshot.quote} balance",
-                f"Deposited or withdrawn outside the bot? {self.snapshot.quote_drift}",
-                partial(self.send_command, AcceptBalance()),
-            )
-        for command in super().get_system_commands(screen):
-            if command.title not in ("Quit", "Theme"):
-                yield command
 
     def action_pick_theme(self) -> None:
         names = sorted(self.theme_origins.items())

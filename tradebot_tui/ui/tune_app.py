@@ -16,9 +16,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from tradebot_tui.tune import study as tune
-from tradebot_tui.tune.report import (
+from tradebot_tui import tune
+from tradebot_tui.tune import (
     Heat,
+    Runner,
+    Setup,
     heat,
     progress_text,
     rank,
@@ -27,7 +29,6 @@ from tradebot_tui.tune.report import (
     side_cells,
     value_text,
 )
-from tradebot_tui.tune.workers import Runner, Setup
 
 
 class HeatMap(Static):

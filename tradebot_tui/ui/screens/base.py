@@ -8,7 +8,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 
-from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.engine import EngineSnapshot
 from tradebot_tui.ui.widgets.key_bar import KeyBar
 from tradebot_tui.ui.widgets.status_bar import StatusBar
 

@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.display import fmt_money
-from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.engine import EngineSnapshot
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.widgets.chart import Chart, ChartData, Level, Marker
 

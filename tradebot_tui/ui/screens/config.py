@@ -28,7 +28,7 @@ from tradebot_tui.config import validate
 from tradebot_tui.config.settings import Settings, section_types
 from tradebot_tui.config.store import save_settings
 from tradebot_tui.config.validate import ConfigError, FieldInfo
-from tradebot_tui.engine.commands import LIVE_SECTIONS
+from tradebot_tui.engine import LIVE_SECTIONS
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
 

@@ -16,9 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
 from tradebot_tui.assets import stylesheet
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.display import fmt_money, fmt_qty
-from tradebot_tui.core.trader import Trade
-from tradebot_tui.engine.snapshot import EngineSnapshot, TallyRow, TradeHistory
+from tradebot_tui.engine import EngineSnapshot, TallyRow, TradeHistory
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.widgets.bars import pnl_bar
 from tradebot_tui.ui.widgets.tables import Cell, right, sync_rows

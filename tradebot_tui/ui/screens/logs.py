@@ -13,8 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input, RichLog
 
 from tradebot_tui.assets import stylesheet
-from tradebot_tui.engine.logs import LogLine
-from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.engine import EngineSnapshot, LogLine
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.widgets.search_box import SearchBox
 from tradebot_tui.ui.widgets.text_line import TextLine

@@ -10,8 +10,7 @@ from textual.binding import Binding, BindingType
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.display import fmt_money, fmt_price, fmt_qty
-from tradebot_tui.engine.commands import CancelOrder
-from tradebot_tui.engine.snapshot import EngineSnapshot, OrderRow
+from tradebot_tui.engine import CancelOrder, EngineSnapshot, OrderRow
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
 from tradebot_tui.ui.widgets.row_table import Cell, Column, RowTable, cell, outside_mark

@@ -11,8 +11,7 @@ from textual.widgets import Static
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.display import fmt_duration, fmt_money, fmt_price, fmt_qty
-from tradebot_tui.engine.commands import ExitAll, ExitPosition, RetryNow
-from tradebot_tui.engine.snapshot import EngineSnapshot, PositionRow
+from tradebot_tui.engine import EngineSnapshot, ExitAll, ExitPosition, PositionRow, RetryNow
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
 from tradebot_tui.ui.widgets.row_table import Cell, Column, RowTable, cell, outside_mark

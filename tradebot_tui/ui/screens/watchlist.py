@@ -10,9 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
 from tradebot_tui.assets import stylesheet
-from tradebot_tui.core.trader import Status
-from tradebot_tui.engine.commands import RetryNow, ToggleSymbol
-from tradebot_tui.engine.snapshot import EngineSnapshot
+from tradebot_tui.core.book import Status
+from tradebot_tui.engine import EngineSnapshot, RetryNow, ToggleSymbol
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.widgets.search_box import SearchBox
 from tradebot_tui.ui.widgets.text_line import TextLine

@@ -7,7 +7,7 @@ import time
 from textual.markup import escape
 
 from tradebot_tui.core.display import fmt_money
-from tradebot_tui.engine.snapshot import EngineSnapshot, ReplayStatus, RunState
+from tradebot_tui.engine import EngineSnapshot, ReplayStatus, RunState
 from tradebot_tui.ui.widgets.text_line import TextLine
 
 _STATE = {

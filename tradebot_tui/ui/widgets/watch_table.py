@@ -21,9 +21,9 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 
+from tradebot_tui.core.book import Status
 from tradebot_tui.core.display import fmt_duration, fmt_price
-from tradebot_tui.core.trader import Status
-from tradebot_tui.engine.snapshot import WatchRow
+from tradebot_tui.engine import WatchRow
 from tradebot_tui.ui.widgets.cursor_rows import CursorRows
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"

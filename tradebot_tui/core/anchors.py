@@ -1,4 +1,4 @@
-"""Anchors: the price a drop is measured from (DESIGN.md section 4)."""
+"""Anchors: the price a drop is measured from (docs/architecture.md, "Reference semantics")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Exit rules: stop-loss, take-profit, trailing stop and max hold (DESIGN.md section 4)."""
+"""Exit rules: stop-loss, take-profit, trailing stop and max hold (docs/architecture.md,
+"Reference semantics")."""
 
 from __future__ import annotations
 

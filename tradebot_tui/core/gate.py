@@ -9,7 +9,8 @@ back does not resume entries the trader paused). Coins are held one by one the s
 way: paused by the trader, an order the exchange showed that nothing explains, a holding
 that disagrees with the exchange.
 
-Exits never pass through the gate: a paused bot still sells.
+Exits never pass through the gate: a paused bot still sells. Which source owns which
+reason: docs/architecture.md, "The entry gate".
 """
 
 from __future__ import annotations

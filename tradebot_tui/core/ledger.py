@@ -1,6 +1,6 @@
 """The budget ledger of one quote currency, exact at every step.
 
-Identity kept by every operation (DESIGN.md section 3):
+Identity kept by every operation (docs/architecture.md, "Money rules"):
 
     free + reserved + in_positions_at_cost == initial + realized_pnl - fees_paid
 

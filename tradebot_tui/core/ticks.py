@@ -1,4 +1,4 @@
-"""Price ticks and the candle-to-tick expansion of DESIGN.md section 4."""
+"""Price ticks and the candle-to-tick expansion (docs/architecture.md, "Reference semantics")."""
 
 from __future__ import annotations
 

@@ -171,7 +171,8 @@ def series_span(series: Iterable[Series | CandleStream]) -> tuple[int, int] | No
 
 
 def iter_series(s: Series) -> Iterator[tuple[int, str, float]]:
-    """A series as ticks: candles become four ticks each (DESIGN.md section 4)."""
+    """A series as ticks: candles become four ticks each (docs/architecture.md,
+    "Reference semantics")."""
     if isinstance(s, TickSeries):
         names = s.symbols
         for ts, idx, price in zip(s.ts, s.symbol_index, s.price, strict=True):

@@ -1,10 +1,10 @@
 """Hosting the engine: as a trio guest inside an asyncio loop (the app), or headless.
 
-Guest mode (DESIGN.md section 2): Textual owns the thread's asyncio loop and trio runs
-inside it through `trio.lowlevel.start_guest_run`, so the engine and the UI share one
-thread and no lock guards domain state. Stopping cancels the engine's root cancel scope
-and waits for trio's done callback: a guest run that is abandoned would poison the
-thread for every later trio run.
+Guest mode (docs/architecture.md, "The folders and what each may import"): Textual owns
+the thread's asyncio loop and trio runs inside it through `trio.lowlevel.start_guest_run`,
+so the engine and the UI share one thread and no lock guards domain state. Stopping
+cancels the engine's root cancel scope and waits for trio's done callback: a guest run
+that is abandoned would poison the thread for every later trio run.
 """
 
 from __future__ import annotations

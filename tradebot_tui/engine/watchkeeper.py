@@ -1,9 +1,9 @@
 """Held means watched: what the bot holds keeps its prices, whatever the feed does.
 
-Two duties (docs/architecture.md, "Held means watched"): every symbol with a position, an order or sellable dust
-stays in the feed across universe refreshes; and a held coin whose feed has gone quiet for
-`risk.stale_after_s` is priced by REST at exit priority, so that its exits are evaluated
-without waiting for a tick.
+Two duties (docs/architecture.md, "Held means watched"): every symbol with a position, an
+order or sellable dust stays in the feed across universe refreshes; and a held coin whose
+feed has gone quiet for `risk.stale_after_s` is priced by REST at exit priority, so that
+its exits are evaluated without waiting for a tick.
 """
 
 from __future__ import annotations

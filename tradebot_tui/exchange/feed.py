@@ -183,8 +183,8 @@ class ExchangeFeed:
     ) -> None:
         """Recent 1m candles as history ticks, so anchors are ready without waiting.
 
-        Candles become ticks as in replay (DESIGN.md section 4); only ticks before now are
-        sent, and they warm anchors only: history never trades.
+        Candles become ticks as in replay (docs/architecture.md, "Reference semantics");
+        only ticks before now are sent, and they warm anchors only: history never trades.
         """
         now = self.clock_ms()
         since = now - (seconds + 120) * 1000

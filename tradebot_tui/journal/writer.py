@@ -11,7 +11,7 @@ waiting; they are on disk a commit later, in order, and a crash in between is wh
 recovery settles with the exchange at the next start. A failed commit calls `on_error`
 (the engine pauses entries) and fails every intent in it, so none of their orders is sent;
 then a small write is tried every few seconds, and the first that goes through calls
-`on_recovered` (the engine resumes entries).
+`on_recovered` (the journal's pause of entries is lifted).
 """
 
 from __future__ import annotations

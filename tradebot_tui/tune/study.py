@@ -1,4 +1,4 @@
-"""`tune`: an Optuna study over exact replays (DESIGN.md section 9).
+"""`tune`: an Optuna study over exact replays (docs/architecture.md, "Reference semantics").
 
 The parent process owns the study (SQLite in the data dir) and asks Optuna for trials in
 batches of a fixed size; the batch is evaluated in parallel (local worker processes, or Ray

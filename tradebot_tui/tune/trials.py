@@ -1,9 +1,9 @@
 """Many replays of one data set: what `tune` runs for each trial, exactly `run_replay`.
 
 A trial is a replay with other settings. Its trades must equal `run_replay`'s trade for
-trade (DESIGN.md section 9), so a trial runs the same `Trader` and paper broker; it is
-faster only by doing once what every trial shares, and by not feeding ticks that cannot
-change anything:
+trade (docs/architecture.md, "Reference semantics"), so a trial runs the same `Trader`
+and reference fills; it is faster only by doing once what every trial shares, and by not
+feeding ticks that cannot change anything:
 
   - the candles are read and expanded to ticks once (`TrialData`), as per-symbol columns;
   - the rolling high of every tick is computed once per anchor window (`TableAnchor`),

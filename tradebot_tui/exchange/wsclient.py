@@ -12,12 +12,18 @@ code saw it). This client:
 - parses the server's frames itself (RFC 6455 section 5: header, length, opcode,
   fragmentation, control frames; about 1 us a frame) and fails the connection on
   what the RFC forbids a server (a masked frame, reserved bits, an unknown opcode, a
-  fragmented or oversized control frame, invalid UTF-8 in a text message);
+  length not in its minimal encoding, a fragmented or oversized control frame, a close
+  frame wsproto would refuse, invalid UTF-8 in a text message or a close reason),
+  sending its Close with the code the RFC gives (1002, 1007, 1009) first;
 - keeps wsproto for the opening handshake and for the frames it sends (masked, as a
   client must): pongs, pings, close, subscriptions.
 
 Sends are serialised by a lock, so the heartbeat and the resubscriber can send while the
-reader reads.
+reader reads. A frame is sent whole or not at all: each send is shielded from the
+caller's cancellation (the reader's silence timeout, say) and bounded by a deadline of
+its own, because a frame cut half-way corrupts the stream (a TLS one for good). Closing
+waits, bounded, for the server's Close. `tests/exchange/test_ws_conformance.py` holds it
+to the RFC (docs/architecture.md, "Decisions measured against the first design").
 """
 
 from __future__ import annotations
@@ -41,6 +47,13 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.frame_protocol import (
+    LOCAL_ONLY_CLOSE_REASONS,
+    MAX_CLOSE_REASON,
+    MAX_PROTOCOL_CLOSE_REASON,
+    MIN_CLOSE_REASON,
+    CloseReason,
+)
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 RECEIVE_BYTES = 256 * 1024  # one read of the socket at most
@@ -48,7 +61,35 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # a message larger than this closes the con
 READ_WINDOW_S = 0.002  # at most one read of the socket this often
 HEADER_END = b"\r\n\r\n"
 MAX_HEADER_BYTES = 64 * 1024
+SEND_S = 5.0  # a frame not sent whole within this is a lost connection
+CLOSE_WAIT_S = 1.0  # closing waits this long at most for the server's Close
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+_KNOWN_CLOSE_CODES = frozenset(CloseReason)
+
+
+def close_problem(payload: bytes) -> tuple[int, str] | None:
+    """What is wrong with a Close frame's payload, as (close code, why), or None.
+
+    The rules are wsproto's (RFC 6455 sections 5.5.1 and 7.4): no payload, or a two-byte
+    code from 1000 to 4999 that is neither reserved for local use (1005, 1006, 1015) nor
+    an unassigned protocol code (below 3000), then a UTF-8 reason.
+    """
+    if not payload:
+        return None
+    if len(payload) == 1:
+        return 1002, "a close frame of 1 byte"
+    code = int.from_bytes(payload[:2], "big")
+    if code < MIN_CLOSE_REASON or code > MAX_CLOSE_REASON:
+        return 1002, f"close code {code} out of range"
+    if code in LOCAL_ONLY_CLOSE_REASONS:
+        return 1002, f"close code {code} may not be sent"
+    if code <= MAX_PROTOCOL_CLOSE_REASON and code not in _KNOWN_CLOSE_CODES:
+        return 1002, f"close code {code} is reserved"
+    try:
+        payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return 1007, "close reason is not UTF-8"
+    return None
 
 
 class WebsocketError(Exception):
@@ -95,7 +136,9 @@ class WebsocketClient:
         self._pings: list[bytes] = []  # payloads of pings read, answered before returning
         self._closed: ConnectionClosed | None = None
         self._close_reply: tuple[int, str] | None = None
+        self._failed_with = 0  # a protocol failure's close code, until our Close is sent
         self.read_window_s = read_window_s
+        self.close_wait_s = CLOSE_WAIT_S
         self._next_read = 0.0
 
     async def receive_batch(self) -> list[str | bytes]:
@@ -141,11 +184,20 @@ class WebsocketClient:
                     break
                 length = int.from_bytes(buf[at + 2 : at + 4], "big")
                 head = 4
+                if length < 126:
+                    self._fail(1002, f"a 2-byte length for {length} bytes (not minimal)")
+                    break
             elif length == 127:
                 if size - at < 10:
                     break
                 length = int.from_bytes(buf[at + 2 : at + 10], "big")
                 head = 10
+                if length >> 63:
+                    self._fail(1002, "an 8-byte length with its highest bit set")
+                    break
+                if length <= 0xFFFF:
+                    self._fail(1002, f"an 8-byte length for {length} bytes (not minimal)")
+                    break
             if b1 & 0x80 or b0 & 0x70:
                 self._fail(1002, "masked frame or reserved bits from the server")
                 break
@@ -171,9 +223,12 @@ class WebsocketClient:
                 if waiter is not None:
                     waiter.set()
             elif opcode == CLOSE:
-                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-                reason = payload[2:].decode("utf-8", "replace")
-                self._close_reply = (code, reason)
+                problem = close_problem(payload)
+                if problem is not None:
+                    self._fail(*problem)
+                    return
+                code = int.from_bytes(payload[:2], "big") if payload else 1005
+                self._close_reply = (code, payload[2:].decode("utf-8"))
             else:
                 self._fail(1002, f"unknown opcode {opcode:#x}")
             return
@@ -212,11 +267,13 @@ class WebsocketClient:
             self._fail(1007, "text message is not UTF-8")
 
     def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 section 7.1.7): our Close with `code` goes next."""
         self._closed = ConnectionClosed(code, f"protocol error: {reason}")
+        self._failed_with = code
 
     async def _answer_control(self) -> None:
-        """Pongs for the pings read; the close answered and reported."""
-        if self._pings:
+        """Pongs for the pings read; the server's close answered, or ours after a failure."""
+        if self._pings and self._closed is None:
             pings, self._pings = self._pings, []
             for payload in pings:
                 await self._send(Pong(payload=payload))
@@ -225,20 +282,34 @@ class WebsocketClient:
             with contextlib.suppress(WebsocketError):
                 await self._send(CloseConnection(code=1000 if code == 1005 else code))
             self._closed = ConnectionClosed(code, reason)
+        if self._failed_with:
+            code, self._failed_with = self._failed_with, 0
+            with contextlib.suppress(WebsocketError):
+                await self._send(CloseConnection(code=code), closing=True)
 
-    async def _send(self, event: Event) -> None:
-        if self._closed is not None:
+    async def _send(self, event: Event, *, closing: bool = False) -> None:
+        """Send one frame whole: shielded from the caller's cancellation, within `SEND_S`.
+
+        Raises:
+            ConnectionClosed: the connection is closed (or being failed, unless `closing`),
+                the frame cannot be sent in its state, or it was not sent in time.
+        """
+        if self._closed is not None and not closing:
             raise self._closed
         try:
             data = self._ws.send(event)
         except LocalProtocolError as exc:
             raise ConnectionClosed(1006, f"cannot send: {exc}") from None
-        async with self._send_lock:
-            try:
-                await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                self._closed = ConnectionClosed(1006, f"connection lost: {exc}")
-                raise self._closed from None
+        with trio.move_on_after(SEND_S, shield=True) as scope:
+            async with self._send_lock:
+                try:
+                    await self._stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                    self._closed = ConnectionClosed(1006, f"connection lost: {exc}")
+                    raise self._closed from None
+        if scope.cancelled_caught:
+            self._closed = ConnectionClosed(1006, f"connection lost: not sent in {SEND_S:g}s")
+            raise self._closed
 
     async def send_text(self, text: str) -> None:
         await self._send(TextMessage(data=text))
@@ -251,14 +322,32 @@ class WebsocketClient:
         await done.wait()
 
     async def aclose(self, code: int = 1000) -> None:
-        """Close politely if the connection is still open, then drop the socket."""
-        with trio.move_on_after(2) as scope:
-            scope.shield = True
+        """Close politely if the connection is still open (our Close, then the server's
+        awaited for at most `close_wait_s`), then drop the socket."""
+        with trio.move_on_after(self.close_wait_s, shield=True):
             if self._closed is None and self._ws.state == ConnectionState.OPEN:
                 with contextlib.suppress(WebsocketError):
                     await self._send(CloseConnection(code=code))
-            await self._stream.aclose()
+                    await self._until_server_closes()
         self._closed = self._closed or ConnectionClosed(code, "closed by us")
+        with trio.move_on_after(1, shield=True) as scope:
+            await self._stream.aclose()
+        if scope.cancelled_caught:
+            await trio.aclose_forcefully(self._stream)
+
+    async def _until_server_closes(self) -> None:
+        """Read, dropping messages, until the server's Close or the end of the stream."""
+        while self._close_reply is None and self._closed is None:
+            try:
+                data = await self._stream.receive_some(RECEIVE_BYTES)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                return
+            if not data:
+                return
+            self._buf += data
+            self._parse()
+            self._ready.clear()
+            self._pings.clear()
 
 
 async def connect(url: str, *, ssl_context: ssl.SSLContext | None = None) -> WebsocketClient:
@@ -286,15 +375,25 @@ async def connect(url: str, *, ssl_context: ssl.SSLContext | None = None) -> Web
             except trio.BrokenResourceError as exc:  # its cause says why (a certificate?)
                 raise ConnectionClosed(1015, f"TLS handshake failed: {exc.__cause__}") from None
             stream = tls
-        ws = WSConnection(ConnectionType.CLIENT)
         host = parts.hostname if parts.port is None else f"{parts.hostname}:{port}"
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        await stream.send_all(ws.send(Request(host=host, target=target)))
-        rest = await _await_accept(stream, ws)
-        return WebsocketClient(stream, ws, rest)
+        return await handshake(stream, host, target)
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise
+
+
+async def handshake(stream: trio.abc.Stream, host: str, target: str) -> WebsocketClient:
+    """The opening handshake (RFC 6455 section 4) on a stream already open.
+
+    Raises:
+        HandshakeFailed: the server answered with an HTTP status instead of upgrading.
+        ConnectionClosed: the connection dropped during the handshake.
+    """
+    ws = WSConnection(ConnectionType.CLIENT)
+    await stream.send_all(ws.send(Request(host=host, target=target)))
+    rest = await _await_accept(stream, ws)
+    return WebsocketClient(stream, ws, rest)
 
 
 async def _await_accept(stream: trio.abc.Stream, ws: WSConnection) -> bytes:

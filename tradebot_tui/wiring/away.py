@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from tradebot_tui.away.monitor import Monitor
 from tradebot_tui.away.notifier import AppriseSender, Notifier
-from tradebot_tui.away.telegram import Desk, TelegramApi, TelegramRemote
 from tradebot_tui.config.credentials import SecretsError, load_notify_urls, load_telegram
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.engine import Engine
+
+if TYPE_CHECKING:  # Telegram's HTTP client is imported only when it is set up
+    from tradebot_tui.away.telegram import TelegramRemote
 
 
 def make_notifier(settings: Settings, locations: Locations) -> Notifier | None:
@@ -44,6 +47,8 @@ def make_remote(settings: Settings, locations: Locations) -> TelegramRemote | No
         return None
     if access is None:
         return None
+    from tradebot_tui.away.telegram import TelegramApi, TelegramRemote
+
     return TelegramRemote(
         TelegramApi(settings.telegram.api_url, access.token), access, settings.telegram
     )
@@ -71,6 +76,8 @@ def plug_away(
     )
     engine.context.listen(monitor.on_notice)
     if remote is not None:
+        from tradebot_tui.away.telegram import Desk
+
         remote.desk = Desk(
             snapshot=engine.snapshot,
             submit=engine.submit,

@@ -64,3 +64,47 @@ def test_check_detects_tampering() -> None:
     led.free += D("0.00000001")
     with pytest.raises(LedgerError, match="out of balance"):
         led.check()
+
+
+@pytest.mark.parametrize(
+    ("cost", "fee"),
+    [(D(100), D("-0.1")), (D(-1), D(0)), (D(-1), D("-0.1"))],
+    ids=["negative fee", "negative cost", "both"],
+)
+def test_a_buy_fill_with_a_negative_amount_is_refused_and_changes_nothing(cost: D, fee: D) -> None:
+    """A sign error in an exchange's report must not lower the fees or raise the free
+    budget: each negative figure alone is refused."""
+    led = Ledger("USDT", D(1000))
+    led.reserve("a", D(101))
+    with pytest.raises(LedgerError, match="negative"):
+        led.fill_entry("a", "BTC/USDT", cost, fee)
+    assert (led.free, led.reserved, led.fees_paid, led.in_positions) == (D(899), D(101), 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("basis", "proceeds", "fee"),
+    [(D(100), D(110), D("-0.01")), (D(100), D(-1), D(0)), (D(-1), D(110), D(0))],
+    ids=["negative fee", "negative proceeds", "negative basis"],
+)
+def test_a_sell_fill_with_a_negative_amount_is_refused_and_changes_nothing(
+    basis: D, proceeds: D, fee: D
+) -> None:
+    led = Ledger("USDT", D(1000))
+    led.reserve("a", D(101))
+    led.fill_entry("a", "BTC/USDT", D(100), D("0.1"))
+    led.release("a")
+    before = (led.free, led.fees_paid, led.realized_pnl, led.in_positions)
+    with pytest.raises(LedgerError, match="negative"):
+        led.fill_exit("BTC/USDT", basis, proceeds, fee)
+    assert (led.free, led.fees_paid, led.realized_pnl, led.in_positions) == before
+    led.check()
+
+
+def test_zero_fees_are_fees_too() -> None:
+    """Zero is not negative: a fill without a fee goes through."""
+    led = Ledger("USDT", D(100))
+    led.reserve("a", D(50))
+    led.fill_entry("a", "BTC/USDT", D(50), D(0))
+    led.fill_exit("BTC/USDT", D(50), D(0), D(0))
+    led.check()
+    assert led.realized_pnl == D(-50) and led.fees_paid == 0

@@ -51,3 +51,11 @@ def test_client_order_ids_carry_the_journal_identity_and_are_binance_safe() -> N
     assert client_id_prefix("paper") == "tb-paper-"
     assert client_id_seq("tb-paper-k3j9x2ab-12") == 12
     assert client_id_seq("tb-paper-BTCUSDT-7") == 7  # ids of journals before identities
+
+
+def test_an_order_at_exactly_the_minimums_may_be_sent_and_one_step_less_may_not() -> None:
+    rules = MarketRules("X/USDT", qty_step=D("0.001"), min_qty=D("0.5"), min_notional=D(5))
+    assert rules.below_minimum(D("0.5"), D(10)) is None  # 0.5 x 10 = 5: both exactly
+    assert rules.below_minimum(D("0.499"), D(20)) == "amount 0.499 below the minimum 0.5"
+    assert rules.below_minimum(D("0.625"), D(8)) is None  # notional 5.000 exactly
+    assert rules.below_minimum(D("0.624"), D(8)) == "notional 4.992 below the minimum 5"

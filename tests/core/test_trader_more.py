@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal as D
+from decimal import localcontext
 
 import pytest
 
@@ -13,7 +14,15 @@ from tradebot_tui.core.gate import Pause
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.market import MarketRules, replay_rules
-from tradebot_tui.core.orders import Fill, OrderClosed, OrderIntent, OrderStatus
+from tradebot_tui.core.money import DIVISION
+from tradebot_tui.core.orders import (
+    Fill,
+    OrderClosed,
+    OrderIntent,
+    OrderStatus,
+    OutcomeUnknown,
+    Unexplained,
+)
 from tradebot_tui.core.params import StrategyParams
 from tradebot_tui.core.trader import Trader
 
@@ -324,3 +333,77 @@ def test_open_circuit_blocks_entries_but_not_exits() -> None:
     assert t.on_tick(H + 2, "A/USDT", 90.0) is not None  # the stop-loss still sells
     t.gate.release(Pause.BREAKER)
     assert t.on_tick(H + 3, "B/USDT", 97.0) is not None
+
+
+# -- dust at its cost, the minimums at their boundary, reports of unknown orders -------------
+
+
+def test_dust_enters_the_next_position_at_its_cost() -> None:
+    """The entry price, and every exit level drawn from it, counts the dust at what it
+    cost: bought 0.04 at 98 (3.92), then 1.020 at 97.9 (99.858)."""
+    t = make(StrategyParams(cooldown_s=0), rules=lambda s: STEP_RULES)
+    warm(t)
+    entry = t.on_tick(H, SYM, 98.0)
+    assert entry is not None
+    fill(t, entry, D("0.04"))
+    close(t, entry, OrderStatus.EXPIRED)
+    assert (t.dust[SYM].qty, t.dust[SYM].cost) == (D("0.04"), D("3.92"))
+    again = t.on_tick(H + 1, SYM, 97.9)
+    assert again is not None and again.qty == D("1.021")
+    fill(t, again)
+    close(t, again)
+    position = t.books[SYM].position
+    assert position is not None
+    assert (position.qty, position.cost) == (D("1.061"), D("3.92") + D("1.021") * D("97.9"))
+    assert (position.bought_qty, position.bought_cost) == (position.qty, position.cost)
+    with localcontext(DIVISION):  # the precision of every average price
+        assert position.entry_price == (D("3.92") + D("99.9559")) / D("1.061")
+    watch = t.books[SYM].watch
+    assert watch is not None and watch.stop_price == float(position.entry_price) * (1 - 0.03)
+
+
+def test_new_dust_joins_the_old_dust_at_both_costs() -> None:
+    t = make(StrategyParams(cooldown_s=0), rules=lambda s: STEP_RULES)
+    warm(t)
+    for ts, price, qty in ((H, 98.0, D("0.04")), (H + 1, 97.5, D("0.01"))):
+        entry = t.on_tick(ts, SYM, price)
+        assert entry is not None
+        fill(t, entry, qty)
+        close(t, entry, OrderStatus.EXPIRED)
+    dust = t.dust[SYM]
+    assert (dust.qty, dust.cost) == (D("0.05"), D("3.92") + D("0.975"))
+    assert t.ledger.in_positions == dust.cost
+    t.ledger.check()
+
+
+EXACT_MINIMUM = MarketRules(SYM, qty_step=D("0.001"), min_qty=D("0.020"), min_notional=D(0))
+
+
+def test_what_is_left_at_exactly_the_minimum_stays_sellable_not_dust() -> None:
+    t = make(rules=lambda s: EXACT_MINIMUM)
+    warm(t)
+    entry = t.on_tick(H, SYM, 98.0)
+    assert entry is not None
+    fill(t, entry)
+    close(t, entry)
+    exit_ = t.on_tick(H + 1, SYM, 95.0)
+    assert exit_ is not None and exit_.qty == D("1.020")
+    fill(t, exit_, D("1.000"))
+    assert close(t, exit_, OrderStatus.CANCELED) is None  # 0.020 left: the minimum exactly
+    assert SYM not in t.dust and t.books[SYM].state is State.IN_POSITION
+    retry = t.on_tick(H + 2, SYM, 94.0)
+    assert retry is not None and retry.qty == D("0.020")
+
+
+def test_reports_of_an_order_we_do_not_have_are_refused_by_name() -> None:
+    t = make()
+    ghost = "tb-paper-sim-99"
+    with pytest.raises(KeyError, match=f"fill for unknown order {ghost}"):
+        t.on_fill(Fill(ghost, D(1), D(1), D(0), 0))
+    with pytest.raises(KeyError, match=f"close for unknown order {ghost}"):
+        t.on_closed(OrderClosed(ghost, OrderStatus.FILLED, 0))
+    with pytest.raises(KeyError, match=f"unknown outcome of an unknown order {ghost}"):
+        t.on_unknown(OutcomeUnknown(ghost, "timeout"))
+    with pytest.raises(KeyError, match=f"unexplained report of an unknown order {ghost}"):
+        t.on_unexplained(Unexplained(ghost, "?"))
+    assert t.ledger.free == D(1000) and not t.books

@@ -382,3 +382,8 @@ def test_above_the_exchange_no_ccxt_dict_is_indexed() -> None:
         )
     ]
     assert found == []
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert sorted(sorted(c) for c in strongly_connected(graph) if len(c) > 1) == [["a", "b", "c"]]

@@ -15,6 +15,7 @@ from tradebot_tui.core.book import Trade
 from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.market import replay_rules
 from tradebot_tui.core.trader import ExitReason, Trader
+from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.readings import Readings
 from tradebot_tui.engine.wording import trade_notice
 from tradebot_tui.journal.tallies import Tallies
@@ -61,10 +62,9 @@ class World:
                 problems=lambda: self.problems,
                 drift=lambda: self.drift,
             ),
+            Context(clock=lambda: self.now),
             settings=lambda: self.settings,
             notifier=self.notifier,
-            now_ms=lambda: self.now,
-            changed=lambda: None,
             memory=lambda: self.rss,
             fds=lambda: self.fds,
         )

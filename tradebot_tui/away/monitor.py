@@ -32,6 +32,7 @@ from tradebot_tui.away.reporting import Reporter
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.trader import Trader
+from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.readings import Readings, fd_use, rss_mb
 from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.journal.store import JournalError
@@ -70,11 +71,10 @@ class Monitor:
         trader: Trader,
         stats: Tallies,
         readings: Readings,
+        context: Context,
         *,
         settings: Callable[[], Settings],
         notifier: Notifier | None,
-        now_ms: Callable[[], int],
-        changed: Callable[[], None],
         memory: Callable[[], float] = rss_mb,
         fds: Callable[[], tuple[int, int]] = fd_use,
         journal: JournalWriter | None = None,
@@ -92,8 +92,8 @@ class Monitor:
             if raw:
                 notifier.restore(raw, f"{journal.journal.path}: meta {UNSENT!r}")
             notifier.on_kept = partial(journal.meta_later, UNSENT)
-        self._now = now_ms
-        self._changed = changed
+        self._now = context.now
+        self._changed = context.changed
         self._memory = memory
         self._fds = fds
         self._active: dict[str, str] = {}  # alert key -> header text

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Protocol
+from typing import Any
+
+from textual.app import App
 
 from tradebot_tui.engine import EngineSnapshot, LogRing
 
 # At most this many notifications in a window; the rest are summed up in one.
 NOTICES_AT_ONCE = 4
 NOTICE_WINDOW_S = 5.0
-
-
-class Notifies(Protocol):
-    def notify(self, message: str, *, title: str = ..., severity: str = ...) -> None: ...
 
 
 class Toasts:
@@ -32,7 +30,7 @@ class Toasts:
         self._toast_times: deque[float] = deque()
         self._held_back = 0
 
-    def show(self, app: Notifies, snap: EngineSnapshot) -> None:
+    def show(self, app: App[Any], snap: EngineSnapshot) -> None:
         """Fills, exits and command results from the engine; errors from the log.
 
         At most `NOTICES_AT_ONCE` toasts per `NOTICE_WINDOW_S`: a fast replay or a burst

@@ -67,10 +67,9 @@ def plug_away(
         engine.trader,
         engine.views.stats,
         engine.readings,
+        engine.context,
         settings=lambda: engine.settings,
         notifier=notifier,
-        now_ms=engine.context.now,
-        changed=engine.context.changed,
         journal=engine.journal_writer,
         health_file=health_file,
     )

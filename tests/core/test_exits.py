@@ -101,6 +101,7 @@ def armed_at_288() -> ExitWatch:
 
 def test_the_exact_thresholds_are_the_formulas() -> None:
     w = ExitWatch(EXACT, ENTRY, 0)
+    assert w.armed is False and w.peak == ENTRY and w.trail_price is None
     assert (w.stop_price, w.take_price, w.arm_price, w.trail_factor) == (128.0, 320.0, 288.0, 0.875)
     assert armed_at_288().trail_price == 252.0
 

@@ -221,3 +221,13 @@ def test_a_buy_costing_exactly_its_reservation_empties_it() -> None:
     led.reserve("a", D("10.01"))
     led.fill_entry("a", "X/USDT", D(10), D("0.01"))
     assert led.reservation("a") == 0 and led.free == D("89.99")
+
+
+def test_check_sees_a_difference_past_the_default_precision() -> None:
+    """A ledger of 31 significant digits out by the last one: the check sees it (in the
+    default context both sides would round alike and agree)."""
+    led = Ledger("USDT", FINE)
+    with localcontext(EXACT):
+        led.free = FINE + TICK  # 1000.000000000000000000000000002
+    with pytest.raises(LedgerError, match="out of balance"):
+        led.check()

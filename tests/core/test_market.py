@@ -24,6 +24,13 @@ def test_minimums() -> None:
     assert rules.below_minimum(D(60), D("0.1")) is None
 
 
+def test_replay_rules_name_their_symbol_and_hold_nothing_back() -> None:
+    rules = replay_rules("X/USDT")
+    assert (rules.symbol, rules.base, rules.quote) == ("X/USDT", "X", "USDT")
+    assert rules.qty_step == D("0.00000001") and rules.price_tick is None
+    assert rules.min_qty == 0 and rules.min_notional == 0
+
+
 def test_price_rounding() -> None:
     assert MarketRules("A/B", price_tick=D("0.05")).round_price(D("1.234")) == D("1.20")
     assert replay_rules("A/B").round_price(D("1.234")) == D("1.234")

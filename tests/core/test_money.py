@@ -7,7 +7,14 @@ from decimal import Decimal as D
 
 import pytest
 
-from tradebot_tui.core.money import dec, divide_down, floor_to_step, fmt_decimal, parse_decimal
+from tradebot_tui.core.money import (
+    dec,
+    divide_down,
+    exact_mul,
+    floor_to_step,
+    fmt_decimal,
+    parse_decimal,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,6 +64,7 @@ def test_nonnegative_refuses_below_zero_and_takes_zero() -> None:
     ("value", "text"),
     [
         (D(0), "0"),
+        (D(1), "1"),
         (D("0.000"), "0"),
         (D("1.500"), "1.5"),
         (D("100"), "100"),
@@ -75,3 +83,22 @@ def test_steps_round_down_exactly() -> None:
     assert floor_to_step(D("1.03"), D("0.01")) == D("1.03")  # on the step: unchanged
     assert divide_down(D(100), D(3), D("0.001")) == D("33.333")
     assert dec(0.3) == D("0.3") and dec(2) == D(2) and dec("5.1") == D("5.1")
+
+
+# Results with more digits than Python's default 28: the money helpers never round them.
+TINY = D("0.000000000000000000000000000001")
+
+
+def test_division_rounds_down_to_the_step_and_only_there() -> None:
+    assert divide_down(D(2), D(3), D("0.1")) == D("0.6")  # 0.666...: down, never half up
+    assert floor_to_step(D("0.69"), D("0.1")) == D("0.6")
+    # 1/3 to 30 places: 0.333333333333333333333333333333 (40 digits of division precision)
+    third = divide_down(D(1), D(3), TINY)
+    assert third == D("0." + "3" * 30)
+    assert floor_to_step(D("0." + "7" * 33), TINY) == D("0." + "7" * 30)
+
+
+def test_exact_products_keep_every_digit_or_refuse() -> None:
+    a = D("1.23456789012345678901234567891")  # 30 digits
+    assert exact_mul(a, D(10)) == D("12.3456789012345678901234567891")
+    assert exact_mul(a, D("1.1")) == D("1.358024679135802467913580246801")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -107,6 +108,9 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="report the last run only")
     args = parser.parse_args()
     if not args.report:
+        # mutmut keeps its verdicts and checks again only the mutants whose code changed:
+        # changed tests would not be seen. Every run starts from scratch.
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         started = time.monotonic()
         log = ROOT / "mutants.log"
         with log.open("w") as out:

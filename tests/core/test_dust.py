@@ -57,7 +57,7 @@ def test_a_sweep_is_exact_beyond_28_digits() -> None:
     ledger.release("b")
     dust = DustBin()
     dust.add("A/USDT", D(1), D(1))
-    price = D(1) + TINY
     with localcontext(EXACT):
+        price = D(1) + TINY  # 29 digits
         expected = price - price * D("0.001")
     assert dust.sweep("A/USDT", price, D("0.001"), ledger) == expected

@@ -150,6 +150,20 @@ def test_accounting_is_exact_beyond_28_digits() -> None:
         assert position.entry_fees == fee + fee and t.fees_elsewhere == fee
 
 
+def test_dust_joins_a_position_without_losing_a_digit() -> None:
+    with localcontext(EXACT):
+        qty = D("0.0050000000000000000000000000001")  # 29 significant digits
+        cost = D("0.50000000000000000000000000001")
+        total_qty, total_cost = qty + 1, cost + 100
+    t = trader()
+    t.dust.add(SYM, qty, cost)
+    held(t, D(1), D(100))
+    position = t.books[SYM].position
+    assert position is not None
+    assert (position.qty, position.cost) == (total_qty, total_cost)
+    assert (position.bought_qty, position.bought_cost) == (total_qty, total_cost)
+
+
 # -- selling -------------------------------------------------------------------------------
 
 
@@ -188,6 +202,45 @@ def test_a_part_sold_takes_its_share_of_the_cost_to_24_places() -> None:
     with localcontext(DIVISION):
         expected = (D(3) * D(1) / D(3)).quantize(D("1e-24"))
     assert t2.books[SYM].position.sold_basis == expected  # type: ignore[union-attr]
+
+
+def test_a_trades_figures_keep_every_digit() -> None:
+    """Exit price to the 40 digits of a division, fees and pnl exactly: past the default
+    context's 28, which would round them."""
+    tick = D("0.0000000000000000000000000001")
+    t = trader()
+    third = D(1) / D(3)  # 0.333... to the default context's 28 digits
+    held(t, D(3), D(1))  # cost 3, entry fee 0.1
+    sell(t, "s", D(3), D(1))
+    fill(t, "s", D(3), third, tick)
+    trade = close(t, "s")
+    assert trade is not None
+    with localcontext(EXACT):
+        proceeds = D(3) * third
+        fees = D("0.1") + tick
+        pnl = proceeds - D(3) - fees
+    with localcontext(DIVISION):
+        exit_price = proceeds / D(3)
+    assert trade.exit_price == exit_price and trade.fees == fees and trade.pnl == pnl
+
+
+def test_a_partial_sale_of_a_many_digit_position_books_its_basis_exactly() -> None:
+    """The basis of a part sold is the cost's share to 24 places, worked out at the 40
+    digits of a division; what is left is the rest, exactly."""
+    with localcontext(EXACT):
+        price = D("100.00000000000000000000000000001")  # 32 digits
+        cost = D(3) * price
+    t = trader()
+    held(t, D(3), price)
+    sell(t, "s", D(3), price)
+    fill(t, "s", D(1), price)
+    position = t.books[SYM].position
+    assert position is not None
+    with localcontext(DIVISION):
+        basis = (cost * D(1) / D(3)).quantize(D("1e-24"))
+    with localcontext(EXACT):
+        assert (position.sold_basis, position.cost, position.qty) == (basis, cost - basis, D(2))
+        assert position.sold_proceeds == price
 
 
 def test_a_sale_filled_whole_waits_for_its_closure_as_pending() -> None:
@@ -355,6 +408,14 @@ def test_dust_is_held_only_while_it_could_be_sold_at_its_last_price() -> None:
     assert SYM in t.held_symbols()
     t.dust.add("GONE/USDT", D(5), D(5))  # dust of a coin without a book: not priced
     assert "GONE/USDT" not in t.held_symbols()
+
+
+def test_unpriced_dust_does_not_hide_the_dust_after_it() -> None:
+    t = trader(STEPPED)
+    t.dust.add("GONE/USDT", D(5), D(5))  # first: no book, no price
+    t.dust.add(SYM, D("0.010"), D(1))
+    t.warm(T0, SYM, 100.0)
+    assert t.held_symbols() == {SYM}
 
 
 def test_equity_and_unrealized_pnl_value_the_positions_at_their_last_prices() -> None:

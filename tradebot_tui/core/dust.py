@@ -65,5 +65,6 @@ class DustBin(Mapping[str, Dust]):
         with localcontext(EXACT):
             proceeds = dust.qty * price
             fee = proceeds * fee_rate
+            credited = proceeds - fee
         ledger.fill_exit(symbol, dust.cost, proceeds, fee)
-        return proceeds - fee
+        return credited

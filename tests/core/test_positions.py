@@ -42,10 +42,10 @@ T0 = 1_767_225_600_000
 STEPPED = MarketRules(SYM, qty_step=D("0.001"), min_qty=D("0.010"), min_notional=D(0))
 
 
-def trader(rules: MarketRules | None = None) -> Trader:
+def trader(rules: MarketRules | None = None, budget: int = 1000) -> Trader:
     return Trader(
         StrategyParams(cooldown_s=60),
-        Ledger("USDT", D(1000)),
+        Ledger("USDT", D(budget)),
         (lambda s: rules) if rules else replay_rules,
     )
 
@@ -222,6 +222,27 @@ def test_a_trades_figures_keep_every_digit() -> None:
     with localcontext(DIVISION):
         exit_price = proceeds / D(3)
     assert trade.exit_price == exit_price and trade.fees == fees and trade.pnl == pnl
+
+
+def test_an_exit_price_is_worked_out_to_40_digits() -> None:
+    t = trader()
+    held(t, D(3), D(1))
+    sell(t, "s", D(3), D("0.5"))
+    fill(t, "s", D(1), D("0.5"))
+    fill(t, "s", D(2), D("0.25"))  # 1.0 for 3: a third each, to 40 digits
+    trade = close(t, "s")
+    assert trade is not None and trade.exit_price == D("0." + "3" * 40)
+
+
+def test_a_part_sold_of_a_large_cost_keeps_its_24_places() -> None:
+    """A basis of 10000.1 to 24 places has 29 digits: more than the default 28."""
+    t = trader(budget=100_000)
+    held(t, D(3), D("10000.1"))
+    sell(t, "s", D(3), D("10000.1"))
+    fill(t, "s", D(1), D("10000.1"))
+    position = t.books[SYM].position
+    assert position is not None and position.sold_basis == D("10000.1")
+    assert position.cost == D("20000.2")
 
 
 def test_a_partial_sale_of_a_many_digit_position_books_its_basis_exactly() -> None:

@@ -46,9 +46,9 @@ from tradebot_tui.engine.engine import Engine  # noqa: E402
 from tradebot_tui.engine.readings import rss_mb  # noqa: E402
 from tradebot_tui.exchange import wsclient  # noqa: E402
 from tradebot_tui.exchange.base import QuoteBook  # noqa: E402
+from tradebot_tui.exchange.binance_ws import BinanceWebsocketSource, parse_message  # noqa: E402
 from tradebot_tui.exchange.ccxt_markets import make_exchange  # noqa: E402
 from tradebot_tui.exchange.client import ExchangeClient  # noqa: E402
-from tradebot_tui.exchange.binance_ws import BinanceWebsocketSource, parse_message
 from tradebot_tui.exchange.paper import QuotePaperBroker  # noqa: E402
 from tradebot_tui.exchange.universe import UniverseRule  # noqa: E402
 

@@ -78,8 +78,13 @@ def report() -> int:
             continue
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         counts = Counter(
-            "killed" if c in KILLED else "survived" if c in SURVIVED else
-            "no tests" if c in NO_TESTS else "other"
+            "killed"
+            if c in KILLED
+            else "survived"
+            if c in SURVIVED
+            else "no tests"
+            if c in NO_TESTS
+            else "other"
             for c in codes.values()
         )
         total = len(codes)
@@ -117,7 +122,8 @@ def main() -> int:
             run = subprocess.run(
                 [sys.executable, "-m", "mutmut", "run"], cwd=ROOT, stdout=out, stderr=out
             )
-        print(f"mutmut run: exit {run.returncode} in {time.monotonic() - started:.0f} s (log {log.name})")
+        took = time.monotonic() - started
+        print(f"mutmut run: exit {run.returncode} in {took:.0f} s (log {log.name})")
     return report()
 
 

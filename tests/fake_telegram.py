@@ -10,8 +10,12 @@ From https://core.telegram.org/bots/api:
   terminated by other getUpdates request";
 - its front proxy answers 502 Bad Gateway with an HTML page now and then;
 - sendMessage to a chat that never talked to the bot: 400 "chat not found"; over 4096
-  characters: 400 "message is too long".
-Tests add user messages with `say` and read the bot's replies in `sent`.
+  characters: 400 "message is too long";
+- getMe answers the bot's User, `username` included (what `/command@username` names).
+And what a network can do to any answer: cut it short (`cut_next`: fewer bytes than its
+Content-Length, then the connection closes) or answer something that is not HTTP
+(`garbage_next`). Tests add user messages with `say`, updates of any shape with `push`,
+and read the bot's replies in `sent`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ class FakeTelegram:
         self.known_chats: set[int] = set()
         self.flood_next = 0  # answer 429 (retry_after 1) to this many calls
         self.bad_gateway_next = 0  # answer 502 with an HTML page (as its proxy does)
+        self.cut_next = 0  # answer with a body cut short of its Content-Length
+        self.garbage_next = 0  # answer bytes that are not HTTP
+        self.username = "TradeBot_Test_Bot"
         self.calls: list[str] = []
         self._next_id = 100
         self._cond = threading.Condition()
@@ -77,6 +84,20 @@ class FakeTelegram:
                     self._error(401, "Unauthorized")
                     return
                 with fake._cond:
+                    if fake.cut_next > 0:
+                        fake.cut_next -= 1
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", "100")
+                        self.end_headers()
+                        self.wfile.write(b'{"ok": true, "res')
+                        self.close_connection = True
+                        return
+                    if fake.garbage_next > 0:
+                        fake.garbage_next -= 1
+                        self.wfile.write(b"\x00\x01 this is not HTTP\r\n\r\n")
+                        self.close_connection = True
+                        return
                     if fake.bad_gateway_next > 0:
                         fake.bad_gateway_next -= 1
                         page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
@@ -95,7 +116,13 @@ class FakeTelegram:
                 elif method == "sendMessage":
                     self._send_message(params)
                 elif method == "getMe":
-                    self._answer(200, {"ok": True, "result": {"id": 1, "is_bot": True}})
+                    me = {
+                        "id": 1,
+                        "is_bot": True,
+                        "first_name": "Tradebot",
+                        "username": fake.username,
+                    }
+                    self._answer(200, {"ok": True, "result": me})
                 else:
                     self._error(404, "Not Found")
 
@@ -108,7 +135,7 @@ class FakeTelegram:
                     mine = fake._poll_generation
                     fake._cond.notify_all()
                     # Updates below the offset are confirmed: gone for good.
-                    fake.updates = [u for u in fake.updates if u["update_id"] >= offset]
+                    fake.updates = [u for u in fake.updates if _update_id(u) >= offset]
                     while not fake.updates:
                         left = deadline - time.monotonic()
                         if left <= 0:
@@ -161,6 +188,17 @@ class FakeTelegram:
             )
             self._cond.notify_all()
 
+    def push(self, update: Any) -> int:
+        """An update of any shape, with the next update_id when it is an object without
+        one; returns that id."""
+        with self._cond:
+            self._next_id += 1
+            if isinstance(update, dict):
+                update = {"update_id": self._next_id, **update}
+            self.updates.append(update)
+            self._cond.notify_all()
+            return self._next_id
+
     def replies(self, chat: int) -> list[str]:
         with self._cond:
             return [text for c, text in self.sent if c == chat]
@@ -175,3 +213,8 @@ class FakeTelegram:
             self._cond.notify_all()
         self.server.shutdown()
         self.server.server_close()
+
+
+def _update_id(update: Any) -> int:
+    value = update.get("update_id") if isinstance(update, dict) else None
+    return value if isinstance(value, int) else 1 << 62  # never confirmed

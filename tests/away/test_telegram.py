@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.engine.test_paper_journal import engine as paper_engine
 from tests.fake_telegram import FakeTelegram
 from tests.helpers import expected_live_ticks
-from tradebot_tui.away.telegram import Desk, TelegramApi, TelegramRemote
+from tradebot_tui.away.telegram import Desk, TelegramApi, TelegramError, TelegramRemote
 from tradebot_tui.config.credentials import (
     Secret,
     SecretsError,
@@ -176,8 +180,8 @@ def test_an_unreachable_api_and_flood_control_are_retried(tmp_path: Path) -> Non
 
         run(engine, script)
     assert seen["unreachable"].startswith("telegram: cannot reach the Bot API")
-    # The 502 (an HTML page), the 429, then polling resumes after retry_after.
-    assert fake.calls[:3] == ["getUpdates", "getUpdates", "getUpdates"]
+    # The 502 (an HTML page), the 429, then the bot learns its name and polls.
+    assert fake.calls[:4] == ["getMe", "getMe", "getMe", "getUpdates"]
     assert seen["reply"].startswith("Commands:")
 
 
@@ -212,3 +216,180 @@ def test_telegram_access_from_the_environment_or_the_secrets_file(tmp_path: Path
     secrets.write_text(f'[telegram]\ntoken = "{TOKEN}"\nchat_ids = ["me"]\n')
     with pytest.raises(SecretsError, match="chat id 'me' is not a number"):
         load_telegram(secrets, {})
+
+
+def test_an_answer_cut_short_or_not_http_is_retried_and_trading_goes_on(tmp_path: Path) -> None:
+    engine = paper_engine(Settings(), Journal.open(tmp_path / "p.db", profile="paper"), 1_000_000)
+    seen: dict[str, Any] = {}
+    with FakeTelegram(TOKEN) as fake:
+        remote = remote_for(engine, fake.url)
+
+        async def script() -> None:
+            await until(lambda: remote.connected)
+            fake.cut_next = 1
+            await until(lambda: "cut short or not HTTP" in remote.problem)
+            seen["cut"] = remote.problem
+            fake.garbage_next = 1
+            await until(lambda: remote.problem != seen["cut"] or remote.connected)
+            ticks = engine.ticks
+            await until(lambda: engine.ticks > ticks + 100)  # trading went on meanwhile
+            seen["reply"] = await ask(fake, "/help")
+
+        run(engine, script)
+    assert (
+        seen["cut"] == "telegram: the Bot API's answer was cut short or not HTTP (IncompleteRead)"
+    )
+    assert seen["reply"].startswith("Commands:")
+
+
+MALFORMED: list[Any] = [
+    "not an object",
+    {"message": "hello"},
+    {"message": {"chat": {"id": "abc"}, "text": "/pause"}},
+    {"message": {"chat": "me", "text": "/pause"}},
+    {"message": {"chat": {"id": OWNER}, "text": ["/pause"]}},
+    {"message": {"chat": {"id": True}, "text": "/pause"}},
+]
+
+
+def test_updates_of_any_other_shape_are_skipped_once_and_confirmed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "tradebot")
+    engine = paper_engine(Settings(), Journal.open(tmp_path / "p.db", profile="paper"), 1_000_000)
+    seen: dict[str, Any] = {}
+    with FakeTelegram(TOKEN) as fake:
+        remote = remote_for(engine, fake.url)
+
+        async def script() -> None:
+            await until(lambda: remote.connected)
+            for update in MALFORMED:
+                fake.push(update)
+            seen["reply"] = await ask(fake, "/help")  # after them: they did not stop it
+            await until(lambda: len(fake.updates) <= 1)  # confirmed, gone from the server
+
+        run(engine, script)
+    assert seen["reply"].startswith("Commands:") and not engine.trader.gate.paused
+    # Each was skipped; those with an update_id are confirmed and gone. The one without
+    # (the Bot API never sends such) cannot be: it is skipped at each poll, logged rarely.
+    assert remote.skipped >= len(MALFORMED)
+    assert fake.updates == ["not an object"]
+    assert "skipped update #1: not an object: not an object" in caplog.text
+    assert "skipped update #3: no integer chat id: {'id': 'abc'}" in caplog.text
+
+
+def test_a_command_for_another_bot_is_not_for_this_one(tmp_path: Path) -> None:
+    engine = paper_engine(Settings(), Journal.open(tmp_path / "p.db", profile="paper"), 1_000_000)
+    seen: dict[str, Any] = {}
+    with FakeTelegram(TOKEN) as fake:
+        remote = remote_for(engine, fake.url)
+
+        async def script() -> None:
+            await until(lambda: remote.connected)
+            fake.say(OWNER, "/pause@some_other_bot")
+            seen["ours"] = await ask(fake, "/status@tradebot_test_BOT")  # any case
+            seen["paused"] = engine.trader.gate.paused
+
+        run(engine, script)
+    assert remote.username == "tradebot_test_bot"
+    assert seen["ours"].startswith("OK · PAPER") and seen["paused"] is False
+    assert len(fake.replies(OWNER)) == 1
+
+
+def test_a_lone_surrogate_in_a_message_is_answered_and_logged(tmp_path: Path) -> None:
+    from tradebot_tui.engine.logs import LoggingSetup, log_file_problem
+
+    engine = paper_engine(Settings(), Journal.open(tmp_path / "p.db", profile="paper"), 1_000_000)
+    setup = LoggingSetup()
+    setup.start(tmp_path / "logs")
+    seen: dict[str, Any] = {}
+    try:
+        with FakeTelegram(TOKEN) as fake:
+            remote = remote_for(engine, fake.url)
+
+            async def script() -> None:
+                await until(lambda: remote.connected)
+                seen["reply"] = await ask(fake, "/x\ud800y")
+                seen["problem"] = log_file_problem()
+
+            run(engine, script)
+    finally:
+        setup.stop()
+    assert seen["reply"].startswith("Unknown command") and seen["problem"] == ""
+    assert (
+        "telegram: /x\\\\ud800y from chat 4242"
+        in (tmp_path / "logs" / "tradebot.jsonl").read_text()
+    )
+
+
+# -- any shape, generated ------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+near_updates = st.fixed_dictionaries(
+    {
+        "update_id": st.one_of(st.integers(-5, 10**12), json_values),
+        "message": st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {
+                    "chat": st.one_of(
+                        json_values,
+                        st.fixed_dictionaries({"id": st.one_of(st.just(OWNER), json_values)}),
+                    ),
+                    "text": st.one_of(st.sampled_from(["/help", "/pause@x", "/exit"]), json_values),
+                }
+            ),
+        ),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(near_updates, json_values), max_size=4))
+def test_updates_of_any_shape_never_stop_the_remote(updates: list[Any]) -> None:
+    access = TelegramAccess(Secret(TOKEN), frozenset({OWNER}), "test")
+    remote = TelegramRemote(TelegramApi("http://127.0.0.1:9", Secret(TOKEN)), access, FAST)
+    remote.username = "tradebot_test_bot"
+    sent: list[object] = []
+
+    async def call(method: str, params: dict[str, Any], timeout_s: float) -> Any:
+        sent.append((method, params))
+        return {}
+
+    remote._call = call  # type: ignore[method-assign]
+
+    async def main() -> None:
+        for update in updates:
+            before = remote._offset
+            await remote._take(update)
+            assert remote._offset >= before
+
+    trio.run(main)
+    assert all(method == "sendMessage" for method, _ in sent)  # type: ignore[misc]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=64)))
+def test_a_bot_api_answer_of_any_shape_is_a_value_or_a_telegram_error(body: bytes) -> None:
+    class Answer:
+        def __enter__(self) -> Answer:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def read(self) -> bytes:
+            return body
+
+    api = TelegramApi("http://127.0.0.1:9", Secret(TOKEN))
+    with mock.patch("urllib.request.urlopen", lambda *a, **k: Answer()):
+        try:
+            api.call("getUpdates", {}, 1)
+        except TelegramError as exc:
+            assert TOKEN not in str(exc)

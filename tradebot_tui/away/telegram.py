@@ -6,14 +6,19 @@ as the keys (journaled alike): `/status`, `/positions`, `/profit`, `/daily`, `/b
 `telegram.confirm_s`. Nothing remote can change keys, withdraw or transfer.
 
 HTTP runs in worker threads (blocking urllib) so the event loop never waits on Telegram;
-the answers are handled on the loop. A bad token, an unreachable API, a second poller on
-the same token (409) or a rate limit (429 with `retry_after`) is logged, shown in the
-header and retried with a back-off; trading goes on. The token is a Secret: it is in
-every request's URL and never in a log line (the log redacts it).
+the answers are handled on the loop. A bad token, an unreachable API, an answer cut
+short or not HTTP at all, a second poller on the same token (409) or a rate limit (429
+with `retry_after`) is logged, shown in the header and retried with a back-off; trading
+goes on. An update of a shape the Bot API does not document is skipped (and confirmed
+to the server by the next poll, so it never comes back). The bot learns its own name
+with `getMe`: a command addressed to another bot (`/pause@other_bot`) is not for it.
+The token is a Secret: it is in every request's URL and never in a log line (the log
+redacts it).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
@@ -52,6 +57,16 @@ HELP = """Commands:
 /help – this list"""
 
 
+class MalformedUpdate(ValueError):
+    """An update that is not of the shape the Bot API documents."""
+
+
+def _sample(value: Any, size: int = 80) -> str:
+    """A short, printable sample of something received (surrogates escaped)."""
+    text = value if isinstance(value, str) else repr(value)
+    return text[:size].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class TelegramError(Exception):
     """The Bot API said no, or could not be reached."""
 
@@ -85,17 +100,29 @@ class TelegramApi:
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             raise TelegramError(f"cannot reach the Bot API: {reason}") from None
+        except http.client.HTTPException as exc:  # cut short (IncompleteRead), not HTTP
+            raise TelegramError(
+                f"the Bot API's answer was cut short or not HTTP ({type(exc).__name__})"
+            ) from None
         except ValueError:
             raise TelegramError("the Bot API answered something that is not JSON") from None
         if not isinstance(payload, dict):
             raise TelegramError("the Bot API answered something unexpected")
         if payload.get("ok"):
             return payload.get("result")
-        code = int(payload.get("error_code") or 0)
-        retry = float((payload.get("parameters") or {}).get("retry_after") or 0)
-        raise TelegramError(
-            f"{code} {payload.get('description', 'error')}", code=code, retry_after=retry
-        )
+        code = _number(payload.get("error_code"), int)
+        parameters = payload.get("parameters")
+        retry = _number(parameters.get("retry_after"), float) if isinstance(parameters, dict) else 0
+        description = str(payload.get("description", "error"))[:200]
+        raise TelegramError(f"{code} {description}", code=code, retry_after=min(retry, 3600))
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    """`value` as an int or a float when it is one (a JSON number), else 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return kind(0)
+    number = kind(value)
+    return number if number == number and abs(number) < 1e12 else kind(0)  # no NaN, no inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +168,8 @@ class TelegramRemote:
         self._offset = 0
         self._pending: dict[int, tuple[float, Command, str]] = {}  # chat -> confirmation
         self.handled = 0
+        self.skipped = 0  # updates of a shape the Bot API does not document
+        self.username = ""  # the bot's own (getMe), lower case
 
     def header(self) -> str:
         return "telegram" if self.connected else ""
@@ -151,18 +180,16 @@ class TelegramRemote:
         )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Poll until cancelled; failures are reported and retried, never raised."""
+        """Learn the bot's name, then poll until cancelled; failures are reported and
+        retried, never raised."""
         task_status.started()
         log.info("telegram: answering %d chat(s)", len(self._access.chat_ids))
         failures = 0
         while True:
-            poll = self.settings.poll_s
             try:
-                updates = await self._call(
-                    "getUpdates",
-                    {"offset": self._offset, "timeout": poll, "allowed_updates": ["message"]},
-                    poll + 10,
-                )
+                if not self.username:
+                    self.username = await self._whoami()
+                updates = await self._poll()
             except TelegramError as exc:
                 failures += 1
                 self._failed(exc)
@@ -170,13 +197,47 @@ class TelegramRemote:
                 await trio.sleep(wait)
                 continue
             if failures or not self.connected:
-                log.info("telegram: connected")
+                log.info("telegram: connected as @%s", self.username)
             failures = 0
             self.connected, self.problem = True, ""
-            for update in updates or ():
-                # Confirmed by asking from the next id on: never handled twice.
-                self._offset = max(self._offset, int(update.get("update_id", 0)) + 1)
-                await self._on_update(update)
+            for update in updates:
+                await self._take(update)
+
+    async def _whoami(self) -> str:
+        """The bot's username (getMe), lower case.
+
+        Raises:
+            TelegramError: it cannot be asked, or the answer has no username.
+        """
+        me = await self._call("getMe", {}, 15)
+        name = me.get("username") if isinstance(me, dict) else None
+        if not isinstance(name, str) or not name:
+            raise TelegramError("getMe answered without the bot's username")
+        return name.lower()
+
+    async def _poll(self) -> list[Any]:
+        poll = self.settings.poll_s
+        updates = await self._call(
+            "getUpdates",
+            {"offset": self._offset, "timeout": poll, "allowed_updates": ["message"]},
+            poll + 10,
+        )
+        if not isinstance(updates, list):
+            raise TelegramError("getUpdates answered something that is not a list")
+        return updates
+
+    async def _take(self, update: Any) -> None:
+        """One update: its offset first (confirmed by the next poll whatever happens to
+        it), then the message, skipped when its shape is not the Bot API's."""
+        update_id = update.get("update_id") if isinstance(update, dict) else None
+        if isinstance(update_id, int) and not isinstance(update_id, bool):
+            self._offset = max(self._offset, update_id + 1)
+        try:
+            await self._on_update(update)
+        except MalformedUpdate as exc:
+            self.skipped += 1
+            if self.skipped <= 5 or self.skipped % 100 == 0:
+                log.warning("telegram: skipped update #%d: %s", self.skipped, exc)
 
     def _failed(self, exc: TelegramError) -> None:
         why = why_failing(exc)
@@ -184,19 +245,46 @@ class TelegramRemote:
             log.error("%s; trading goes on, retried", why)
         self.problem, self.connected = why, False
 
-    async def _on_update(self, update: dict[str, Any]) -> None:
-        message = update.get("message") or {}
-        chat = (message.get("chat") or {}).get("id")
-        text = str(message.get("text") or "").strip()
-        if chat is None or not text:
+    async def _on_update(self, update: Any) -> None:
+        """Answer the message of one update, if it is a text from an allowed chat.
+
+        Raises:
+            MalformedUpdate: the update is not of the Bot API's shape.
+        """
+        if not isinstance(update, dict):
+            raise MalformedUpdate(f"not an object: {_sample(update)}")
+        message = update.get("message")
+        if message is None:
+            return  # another kind of update (allowed_updates asks for messages only)
+        if not isinstance(message, dict):
+            raise MalformedUpdate(f"message is not an object: {_sample(message)}")
+        chat_part = message.get("chat")
+        chat = chat_part.get("id") if isinstance(chat_part, dict) else None
+        if not isinstance(chat, int) or isinstance(chat, bool):
+            raise MalformedUpdate(f"no integer chat id: {_sample(chat_part)}")
+        text = message.get("text")
+        if text is None:
+            return  # a photo, a sticker: nothing to answer
+        if not isinstance(text, str):
+            raise MalformedUpdate(f"text is not a string: {_sample(text)}")
+        text = text.strip()
+        if not text:
             return
-        if int(chat) not in self._access.chat_ids:
-            log.warning("telegram: ignored a message from chat %s (not allowed)", chat)
+        if chat not in self._access.chat_ids:
+            log.warning("telegram: ignored a message from chat %d (not allowed)", chat)
             return
-        log.info("telegram: %s from chat %s", text.split()[0][:32], chat)
+        if not self.for_me(text):
+            return  # a command for another bot in the same group
+        log.info("telegram: %s from chat %d", _sample(text.split()[0], 32), chat)
         self.handled += 1
-        reply = self.answer(int(chat), text)
-        await self.send(int(chat), reply)
+        reply = self.answer(chat, text)
+        await self.send(chat, reply)
+
+    def for_me(self, text: str) -> bool:
+        """Whether a command is this bot's: `/cmd` or `/cmd@<this bot>` (case-insensitive)."""
+        word = text.split(maxsplit=1)[0]
+        _, at, name = word.partition("@")
+        return not at or (bool(self.username) and name.lower() == self.username)
 
     async def send(self, chat: int, text: str) -> None:
         """Send a reply; a failure is logged (the owner can ask again)."""

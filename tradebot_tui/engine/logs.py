@@ -30,10 +30,13 @@ LOG_FILE = "tradebot.jsonl"
 
 
 def redact(text: str) -> str:
-    """Replace every loaded secret value in `text` with a mask."""
+    """`text` safe to show and write: every loaded secret value masked, and what UTF-8
+    cannot hold (a lone surrogate, from a chat message say) escaped as `\\udcxx`."""
     for value in loaded_secret_values():
         if value in text:
             text = text.replace(value, MASK)
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
 
 
@@ -198,8 +201,14 @@ class LoggingSetup:
         if log_dir is not None:
             try:
                 private_dir(log_dir)
+                # A lone surrogate in a line (from a chat message, say) is written as
+                # \udcxx: the line is kept and the file stays UTF-8.
                 file_handler = PrivateRotatingFileHandler(
-                    log_dir / LOG_FILE, maxBytes=5_000_000, backupCount=5, encoding="utf-8"
+                    log_dir / LOG_FILE,
+                    maxBytes=5_000_000,
+                    backupCount=5,
+                    encoding="utf-8",
+                    errors="backslashreplace",
                 )
             except OSError as exc:
                 raise LogDirError(

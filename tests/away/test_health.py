@@ -16,6 +16,7 @@ from tests.helpers import START_MS, sim_market
 from tradebot_tui.away.health import grade, read_health, write_health
 from tradebot_tui.away.monitor import Monitor
 from tradebot_tui.config.settings import MonitorSettings, Settings
+from tradebot_tui.core.gate import Pause
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.wiring.away import plug_away
@@ -145,4 +146,20 @@ def test_a_health_file_that_is_old_says_the_bot_is_not_answering(tmp_path: Any) 
     assert status == "failing" and "no report for 100s" in report["reasons"][0]
     path.write_text("{not json")
     status, report = read_health(path)
-    assert status == "failing" and "unreadable" in report["reasons"][0]
+    assert status == "unreadable" and "not JSON" in report["reasons"][0]
+
+
+def test_a_tripped_kill_switch_is_failing() -> None:
+    settings = Settings()
+    engine = Engine(
+        settings,
+        sim_market(settings, steps=10),
+        PaperBroker(settings.exchange.fee_rate),
+        clock=lambda: START_MS,
+    )
+    monitor = plug_away(engine)
+    assert monitor.reporter.health()["status"] != "failing"
+    engine.trader.gate.pause(Pause.KILL_SWITCH, "equity 899.00 USDT fell to 900.00")
+    health = monitor.reporter.health()
+    assert health["status"] == "failing"
+    assert "kill switch tripped: equity 899.00 USDT fell to 900.00" in health["reasons"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -235,20 +236,137 @@ def write_health(path: Path, report: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def read_health(path: Path, *, now: float | None = None) -> tuple[str, dict[str, Any]]:
-    """(status, report) of the instance whose health file this is: `not running` when
-    there is none, `failing` when it is older than STALE_REPORT_S."""
+MAX_REPORT_BYTES = 1 << 20  # a health report is a few hundred bytes: more is not one
+STATUSES = ("ok", "degraded", "failing", "stopped")
+# The fields `status` reads, with the types a report of ours has (others are ignored).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "state": (str,),
+    "mode": (str,),
+    "source": (str,),
+    "quote": (str,),
+    "equity": (str,),
+    "free": (str,),
+    "feed": (str,),
+    "away": (str,),
+    "uptime_s": (int, float),
+    "feed_lag_s": (int, float, type(None)),
+    "open_orders": (int,),
+    "trades": (int,),
+    "ticks": (int,),
+}
+
+
+class UnreadableReport(Exception):
+    """The health file is not a health report of ours; the message says why."""
+
+
+def load_report(path: Path) -> dict[str, Any] | None:
+    """The report in the health file at `path`, checked; None when there is no file.
+
+    Never blocks (a FIFO or a device is refused without being read) and never reads
+    more than `MAX_REPORT_BYTES`.
+
+    Raises:
+        UnreadableReport: what is wrong with the file, in a few words.
+    """
     try:
-        report = json.loads(path.read_text())
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UnreadableReport(exc.strerror or str(exc)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnreadableReport("not a regular file")
+        data = os.read(fd, MAX_REPORT_BYTES + 1)
+    except OSError as exc:
+        raise UnreadableReport(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_REPORT_BYTES:
+        raise UnreadableReport(f"larger than {MAX_REPORT_BYTES} bytes")
+    try:
+        report = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise UnreadableReport(f"not JSON ({str(exc)[:60]})") from None
+    return checked(report)
+
+
+def checked(report: Any) -> dict[str, Any]:
+    """`report` when it has the shape of ours.
+
+    Raises:
+        UnreadableReport: the first thing that is not as a report of ours has it.
+    """
+    if not isinstance(report, dict):
+        raise UnreadableReport("not a health report (not an object)")
+    status = report.get("status")
+    if status not in STATUSES:
+        raise UnreadableReport(f"not a health report (status {_short(status)})")
+    when = report.get("time")
+    if not _number(when) or not 0 <= when < 1e11:
+        raise UnreadableReport(f"time {_short(when)} is not a time")
+    pid = report.get("pid")
+    if pid is not None and (
+        not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 1 << 31
+    ):
+        raise UnreadableReport(f"pid {_short(pid)} is not a process id")
+    reasons = report.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise UnreadableReport("reasons is not a list of texts")
+    positions = report.get("positions", [])
+    if not isinstance(positions, list) or not all(isinstance(s, str) for s in positions):
+        raise UnreadableReport("positions is not a list of symbols")
+    for key, types in _TYPES.items():
+        value = report.get(key)
+        if key in report and (not isinstance(value, types) or isinstance(value, bool)):
+            raise UnreadableReport(f"{key} {_short(value)} is not of its type")
+    return report
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_health(path: Path, *, now: float | None = None) -> tuple[str, dict[str, Any]]:
+    """(status, report) of the instance whose health file this is.
+
+    `not running` when there is no report, the bot said it stopped, or its process is
+    gone (at once, however fresh its last report); `failing` when the report is older
+    than STALE_REPORT_S; `unreadable` (with the reason) when the file is not a report.
+    """
+    try:
+        report = load_report(path)
+    except UnreadableReport as exc:
+        return "unreadable", {"reasons": [f"{path}: unreadable: {exc}"]}
+    if report is None:
         return "not running", {}
-    except (OSError, ValueError) as exc:
-        return "failing", {"reasons": [f"{path}: unreadable ({exc})"]}
-    if not isinstance(report, dict) or "status" not in report:
-        return "failing", {"reasons": [f"{path}: not a health report"]}
-    age = (now if now is not None else time.time()) - float(report.get("time", 0))
-    if report.get("status") == "stopped":
+    if report["status"] == "stopped":
         return "not running", report
+    pid = report.get("pid")
+    if isinstance(pid, int) and not pid_alive(pid):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(report["time"]))
+        reasons = [
+            f"pid {pid} is gone: it stopped without saying so after {when} UTC (killed or crashed)"
+        ]
+        return "not running", {**report, "state": "not running", "reasons": reasons}
+    age = (now if now is not None else time.time()) - report["time"]
     if age > STALE_REPORT_S:
         reasons = [f"no report for {age:.0f}s: the bot is not answering (killed or stuck)"]
         return "failing", {**report, "reasons": reasons}

@@ -100,6 +100,9 @@ class Reporter:
         errors = sorted(s for s, b in trader.books.items() if b.state is State.ERROR)
         drift = trader.gate.detail(Pause.QUOTE_DRIFT)
         failing = [p for p in problems if p.startswith("journal")]
+        tripped = trader.gate.detail(Pause.KILL_SWITCH)
+        if tripped:
+            failing.append(f"kill switch tripped: {tripped}")
         if feed and lag is not None and lag > FEED_SILENT_S:
             failing.append(f"no price for {lag:.0f}s (feed {feed})")
         degraded = [

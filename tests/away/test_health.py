@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import select
 import socket
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -13,11 +15,12 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import START_MS, sim_market
-from tradebot_tui.away.health import grade, read_health, write_health
+from tradebot_tui.away.health import MetricsEndpoint, grade, read_health, write_health
 from tradebot_tui.away.monitor import Monitor
 from tradebot_tui.config.settings import MonitorSettings, Settings
 from tradebot_tui.core.gate import Pause
 from tradebot_tui.engine.engine import Engine
+from tradebot_tui.engine.readings import fd_use
 from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.wiring.away import plug_away
 
@@ -163,3 +166,33 @@ def test_a_tripped_kill_switch_is_failing() -> None:
     health = monitor.reporter.health()
     assert health["status"] == "failing"
     assert "kill switch tripped: equity 899.00 USDT fell to 900.00" in health["reasons"]
+
+
+def test_idle_connections_are_closed_and_too_many_are_refused() -> None:
+    """250 connections that send nothing: the process never holds more than the cap of
+    them, each is closed (over the cap on arrival, the rest once idle), and then the
+    endpoint answers as before."""
+    endpoint = MetricsEndpoint("127.0.0.1", 0, idle_s=2.0, max_connections=8)
+    endpoint.start()
+    before = fd_use()[0]
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(250):
+            sockets.append(socket.create_connection(("127.0.0.1", endpoint.port), timeout=5))
+        time.sleep(0.5)  # accepted by now; the served ones are still idle
+        server_side = fd_use()[0] - before - len(sockets)
+        assert server_side <= 8 + 2, server_side  # the cap (and the listening socket)
+        open_ = list(sockets)
+        deadline = time.monotonic() + 20
+        while open_ and time.monotonic() < deadline:
+            readable, _, _ = select.select(open_, [], [], 1.0)
+            for s in readable:
+                assert s.recv(1) == b""  # closed by the server, nothing sent
+                open_.remove(s)
+        assert open_ == [] and endpoint.refused >= 250 - 8 * 4
+        status, body = get(f"http://127.0.0.1:{endpoint.port}/health")
+        assert status == 503 and json.loads(body)["reasons"] == ["the engine is starting"]
+    finally:
+        for s in sockets:
+            s.close()
+        endpoint.stop()

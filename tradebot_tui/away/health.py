@@ -142,11 +142,30 @@ class _Collector:
         )
 
 
-class MetricsEndpoint:
-    """`/metrics` and `/health` over HTTP in a thread; the loop hands it samples."""
+IDLE_S = 5.0  # a connection that sends nothing for this long is closed
+MAX_CONNECTIONS = 16  # connections served at once; more are closed at once
 
-    def __init__(self, host: str, port: int) -> None:
+
+class MetricsEndpoint:
+    """`/metrics` and `/health` over HTTP in a thread; the loop hands it samples.
+
+    Idle connections are closed after `idle_s` and at most `max_connections` are served
+    at once (more are closed on arrival): a client that opens many and sends nothing
+    cannot use up the process's open files (the journal's and the health file's).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        idle_s: float = IDLE_S,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.host, self.port = host, port
+        self.idle_s = idle_s
+        self.max_connections = max_connections
+        self.refused = 0  # connections closed on arrival: too many at once
         self.sample: Sample | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -180,6 +199,7 @@ class MetricsEndpoint:
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "tradebot-tui"
+            timeout = endpoint.idle_s  # socket timeout: an idle connection is closed
 
             def log_message(self, *args: object) -> None:  # scrapes are not news
                 pass
@@ -213,8 +233,26 @@ class MetricsEndpoint:
 
             do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
-        server = ThreadingHTTPServer((self.host, self.port), Handler)
-        server.daemon_threads = True
+        slots = threading.BoundedSemaphore(self.max_connections)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 128  # a burst waits to be accepted (then served or closed)
+
+            def process_request(self, request: Any, client_address: Any) -> None:
+                if not slots.acquire(blocking=False):
+                    endpoint.refused += 1
+                    self.shutdown_request(request)
+                    return
+                super().process_request(request, client_address)
+
+            def process_request_thread(self, request: Any, client_address: Any) -> None:
+                try:
+                    super().process_request_thread(request, client_address)
+                finally:
+                    slots.release()
+
+        server = Server((self.host, self.port), Handler)
         self.port = server.server_address[1]  # port 0: the one the OS gave
         self._server = server
         self._thread = threading.Thread(
@@ -304,7 +342,7 @@ def checked(report: Any) -> dict[str, Any]:
     if status not in STATUSES:
         raise UnreadableReport(f"not a health report (status {_short(status)})")
     when = report.get("time")
-    if not _number(when) or not 0 <= when < 1e11:
+    if not isinstance(when, int | float) or not _number(when) or not 0 <= when < 1e11:
         raise UnreadableReport(f"time {_short(when)} is not a time")
     pid = report.get("pid")
     if pid is not None and (

@@ -119,3 +119,28 @@ def test_a_restarted_market_goes_on_from_its_last_prices() -> None:
     assert abs(first["BTC/USDT"] / 12_345.0 - 1) < 0.01
     fresh = SimulatedMarket(("BTC/USDT",), seed=8, warmup_ms=0, realtime=False)
     assert abs(fresh.step(1_000)[0].price / 12_345.0 - 1) > 0.5  # from its level instead
+
+
+def test_a_restart_moves_no_price_more_than_a_tick_would() -> None:
+    """The last live tick before a stop and the first after the restart, warm-up included:
+    each coin moves as little as one step moves it, never by the warm-up's hour."""
+    interval = 1000
+    first = SimulatedMarket(seed=8, interval_ms=interval, realtime=False, start_ms=START)
+    first.history(START)
+    before: dict[str, float] = {}
+    moves: list[float] = []  # what one live step moves a price, ordinarily
+    for step in range(600):
+        for tick in first.step(START + step * interval):
+            if tick.symbol in before:
+                moves.append(abs(tick.price / before[tick.symbol] - 1))
+            before[tick.symbol] = tick.price
+    restart = START + 3_600_000
+    second = SimulatedMarket(seed=8, interval_ms=interval, realtime=False, start_ms=restart)
+    second.resume_from(before)
+    history = second.history(restart)
+    assert {t.symbol for t in history} == set(before)  # the anchors warm up as ever
+    after = {t.symbol: t.price for t in second.step(restart)}
+    moves.sort()
+    normal = moves[int(len(moves) * 0.999)]  # a large ordinary step (shocks aside)
+    jumps = {s: abs(after[s] / before[s] - 1) for s in after}
+    assert max(jumps.values()) <= max(normal, 0.002), jumps

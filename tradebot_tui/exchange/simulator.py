@@ -219,13 +219,20 @@ class SimulatedMarket:
         self.max_steps = max_steps
         self._walks = [_Walk(p, seed) for p in self.pairs]
         self._markets: dict[str, MarketRules] | None = None
+        self._resume: dict[str, float] = {}
 
     def resume_from(self, prices: dict[str, float]) -> None:
-        """Go on from these last prices (a paper run restarted) instead of the pairs' levels."""
+        """Go on from these last prices (a paper run restarted) instead of the pairs' levels.
+
+        The warm-up history is drawn as usual and then scaled to end at each coin's last
+        price, so the first live tick follows the last one before the restart as any
+        tick follows the one before: the restart itself moves no price.
+        """
         for walk in self._walks:
             price = prices.get(walk.pair.symbol)
-            if price is not None and price > 0:
+            if isinstance(price, int | float) and math.isfinite(price) and price > 0:
                 walk.log_p = math.log(price)
+                self._resume[walk.pair.symbol] = float(price)
 
     def markets(self) -> dict[str, MarketRules]:
         if self._markets is None:
@@ -246,7 +253,27 @@ class SimulatedMarket:
                 if price is not None:
                     ticks.append(Tick(ts, walk.pair.symbol, price))
             ts += step_ms
-        return ticks
+        return self._end_at_resumed_prices(ticks)
+
+    def _end_at_resumed_prices(self, ticks: list[Tick]) -> list[Tick]:
+        """Scale each resumed coin's history so that it ends at its last price."""
+        if not self._resume:
+            return ticks
+        factors: dict[str, float] = {}
+        for walk in self._walks:
+            symbol = walk.pair.symbol
+            last = self._resume.get(symbol)
+            if last is not None:
+                factors[symbol] = last / math.exp(walk.log_p)
+                walk.log_p = math.log(last)
+        self._resume = {}
+        decimals = {w.pair.symbol: w.decimals for w in self._walks}
+        return [
+            Tick(ts, symbol, round(price * factors[symbol], decimals[symbol]))
+            if symbol in factors
+            else Tick(ts, symbol, price)
+            for ts, symbol, price in ticks
+        ]
 
     def step(self, ts_ms: int) -> list[Tick]:
         """One live step of every pair at `ts_ms`."""

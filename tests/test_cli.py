@@ -200,3 +200,61 @@ def test_the_console_script_exits_at_once_yet_flushes_waits_and_runs_exit_handle
     assert "thread done" in done.stdout
     assert "exit handler ran" in done.stdout
     assert done.stdout.index("thread done") < done.stdout.index("exit handler ran")
+
+
+REFUSED = {
+    "unknown venue": (
+        '[exchange]\nname = "nosuchvenue"\n[market]\nsource = "ccxt"\nsymbols = ["BTC/USDT"]\n',
+        ["exchange.name: ccxt has no exchange 'nosuchvenue'"],
+    ),
+    "websocket on kraken": (
+        '[exchange]\nname = "kraken"\n[market]\nsource = "websocket"\nsymbols = ["BTC/USDT"]\n',
+        ["market.source: websocket streams are Binance's; exchange.name is 'kraken' (use ccxt)"],
+    ),
+    "three mistakes": (
+        '[strategy]\ntrigger = 2\n[risk]\nmax_positions = "5"\n[exits]\nstop_loss_pct = 120\n',
+        [
+            "strategy.trigger: unknown key",
+            "risk.max_positions: must be an integer",
+            "exits.stop_loss_pct: must be > 0 and <= 99",
+        ],
+    ),
+    "two across fields": (
+        '[market]\nsymbols = ["BTC/EUR", "FOO/USDT"]\n[budget]\nstake = 2000\n',
+        ["market.symbols[0]: BTC/EUR is not quoted", "budget.stake: stake 2000 is larger"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_config_check_refuses_what_a_start_refuses_in_the_same_words_all_at_once(
+    case: str, tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text, expected = REFUSED[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    said: dict[str, list[str]] = {}
+    for name, argv in {
+        "check": ["--config", str(path), "config", "check"],
+        "check, --config after": ["config", "check", "--config", str(path)],
+        "start": ["--config", str(path), "--headless"],
+    }.items():
+        assert main(argv) == 2, name
+        captured = capsys.readouterr()
+        said[name] = captured.err.splitlines()
+        assert "is valid" not in captured.out
+    assert said["check"] == said["check, --config after"] == said["start"]
+    assert len(said["check"]) == len(expected)
+    for line, part in zip(said["check"], expected, strict=True):
+        assert line.startswith(f"tradebot-tui: error: {path}: ") and part in line
+    assert files_under(isolated_home) == []
+
+
+def test_every_config_action_takes_config_before_or_after_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mine.toml"
+    for action in ("init", "path", "check"):
+        assert main(["config", action, "--config", str(path)]) == 0, action
+        assert str(path) in capsys.readouterr().out
+    assert main(["--config", str(path), "config", "check"]) == 0

@@ -74,5 +74,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, find_locations(args.config)))
     except TradebotError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"{PROG}: error: {line}", file=sys.stderr)
         return EXIT_USAGE

@@ -10,7 +10,7 @@ from tradebot_tui.config.credentials import SecretsError
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.store import init_config, load_settings
-from tradebot_tui.wiring.sources import simulated_market
+from tradebot_tui.wiring.checks import check_run
 
 
 def add_parser(commands: Any) -> None:
@@ -18,8 +18,15 @@ def add_parser(commands: Any) -> None:
     actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     init = actions.add_parser("init", help="write a commented config of defaults")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    actions.add_parser("check", help="validate the config file (exit 2 if bad)")
-    actions.add_parser("path", help="print the config file's path")
+    check = actions.add_parser(
+        "check",
+        help="check the config file as a start would (exit 2 if bad, every problem listed)",
+    )
+    path = actions.add_parser("path", help="print the config file's path")
+    for action in (init, check, path):  # --config before or after the action alike
+        action.add_argument(
+            "--config", metavar="FILE", default=argparse.SUPPRESS, help="config file to use"
+        )
     config.set_defaults(func=run)
 
 
@@ -34,7 +41,7 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
         return EXIT_OK
     # check
     settings = load_settings(path, required=locations.config_explicit)
-    simulated_market(settings, str(path))
+    check_run(settings, locations)
     print(config_note(locations, settings_loaded=path.exists()))
     print(credentials_note(settings, locations, strict=settings.exchange.mode == "live"))
     print(away_note(settings, locations))

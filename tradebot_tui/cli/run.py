@@ -18,7 +18,6 @@ from tradebot_tui.cli.common import (
     config_note,
     credentials_note,
 )
-from tradebot_tui.config.credentials import load_credentials
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.store import load_settings
@@ -74,6 +73,9 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
 
 
 def run_bot(args: argparse.Namespace, settings: Settings, locations: Locations) -> int:
+    from tradebot_tui.wiring.checks import check_run
+
+    check_run(settings, locations)  # what `config check` says, in its words
     live = check_live(args, settings, locations)
     notes = (
         config_note(locations, settings_loaded=locations.config_file.exists()),
@@ -96,11 +98,11 @@ def run_bot(args: argparse.Namespace, settings: Settings, locations: Locations) 
 
 
 def check_live(args: argparse.Namespace, settings: Settings, locations: Locations) -> bool:
-    """Whether this run trades real money; refuses every incomplete way of asking.
+    """Whether this run trades real money; refuses every incomplete way of asking (what
+    the settings alone refuse, `check_run` has said already).
 
     Raises:
-        UsageError: live asked for one way but not the other, or without exchange data.
-        SecretsError: live without usable API keys.
+        UsageError: live asked for one way but not the other, or without confirmation.
     """
     config_live = settings.exchange.mode == "live"
     path = locations.config_file
@@ -113,17 +115,9 @@ def check_live(args: argparse.Namespace, settings: Settings, locations: Location
         raise UsageError(f'--live needs exchange.mode = "live" in {path}; nothing was started')
     if not config_live:
         return False
-    if settings.market.source == "simulated":
-        raise UsageError("live trading needs exchange data: set market.source to ccxt or websocket")
     if args.headless and not args.confirm_live:
         raise UsageError(
             "--headless --live also needs --confirm-live (the app asks on screen instead)"
-        )
-    creds = load_credentials(settings.exchange.name, locations.secrets_file)
-    if creds is None:
-        raise UsageError(
-            "live trading needs API keys: set TRADEBOT_API_KEY and TRADEBOT_API_SECRET or "
-            f"write {locations.secrets_file} (readable by you only)"
         )
     return True
 

@@ -31,6 +31,28 @@ class ConfigError(TradebotError):
         super().__init__(f"{where}: {message}")
 
 
+class ConfigErrors(ConfigError):
+    """Every wrong setting of a file at once, one line each; `key` and `message` are the
+    first one's."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.source, first.key, first.message)
+        self.errors = errors
+        self.args = ("\n".join(str(e) for e in errors),)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def raise_all(errors: list[ConfigError]) -> None:
+    """Raise the one error, or all of them (ConfigErrors); nothing when there is none."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
+
+
 @dataclass(frozen=True, slots=True)
 class FieldInfo:
     """One setting as the config screen and `config init` see it."""
@@ -166,68 +188,85 @@ def from_dict(data: dict[str, Any], source: str) -> Settings:
     """Build Settings from parsed TOML, rejecting unknown keys, wrong types and ranges.
 
     Raises:
-        ConfigError: naming `source` and the key path of the first problem.
+        ConfigError: naming `source` and the key path of the problem; ConfigErrors, a
+            ConfigError, when there are several: every one, in file order.
     """
     by_section: dict[str, dict[str, FieldInfo]] = {}
     for info in fields():
         by_section.setdefault(info.section, {})[info.name] = info
+    errors: list[ConfigError] = []
     sections: dict[str, Any] = {}
     for name, value in data.items():
         if name not in by_section:
-            raise ConfigError(source, name, f"unknown section (known: {', '.join(SECTIONS)})")
+            errors.append(
+                ConfigError(source, name, f"unknown section (known: {', '.join(SECTIONS)})")
+            )
+            continue
         if not isinstance(value, dict):
-            raise ConfigError(source, name, f"must be a table ([{name}]), got {value!r}")
+            errors.append(ConfigError(source, name, f"must be a table ([{name}]), got {value!r}"))
+            continue
         known = by_section[name]
         values = {}
         for key, raw in value.items():
             field_info = known.get(key)
             if field_info is None:
-                raise ConfigError(
-                    source, f"{name}.{key}", f"unknown key (known: {', '.join(known)})"
+                errors.append(
+                    ConfigError(source, f"{name}.{key}", f"unknown key (known: {', '.join(known)})")
                 )
+                continue
             try:
                 values[key] = convert(field_info, raw)
             except ValueError as exc:
-                raise ConfigError(source, f"{name}.{key}", str(exc)) from None
+                errors.append(ConfigError(source, f"{name}.{key}", str(exc)))
         sections[name] = section_types()[name](**values)
+    raise_all(errors)
     settings = Settings(**sections)
-    _check_across(settings, source)
+    raise_all(across(settings, source))
     return settings
 
 
-def _check_across(settings: Settings, source: str) -> None:
-    """Rules that involve more than one field."""
+def across(settings: Settings, source: str) -> list[ConfigError]:
+    """What is wrong across fields (each field right on its own)."""
+    errors: list[ConfigError] = []
     quote = settings.budget.quote
     for i, symbol in enumerate(settings.market.symbols):
         key = f"market.symbols[{i}]"
         try:
             _, sym_quote = split_symbol(symbol)
         except ValueError as exc:
-            raise ConfigError(source, key, str(exc)) from None
+            errors.append(ConfigError(source, key, str(exc)))
+            continue
         if sym_quote != quote:
-            raise ConfigError(source, key, f"{symbol} is not quoted in budget.quote ({quote})")
+            errors.append(
+                ConfigError(source, key, f"{symbol} is not quoted in budget.quote ({quote})")
+            )
     if len(set(settings.market.symbols)) != len(settings.market.symbols):
-        raise ConfigError(source, "market.symbols", "lists a symbol twice")
+        errors.append(ConfigError(source, "market.symbols", "lists a symbol twice"))
     for key in ("include", "exclude"):
         for i, symbol in enumerate(getattr(settings.market, key)):
             try:
                 split_symbol(symbol)
             except ValueError as exc:
-                raise ConfigError(source, f"market.{key}[{i}]", str(exc)) from None
+                errors.append(ConfigError(source, f"market.{key}[{i}]", str(exc)))
     market = settings.market
     if market.source == "simulated" and market.universe == "top_volume":
-        raise ConfigError(
-            source, "market.universe", "top_volume needs exchange data (market.source)"
+        errors.append(
+            ConfigError(source, "market.universe", "top_volume needs exchange data (market.source)")
         )
     if market.universe == "static" and not market.symbols and market.source != "simulated":
-        raise ConfigError(source, "market.symbols", "universe = static needs symbols to watch")
-    if settings.budget.stake > settings.budget.initial:
-        raise ConfigError(
-            source,
-            "budget.stake",
-            f"stake {settings.budget.stake} is larger than budget.initial "
-            f"{settings.budget.initial}",
+        errors.append(
+            ConfigError(source, "market.symbols", "universe = static needs symbols to watch")
         )
+    if settings.budget.stake > settings.budget.initial:
+        errors.append(
+            ConfigError(
+                source,
+                "budget.stake",
+                f"stake {settings.budget.stake} is larger than budget.initial "
+                f"{settings.budget.initial}",
+            )
+        )
+    return errors
 
 
 def diff(old: Settings, new: Settings) -> list[tuple[str, Any, Any]]:

@@ -8,6 +8,19 @@ from typing import Any
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import ZERO, dec
 
+STREAMING_VENUES = ("binance",)  # venues with a websocket market-data source of ours
+
+
+def venue_problem(name: str, source: str) -> str | None:
+    """Why `market.source = source` cannot be had on exchange `name` (None: it can)."""
+    import ccxt
+
+    if name not in ccxt.exchanges:
+        return f"ccxt has no exchange {name!r}"
+    if source == "websocket" and name not in STREAMING_VENUES:
+        return f"websocket streams are Binance's; exchange.name is {name!r} (use ccxt)"
+    return None
+
 
 def make_exchange(
     name: str,

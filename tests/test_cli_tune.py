@@ -227,3 +227,57 @@ def test_the_help_names_every_objective_and_the_app_does_not_import_tune(
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['tradebot_tui.cli.tune']"
+
+
+def test_apply_writes_the_config_the_study_ran_with_without_a_spurious_note(
+    data: list[str], isolated_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ran_with = tmp_path / "mine.toml"
+    ran_with.write_text("[risk]\nmax_positions = 3\n")
+    argv = ["--config", str(ran_with), "tune", *data, "--trials", "4", "--workers", "1"]
+    assert main([*argv, "--min-trades", "0"]) == 0
+    err = capsys.readouterr().err
+    assert f"config        {ran_with}" in err
+    assert "settings      risk.max_positions = 3 (default 5)" in err
+    # Without --config, apply writes the file the study ran with, and says so.
+    assert tune("apply", "1") == 0
+    out = capsys.readouterr().out
+    assert f"trial #1 of study 'default' written to {ran_with}" in out
+    assert "note:" not in out  # the tuned settings differ from the study's: that is the point
+    assert load_settings(ran_with, required=True).risk.max_positions == 3
+    # A setting the study did not search, changed since: that is worth a note.
+    text = ran_with.read_text().replace("max_positions = 3", "max_positions = 4")
+    ran_with.write_text(text)
+    assert tune("apply", "2") == 0
+    assert "note: the study ran with other values of risk.max_positions" in capsys.readouterr().out
+
+
+def test_apply_has_its_own_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["tune", "apply", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: tradebot-tui tune apply [-h] [--study NAME] [--config FILE]")
+    assert "--trials" not in out
+    with pytest.raises(SystemExit) as done:
+        tune("apply", "x")
+    assert done.value.code == 2
+    assert "argument TRIAL: invalid int value: 'x'" in capsys.readouterr().err
+
+
+def test_replay_says_which_config_and_settings_it_used(
+    data: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", *data]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("config        no file at ") and out[0].endswith(": the defaults")
+    assert out[1] == "settings      the defaults"
+    config = tmp_path / "c.toml"
+    config.write_text("[strategy]\ntrigger_pct = 3.0\n[exits]\nstop_loss_pct = 5.0\n")
+    assert main(["--config", str(config), "replay", *data]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"config        {config}"
+    assert out[1] == (
+        "settings      strategy.trigger_pct = 3.0 (default 2.0), "
+        "exits.stop_loss_pct = 5.0 (default 3.0)"
+    )

@@ -53,7 +53,21 @@ def test_trades_equal_the_running_bots_and_sums_equal_its_tallies(
     assert coins[0] == "symbol,trades,won,pnl,fees" and len(coins) > 1
 
 
-def test_no_journal_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["trades", "--mode", "live"]) == 2
-    err = capsys.readouterr().err
-    assert "no journal at" in err and "live-paper.db" in err
+@pytest.mark.parametrize(
+    ("args", "table"),
+    [
+        ([], "symbol,entry_ts_ms,entry_price,exit_ts_ms,exit_price,qty,exit_reason,pnl_quote\n"),
+        (["--by", "day"], "day,trades,won,pnl,fees\n"),
+        (["--by", "coin"], "symbol,trades,won,pnl,fees\n"),
+        (["--format", "json"], "[]\n"),
+    ],
+    ids=["trades", "by day", "by coin", "json"],
+)
+def test_nothing_traded_yet_is_an_empty_table(
+    args: list[str], table: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["trades", "--mode", "live", *args]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == table
+    assert "no journal at" in captured.err and "live-paper.db" in captured.err
+    assert captured.err.startswith("config        no file at ")

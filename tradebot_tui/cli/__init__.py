@@ -70,7 +70,11 @@ def entry() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest = tune.apply_argv(argv)  # `tune apply` has a parser (and a --help) of its own
+    args = (tune.add_apply_parser() if rest is not None else build_parser()).parse_args(
+        rest if rest is not None else argv
+    )
     try:
         return int(args.func(args, find_locations(args.config)))
     except TradebotError as exc:

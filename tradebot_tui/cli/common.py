@@ -23,6 +23,20 @@ def config_note(locations: Locations, *, settings_loaded: bool) -> str:
     return f"config: no file at {path}; the defaults apply (create one: {PROG} config init)"
 
 
+def settings_lines(
+    locations: Locations, settings: Settings, *, where: str | None = None
+) -> list[str]:
+    """The config file a command uses (or `where` the settings come from) and the
+    settings that differ from the defaults."""
+    from tradebot_tui.config.validate import diff
+
+    path = locations.config_file
+    if where is None:
+        where = str(path) if path.exists() else f"no file at {path}: the defaults"
+    changed = [f"{key} = {new} (default {old})" for key, old, new in diff(Settings(), settings)]
+    return [f"config        {where}", f"settings      {', '.join(changed) or 'the defaults'}"]
+
+
 def credentials_note(settings: Settings, locations: Locations, *, strict: bool) -> str:
     """Where the API keys come from, never what they are.
 

@@ -7,7 +7,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tradebot_tui.cli.common import EXIT_OK, UsageError, config_note, parse_date
+from tradebot_tui.cli.common import (
+    EXIT_OK,
+    UsageError,
+    config_note,
+    parse_date,
+    settings_lines,
+)
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.store import load_settings
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
             f"no ticks to trade between {args.from_date or 'the start'} and "
             f"{args.to_date or 'the end'}; the data covers {span_text(series_span(series))}"
         )
-    for line in report_lines(result, settings.budget.quote):
+    for line in settings_lines(locations, settings) + report_lines(result, settings.budget.quote):
         print(line)
     if trades_out is not None:
         try:

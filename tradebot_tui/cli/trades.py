@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tradebot_tui.cli.common import EXIT_OK, UsageError
+from tradebot_tui.cli.common import EXIT_OK, UsageError, settings_lines
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.store import load_settings
 from tradebot_tui.core.book import Trade
@@ -55,7 +55,12 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
     # The simulated market's own rules where it trades the coin; otherwise the replay's
     # (they decide dust only, never a trade's figures).
     simulated = SimulatedMarket().markets()
-    trades = read_trades(path, settings, lambda s: simulated.get(s) or replay_rules(s))
+    print(settings_lines(locations, settings)[0], file=sys.stderr)
+    if path.exists():
+        trades = read_trades(path, settings, lambda s: simulated.get(s) or replay_rules(s))
+    else:  # nothing traded yet in this mode and profile: an empty table
+        print(f"no journal at {path}: nothing traded yet", file=sys.stderr)
+        trades = []
     text = export(trades, args.format, args.by)
     if args.out:
         try:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tradebot_tui.cli.common import settings_lines
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.store import load_settings, save_settings
 from tradebot_tui.config.validate import ConfigError, diff
@@ -98,8 +99,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, locations: Locations) -> int:
-    if args.paths[:1] == ["apply"]:
-        return cmd_apply(args, locations)
+    if args.paths[:1] == ["apply"]:  # reached only through build_parser() directly
+        return cmd_apply(add_apply_parser().parse_args(args.paths[1:]), locations)
     from tradebot_tui.tune import report as tune_report
     from tradebot_tui.tune import study as tune
     from tradebot_tui.tune import workers as tune_workers
@@ -131,6 +132,13 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
         try:
             if study is None:
                 study = tune.create_study(storage, args.study, setup)
+            where = (
+                f"as stored with study {args.study!r} (from {setup.config or 'the defaults'})"
+                if args.resume
+                else None
+            )
+            for line in settings_lines(locations, setup.settings, where=where):
+                print(line, file=sys.stderr)
             print(
                 f"study {args.study!r}: {args.trials} trials on {runner.workers} "
                 f"{'Ray CPUs' if args.ray else 'worker(s)'}, objective {setup.objective}, "
@@ -192,6 +200,7 @@ def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> t
         batch=args.batch,
         split=split,
         base=tune_workers.base_dict(settings),
+        config=str(locations.config_file.resolve()) if locations.config_file.exists() else "",
     )
     return setup, data
 
@@ -248,18 +257,46 @@ def print_results(study: Any, setup: Any, name: str, top: int) -> None:
     )
 
 
+def add_apply_parser() -> argparse.ArgumentParser:
+    """`tune apply`'s own parser (and help): it is not a search."""
+    parser = argparse.ArgumentParser(
+        prog="tradebot-tui tune apply",
+        description="Write a finished trial's settings to a config file: checked by the "
+        "config's validation, shown as the changes they make, saved atomically. Without "
+        "--config, the config file the study ran with.",
+    )
+    parser.add_argument("trial", type=int, metavar="TRIAL", help="the trial's number")
+    parser.add_argument("--study", default="default", metavar="NAME", help="study name")
+    parser.add_argument("--config", metavar="FILE", help="the config file to write")
+    parser.set_defaults(func=cmd_apply)
+    return parser
+
+
+def apply_argv(argv: list[str]) -> list[str] | None:
+    """The arguments after `tune apply` when `argv` asks for it (global options before
+    the command included), else None."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        takes_value = argv[i] in ("--config", "--inject-engine-crash")
+        i += 2 if takes_value else 1
+    if argv[i : i + 2] == ["tune", "apply"]:
+        return argv[:i] + argv[i + 2 :]
+    return None
+
+
 def cmd_apply(args: argparse.Namespace, locations: Locations) -> int:
     """Write a trial's settings to the config: validated, shown as a diff, saved atomically."""
+    from tradebot_tui.config.locations import locate
     from tradebot_tui.tune import study as tune
     from tradebot_tui.tune.space import TuneError, trial_settings
 
-    if len(args.paths) != 2 or not args.paths[1].isdigit():
-        raise TuneError("usage: tradebot-tui tune apply TRIAL [--study NAME] [--config FILE]")
-    number = int(args.paths[1])
+    number = args.trial
     db = locations.data_dir / tune.STUDY_DB
     if not db.exists():
         raise TuneError(f"no studies yet ({db} does not exist); run tune first")
     study, setup = tune.load_study_readonly(tune.open_storage(locations.data_dir), args.study)
+    if not locations.config_explicit and setup.config:
+        locations = locate(setup.config)  # the config the study ran with
     params = tune.trial_params(study, number)
     old = load_settings(locations.config_file, required=False)  # apply may create it
     try:
@@ -267,8 +304,12 @@ def cmd_apply(args: argparse.Namespace, locations: Locations) -> int:
     except ConfigError as exc:
         raise TuneError(f"trial #{number}: {exc}") from None
     changes = diff(old, new)
-    base = setup.settings
-    differ = [key for key, _a, b in diff(base, old) if key.split(".")[0] in SECTIONS_THAT_TRADE]
+    searched = {knob.key for knob in setup.knobs}
+    differ = [
+        key
+        for key, _a, _b in diff(setup.settings, old)
+        if key.split(".")[0] in SECTIONS_THAT_TRADE and key not in searched
+    ]
     if not changes:
         print(f"{locations.config_file} already has trial #{number}'s settings")
     else:

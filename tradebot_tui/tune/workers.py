@@ -42,6 +42,7 @@ class Setup:
     batch: int
     split: Split
     base: dict[str, dict[str, Any]]
+    config: str = ""  # the config file the study ran with ("" for studies before it)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -55,6 +56,7 @@ class Setup:
                 "batch": self.batch,
                 "split": [self.split.start, self.split.cut, self.split.end],
                 "base": self.base,
+                "config": self.config,
             },
             default=str,
         )
@@ -72,6 +74,7 @@ class Setup:
             batch=int(d["batch"]),
             split=Split(*d["split"]),
             base=d["base"],
+            config=str(d.get("config", "")),
         )
 
     @property

@@ -171,6 +171,15 @@ def test_manual_exits_are_answers_not_notifications() -> None:
     assert w.pending() == ["Sold BTC/USDT: take profit"]
 
 
+def test_sales_asked_from_away_or_by_the_kill_switch_are_notified() -> None:
+    w = World()
+    trade = Trade("BTC/USDT", 0, D(100), 1, D(99), D(1), ExitReason.MANUAL, D("-1.1"), D("0.1"))
+    w.monitor.on_notice(w.now, trade_notice(trade, "USDT", 2, news=True))  # /exitall
+    killed = dataclasses.replace(trade, exit_reason=ExitReason.KILL_SWITCH)
+    w.monitor.on_notice(w.now, trade_notice(killed, "USDT", 2))
+    assert w.pending() == ["Sold BTC/USDT: manual", "Sold BTC/USDT: kill switch"]
+
+
 def test_heartbeat_line_and_daily_summary(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "tradebot")
     w = World(monitor={"heartbeat_log_min": 15}, notify={"daily_at": "08:30"})

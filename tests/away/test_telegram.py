@@ -96,6 +96,8 @@ def test_commands_from_the_owner_read_and_steer_the_engine(
             assert engine.trader.books[symbol].position is not None  # not before /yes
             answers["/yes"] = await ask(fake, "/yes")
             await until(lambda: engine.trader.books[symbol].position is None)
+            sold = [n for n in engine.snapshot().notices if n.title.startswith(f"Sold {symbol}")]
+            answers["sold is news"] = str(bool(sold) and not sold[-1].answer)
             answers["/yes again"] = await ask(fake, "/yes")
             answers["/resume"] = await ask(fake, "/resume")
             await until(lambda: not engine.trader.gate.paused)
@@ -112,6 +114,7 @@ def test_commands_from_the_owner_read_and_steer_the_engine(
     assert answers["/pause"].startswith("Entries paused") and "telegram" in answers["header"]
     assert answers["/exit"].startswith("Sell ") and "Send /yes within 60 s" in answers["/exit"]
     assert answers["/yes"].startswith("Selling ") and answers["/yes again"] == "Nothing to confirm."
+    assert answers["sold is news"] == "True"  # its result reaches the phone as news
     assert answers["/nonsense"] == "Unknown command /nonsense. /help lists them."
     assert fake.replies(STRANGER) == [] and remote.handled == 13
     assert f"ignored a message from chat {STRANGER}" in caplog.text

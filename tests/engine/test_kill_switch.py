@@ -47,6 +47,13 @@ def test_the_kill_switch_sells_everything_stops_entries_and_survives_a_restart(
                 snap = first.snapshot()
                 seen["away"] = snap.away
                 seen["notices"] = [n.title for n in snap.notices]
+                titles = [n.title for n in snap.notices]
+                tripped_at = titles.index("Kill switch: selling everything, entries stopped")
+                seen["sales"] = [
+                    (n.title, n.answer)
+                    for n in snap.notices[tripped_at:]
+                    if n.title.startswith("Sold ")
+                ]
                 seen["positions"] = [b.symbol for b in first.trader.books.values() if b.position]
                 buys = first.router.fill_count
                 await trio.sleep(0.5)  # the market goes on: no new entry
@@ -57,6 +64,11 @@ def test_the_kill_switch_sells_everything_stops_entries_and_survives_a_restart(
     assert seen["armed"] == "kill switch at 997.00"
     assert seen["away"] == "KILL SWITCH TRIPPED"
     assert "Kill switch: selling everything, entries stopped" in seen["notices"]  # type: ignore[operator]
+    # Booked as the kill switch's (a sale under way already ends as it began), and news
+    # for the owner's phone, not the answer to a key.
+    sales: list[tuple[str, bool]] = seen["sales"]  # type: ignore[assignment]
+    assert any(title.endswith(": kill switch") for title, _ in sales)
+    assert not any(answer for _, answer in sales)
     assert seen["positions"] == [] and seen["new_fills"] == 0
     assert (
         first.trader.gate.paused and "fell to the kill switch's 997.00" in first.kill_switch.tripped

@@ -330,7 +330,7 @@ class TelegramRemote:
                 total = sum((p.pnl for p in snap.positions), start=Decimal(0))
                 return self._confirm(
                     chat,
-                    ExitAll(),
+                    ExitAll(remote=True),
                     f"Sell all {len(snap.positions)} position(s) at market "
                     f"(PnL {fmt_money(total, sign=True)} {snap.quote} at the last prices)?",
                 )
@@ -353,7 +353,7 @@ class TelegramRemote:
             return f"No open position in {symbol}. Open: {held}."
         return self._confirm(
             chat,
-            ExitPosition(symbol),
+            ExitPosition(symbol, remote=True),
             f"Sell {fmt_qty(position.qty)} {symbol} at market "
             f"(PnL {fmt_money(position.pnl, sign=True)} {snap.quote}, "
             f"{position.pnl_pct:+.2f}%)?",

@@ -15,6 +15,7 @@ class ExitReason(StrEnum):
     TRAILING_STOP = "trailing_stop"
     MAX_HOLD = "max_hold"
     MANUAL = "manual"
+    KILL_SWITCH = "kill_switch"  # everything sold: equity fell to the kill switch's floor
 
 
 @dataclass(frozen=True, slots=True)

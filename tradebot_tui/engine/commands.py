@@ -27,14 +27,18 @@ class TogglePause:
 
 @dataclass(frozen=True, slots=True)
 class ExitPosition:
-    """Close one position at market now."""
+    """Close one position at market now; `remote`: asked from away (Telegram), so its
+    result is news for the owner's phone, not the answer to a key."""
 
     symbol: str
+    remote: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class ExitAll:
-    """Close every open position at market now."""
+    """Close every open position at market now (`remote` as for ExitPosition)."""
+
+    remote: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import trio
 from tradebot_tui.config import validate
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.errors import error_text
+from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
@@ -117,15 +118,15 @@ class Controller:
                     log.info("entries paused by the user; exits continue")
             case ResumeEntries():
                 self._resume()
-            case ExitPosition(symbol):
-                await self._exit(symbol)
-            case ExitAll():
-                await self._exit_all()
+            case ExitPosition(symbol, remote):
+                await self._exit(symbol, news=remote)
+            case ExitAll(remote):
+                await self._exit_all(news=remote)
             case KillSwitch(reason):
                 if gate.pause(Pause.KILL_SWITCH, reason):
                     log.error("kill switch: %s; selling every position, entries stopped", reason)
                     self._notice(wording.kill_switch(reason))
-                    await self._exit_all()
+                    await self._exit_all(ExitReason.KILL_SWITCH, news=True)
             case ToggleSymbol(symbol):
                 paused = gate.hold(CoinHold.OWNER, symbol)
                 if paused:
@@ -182,16 +183,24 @@ class Controller:
             log.error("accept balance: %s", error_text(exc))
             self._notice(wording.balance_refused(error_text(exc)))
 
-    async def _exit_all(self) -> None:
+    async def _exit_all(
+        self, reason: ExitReason = ExitReason.MANUAL, *, news: bool = False
+    ) -> None:
         held = self._trader.held_or_buying()
         log.info("exit all: %d position(s)", len(held))
         if not held:
             self._notice(wording.nothing_to_exit())
         for symbol in held:
-            await self._exit(symbol)
+            await self._exit(symbol, reason, news=news)
 
-    async def _exit(self, symbol: str) -> None:
-        intent = self._trader.exit_position(symbol, self._now())
+    async def _exit(
+        self, symbol: str, reason: ExitReason = ExitReason.MANUAL, *, news: bool = False
+    ) -> None:
+        """Sell `symbol` now (or once its open order ends); `news`: its result goes to the
+        owner like any trade's, not as the answer to a key pressed here."""
+        if news:
+            self._router.report_trade_of(symbol)
+        intent = self._trader.exit_position(symbol, self._now(), reason)
         if intent is not None:
             await self._router.execute(intent)
             return

@@ -173,7 +173,7 @@ class Recovery:
                 log.warning("the kill switch tripped before the restart: %s", tripped)
                 # A crash may have come before all its sales went (a buy open at the trip
                 # is sold only once it ends): what is still held is sold now.
-                held = trader.exit_all_due(ExitReason.MANUAL)
+                held = trader.exit_all_due(ExitReason.KILL_SWITCH)
                 if held:
                     log.warning(
                         "kill switch: %s still held after the restart; selling", ", ".join(held)

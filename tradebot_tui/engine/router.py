@@ -104,6 +104,9 @@ class OrderRouter:
         self._scopes: dict[str, trio.CancelScope] = {}
         self._nursery: trio.Nursery | None = None
         self.closing = False
+        # Symbols whose next closed trade is news for the owner even when sold by hand
+        # (asked from away, or by the kill switch): not the answer to a key pressed here.
+        self._news: set[str] = set()
         # For the metrics: fills and rejected or failed orders so far, and the seconds
         # from sending an order to the broker's first answer (the metrics drain it).
         self.fill_count = 0
@@ -141,6 +144,10 @@ class OrderRouter:
                 if self._records[cid].status.terminal:
                     self._ids.remove(cid)
                     del self._records[cid]
+
+    def report_trade_of(self, symbol: str) -> None:
+        """The next trade `symbol` closes is reported to the owner, whatever its reason."""
+        self._news.add(symbol)
 
     # -- placing ---------------------------------------------------------------------------
 
@@ -332,7 +339,9 @@ class OrderRouter:
                 extra={"fields": {"pnl": fmt_decimal(trade.pnl)}},
             )
             decimals = price_decimals(self._rules(trade.symbol), float(trade.exit_price))
-            self._notice(wording.trade_notice(trade, self._quote, decimals))
+            news = trade.symbol in self._news
+            self._news.discard(trade.symbol)
+            self._notice(wording.trade_notice(trade, self._quote, decimals, news=news))
         elif record is not None:
             intent = record.intent
             avg = record.avg_price

@@ -59,14 +59,15 @@ def trade_line(trade: Trade, quote: str) -> str:
     )
 
 
-def trade_notice(trade: Trade, quote: str, decimals: int) -> NoticeText:
-    """A position was sold: how much, at what price, for what result."""
+def trade_notice(trade: Trade, quote: str, decimals: int, *, news: bool = False) -> NoticeText:
+    """A position was sold: how much, at what price, for what result. A sale by hand
+    answers the key that asked for it, unless `news` (asked from away)."""
     return NoticeText(
         f"Sold {trade.symbol}: {_reason(trade.exit_reason.value)}",
         f"{fmt_qty(trade.qty)} @ {fmt_price(trade.exit_price, decimals)}, "
         f"PnL {trade.pnl:+.2f} {quote}",
         "information" if trade.pnl >= 0 else "warning",
-        answer=trade.exit_reason is ExitReason.MANUAL,
+        answer=trade.exit_reason is ExitReason.MANUAL and not news,
         event="fills",
     )
 

@@ -60,3 +60,35 @@ def test_headless_engine_crash_exits_1_with_the_error() -> None:
     assert proc.returncode == 1
     assert b"the engine crashed: InjectedCrash" in proc.stderr
     assert b"engine failed: InjectedCrash" in proc.stdout
+
+
+def test_a_second_signal_while_stopping_does_not_cut_the_last_notification(
+    tmp_path: Path,
+) -> None:
+    from tests.fake_notify import NotifyTarget
+
+    config = tmp_path / "fast.toml"
+    config.write_text("[market]\ntick_interval_ms = 50\n[notify]\ncoalesce_s = 0.1\n")
+    with NotifyTarget() as target:
+        target.delay_s = 1.0  # the stop's message takes a second to deliver
+        env = {**os.environ, "TRADEBOT_NOTIFY_URLS": target.url()}
+        proc = subprocess.Popen(
+            [*tradebot_command(), "--headless", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            out = read_until(proc, b"engine started", 20)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)  # stopping: the last message is on its way
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0
+            out += proc.stdout.read() if proc.stdout else b""  # type: ignore[operator]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        titles = [m["title"] for m in target.received()]
+    assert b"received SIGTERM while stopping: the stop goes on" in out
+    assert any(title.endswith("Engine stopped") for title in titles), titles

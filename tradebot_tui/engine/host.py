@@ -119,31 +119,35 @@ class GuestRun:
 def run_headless(engine: Engine, *, until: Callable[[], Awaitable[Any]] | None = None) -> None:
     """Run the engine under plain `trio.run` until SIGINT, SIGTERM or SIGHUP.
 
+    The first signal stops the engine; later ones, while it stops (orders in flight get
+    their grace, the last notification goes out), are noted and do not cut the stop short.
+
     Args:
         engine: The engine.
         until: An optional coroutine function; when it returns, the engine stops (tests).
     """
 
     async def main() -> None:
-        async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            async with trio.open_nursery() as outer:
+                engine_scope = trio.CancelScope()
 
-            async def watch_signals(
-                task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-            ) -> None:
-                with trio.open_signal_receiver(
-                    signal.SIGINT, signal.SIGTERM, signal.SIGHUP
-                ) as signals:
-                    # Only now is every stop signal ours: the engine may start.
-                    task_status.started()
+                async def watch_signals() -> None:
                     async for signum in signals:
-                        log.info("received %s, stopping", signal.Signals(signum).name)
-                        nursery.cancel_scope.cancel()
-                        return
+                        name = signal.Signals(signum).name
+                        if engine_scope.cancel_called:
+                            log.warning("received %s while stopping: the stop goes on", name)
+                            continue
+                        log.info("received %s, stopping", name)
+                        engine_scope.cancel()
 
-            await nursery.start(watch_signals)
-            await nursery.start(engine.run)
-            if until is not None:
-                await until()
-                nursery.cancel_scope.cancel()
+                outer.start_soon(watch_signals)
+                with engine_scope:
+                    async with trio.open_nursery() as nursery:
+                        await nursery.start(engine.run)
+                        if until is not None:
+                            await until()
+                            nursery.cancel_scope.cancel()
+                outer.cancel_scope.cancel()
 
     trio.run(main)

@@ -206,14 +206,14 @@ class FakeBinance:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Start the REST server; returns its base URL."""
+    def start(self, port: int = 0) -> str:
+        """Start the REST server (on `port`, any free one by default); returns its URL."""
         fake = self
 
         class Handler(_Handler):
             exchange = fake
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self.rest_url

@@ -7,6 +7,7 @@ that the one-minute anchor window passes in a second of test time.
 from __future__ import annotations
 
 import itertools
+import socket
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal as D
@@ -27,10 +28,12 @@ from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.reconciliation import quote_difference
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.exchange.base import QuoteBook
+from tradebot_tui.exchange.ccxt_markets import make_exchange
 from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
 from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.paper import QuotePaperBroker
 from tradebot_tui.exchange.reports import Balance
+from tradebot_tui.exchange.resilience import CircuitBreaker, WeightBudget
 from tradebot_tui.exchange.universe import UniverseRule
 
 START = 1_767_225_600_000
@@ -417,3 +420,52 @@ def test_a_start_on_websocket_data_buys_a_drop_within_seconds(fake: FakeBinance)
 
     trio.run(main)
     assert took[0] < 10
+
+
+def test_a_venue_that_answers_late_is_waited_for_then_traded_on() -> None:
+    """Started with no venue to answer (no network, a maintenance): the engine comes up,
+    says it is connecting, asks again with back-off, and trades once the venue is there."""
+    with socket.socket() as probe:  # a port nothing listens on yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    late = FakeBinance()
+    exchange = make_exchange("binance", rest_url=f"http://127.0.0.1:{port}", timeout_s=1.0)
+    client = ExchangeClient(
+        exchange,
+        budget=WeightBudget(60_000),
+        breaker=CircuitBreaker(50, 1.0),
+        timeout_s=1.0,
+        retries=1,
+        backoff_base_s=0.02,
+        backoff_cap_s=0.05,
+    )
+    quotes = QuoteBook()
+    source = CcxtPollingSource(
+        client, UniverseRule("USDT", "static", ("BTC/USDT",)), quotes, interval_s=0.05
+    )
+    source.connect_first_s, source.connect_cap_s = 0.1, 0.3
+    snaps: list[EngineSnapshot] = []
+    engine = Engine(SETTINGS, source, QuotePaperBroker(D("0.001"), quotes), publish=snaps.append)
+    seen: dict[str, object] = {}
+
+    async def go() -> None:
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(engine.run)
+                while not (snaps and snaps[-1].feed.startswith("connecting to binance...")):
+                    await trio.sleep(0.02)
+                seen["connecting"] = snaps[-1].feed
+                seen["watch"] = snaps[-1].watch
+                await trio.sleep(0.5)  # asked again meanwhile, still nothing
+                late.start(port)
+                while engine.ticks == 0:
+                    await trio.sleep(0.02)
+                seen["after"] = engine.snapshot().feed
+                nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(go)
+    finally:
+        late.stop()
+    assert "no answer" in str(seen["connecting"]) and seen["watch"] == ()
+    assert seen["after"] == "live" or str(seen["after"]).startswith("stale")

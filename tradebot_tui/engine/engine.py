@@ -416,7 +416,10 @@ class Engine:
     async def _publisher(self) -> None:
         period = 1 / self.settings.ui.refresh_hz
         while True:
-            await self.context.wait_changed()
+            # At least once a second: while nothing ticks (connecting, a quiet market),
+            # the header's clock and the feed's state stay current.
+            with trio.move_on_after(1.0):
+                await self.context.wait_changed()
             if self.watchkeeper.keep_held():
                 self._refresh_markets()
             if self._publish is not None:

@@ -115,7 +115,8 @@ class BinanceWebsocketSource(ExchangeFeed):
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        await self.load_universe()
+        await self.connect()
+        self.state = "connecting"
         task_status.started()
         await self.backfill(send, self.warmup_s)
         async with trio.open_nursery() as nursery:

@@ -45,7 +45,7 @@ class CcxtPollingSource(ExchangeFeed):
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        await self.load_universe()
+        await self.connect()
         self.state = "live"
         task_status.started()
         await self.backfill(send, self.warmup_s)

@@ -8,19 +8,21 @@ malformed or unexpected message is counted and logged, never fatal.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 import trio
 
+from tradebot_tui.core.errors import error_text
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.ticks import Tick, candle_to_ticks
 from tradebot_tui.exchange.base import QuoteBook, TickBatch
 from tradebot_tui.exchange.ccxt_markets import market_rules
-from tradebot_tui.exchange.client import ExchangeClient
+from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
 from tradebot_tui.exchange.reports import parse_price
-from tradebot_tui.exchange.resilience import Priority
+from tradebot_tui.exchange.resilience import Priority, backoff_s
 from tradebot_tui.exchange.universe import UniverseRule, select
 
 log = logging.getLogger("tradebot.feed")
@@ -71,6 +73,9 @@ class ExchangeFeed:
         self.malformed = 0
         self.last_message_ms = 0
         self.state = "starting"
+        self._rng = random.Random()
+        self.connect_first_s = 2.0  # the first wait before asking a silent venue again
+        self.connect_cap_s = 60.0
         self._last_ts = 0
 
     def markets(self) -> dict[str, MarketRules]:
@@ -113,6 +118,36 @@ class ExchangeFeed:
         """
         ticker = await self.client.call("fetch_ticker", symbol, priority=Priority.EXIT)
         return float(parse_price(ticker, symbol))
+
+    async def connect(self) -> None:
+        """Load the markets and the universe, however long the venue takes to answer.
+
+        A bot started at boot, without network, or while the exchange is down for
+        maintenance waits here, says so (`health`: "connecting to <venue>..."), tries
+        again with back-off from `connect_first_s` up to `connect_cap_s`, and trades once
+        it answers.
+        """
+        first_s, cap_s = self.connect_first_s, self.connect_cap_s
+        attempt = 0
+        venue = self.client.name
+        while True:
+            self.state = f"connecting to {venue}..."
+            try:
+                await self.load_universe()
+                return
+            except trio.Cancelled:
+                raise
+            except Exception as exc:
+                wait = backoff_s(attempt, first_s, cap_s, self._rng)
+                if isinstance(exc, CircuitOpen):
+                    wait = max(wait, exc.retry_in_s)
+                attempt += 1
+                why = error_text(exc, 120)
+                log.warning("%s does not answer (%s); trying again in %.0f s", venue, why, wait)
+                self.state = (
+                    f"connecting to {venue}... (no answer: {why[:60]}; again in {wait:.0f}s)"
+                )
+                await trio.sleep(wait)
 
     async def load_universe(self) -> bool:
         """(Re)load markets and choose the symbols; True when the fed symbols changed."""

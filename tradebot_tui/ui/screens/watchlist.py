@@ -66,6 +66,12 @@ class WatchlistScreen(TradebotScreen):
         self._summary(snap)
 
     def _summary(self, snap: EngineSnapshot) -> None:
+        if not snap.watch and snap.feed and not snap.feed.startswith("live"):
+            self.query_one("#watch-summary", TextLine).set_text(
+                f"[b $warning]{snap.feed}[/] · the watchlist fills once the "
+                f"{snap.source} market answers"
+            )
+            return
         table = self.query_one(WatchTable)
         watching = sum(1 for r in snap.watch if r.status is Status.WATCHING)
         shown = len(table.shown)

@@ -1079,6 +1079,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--symbols", type=int, default=0, help="N synthetic USDT pairs")
+    parser.add_argument("--port", type=int, default=0, help="REST port (default: any free one)")
     parser.add_argument("--rate", type=float, default=10.0, help="messages/s per stream")
     parser.add_argument("--slices", type=int, default=50)
     parser.add_argument(
@@ -1131,8 +1132,11 @@ def main() -> None:
             print(f"REST {fake.rest_url}", flush=True)
             print(f"WS {url}", flush=True)
 
-    with fake:
+    fake.start(args.port)
+    try:
         trio.run(serve)
+    finally:
+        fake.stop()
 
 
 if __name__ == "__main__":

@@ -92,3 +92,70 @@ def test_a_second_signal_while_stopping_does_not_cut_the_last_notification(
         titles = [m["title"] for m in target.received()]
     assert b"received SIGTERM while stopping: the stop goes on" in out
     assert any(title.endswith("Engine stopped") for title in titles), titles
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_without_network_the_bot_waits_for_the_venue_stops_cleanly_and_trades_once_it_answers(
+    tmp_path: Path,
+) -> None:
+    import sys
+
+    port = _free_port()  # nothing listens here yet: the venue is "down"
+    config = tmp_path / "late.toml"
+    config.write_text(
+        '[market]\nsource = "ccxt"\nsymbols = ["BTC/USDT"]\npoll_interval_s = 0.2\n'
+        f'[exchange]\nrest_url = "http://127.0.0.1:{port}"\ntimeout_s = 2\n'
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TRADEBOT", "XDG"))},
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    command = [*tradebot_command(), "--headless", "--config", str(config)]
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+
+    # 1. SIGTERM while connecting: a clean stop, exit 0, no traceback.
+    proc = start()
+    try:
+        out = read_until(proc, b"does not answer", 30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        out += proc.stdout.read() if proc.stdout else b""  # type: ignore[operator]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert b"trying again in" in out
+    assert b"Traceback" not in out
+    assert b"engine started" not in out
+
+    # 2. The venue comes up late: the same bot connects and trades on its data.
+    proc = start()
+    fake: subprocess.Popen[str] | None = None
+    try:
+        read_until(proc, b"does not answer", 30)
+        fake = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_exchange", "--port", str(port)],
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        out = read_until(proc, b"engine started: paper trading on binance REST data", 60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        for p in (proc, fake):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait(5)
+    assert b"Traceback" not in out

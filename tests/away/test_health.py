@@ -11,7 +11,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import START_MS, sim_market
@@ -116,7 +119,7 @@ def test_a_port_already_taken_is_a_clear_problem_and_trading_goes_on() -> None:
 
         async def probe(engine: Engine, monitor: Monitor) -> None:
             with trio.fail_after(10):
-                while not monitor.alerts():
+                while not engine.snapshot().problems:
                     await trio.sleep(0.02)
             seen["problems"] = engine.snapshot().problems
             ticks = engine.ticks
@@ -126,7 +129,7 @@ def test_a_port_already_taken_is_a_clear_problem_and_trading_goes_on() -> None:
 
         run_engine_and(settings_on(port), probe)
     (problem,) = seen["problems"]
-    assert problem.startswith(f"metrics endpoint cannot listen on 127.0.0.1:{port}: ")
+    assert problem.startswith(f"metrics: cannot listen on 127.0.0.1:{port}: ")
     assert "in use" in problem
 
 
@@ -196,3 +199,103 @@ def test_idle_connections_are_closed_and_too_many_are_refused() -> None:
         for s in sockets:
             s.close()
         endpoint.stop()
+
+
+_TOKEN = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=12)
+_REQUESTS = st.one_of(
+    # Anything at all: bytes that are not HTTP, cut requests, binary noise.
+    st.binary(max_size=600),
+    # Requests of HTTP's shape with odd parts: any method, path, version and headers.
+    st.builds(
+        lambda method, path, version, headers, body: (
+            f"{method} {path} {version}\r\n".encode("latin-1", "replace")
+            + b"".join(f"{k}: {v}\r\n".encode("latin-1", "replace") for k, v in headers)
+            + b"\r\n"
+            + body
+        ),
+        st.one_of(st.sampled_from(["GET", "HEAD", "POST", "OPTIONS", "BREW"]), _TOKEN),
+        st.one_of(
+            st.sampled_from(["/metrics", "/health", "/", "*", "/metrics?x=1&y", "//.."]),
+            st.text(max_size=300),
+        ),
+        st.sampled_from(["HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/9.9", "HTTP/1.a", ""]),
+        st.lists(
+            st.tuples(
+                st.sampled_from(["Host", "Content-Length", "Connection", "Expect", "X"]),
+                st.one_of(st.sampled_from(["-1", "999999", "close", "100-continue"]), _TOKEN),
+            ),
+            max_size=6,
+        ),
+        st.binary(max_size=64),
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def endpoint_under_fire() -> Any:
+    endpoint = MetricsEndpoint("127.0.0.1", 0, idle_s=0.3, max_connections=8)
+    endpoint.start()
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()
+
+
+@given(request=_REQUESTS)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_requests_of_any_shape_get_an_http_answer_or_a_close_and_nothing_breaks(
+    endpoint_under_fire: MetricsEndpoint, request: bytes
+) -> None:
+    endpoint = endpoint_under_fire
+    with socket.create_connection(("127.0.0.1", endpoint.port), timeout=5) as s:
+        try:
+            s.sendall(request)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server may close first (a line too long): that is an answer too
+        answer = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+        assert time.monotonic() < deadline, "the connection was never closed"
+    assert answer == b"" or answer.startswith(b"HTTP/1."), answer[:80]
+    assert endpoint.errors == 0
+    # And the endpoint still serves.
+    status, _ = get(f"http://127.0.0.1:{endpoint.port}/health")
+    assert status == 503
+
+
+def test_a_position_whose_exits_wait_for_an_order_in_doubt_is_failing() -> None:
+    from decimal import Decimal as D
+
+    from tradebot_tui.core.book import Position
+    from tradebot_tui.core.lifecycle import State
+
+    settings = Settings()
+    engine = Engine(
+        settings,
+        sim_market(settings, steps=10),
+        PaperBroker(settings.exchange.fee_rate),
+        clock=lambda: START_MS,
+    )
+    monitor = plug_away(engine)
+    symbol = "BTC/USDT"
+    book = engine.trader.book(symbol)
+    book.position = Position(symbol, D(1), D(100), D(0), START_MS, D(1), D(100))
+    book.state = State.IN_POSITION
+    assert monitor.reporter.health()["status"] != "failing"  # its exits can fire
+    book.state = State.ERROR  # an order of it in doubt: nothing is sold until it settles
+    health = monitor.reporter.health()
+    assert health["status"] == "failing"
+    assert f"unprotected: {symbol} (an order in doubt holds the exits)" in health["reasons"]
+    book.position = None  # in error without a position: a problem, not a danger
+    health = monitor.reporter.health()
+    assert health["status"] == "degraded" and f"in error: {symbol}" in health["reasons"]

@@ -185,6 +185,8 @@ def test_websocket_silence_means_reconnect(fake: FakeBinance) -> None:
             with trio.fail_after(10):
                 async with trio.open_nursery() as inner:
                     await inner.start(source.run, send)
+                    for _name, loop in source.side_loops(send):  # the universe refresh
+                        inner.start_soon(loop)
                     while source.reconnects < 2:
                         await trio.sleep(0.05)
                     inner.cancel_scope.cancel()
@@ -208,6 +210,8 @@ def test_websocket_resubscribes_when_the_universe_changes(fake: FakeBinance) -> 
             with trio.fail_after(10):
                 async with trio.open_nursery() as inner:
                     await inner.start(source.run, send)
+                    for _name, loop in source.side_loops(send):  # the universe refresh
+                        inner.start_soon(loop)
                     while source.connects < 1:
                         await trio.sleep(0.02)
                     # SOL becomes the top coin (leveraged and stable ones are skipped).
@@ -343,6 +347,8 @@ def test_websocket_without_pongs_is_dropped_at_the_ping_deadline(fake: FakeBinan
             with trio.fail_after(15):
                 async with trio.open_nursery() as inner:
                     await inner.start(source.run, send)
+                    for _name, loop in source.side_loops(send):  # the universe refresh
+                        inner.start_soon(loop)
                     while source.reconnects < 2:
                         await recv.receive()
                     inner.cancel_scope.cancel()
@@ -367,6 +373,8 @@ def test_websocket_keeps_the_stream_of_a_held_coin_the_universe_drops(fake: Fake
             with trio.fail_after(10):
                 async with trio.open_nursery() as inner:
                     await inner.start(source.run, send)
+                    for _name, loop in source.side_loops(send):  # the universe refresh
+                        inner.start_soon(loop)
                     source.hold(frozenset({"BTC/USDT"}))  # the engine holds BTC
                     while source.connects < 1:
                         await trio.sleep(0.02)
@@ -400,6 +408,8 @@ def test_server_shutdown_reconnects_at_once_and_is_no_malformed_message(
             with trio.fail_after(10):
                 async with trio.open_nursery() as inner:
                     await inner.start(source.run, send)
+                    for _name, loop in source.side_loops(send):  # the universe refresh
+                        inner.start_soon(loop)
                     while source.connects < 1:
                         await trio.sleep(0.01)
                     while fake.ws_shutdown_after is not None:
@@ -456,6 +466,8 @@ def test_every_source_backfills_the_anchors_of_coins_it_adds(fake: FakeBinance) 
             with trio.fail_after(10):
                 async with trio.open_nursery() as inner:
                     await inner.start(source.run, send)
+                    for _name, loop in source.side_loops(send):  # the universe refresh
+                        inner.start_soon(loop)
                     fake.markets["SOLUSDT"].volume = D(10**9)  # SOL joins at the next refresh
                     async for batch in recv:
                         batches.append(batch)

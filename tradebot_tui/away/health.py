@@ -18,12 +18,15 @@ import json
 import logging
 import os
 import stat
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tradebot_tui.core.errors import error_text
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
@@ -166,6 +169,7 @@ class MetricsEndpoint:
         self.idle_s = idle_s
         self.max_connections = max_connections
         self.refused = 0  # connections closed on arrival: too many at once
+        self.errors = 0  # requests whose handling failed (logged, never raised)
         self.sample: Sample | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -199,6 +203,8 @@ class MetricsEndpoint:
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "tradebot-tui"
+            # Every answer has a status line, to a request of HTTP/0.9's shape too.
+            default_request_version = "HTTP/1.0"
             timeout = endpoint.idle_s  # socket timeout: an idle connection is closed
 
             def log_message(self, *args: object) -> None:  # scrapes are not news
@@ -251,6 +257,17 @@ class MetricsEndpoint:
                     super().process_request_thread(request, client_address)
                 finally:
                     slots.release()
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # socketserver prints a traceback to stderr (the terminal the app draws
+                # on): one counted log line instead; the connection is closed.
+                endpoint.errors += 1
+                exc = sys.exc_info()[1]
+                log.warning(
+                    "metrics: a request from %s failed: %s",
+                    client_address[0] if client_address else "?",
+                    error_text(exc) if exc is not None else "unknown",
+                )
 
         server = Server((self.host, self.port), Handler)
         self.port = server.server_address[1]  # port 0: the one the OS gave

@@ -28,12 +28,13 @@ import trio
 
 from tradebot_tui.away.health import MetricsEndpoint
 from tradebot_tui.away.notifier import Notifier
-from tradebot_tui.away.reporting import Reporter
+from tradebot_tui.away.reporting import HEALTH_EVERY_S, Reporter
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.readings import Readings, fd_use, rss_mb
+from tradebot_tui.engine.supervisor import Supervisor
 from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.journal.store import JournalError
 from tradebot_tui.journal.tallies import Tallies, utc_day
@@ -79,6 +80,7 @@ class Monitor:
         fds: Callable[[], tuple[int, int]] = fd_use,
         journal: JournalWriter | None = None,
         health_file: Path | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._trader = trader
         self._stats = stats
@@ -105,6 +107,11 @@ class Monitor:
         self._held_seen: frozenset[str] = frozenset()
         self._breaker_open = False
         self.services: list[Remote] = []
+        # The engine's supervisor (its problems are the engine's), or one of its own
+        # whose problems are the monitor's alerts.
+        self._own_supervisor = supervisor is None
+        self.supervisor = supervisor or Supervisor(changed=context.changed)
+        self._late = 0.0  # how late the last round woke (s)
         self.reporter = Reporter(
             trader,
             stats,
@@ -130,6 +137,8 @@ class Monitor:
             if t and not k.startswith("job:") and not (k == "drift" and held)
         ]
         shown.extend(self.reporter.problems.values())
+        if self._own_supervisor:
+            shown.extend(self.supervisor.problems())
         shown.extend(s.problem for s in self.services if s.problem)
         if self._failed_order is not None:
             shown.append(self._failed_order[1])
@@ -184,31 +193,59 @@ class Monitor:
     # -- the loop ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The notifier and the remote controls, and the monitor's own round: check,
-        measure and report every second until cancelled."""
+        """The monitor's own round (check every second), the metrics endpoint, the health
+        file, the notifier and the remote controls: each under the supervisor, so that
+        one failing is shown and restarted while the others and trading go on."""
+        run = self.supervisor.run
         async with trio.open_nursery() as nursery:
             if self.notifier is not None:
-                await nursery.start(self.notifier.run)
-            nursery.start_soon(self._rounds)
+                await nursery.start(partial(run, "notifier", self.notifier.run))
+            await nursery.start(partial(run, "monitor", self._rounds))
+            if self._settings().monitor.metrics:
+                await nursery.start(partial(run, "metrics", self._serve_metrics))
+            if self.reporter.health_file is not None:
+                await nursery.start(partial(run, "health file", self._keep_health))
             for service in self.services:
-                await nursery.start(service.run)
+                await nursery.start(partial(run, service.name, service.run))
             task_status.started()
 
-    async def _rounds(self) -> None:
-        """Every second: check and report; serve the metrics endpoint when it is on."""
+    async def _rounds(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Every second: check, and measure how late the loop wakes (a metric)."""
+        task_status.started()
+        while True:
+            self.check()
+            started = trio.current_time()
+            await trio.sleep(1)
+            self._late = max(0.0, trio.current_time() - started - 1)
+
+    async def _serve_metrics(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve `/metrics` and `/health`; hand the endpoint a fresh sample every second."""
         settings = self._settings().monitor
-        if settings.metrics:
-            self.reporter.listen(MetricsEndpoint(settings.metrics_host, settings.metrics_port))
+        self.reporter.listen(MetricsEndpoint(settings.metrics_host, settings.metrics_port))
+        task_status.started()
         try:
-            late = 0.0
             while True:
-                self.check()
-                self.reporter.report(late)
-                started = trio.current_time()
+                self.reporter.sample(self._late)
                 await trio.sleep(1)
-                late = max(0.0, trio.current_time() - started - 1)
         finally:
-            self.reporter.stop()
+            self.reporter.close_endpoint()
+
+    async def _keep_health(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Keep the health file current (`tradebot-tui status`); at the stop, say so."""
+        task_status.started()
+        try:
+            while True:
+                self.reporter.write_health(self.reporter.health())
+                await trio.sleep(HEALTH_EVERY_S)
+        except trio.Cancelled:
+            self.reporter.write_stopped()
+            raise
 
     @property
     def metrics_address(self) -> str:

@@ -28,6 +28,7 @@ from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine.readings import Readings
+from tradebot_tui.engine.supervisor import ServiceDown
 from tradebot_tui.journal.tallies import Tallies
 
 log = logging.getLogger("tradebot.monitor")
@@ -72,19 +73,32 @@ class Reporter:
 
     def stop(self) -> None:
         """Close the endpoint; the health file says the bot stopped."""
+        self.close_endpoint()
+        self.write_stopped()
+
+    def close_endpoint(self) -> None:
         if self.endpoint is not None:
             self.endpoint.stop()
+            self.endpoint = None
+
+    def write_stopped(self) -> None:
+        """The health file says the bot stopped (`status` then says "stopped")."""
         if self.health_file is not None:
             self.write_health({**self.health(), "status": "stopped", "reasons": []})
 
     def listen(self, endpoint: MetricsEndpoint) -> None:
+        """Serve `endpoint`.
+
+        Raises:
+            ServiceDown: it cannot listen (a port in use): the supervisor shows it and
+                tries again later.
+        """
         try:
             endpoint.start()
         except OSError as exc:
-            why = f"metrics endpoint cannot listen on {endpoint.address}: {exc.strerror or exc}"
-            log.error("%s; trading goes on without it", why)
-            self.problems["metrics"] = why
-            return
+            raise ServiceDown(
+                f"cannot listen on {endpoint.address}: {exc.strerror or exc}"
+            ) from None
         self.endpoint = endpoint
         log.info("metrics on http://%s/metrics, health on /health", endpoint.address)
 
@@ -97,12 +111,25 @@ class Reporter:
         last = read.last_tick_ms()
         lag = max(0.0, time.time() - last / 1000) if last else None
         problems = read.problems()
-        errors = sorted(s for s, b in trader.books.items() if b.state is State.ERROR)
+        # A position whose order is in doubt cannot be sold by its exits until that
+        # order is settled: unprotected, the owner must look (failing).
+        unprotected = sorted(
+            s
+            for s, b in trader.books.items()
+            if b.position is not None and b.state in (State.ERROR, State.RECOVERING)
+        )
+        errors = sorted(
+            s for s, b in trader.books.items() if b.state is State.ERROR and s not in unprotected
+        )
         drift = trader.gate.detail(Pause.QUOTE_DRIFT)
         failing = [p for p in problems if p.startswith("journal")]
         tripped = trader.gate.detail(Pause.KILL_SWITCH)
         if tripped:
             failing.append(f"kill switch tripped: {tripped}")
+        if unprotected:
+            failing.append(
+                f"unprotected: {', '.join(unprotected)} (an order in doubt holds the exits)"
+            )
         if feed and lag is not None and lag > FEED_SILENT_S:
             failing.append(f"no price for {lag:.0f}s (feed {feed})")
         degraded = [
@@ -142,8 +169,20 @@ class Reporter:
         """Measure once: the endpoint's sample, and the health file every few seconds."""
         if self.endpoint is None and self.health_file is None:
             return
-        read, trader = self._read, self._trader
         health = self.health()
+        self.sample(late, health)
+        now = time.monotonic()
+        if self.health_file is not None and now - self._health_written >= HEALTH_EVERY_S:
+            self._health_written = now
+            self.write_health(health)
+
+    def sample(self, late: float, health: dict[str, Any] | None = None) -> None:
+        """Hand the metrics endpoint a fresh sample (`late`: how late the loop wakes)."""
+        read, trader = self._read, self._trader
+        if self.endpoint is None:
+            return
+        if health is None:
+            health = self.health()
         ticks = read.ticks()
         now = time.monotonic()
         rate = (ticks - self._last_ticks[1]) / max(1e-9, now - self._last_ticks[0])
@@ -193,9 +232,6 @@ class Reporter:
                 placement_sum=self._placements.total,
                 health=health,
             )
-        if self.health_file is not None and now - self._health_written >= HEALTH_EVERY_S:
-            self._health_written = now
-            self.write_health(health)
 
     def write_health(self, report: dict[str, Any]) -> None:
         assert self.health_file is not None

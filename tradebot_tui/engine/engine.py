@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -38,6 +39,7 @@ from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.services import Service
 from tradebot_tui.engine.side_jobs import SideJobs
 from tradebot_tui.engine.snapshot import EngineSnapshot, RunState
+from tradebot_tui.engine.supervisor import Supervisor
 from tradebot_tui.engine.views import Views
 from tradebot_tui.engine.watchkeeper import Watchkeeper
 from tradebot_tui.engine.wording import NoticeText
@@ -120,7 +122,9 @@ class Engine:
         )
         self.views = Views(self.trader, watched=publish is not None)
         context.listen(self.views.notice)
-        self.side_jobs = SideJobs(self.trader, self.recorder, context)
+        # Every service off the trading path runs under it: caught, shown, restarted.
+        self.supervisor = Supervisor(changed=context.changed)
+        self.side_jobs = SideJobs(self.trader, self.recorder, context, self.supervisor)
         # The journal's writer, off the loop; services that keep state across restarts
         # (unsent notifications) write through it too.
         self.journal_writer = (
@@ -319,7 +323,14 @@ class Engine:
                 nursery.start_soon(self._control)
                 nursery.start_soon(self._publisher)
                 if self.recorder is not None:
-                    nursery.start_soon(self.recorder.run)
+                    nursery.start_soon(
+                        partial(
+                            self.supervisor.run,
+                            "recorder",
+                            self.recorder.run,
+                            signals_start=False,
+                        )
+                    )
                 if self._crash_after_s is not None:
                     nursery.start_soon(crash_later, self._crash_after_s)
                 policy = lambda: self.settings.exchange.shutdown_policy  # noqa: E731
@@ -327,6 +338,10 @@ class Engine:
                 if self.connection is not None:
                     await nursery.start(self.connection.keep_time)
                 await nursery.start(self._source.run, send)
+                for name, loop in self._source.side_loops(send):
+                    nursery.start_soon(
+                        partial(self.supervisor.run, name, loop, signals_start=False)
+                    )
                 self._refresh_markets()
                 if self._journal is not None and writer is not None:
                     await self._recover(writer, nursery)
@@ -346,7 +361,7 @@ class Engine:
                     nursery.start_soon(self.healer.run)
                 nursery.start_soon(self.kill_switch.run)
                 for service in self._services:
-                    await nursery.start(service.run)
+                    await nursery.start(partial(self.supervisor.run, service.name, service.run))
                 self._run_state = RunState.RUNNING
                 self.context.changed()  # the first snapshot, ticks or not (a paused replay)
                 task_status.started()

@@ -18,7 +18,7 @@ from tradebot_tui.core.ticks import Tick
 from tradebot_tui.data.series import Series, iter_merged, series_span, series_symbols, span_text
 from tradebot_tui.engine.commands import ReplayAction
 from tradebot_tui.engine.snapshot import ReplayStatus
-from tradebot_tui.exchange.base import TickBatch
+from tradebot_tui.exchange.base import SideLoop, TickBatch
 
 SPEEDS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14_400, 28_800, 86_400)
 STEP_MS = 60_000
@@ -57,6 +57,9 @@ class ReplaySource:
 
     def markets(self) -> dict[str, MarketRules]:
         return self._markets
+
+    def side_loops(self, send: trio.MemorySendChannel[TickBatch]) -> list[SideLoop]:
+        return []  # a recording needs no refresh
 
     # -- control (called from the engine's thread) --------------------------------------------
 

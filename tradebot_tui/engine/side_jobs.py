@@ -18,6 +18,7 @@ from tradebot_tui.engine import wording
 from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.logs import log_file_problem
 from tradebot_tui.engine.recorder import TickRecorder
+from tradebot_tui.engine.supervisor import Supervisor
 
 log = logging.getLogger("tradebot.engine")
 
@@ -30,7 +31,9 @@ class SideJobs:
         trader: Trader,
         recorder: TickRecorder | None,
         context: Context,
+        supervisor: Supervisor | None = None,
     ) -> None:
+        self._supervisor = supervisor
         self._trader = trader
         self._recorder = recorder
         self._notice = context.notice
@@ -58,5 +61,6 @@ class SideJobs:
             self._journal_problem,
             self._recorder.problem if self._recorder is not None else "",
             log_file_problem(),
+            *(self._supervisor.problems() if self._supervisor is not None else ()),
         )
         return tuple(p for p in found if p)

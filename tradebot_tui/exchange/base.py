@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
@@ -32,6 +32,9 @@ class TickBatch:
         return [t for t in ticks if t[1] in markets]
 
 
+SideLoop = tuple[str, Callable[[], Awaitable[None]]]  # a name and a loop run until cancelled
+
+
 class MarketDataSource(Protocol):
     """Something that produces ticks for a set of symbols."""
 
@@ -48,6 +51,12 @@ class MarketDataSource(Protocol):
         task_status: trio.TaskStatus[None] = ...,
     ) -> None:
         """Send batches until cancelled; call `task_status.started()` once ready."""
+        ...
+
+    def side_loops(self, send: trio.MemorySendChannel[TickBatch]) -> list[SideLoop]:
+        """The source's jobs off the trading path (a universe refresh), each named, run
+        by the engine under its supervisor once `run` is ready: a failure of one is
+        shown and retried, never the end of the feed."""
         ...
 
 

@@ -16,7 +16,7 @@ from tradebot_tui.core.errors import cause_text, leaf_errors
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.exchange import wsclient
 from tradebot_tui.exchange.base import QuoteBook, TickBatch
-from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
+from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.conflation import Conflater
 from tradebot_tui.exchange.feed import ExchangeFeed, MalformedMessage, ReconnectNow, wall_ms
 from tradebot_tui.exchange.resilience import backoff_s
@@ -119,23 +119,10 @@ class BinanceWebsocketSource(ExchangeFeed):
         self.state = "connecting"
         task_status.started()
         await self.backfill(send, self.warmup_s)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._refresher, send)
-            await self._connection_loop(send)
+        await self._connection_loop(send)
 
     def _fed_changed(self) -> None:
         self._universe_changed.set()
-
-    async def _refresher(self, send: trio.MemorySendChannel[TickBatch]) -> None:
-        while True:
-            await trio.sleep(self.refresh_s)
-            try:
-                await self.load_universe()
-            except CircuitOpen:
-                pass
-            except Exception as exc:
-                log.warning("universe refresh failed, keeping the current one: %s", exc)
-            await self.backfill(send, self.warmup_s)
 
     async def _connection_loop(self, send: trio.MemorySendChannel[TickBatch]) -> None:
         attempt = 0

@@ -49,17 +49,7 @@ class CcxtPollingSource(ExchangeFeed):
         self.state = "live"
         task_status.started()
         await self.backfill(send, self.warmup_s)
-        next_refresh = trio.current_time() + self.refresh_s
         while True:
-            if trio.current_time() >= next_refresh:
-                next_refresh = trio.current_time() + self.refresh_s
-                try:
-                    await self.load_universe()
-                except CircuitOpen:
-                    pass
-                except Exception as exc:
-                    log.warning("universe refresh failed, keeping the current one: %s", exc)
-            await self.backfill(send, self.warmup_s)
             try:
                 tickers = await self.client.call(
                     "fetch_tickers", list(self._markets), priority=Priority.MARKET_DATA

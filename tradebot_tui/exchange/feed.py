@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import trio
@@ -18,7 +19,7 @@ import trio
 from tradebot_tui.core.errors import error_text
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.ticks import Tick, candle_to_ticks
-from tradebot_tui.exchange.base import QuoteBook, TickBatch
+from tradebot_tui.exchange.base import QuoteBook, SideLoop, TickBatch
 from tradebot_tui.exchange.ccxt_markets import market_rules
 from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
 from tradebot_tui.exchange.reports import parse_price
@@ -148,6 +149,24 @@ class ExchangeFeed:
                     f"connecting to {venue}... (no answer: {why[:60]}; again in {wait:.0f}s)"
                 )
                 await trio.sleep(wait)
+
+    def side_loops(self, send: trio.MemorySendChannel[TickBatch]) -> list[SideLoop]:
+        return [("universe refresh", partial(self.refresh_universe, send))]
+
+    async def refresh_universe(self, send: trio.MemorySendChannel[TickBatch]) -> None:
+        """Every `refresh_s`: choose the symbols again (volumes move) and warm up those
+        new; an exchange that does not answer keeps the current universe."""
+        while True:
+            await trio.sleep(self.refresh_s)
+            try:
+                await self.load_universe()
+            except CircuitOpen:
+                pass
+            except trio.Cancelled:
+                raise
+            except Exception as exc:
+                log.warning("universe refresh failed, keeping the current one: %s", exc)
+            await self.backfill(send, self.warmup_s)
 
     async def load_universe(self) -> bool:
         """(Re)load markets and choose the symbols; True when the fed symbols changed."""

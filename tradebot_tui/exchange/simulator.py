@@ -25,7 +25,7 @@ import trio
 
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.ticks import Tick
-from tradebot_tui.exchange.base import TickBatch
+from tradebot_tui.exchange.base import SideLoop, TickBatch
 
 YEAR_S = 365 * 86400
 HISTORY_POINTS = 240
@@ -238,6 +238,9 @@ class SimulatedMarket:
         if self._markets is None:
             self._markets = {p.symbol: pair_rules(p) for p in self.pairs}
         return self._markets
+
+    def side_loops(self, send: trio.MemorySendChannel[TickBatch]) -> list[SideLoop]:
+        return []  # nothing beside the ticks
 
     def history(self, start_ms: int) -> list[Tick]:
         """Warm-up ticks from `start_ms - warmup_ms` up to (not including) `start_ms`."""

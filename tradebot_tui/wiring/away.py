@@ -72,6 +72,7 @@ def plug_away(
         notifier=notifier,
         journal=engine.journal_writer,
         health_file=health_file,
+        supervisor=engine.supervisor,
     )
     engine.context.listen(monitor.on_notice)
     if remote is not None:

@@ -28,6 +28,7 @@ from tradebot_tui.config.credentials import (
     load_telegram,
 )
 from tradebot_tui.config.settings import Settings, TelegramSettings
+from tradebot_tui.core.display import fmt_money
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.journal.store import Journal
 from tradebot_tui.journal.tallies import Tallies
@@ -88,6 +89,12 @@ def test_commands_from_the_owner_read_and_steer_the_engine(
             assert engine.trades >= 2 and engine.snapshot().positions
             for command in ("/help", "/status", "/positions", "/profit", "/daily", "/balance"):
                 answers[command] = await ask(fake, command)
+            # /balance's realized figure is the history's; open positions' fees apart.
+            closed, fees, on_open = engine.snapshot().realized_parts()
+            answers["realized"] = (
+                f"Closed trades {fmt_money(closed, sign=True)} after {fmt_money(fees)} fees; "
+                f"on open positions so far {fmt_money(on_open, sign=True)}"
+            )
             answers["/pause"] = await ask(fake, "/pause")
             await until(lambda: engine.trader.gate.paused)
             answers["header"] = engine.snapshot().away
@@ -111,6 +118,7 @@ def test_commands_from_the_owner_read_and_steer_the_engine(
     assert " @ " in answers["/positions"] and "PnL" in answers["/positions"]
     assert "closed trades" in answers["/profit"] and "PnL per day (UTC)" in answers["/daily"]
     assert answers["/balance"].startswith("Equity ") and "Free " in answers["/balance"]
+    assert answers["/balance"].endswith(answers["realized"])
     assert answers["/pause"].startswith("Entries paused") and "telegram" in answers["header"]
     assert answers["/exit"].startswith("Sell ") and "Send /yes within 60 s" in answers["/exit"]
     assert answers["/yes"].startswith("Selling ") and answers["/yes again"] == "Nothing to confirm."

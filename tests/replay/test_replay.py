@@ -321,3 +321,11 @@ def test_tick_series_and_candles_mix(tmp_path: Path) -> None:
     result = replay([*candles, ticks])
     assert result.ticks == 5 * 4 + 2
     assert result.symbols == ["S0/USDT", "T/USDT"]
+
+
+def test_a_replay_without_a_closed_trade_has_no_win_rate_to_show() -> None:
+    from tradebot_tui.replay.runner import ReplayResult, report_lines
+
+    lines = report_lines(ReplayResult(symbols=["BTC/USDT"]), "USDT")
+    assert "win rate      — (no closed trade)" in lines
+    assert not any("0 of 0" in line for line in lines)

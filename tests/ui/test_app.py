@@ -182,3 +182,29 @@ async def test_full_collections_run_on_the_apps_schedule(monkeypatch: pytest.Mon
             await until(lambda: len(calls) >= 2, timeout=5)
     finally:
         gc.set_threshold(*before)
+
+
+def test_exit_levels_say_which_side_of_the_last_price_they_sit() -> None:
+    from tradebot_tui.ui.screens.positions import exit_level
+
+    assert exit_level(97.0, 100.0, 2) == "97.00 (3.0% below)"
+    assert exit_level(101.5, 100.0, 2) == "101.50 (1.5% above)"
+    # Within a rounding of the last price: neither side.
+    assert exit_level(100.04, 100.0, 2) == "100.04 (at the last price)"
+    assert exit_level(None, 100.0, 2) == "—"
+    assert exit_level(99.0, 0.0, 2) == "99.00"  # no last price yet: the level alone
+
+
+def test_every_sorted_column_title_is_shown_whole_with_its_arrow() -> None:
+    from rich.style import Style
+
+    from tradebot_tui.ui.widgets.watch_table import COLUMNS, WatchTable
+
+    table = WatchTable()
+    table._styles = dict.fromkeys(("base", "header", "sorted"), Style())
+    for column in COLUMNS:
+        for reverse, arrow in ((False, "▲"), (True, "▼")):
+            table.set_reactive(WatchTable.sort_column, column.key)
+            table.set_reactive(WatchTable.sort_reverse, reverse)
+            header = "".join(s.text for s in table._header_strip())
+            assert f"{column.label} {arrow}" in header, (column.key, header)

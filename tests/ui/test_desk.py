@@ -20,7 +20,9 @@ from tests.ui.conftest import LOCATIONS, make_app, make_replay_app
 from tests.ui.test_app import SIZE, status_text, until
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.book import Status
+from tradebot_tui.core.display import fmt_money
 from tradebot_tui.core.exits import ExitReason
+from tradebot_tui.engine import wording
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.ui.app import TradebotApp
 from tradebot_tui.ui.bindings import own_bindings as _bindings
@@ -188,6 +190,11 @@ async def test_exit_one_position_after_confirming() -> None:
         symbol = snap.positions[0].symbol
         await pilot.press("p")
         await pilot.pause()
+        # Realized as the history says it; the open position's entry fee named apart.
+        closed, _, on_open = snap.realized_parts()
+        assert on_open < 0 and closed + on_open == snap.net_pnl
+        summary = str(app.screen.query_one("#positions-summary").render())
+        assert f"on open positions so far {fmt_money(on_open, sign=True)}" in summary
         await pilot.press("e")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
@@ -202,7 +209,30 @@ async def test_exit_one_position_after_confirming() -> None:
         titles = [n.title for n in app._notifications]
         assert "Exit sent" in titles
         assert f"Sold {symbol}: manual" in titles
-        assert app.snapshot.recent_trades[0].exit_reason is ExitReason.MANUAL  # type: ignore[union-attr]
+        snap = app.snapshot
+        assert snap is not None and snap.history is not None
+        assert snap.recent_trades[0].exit_reason is ExitReason.MANUAL
+        # The closed trades' result is the history's, to the cent; the entry fees of what
+        # is still open are named apart, and the two make the ledger's figure.
+        closed, fees, on_open = snap.realized_parts()
+        assert (closed, fees) == (snap.history.total.pnl, snap.history.total.fees)
+        assert closed + on_open == snap.net_pnl
+        summary = str(app.screen.query_one("#positions-summary").render())
+        assert f"{fmt_money(closed, sign=True)} after {fmt_money(fees)} fees" in summary
+        assert ("on open positions so far" in summary) == bool(snap.positions)
+
+
+async def test_quitting_with_open_positions_says_what_stays_open() -> None:
+    app, total = settled_app()
+    async with app.run_test(size=SIZE) as pilot:
+        snap = await settle(app, total)
+        held = [(p.symbol, p.qty) for p in snap.positions]
+        assert held
+        await pilot.press("q")
+        await until(lambda: app.return_code is not None)
+    # Printed by the command once the screen is restored (and logged as a warning).
+    assert app.return_code == 0
+    assert app.left_open == wording.left_open(sorted(held), live=False)
 
 
 async def test_exit_all_positions_after_confirming() -> None:
@@ -293,6 +323,8 @@ async def test_config_validates_as_you_type_diffs_saves_and_applies(tmp_path: Pa
         screen = app.screen
         assert isinstance(screen, ConfigScreen)
         await until(lambda: screen.form_ready)
+        source = screen.query_one("#config-source")
+        assert "no file at" in str(source.render())
         box = screen.query_one("#edit-strategy--trigger_pct", Input)
         box.focus()
         box.value = "abc"
@@ -328,6 +360,9 @@ async def test_config_validates_as_you_type_diffs_saves_and_applies(tmp_path: Pa
         assert saved["market"]["allow_leveraged"] is True
         assert app.settings.strategy.trigger_pct == 3.5
         assert any(n.title == "Settings applied" for n in app._notifications)
+        # The header names the file now written, no longer "no file".
+        header = str(source.render())
+        assert "no file" not in header and f"config: {tmp_path / 'config.toml'} is valid" in header
         # Revert puts back the saved values (now the new ones).
         box.value = "7"
         await pilot.pause()
@@ -383,7 +418,9 @@ async def test_help_lists_every_binding_of_the_screen_and_the_app() -> None:
             assert isinstance(help_screen, HelpScreen)
             described = {what for _, rows in help_screen.sections for _, what in rows}
             for binding in [*_bindings(screen), *_bindings(app)]:
-                if binding.show and not binding.action.startswith("replay"):
+                # R (settle now) is out of the footer, not out of the help.
+                listed = binding.show or binding.tooltip
+                if listed and not binding.action.startswith("replay"):
                     assert (binding.tooltip or binding.description) in described, binding
             await pilot.press("escape")
             await pilot.pause()
@@ -591,14 +628,14 @@ def test_no_setting_can_hold_a_secret() -> None:
         assert not any(word in info.name for word in ("key", "secret", "password", "token"))
 
 
-async def test_the_sorted_column_shows_its_arrow_even_when_its_title_fills_it() -> None:
+async def test_the_sorted_column_shows_its_whole_title_and_its_arrow() -> None:
     app, total = settled_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, total)
-        await pilot.press("5")  # "To trigger": ten letters in a ten-wide column
+        await pilot.press("5")  # "To trigger": the longest title of a narrow column
         await pilot.pause()
         header = app.screen.query_one(WatchTable).render_line(0).text
-        assert "To trigg ▲" in header or "To trigg ▼" in header
+        assert "To trigger ▲" in header or "To trigger ▼" in header
 
 
 async def test_config_sections_show_their_toml_table_names(tmp_path: Path) -> None:

@@ -436,6 +436,13 @@ def balance_text(snap: EngineSnapshot) -> str:
             f"Equity {fmt_money(snap.equity)} {snap.quote} (started {fmt_money(snap.initial)})",
             f"Free {fmt_money(snap.free)} · reserved {fmt_money(snap.reserved)} · "
             f"in positions {fmt_money(snap.in_positions)}",
-            f"Realized {fmt_money(snap.net_pnl, sign=True)} after {fmt_money(snap.fees_paid)} fees",
+            realized_text(snap),
         ]
     )
+
+
+def realized_text(snap: EngineSnapshot) -> str:
+    """The closed trades' result as the history shows it, and what open positions cost."""
+    closed, fees, on_open = snap.realized_parts()
+    text = f"Closed trades {fmt_money(closed, sign=True)} after {fmt_money(fees)} fees"
+    return text + (f"; on open positions so far {fmt_money(on_open, sign=True)}" if on_open else "")

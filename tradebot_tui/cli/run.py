@@ -182,6 +182,8 @@ def run_app(
         replay=replay,
     )
     app.run()
+    if app.left_open:  # said where the trader reads it, after the screen is restored
+        print(f"{PROG} {app.left_open}.")
     if app.engine_error is not None:
         return report_engine_error(app.engine_error)
     return app.return_code or EXIT_OK

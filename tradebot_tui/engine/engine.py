@@ -104,6 +104,8 @@ class Engine:
         self._account = broker if isinstance(broker, ExchangeBroker) else None
         self.feed_health = source if isinstance(source, ReportsHealth) else None
         self._replay = source if isinstance(source, ReplayControllable) else None
+        # Set when the run ends: the positions it leaves unguarded, in words ("" if none).
+        self.left_open = ""
         self.connection: Connection | None = next(
             (x.client for x in (source, broker) if isinstance(x, OnExchange)), None
         )
@@ -374,6 +376,17 @@ class Engine:
         finally:
             self._run_state = RunState.STOPPING
             log.info("engine stopped")
+            if self._replay is None:
+                self.left_open = wording.left_open(
+                    (
+                        (symbol, book.position.qty)
+                        for symbol, book in sorted(self.trader.books.items())
+                        if book.position is not None
+                    ),
+                    live=self.mode == "LIVE",
+                )
+                if self.left_open:
+                    log.warning(self.left_open)
 
     async def _recover(self, writer: JournalWriter, nursery: trio.Nursery) -> None:
         """Bring the state back from the journal; then compare with the exchange regularly."""

@@ -184,8 +184,21 @@ class EngineSnapshot:
 
     @property
     def net_pnl(self) -> Decimal:
-        """Closed trades' result after every fee paid."""
+        """The ledger's realized result after every fee paid: the closed trades, plus the
+        fees and partial sales of positions still open."""
         return self.realized_pnl - self.fees_paid
+
+    def realized_parts(self) -> tuple[Decimal, Decimal, Decimal]:
+        """(closed trades' PnL, their fees, what the ledger booked on positions still open).
+
+        The first two are the history's figures; the third is the entry fees (and any
+        partial sale) of the open positions, so that closed + open == `net_pnl` and no
+        screen shows a realized figure that disagrees with another.
+        """
+        if self.history is None:
+            return self.net_pnl, self.fees_paid, Decimal(0)
+        total = self.history.total
+        return total.pnl, total.fees, self.net_pnl - total.pnl
 
     @property
     def total_pnl(self) -> Decimal:

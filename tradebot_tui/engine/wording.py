@@ -323,3 +323,22 @@ def _signed(value: Decimal) -> str:
 
 def foreign_open_order(client_id: str) -> str:
     return f"open order {client_id} on the exchange is not ours to follow"
+
+
+# -- stopping --------------------------------------------------------------------------------
+
+
+def left_open(held: Iterable[tuple[str, Decimal]], *, live: bool) -> str:
+    """What a stop leaves behind: the positions still held, and that nothing guards them
+    until the bot runs again ("" when nothing is held)."""
+    held = list(held)
+    if not held:
+        return ""
+    what = ", ".join(f"{symbol} {fmt_qty(qty)}" for symbol, qty in held)
+    where = "they stay on the exchange account" if live else "they stay in the paper journal"
+    n = len(held)
+    return (
+        f"stopped with {n} open position{'s' if n > 1 else ''} ({what}): {where}, and "
+        "their exits (stop-loss, take-profit, trailing stop, max hold) do not run until "
+        "the bot starts again"
+    )

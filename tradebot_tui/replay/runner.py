@@ -156,7 +156,11 @@ def report_lines(result: ReplayResult, quote: str) -> list[str]:
         f"ticks         {result.ticks:,}"
         + (f" (plus {result.warm_ticks:,} warm-up)" if result.warm_ticks else ""),
         f"trades        {stats.trades}" + (f" ({reasons})" if reasons else ""),
-        f"win rate      {stats.win_rate_pct:.1f} % ({stats.wins} of {stats.trades})",
+        (
+            f"win rate      {stats.win_rate_pct:.1f} % ({stats.wins} of {stats.trades})"
+            if stats.trades
+            else "win rate      — (no closed trade)"
+        ),
         f"pnl           {stats.pnl:+.4f} {quote} (fees {stats.fees:.4f} {quote})",
         f"max drawdown  {stats.max_drawdown:.4f} {quote} ({stats.max_drawdown_pct:.2f} %)",
     ]

@@ -369,6 +369,8 @@ class TradebotApp(App[None]):
         """The config screen wrote `new`: apply what a running engine can."""
         changed = validate.changed_sections(self.settings, new)
         self.settings = new
+        # The header of the config screen said "no file" before the first save.
+        self.config_note = f"config: {self.locations.config_file} is valid (saved from this app)"
         if any(s in LIVE_SECTIONS for s in changed):
             self.send_command(ApplySettings(new))
         later = [s for s in changed if s not in LIVE_SECTIONS]
@@ -442,6 +444,11 @@ class TradebotApp(App[None]):
             return
         self.settings = new
         self.notify(f"Theme {name!r} saved in {path}.", title="Theme")
+
+    @property
+    def left_open(self) -> str:
+        """What the ended run left held and unguarded, in words ("" if nothing)."""
+        return self._run.engine.left_open if self._run is not None else ""
 
     async def action_quit(self) -> None:
         if self._quitting:

@@ -24,7 +24,10 @@ def help_sections(
 ) -> list[tuple[str, list[tuple[str, str]]]]:
     """(title, [(keys, what)]) for the screen's own bindings and the app's."""
     sections = []
-    own = [help_row(app, b) for b in own_bindings(screen) if b.description and b.show]
+    # A key kept out of the footer (show=False) is still listed when it says what it does.
+    own = [
+        help_row(app, b) for b in own_bindings(screen) if b.description and (b.show or b.tooltip)
+    ]
     if own:
         sections.append((f"This screen ({type(screen).__name__.removesuffix('Screen')})", own))
     extra = getattr(screen, "HELP_EXTRA", ())

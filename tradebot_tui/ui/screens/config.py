@@ -351,6 +351,7 @@ class ConfigScreen(TradebotScreen):
             self.notify(f"{path}: {exc}", title="Not saved", severity="error", timeout=10)
             return
         app.settings_saved(new)
+        self._source_text()
         self._status()
 
 

@@ -58,12 +58,14 @@ class PositionsScreen(TradebotScreen):
         self.query_one("#positions-table", RowTable).set_rows(rows)
         unrealized = sum((p.pnl for p in snap.positions), start=Decimal(0))
         win_rate = f"{snap.wins / snap.trades:.0%}" if snap.trades else "—"
+        closed, fees, on_open = snap.realized_parts()
         self.query_one("#positions-summary", TextLine).set_text(
             f"Open [b]{snap.open_positions}/{snap.max_positions}[/] · "
             f"invested {fmt_money(snap.in_positions)} {snap.quote} · "
             f"unrealized {fmt_money(unrealized, sign=True)} · "
-            f"realized {fmt_money(snap.net_pnl, sign=True)} after "
-            f"{fmt_money(snap.fees_paid)} fees · closed trades {snap.trades} (won {win_rate})",
+            f"{snap.trades} closed (won {win_rate}): "
+            f"{fmt_money(closed, sign=True)} after {fmt_money(fees)} fees"
+            + (f" · on open positions so far {fmt_money(on_open, sign=True)}" if on_open else ""),
         )
         empty = self.query_one("#positions-empty", Static)
         empty.display = not snap.positions
@@ -85,9 +87,9 @@ class PositionsScreen(TradebotScreen):
             cell(f"{p.pnl_pct:+.2f}%", color),
             cell(fmt_money(p.pnl, sign=True), color),
             cell(fmt_duration(p.held_ms)),
-            cell(_level(p.stop_price, p.last, d)),
-            cell(_level(p.take_price, p.last, d)),
-            cell(_level(p.trail_price, p.last, d) if p.trail_price else "not armed"),
+            cell(exit_level(p.stop_price, p.last, d)),
+            cell(exit_level(p.take_price, p.last, d)),
+            cell(exit_level(p.trail_price, p.last, d) if p.trail_price else "not armed"),
         )
 
     # -- actions ---------------------------------------------------------------------------
@@ -170,10 +172,14 @@ class PositionsScreen(TradebotScreen):
             self.tb_app.chart(position.symbol)
 
 
-def _level(price: float | None, last: float, decimals: int) -> str:
-    """An exit level and how far the last price is from it: `0.9242 (-2.9%)`."""
+def exit_level(price: float | None, last: float, decimals: int) -> str:
+    """An exit level and where it sits against the last price: `0.9242 (2.9% below)`."""
     if price is None:
         return "—"
     if not last:
         return fmt_price(price, decimals)
-    return f"{fmt_price(price, decimals)} ({(price / last - 1) * 100:+.1f}%)"
+    away = (price / last - 1) * 100
+    if f"{abs(away):.1f}" == "0.0":
+        return f"{fmt_price(price, decimals)} (at the last price)"
+    side = "above" if away > 0 else "below"
+    return f"{fmt_price(price, decimals)} ({abs(away):.1f}% {side})"

@@ -61,7 +61,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("last", "Last", 14, True, lambda r: _nums(r.last)),
     Column("anchor", "Anchor", 14, True, lambda r: _nums(r.anchor)),
     Column("drop", "Drop", 8, True, lambda r: _nums(r.drop_pct)),
-    Column("to_trigger", "To trigger", 10, True, lambda r: _nums(r.to_trigger_pct)),
+    Column("to_trigger", "To trigger", 12, True, lambda r: _nums(r.to_trigger_pct)),
     Column("hour", "1h", 7, True, lambda r: _nums(hour_change(r))),
     Column("spark", "Last hour", SPARK_WIDTH, False, lambda r: _nums(hour_change(r))),
     Column("status", "Why not buying", 24, False, lambda r: (r.status.value, r.symbol)),

@@ -48,6 +48,7 @@ class PtyApp:
         cols: int = 120,
         rows: int = 36,
         command: Sequence[str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.master, self.slave = os.openpty()
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -61,6 +62,7 @@ class PtyApp:
             stdout=self.slave,
             stderr=self.slave,
             env=dict(env),
+            cwd=cwd,
             start_new_session=True,
             close_fds=True,
         )

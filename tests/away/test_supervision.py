@@ -265,7 +265,7 @@ def test_restarts_back_off_and_a_healthy_run_clears_the_problem(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "tradebot")
-    supervisor = Supervisor(first_s=1.0, cap_s=4.0, healthy_s=0.3)
+    supervisor = Supervisor(first_s=1.0, cap_s=4.0, healthy_s=0.3, rng=random.Random(7))
     starts: list[float] = []
     seen: list[tuple[str, ...]] = []
 
@@ -290,7 +290,6 @@ def test_restarts_back_off_and_a_healthy_run_clears_the_problem(
             seen.append(supervisor.problems())
             nursery.cancel_scope.cancel()
 
-    supervisor._rng = random.Random(7)
     clock = trio.testing.MockClock(autojump_threshold=0)
     trio.run(main, clock=clock)
     waits = [b - a for a, b in itertools.pairwise(starts)]

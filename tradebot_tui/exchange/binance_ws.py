@@ -66,8 +66,15 @@ class BinanceWebsocketSource(ExchangeFeed):
         rng: random.Random | None = None,
         warmup_s: int = 0,
     ) -> None:
-        super().__init__(client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms)
-        self.warmup_s = warmup_s  # seconds of 1m candles fetched to warm the anchors
+        super().__init__(
+            client,
+            rule,
+            quotes,
+            refresh_s=refresh_s,
+            clock_ms=clock_ms,
+            warmup_s=warmup_s,
+            rng=rng,
+        )
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {', '.join(STREAMS)}, not {stream!r}")
         self.ws_url = ws_url.rstrip("/")
@@ -76,7 +83,6 @@ class BinanceWebsocketSource(ExchangeFeed):
         self.ping_timeout_s = ping_timeout_s
         self.silence_s = silence_s
         self.max_backoff_s = max_backoff_s
-        self.rng = rng or random.Random()
         self.connects = 0
         self.reconnects = 0
         self.name = f"{client.name} websocket"
@@ -109,22 +115,13 @@ class BinanceWebsocketSource(ExchangeFeed):
     def health(self) -> str:
         return f"{super().health()} · {self.stream_text()}"
 
-    async def run(
-        self,
-        send: trio.MemorySendChannel[TickBatch],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        await self.connect()
-        self.state = "connecting"
-        task_status.started()
-        await self.backfill(send, self.warmup_s)
-        await self._connection_loop(send)
+    state_after_connect = "connecting"  # the markets answered; the stream not yet
 
     def _fed_changed(self) -> None:
         self._universe_changed.set()
 
-    async def _connection_loop(self, send: trio.MemorySendChannel[TickBatch]) -> None:
+    async def feed(self, send: trio.MemorySendChannel[TickBatch]) -> None:
+        """Connect the stream and read it, reconnecting with back-off, until cancelled."""
         attempt = 0
         while True:
             self.state = "connecting" if not self.connects else "reconnecting"

@@ -34,21 +34,14 @@ class CcxtPollingSource(ExchangeFeed):
         clock_ms: Callable[[], int] = wall_ms,
         warmup_s: int = 0,
     ) -> None:
-        super().__init__(client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms)
+        super().__init__(
+            client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms, warmup_s=warmup_s
+        )
         self.interval_s = interval_s
-        self.warmup_s = warmup_s  # seconds of 1m candles fetched to warm the anchors
         self.name = f"{client.name} REST"
 
-    async def run(
-        self,
-        send: trio.MemorySendChannel[TickBatch],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        await self.connect()
-        self.state = "live"
-        task_status.started()
-        await self.backfill(send, self.warmup_s)
+    async def feed(self, send: trio.MemorySendChannel[TickBatch]) -> None:
+        """Poll every fed symbol's ticker every `interval_s`."""
         while True:
             try:
                 tickers = await self.client.call(

@@ -54,6 +54,8 @@ class ExchangeFeed:
         *,
         refresh_s: float = 3600.0,
         clock_ms: Callable[[], int] = wall_ms,
+        warmup_s: int = 0,
+        rng: random.Random | None = None,
     ) -> None:
         self.client = client
         self.rule = rule
@@ -74,7 +76,8 @@ class ExchangeFeed:
         self.malformed = 0
         self.last_message_ms = 0
         self.state = "starting"
-        self._rng = random.Random()
+        self.warmup_s = warmup_s  # seconds of 1m candles fetched to warm the anchors
+        self.rng = rng or random.Random()  # the jitter of every back-off
         self.connect_first_s = 2.0  # the first wait before asking a silent venue again
         self.connect_cap_s = 60.0
         self._last_ts = 0
@@ -120,6 +123,26 @@ class ExchangeFeed:
         ticker = await self.client.call("fetch_ticker", symbol, priority=Priority.EXIT)
         return float(parse_price(ticker, symbol))
 
+    # What the header says between the venue's first answer and the first ticks.
+    state_after_connect = "live"
+
+    async def run(
+        self,
+        send: trio.MemorySendChannel[TickBatch],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Reach the venue (as long as that takes), warm the anchors, then feed ticks."""
+        await self.connect()
+        self.state = self.state_after_connect
+        task_status.started()
+        await self.backfill(send, self.warmup_s)
+        await self.feed(send)
+
+    async def feed(self, send: trio.MemorySendChannel[TickBatch]) -> None:
+        """The venue's own way of sending ticks, until cancelled."""
+        raise NotImplementedError
+
     async def connect(self) -> None:
         """Load the markets and the universe, however long the venue takes to answer.
 
@@ -139,7 +162,7 @@ class ExchangeFeed:
             except trio.Cancelled:
                 raise
             except Exception as exc:
-                wait = backoff_s(attempt, first_s, cap_s, self._rng)
+                wait = backoff_s(attempt, first_s, cap_s, self.rng)
                 if isinstance(exc, CircuitOpen):
                     wait = max(wait, exc.retry_in_s)
                 attempt += 1

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,27 @@ def read_until(proc: subprocess.Popen[bytes], needle: bytes, timeout: float) -> 
     return seen
 
 
+@contextlib.contextmanager
+def killed_at_the_end(
+    *procs: subprocess.Popen[bytes] | subprocess.Popen[str] | None,
+) -> Iterator[None]:
+    """Whatever the test asserts, no process it started outlives it."""
+    try:
+        yield
+    finally:
+        for proc in procs:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+
+
+def stop_with_sigterm(proc: subprocess.Popen[bytes]) -> bytes:
+    """SIGTERM: exit status 0; what it wrote until it ended."""
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    return proc.stdout.read() if proc.stdout else b""
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_headless_logs_to_stdout_and_stops_on_signals(sig: signal.Signals, tmp_path: Path) -> None:
     config = tmp_path / "fast.toml"
@@ -38,15 +61,11 @@ def test_headless_logs_to_stdout_and_stops_on_signals(sig: signal.Signals, tmp_p
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    try:
+    with killed_at_the_end(proc):
         out = read_until(proc, b"engine started: paper trading on simulated data", 20)
         proc.send_signal(sig)
         out += read_until(proc, b"engine stopped", 10)
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
     assert f"received {sig.name}, stopping".encode() in out
     assert b"\x1b[" not in out  # plain text, no terminal control
 
@@ -78,17 +97,11 @@ def test_a_second_signal_while_stopping_does_not_cut_the_last_notification(
             stderr=subprocess.STDOUT,
             env=env,
         )
-        try:
+        with killed_at_the_end(proc):
             out = read_until(proc, b"engine started", 20)
             proc.send_signal(signal.SIGTERM)
             time.sleep(0.3)  # stopping: the last message is on its way
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(20) == 0
-            out += proc.stdout.read() if proc.stdout else b""  # type: ignore[operator]
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
+            out += stop_with_sigterm(proc)  # the second one
         titles = [m["title"] for m in target.received()]
     assert b"received SIGTERM while stopping: the stop goes on" in out
     assert any(title.endswith("Engine stopped") for title in titles), titles
@@ -126,23 +139,16 @@ def test_without_network_the_bot_waits_for_the_venue_stops_cleanly_and_trades_on
 
     # 1. SIGTERM while connecting: a clean stop, exit 0, no traceback.
     proc = start()
-    try:
+    with killed_at_the_end(proc):
         out = read_until(proc, b"does not answer", 30)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
-        out += proc.stdout.read() if proc.stdout else b""  # type: ignore[operator]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+        out += stop_with_sigterm(proc)
     assert b"trying again in" in out
     assert b"Traceback" not in out
     assert b"engine started" not in out
 
     # 2. The venue comes up late: the same bot connects and trades on its data.
     proc = start()
-    fake: subprocess.Popen[str] | None = None
-    try:
+    with killed_at_the_end(proc):
         read_until(proc, b"does not answer", 30)
         fake = subprocess.Popen(
             [sys.executable, "-m", "tests.fake_exchange", "--port", str(port)],
@@ -150,12 +156,7 @@ def test_without_network_the_bot_waits_for_the_venue_stops_cleanly_and_trades_on
             stdout=subprocess.PIPE,
             text=True,
         )
-        out = read_until(proc, b"engine started: paper trading on binance REST data", 60)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
-    finally:
-        for p in (proc, fake):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait(5)
+        with killed_at_the_end(fake):
+            out = read_until(proc, b"engine started: paper trading on binance REST data", 60)
+            stop_with_sigterm(proc)
     assert b"Traceback" not in out

@@ -41,6 +41,19 @@ def get(url: str, method: str = "GET") -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def engine_not_started() -> tuple[Engine, Any]:
+    """An engine on a short simulated market, with the away services plugged, not run:
+    its health is read straight from the trader's state the test sets."""
+    settings = Settings()
+    engine = Engine(
+        settings,
+        sim_market(settings, steps=10),
+        PaperBroker(settings.exchange.fee_rate),
+        clock=lambda: START_MS,
+    )
+    return engine, plug_away(engine)
+
+
 def run_engine_and(settings: Settings, probe: Any, steps: int = 1_000_000) -> Engine:
     engine = Engine(
         settings,
@@ -156,14 +169,7 @@ def test_a_health_file_that_is_old_says_the_bot_is_not_answering(tmp_path: Any) 
 
 
 def test_a_tripped_kill_switch_is_failing() -> None:
-    settings = Settings()
-    engine = Engine(
-        settings,
-        sim_market(settings, steps=10),
-        PaperBroker(settings.exchange.fee_rate),
-        clock=lambda: START_MS,
-    )
-    monitor = plug_away(engine)
+    engine, monitor = engine_not_started()
     assert monitor.reporter.health()["status"] != "failing"
     engine.trader.gate.pause(Pause.KILL_SWITCH, "equity 899.00 USDT fell to 900.00")
     health = monitor.reporter.health()
@@ -279,14 +285,7 @@ def test_a_position_whose_exits_wait_for_an_order_in_doubt_is_failing() -> None:
     from tradebot_tui.core.book import Position
     from tradebot_tui.core.lifecycle import State
 
-    settings = Settings()
-    engine = Engine(
-        settings,
-        sim_market(settings, steps=10),
-        PaperBroker(settings.exchange.fee_rate),
-        clock=lambda: START_MS,
-    )
-    monitor = plug_away(engine)
+    engine, monitor = engine_not_started()
     symbol = "BTC/USDT"
     book = engine.trader.book(symbol)
     book.position = Position(symbol, D(1), D(100), D(0), START_MS, D(1), D(100))

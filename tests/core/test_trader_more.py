@@ -223,9 +223,9 @@ def test_partial_entry_below_the_minimum_becomes_dust_and_joins_the_next_positio
     assert t.ledger.in_positions == 0
 
 
-def selling_at_95() -> tuple[Trader, OrderIntent]:
+def selling_at_95(rules: MarketRules = STEP_RULES) -> tuple[Trader, OrderIntent]:
     """A trader with 1.020 of SYM bought at 98 (step 0.001), now selling it at 95."""
-    t = make(rules=lambda s: STEP_RULES)
+    t = make(rules=lambda s: rules)
     warm(t)
     entry = t.on_tick(H, SYM, 98.0)
     assert entry is not None
@@ -380,14 +380,8 @@ EXACT_MINIMUM = MarketRules(SYM, qty_step=D("0.001"), min_qty=D("0.020"), min_no
 
 
 def test_what_is_left_at_exactly_the_minimum_stays_sellable_not_dust() -> None:
-    t = make(rules=lambda s: EXACT_MINIMUM)
-    warm(t)
-    entry = t.on_tick(H, SYM, 98.0)
-    assert entry is not None
-    fill(t, entry)
-    close(t, entry)
-    exit_ = t.on_tick(H + 1, SYM, 95.0)
-    assert exit_ is not None and exit_.qty == D("1.020")
+    t, exit_ = selling_at_95(EXACT_MINIMUM)
+    assert exit_.qty == D("1.020")
     fill(t, exit_, D("1.000"))
     assert close(t, exit_, OrderStatus.CANCELED) is None  # 0.020 left: the minimum exactly
     assert SYM not in t.dust and t.books[SYM].state is State.IN_POSITION

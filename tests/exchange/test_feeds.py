@@ -53,6 +53,16 @@ async def collect(
     return batches
 
 
+async def start_feed(
+    nursery: trio.Nursery, source: Any, send: trio.MemorySendChannel[TickBatch]
+) -> None:
+    """Start a feed as the engine does: its run, then its side loops (the universe
+    refresh)."""
+    await nursery.start(source.run, send)
+    for _name, loop in source.side_loops(send):
+        nursery.start_soon(loop)
+
+
 def test_polling_sends_ticks_and_quotes(fake: FakeBinance) -> None:
     quotes = QuoteBook()
 
@@ -134,9 +144,11 @@ def test_polling_failures_open_the_breaker_and_pause(fake: FakeBinance) -> None:
     assert after is BreakerState.CLOSED and trips == 1
 
 
-def ws_source(fake: FakeBinance, url: str, **kw: Any) -> BinanceWebsocketSource:
+def ws_source(
+    fake: FakeBinance, url: str, rule: UniverseRule = STATIC, **kw: Any
+) -> BinanceWebsocketSource:
     return BinanceWebsocketSource(
-        make_client(fake), STATIC, ws_url=url, max_backoff_s=0.1, rng=random.Random(3), **kw
+        make_client(fake), rule, ws_url=url, max_backoff_s=0.1, rng=random.Random(3), **kw
     )
 
 
@@ -184,9 +196,7 @@ def test_websocket_silence_means_reconnect(fake: FakeBinance) -> None:
             send, _recv = trio.open_memory_channel[TickBatch](1000)
             with trio.fail_after(10):
                 async with trio.open_nursery() as inner:
-                    await inner.start(source.run, send)
-                    for _name, loop in source.side_loops(send):  # the universe refresh
-                        inner.start_soon(loop)
+                    await start_feed(inner, source, send)
                     while source.reconnects < 2:
                         await trio.sleep(0.05)
                     inner.cancel_scope.cancel()
@@ -203,15 +213,11 @@ def test_websocket_resubscribes_when_the_universe_changes(fake: FakeBinance) -> 
     async def go() -> list[list[str]]:
         async with trio.open_nursery() as nursery:
             url = await nursery.start(fake.serve_ws)
-            source = BinanceWebsocketSource(
-                make_client(fake), rule, ws_url=url, refresh_s=0.2, max_backoff_s=0.1
-            )
+            source = ws_source(fake, url, rule, refresh_s=0.2)
             send, _recv = trio.open_memory_channel[TickBatch](10_000)
             with trio.fail_after(10):
                 async with trio.open_nursery() as inner:
-                    await inner.start(source.run, send)
-                    for _name, loop in source.side_loops(send):  # the universe refresh
-                        inner.start_soon(loop)
+                    await start_feed(inner, source, send)
                     while source.connects < 1:
                         await trio.sleep(0.02)
                     # SOL becomes the top coin (leveraged and stable ones are skipped).
@@ -346,9 +352,7 @@ def test_websocket_without_pongs_is_dropped_at_the_ping_deadline(fake: FakeBinan
             send, recv = trio.open_memory_channel[TickBatch](10_000)
             with trio.fail_after(15):
                 async with trio.open_nursery() as inner:
-                    await inner.start(source.run, send)
-                    for _name, loop in source.side_loops(send):  # the universe refresh
-                        inner.start_soon(loop)
+                    await start_feed(inner, source, send)
                     while source.reconnects < 2:
                         await recv.receive()
                     inner.cancel_scope.cancel()
@@ -366,15 +370,11 @@ def test_websocket_keeps_the_stream_of_a_held_coin_the_universe_drops(fake: Fake
     async def go() -> tuple[list[list[str]], frozenset[str]]:
         async with trio.open_nursery() as nursery:
             url = await nursery.start(fake.serve_ws)
-            source = BinanceWebsocketSource(
-                make_client(fake), rule, ws_url=url, refresh_s=0.2, max_backoff_s=0.1
-            )
+            source = ws_source(fake, url, rule, refresh_s=0.2)
             send, _recv = trio.open_memory_channel[TickBatch](10_000)
             with trio.fail_after(10):
                 async with trio.open_nursery() as inner:
-                    await inner.start(source.run, send)
-                    for _name, loop in source.side_loops(send):  # the universe refresh
-                        inner.start_soon(loop)
+                    await start_feed(inner, source, send)
                     source.hold(frozenset({"BTC/USDT"}))  # the engine holds BTC
                     while source.connects < 1:
                         await trio.sleep(0.02)
@@ -407,9 +407,7 @@ def test_server_shutdown_reconnects_at_once_and_is_no_malformed_message(
             send, _recv = trio.open_memory_channel[TickBatch](10_000)
             with trio.fail_after(10):
                 async with trio.open_nursery() as inner:
-                    await inner.start(source.run, send)
-                    for _name, loop in source.side_loops(send):  # the universe refresh
-                        inner.start_soon(loop)
+                    await start_feed(inner, source, send)
                     while source.connects < 1:
                         await trio.sleep(0.01)
                     while fake.ws_shutdown_after is not None:
@@ -453,21 +451,12 @@ def test_every_source_backfills_the_anchors_of_coins_it_adds(fake: FakeBinance) 
     async def go() -> list[TickBatch]:
         async with trio.open_nursery() as nursery:
             url = await nursery.start(fake.serve_ws)
-            source = BinanceWebsocketSource(
-                make_client(fake),
-                rule,
-                ws_url=url,
-                refresh_s=0.2,
-                max_backoff_s=0.1,
-                warmup_s=600,
-            )
+            source = ws_source(fake, url, rule, refresh_s=0.2, warmup_s=600)
             batches: list[TickBatch] = []
             send, recv = trio.open_memory_channel[TickBatch](10_000)
             with trio.fail_after(10):
                 async with trio.open_nursery() as inner:
-                    await inner.start(source.run, send)
-                    for _name, loop in source.side_loops(send):  # the universe refresh
-                        inner.start_soon(loop)
+                    await start_feed(inner, source, send)
                     fake.markets["SOLUSDT"].volume = D(10**9)  # SOL joins at the next refresh
                     async for batch in recv:
                         batches.append(batch)

@@ -54,7 +54,6 @@ def make_app(
         settings,
         locations,
         factory,
-        config_note=f"config: no file at {locations.config_file}; the defaults apply",
         credentials_note="API keys: none found (paper trading needs none)",
         live=live,
     )

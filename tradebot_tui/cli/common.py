@@ -16,13 +16,6 @@ class UsageError(TradebotError):
     """Bad input from the user: printed as one line, exit status 2."""
 
 
-def config_note(locations: Locations, *, settings_loaded: bool) -> str:
-    path = locations.config_file
-    if settings_loaded:
-        return f"config: {path} is valid"
-    return f"config: no file at {path}; the defaults apply (create one: {PROG} config init)"
-
-
 def settings_lines(
     locations: Locations, settings: Settings, *, where: str | None = None
 ) -> list[str]:

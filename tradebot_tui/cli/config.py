@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tradebot_tui.cli.common import EXIT_OK, config_note, credentials_note
+from tradebot_tui.cli.common import EXIT_OK, credentials_note
 from tradebot_tui.config.credentials import SecretsError
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
     # check
     settings = load_settings(path, required=locations.config_explicit)
     check_run(settings, locations)
-    print(config_note(locations, settings_loaded=path.exists()))
+    print(locations.config_note())
     print(credentials_note(settings, locations, strict=settings.exchange.mode == "live"))
     print(away_note(settings, locations))
     return EXIT_OK

@@ -10,7 +10,6 @@ from typing import Any
 from tradebot_tui.cli.common import (
     EXIT_OK,
     UsageError,
-    config_note,
     parse_date,
     settings_lines,
 )
@@ -128,8 +127,5 @@ def replay_tui(
         raise UsageError(str(exc)) from None
     make_engine = replay_engine(settings, source)
     files = ", ".join(Path(p).name for p in args.paths)
-    notes = (
-        config_note(locations, settings_loaded=locations.config_file.exists()),
-        f"replaying {files} with paper fills; API keys are not used",
-    )
-    return run_engine(settings, locations, make_engine, notes, replay=True)
+    keys_note = f"replaying {files} with paper fills; API keys are not used"
+    return run_engine(settings, locations, make_engine, keys_note, replay=True)

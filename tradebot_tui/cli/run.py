@@ -15,7 +15,6 @@ from tradebot_tui.cli.common import (
     EXIT_USAGE,
     PROG,
     UsageError,
-    config_note,
     credentials_note,
 )
 from tradebot_tui.config.locations import Locations
@@ -77,10 +76,7 @@ def run_bot(args: argparse.Namespace, settings: Settings, locations: Locations) 
 
     check_run(settings, locations)  # what `config check` says, in its words
     live = check_live(args, settings, locations)
-    notes = (
-        config_note(locations, settings_loaded=locations.config_file.exists()),
-        credentials_note(settings, locations, strict=live),
-    )
+    keys_note = credentials_note(settings, locations, strict=live)
     from tradebot_tui.config.instance_lock import InstanceLock
     from tradebot_tui.wiring.bot import assemble
 
@@ -94,7 +90,9 @@ def run_bot(args: argparse.Namespace, settings: Settings, locations: Locations) 
     # Everything the config asks for is checked: now one process per data dir.
     with InstanceLock(locations.data_dir):
         bot.open_paper_journal()
-        return run_engine(settings, locations, bot.engine, notes, headless=args.headless, live=live)
+        return run_engine(
+            settings, locations, bot.engine, keys_note, headless=args.headless, live=live
+        )
 
 
 def check_live(args: argparse.Namespace, settings: Settings, locations: Locations) -> bool:
@@ -126,7 +124,7 @@ def run_engine(
     settings: Settings,
     locations: Locations,
     make_engine: Callable[..., Engine],
-    notes: tuple[str, str],
+    keys_note: str,
     *,
     headless: bool = False,
     live: bool = False,
@@ -144,7 +142,7 @@ def run_engine(
         logging_setup.start(locations.log_dir, stdout=headless)
         if headless:
             return run_headless(make_engine())
-        return run_app(settings, locations, make_engine, notes, live=live, replay=replay)
+        return run_app(settings, locations, make_engine, keys_note, live=live, replay=replay)
     finally:
         logging_setup.stop()
 
@@ -165,7 +163,7 @@ def run_app(
     settings: Settings,
     locations: Locations,
     engine_factory: Callable[..., Engine],
-    notes: tuple[str, str],
+    keys_note: str,
     *,
     live: bool = False,
     replay: bool = False,
@@ -176,8 +174,7 @@ def run_app(
         settings,
         locations,
         engine_factory,
-        config_note=notes[0],
-        credentials_note=notes[1],
+        credentials_note=keys_note,
         live=live,
         replay=replay,
     )

@@ -39,6 +39,16 @@ class Locations:
         """Where versions before per-mode journals kept the live journal."""
         return self.data_dir / "state.db"
 
+    def config_note(self) -> str:
+        """The config file in a line, once the settings were read: the file, or that there
+        is none and the defaults apply (read again each time: a save creates it)."""
+        path = self.config_file
+        if path.exists():
+            return f"config: {path} is valid"
+        return (
+            f"config: no file at {path}; the defaults apply (create one: tradebot-tui config init)"
+        )
+
     def as_rows(self) -> list[tuple[str, Path]]:
         return [
             ("config", self.config_file),

@@ -135,7 +135,6 @@ class TradebotApp(App[None]):
         locations: Locations,
         engine_factory: EngineFactory,
         *,
-        config_note: str = "",
         credentials_note: str = "",
         live: bool = False,
         replay: bool = False,
@@ -145,7 +144,6 @@ class TradebotApp(App[None]):
         self.replaying = replay
         self.settings = settings
         self.locations = locations
-        self.config_note = config_note
         self.credentials_note = credentials_note
         self.mode_label = "LIVE" if live else "REPLAY" if replay else "PAPER"
         self.selected_symbol: str | None = None
@@ -369,8 +367,6 @@ class TradebotApp(App[None]):
         """The config screen wrote `new`: apply what a running engine can."""
         changed = validate.changed_sections(self.settings, new)
         self.settings = new
-        # The header of the config screen said "no file" before the first save.
-        self.config_note = f"config: {self.locations.config_file} is valid (saved from this app)"
         if any(s in LIVE_SECTIONS for s in changed):
             self.send_command(ApplySettings(new))
         later = [s for s in changed if s not in LIVE_SECTIONS]

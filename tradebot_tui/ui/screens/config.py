@@ -207,7 +207,7 @@ class ConfigScreen(TradebotScreen):
     def _source_text(self) -> None:
         app = self.tb_app
         self.query_one("#config-source", Static).update(
-            f"{app.config_note}\n{app.credentials_note} · Ctrl+S saves (a diff first), "
+            f"{app.locations.config_note()}\n{app.credentials_note} · Ctrl+S saves (a diff first), "
             "Ctrl+R reverts, \\[ and ] change section, Tab moves between fields, Esc leaves a "
             "field"
         )

@@ -152,7 +152,7 @@ def test_an_exception_in_each_side_service_is_caught_shown_restarted_and_trading
                 ("notifier", notifier, "flush"),
                 ("metrics", monitor.reporter, "sample"),
                 ("health file", monitor.reporter, "write_health"),
-                ("monitor", monitor, "check"),
+                ("monitor rounds", monitor, "check"),
                 ("recorder", engine.recorder, "_write"),
             ]
 
@@ -319,6 +319,24 @@ def test_cancellation_goes_through_and_is_no_failure() -> None:
 
     trio.run(main)
     assert supervisor.failures == {} and supervisor.problems() == ()
+
+
+def test_two_services_of_one_name_are_refused() -> None:
+    """Failures, problems and health are kept by name: two of one name would mix them."""
+    supervisor = Supervisor()
+
+    async def forever(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await trio.sleep_forever()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(supervisor.run, "monitor", forever)
+            with pytest.raises(ValueError, match="a service named 'monitor' already runs"):
+                await supervisor.run("monitor", forever)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
 
 
 def test_a_service_that_cannot_run_now_says_why_in_words() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,10 +42,25 @@ FAST = TelegramSettings(poll_s=1, confirm_s=60)
 
 
 def remote_for(engine: Engine, url: str, token: str = TOKEN, **kw: Any) -> TelegramRemote:
-    access = TelegramAccess(Secret(TOKEN), frozenset({OWNER}), "test")
-    remote = TelegramRemote(TelegramApi(url, Secret(token)), access, kw.pop("settings", FAST), **kw)
+    remote = unplugged_remote(url, token, **kw)
     plug_away(engine, remote=remote)
     return remote
+
+
+def unplugged_remote(url: str, token: str = TOKEN, **kw: Any) -> TelegramRemote:
+    access = TelegramAccess(Secret(TOKEN), frozenset({OWNER}), "test")
+    return TelegramRemote(TelegramApi(url, Secret(token)), access, kw.pop("settings", FAST), **kw)
+
+
+@contextlib.asynccontextmanager
+async def running_beside(remote: TelegramRemote, other: TelegramRemote) -> AsyncIterator[None]:
+    """`other` polls too, as another program on the same machine would, answering as
+    `remote`'s engine: one engine has one monitor and one remote control."""
+    other.desk = remote.desk
+    async with trio.open_nursery() as nursery:
+        await nursery.start(other.run)
+        yield
+        nursery.cancel_scope.cancel()
 
 
 def run(engine: Engine, script: Callable[[], Awaitable[None]]) -> None:
@@ -182,12 +198,13 @@ def test_an_unreachable_api_and_flood_control_are_retried(tmp_path: Path) -> Non
         fake.bad_gateway_next = 1
         fake.flood_next = 1
         remote = remote_for(engine, fake.url)
-        unreachable = remote_for(engine, "http://127.0.0.1:9")  # nothing listens there
+        unreachable = unplugged_remote("http://127.0.0.1:9")  # nothing listens there
 
         async def script() -> None:
-            await until(lambda: unreachable.problem and remote.connected, 20)
-            seen["unreachable"] = unreachable.problem
-            seen["reply"] = await ask(fake, "/help")
+            async with running_beside(remote, unreachable):
+                await until(lambda: unreachable.problem and remote.connected, 20)
+                seen["unreachable"] = unreachable.problem
+                seen["reply"] = await ask(fake, "/help")
 
         run(engine, script)
     assert seen["unreachable"].startswith("telegram: cannot reach the Bot API")
@@ -202,11 +219,12 @@ def test_a_second_poller_on_the_token_is_reported(tmp_path: Path) -> None:
     slow = dataclasses.replace(FAST, poll_s=5)
     with FakeTelegram(TOKEN) as fake:
         first = remote_for(engine, fake.url, settings=slow)
-        second = remote_for(engine, fake.url, settings=slow)
+        second = unplugged_remote(fake.url, settings=slow)
 
         async def script() -> None:
-            await until(lambda: "409" in first.problem or "409" in second.problem, 20)
-            seen["problem"] = first.problem or second.problem
+            async with running_beside(first, second):
+                await until(lambda: "409" in first.problem or "409" in second.problem, 20)
+                seen["problem"] = first.problem or second.problem
 
         run(engine, script)
     assert seen["problem"] == "telegram: another program polls this bot token (409)"

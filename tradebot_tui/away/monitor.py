@@ -200,7 +200,8 @@ class Monitor:
         async with trio.open_nursery() as nursery:
             if self.notifier is not None:
                 await nursery.start(partial(run, "notifier", self.notifier.run))
-            await nursery.start(partial(run, "monitor", self._rounds))
+            # Not "monitor": that is the name this whole service runs under.
+            await nursery.start(partial(run, "monitor rounds", self._rounds))
             if self._settings().monitor.metrics:
                 await nursery.start(partial(run, "metrics", self._serve_metrics))
             if self.reporter.health_file is not None:

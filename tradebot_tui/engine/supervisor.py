@@ -113,6 +113,8 @@ class Supervisor:
     ) -> None:
         """Run `service(*args, task_status=…)` (or `service(*args)` when it does not
         signal its start) until cancelled, restarting it whenever it fails or ends."""
+        if name in self.running:  # its failures, problem and health would mix with another's
+            raise ValueError(f"a service named {name!r} already runs under this supervisor")
         status = _StartedOnce(task_status)
         attempt = 0
         while True:

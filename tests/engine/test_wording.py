@@ -138,12 +138,13 @@ def test_a_stop_says_which_positions_stay_open_and_that_their_exits_stop() -> No
     assert wording.left_open([], live=False) == ""
     one = wording.left_open([("SUI/USDT", D("104.9"))], live=False)
     assert one == (
-        "stopped with 1 open position (SUI/USDT 104.9): they stay in the paper journal, and "
-        "their exits (stop-loss, take-profit, trailing stop, max hold) do not run until the "
+        "stopped with 1 open position (SUI/USDT 104.9): it stays in the paper journal, and "
+        "its exits (stop-loss, take-profit, trailing stop, max hold) do not run until the "
         "bot starts again"
     )
     two = wording.left_open([("BTC/USDT", D("0.0012")), ("ETH/USDT", D("0.04"))], live=True)
-    assert two.startswith(
+    assert two == (
         "stopped with 2 open positions (BTC/USDT 0.0012, ETH/USDT 0.04): they stay on the "
-        "exchange account"
+        "exchange account, and their exits (stop-loss, take-profit, trailing stop, max hold) "
+        "do not run until the bot starts again"
     )

@@ -208,3 +208,20 @@ def test_every_sorted_column_title_is_shown_whole_with_its_arrow() -> None:
             table.set_reactive(WatchTable.sort_reverse, reverse)
             header = "".join(s.text for s in table._header_strip())
             assert f"{column.label} {arrow}" in header, (column.key, header)
+
+
+def test_positions_before_any_closed_trade_say_so() -> None:
+    from tests.helpers import START_MS, sim_market
+    from tradebot_tui.engine import Engine
+    from tradebot_tui.exchange.paper import PaperBroker
+    from tradebot_tui.ui.screens.positions import summary_text
+
+    settings = Settings()
+    engine = Engine(
+        settings,
+        sim_market(settings, steps=10),
+        PaperBroker(settings.exchange.fee_rate),
+        clock=lambda: START_MS,
+    )
+    text = summary_text(engine.snapshot())
+    assert text == ("Open [b]0/5[/] · invested 0.00 USDT · unrealized +0.00 · no closed trade yet")

@@ -335,10 +335,11 @@ def left_open(held: Iterable[tuple[str, Decimal]], *, live: bool) -> str:
     if not held:
         return ""
     what = ", ".join(f"{symbol} {fmt_qty(qty)}" for symbol, qty in held)
-    where = "they stay on the exchange account" if live else "they stay in the paper journal"
     n = len(held)
+    it, its, stays = ("they", "their", "stay") if n > 1 else ("it", "its", "stays")
+    where = "on the exchange account" if live else "in the paper journal"
     return (
-        f"stopped with {n} open position{'s' if n > 1 else ''} ({what}): {where}, and "
-        "their exits (stop-loss, take-profit, trailing stop, max hold) do not run until "
-        "the bot starts again"
+        f"stopped with {n} open position{'s' if n > 1 else ''} ({what}): {it} {stays} "
+        f"{where}, and {its} exits (stop-loss, take-profit, trailing stop, max hold) do not "
+        "run until the bot starts again"
     )

@@ -56,17 +56,7 @@ class PositionsScreen(TradebotScreen):
     def show_body(self, snap: EngineSnapshot) -> None:
         rows = [(p.symbol, self._cells(p)) for p in snap.positions]
         self.query_one("#positions-table", RowTable).set_rows(rows)
-        unrealized = sum((p.pnl for p in snap.positions), start=Decimal(0))
-        win_rate = f"{snap.wins / snap.trades:.0%}" if snap.trades else "—"
-        closed, fees, on_open = snap.realized_parts()
-        self.query_one("#positions-summary", TextLine).set_text(
-            f"Open [b]{snap.open_positions}/{snap.max_positions}[/] · "
-            f"invested {fmt_money(snap.in_positions)} {snap.quote} · "
-            f"unrealized {fmt_money(unrealized, sign=True)} · "
-            f"{snap.trades} closed (won {win_rate}): "
-            f"{fmt_money(closed, sign=True)} after {fmt_money(fees)} fees"
-            + (f" · on open positions so far {fmt_money(on_open, sign=True)}" if on_open else ""),
-        )
+        self.query_one("#positions-summary", TextLine).set_text(summary_text(snap))
         empty = self.query_one("#positions-empty", Static)
         empty.display = not snap.positions
         if not snap.positions:
@@ -170,6 +160,24 @@ class PositionsScreen(TradebotScreen):
         position = self._selected()
         if position is not None:
             self.tb_app.chart(position.symbol)
+
+
+def summary_text(snap: EngineSnapshot) -> str:
+    """The line above the table: open positions, and the closed trades as history has them."""
+    unrealized = sum((p.pnl for p in snap.positions), start=Decimal(0))
+    closed, fees, on_open = snap.realized_parts()
+    return (
+        f"Open [b]{snap.open_positions}/{snap.max_positions}[/] · "
+        f"invested {fmt_money(snap.in_positions)} {snap.quote} · "
+        f"unrealized {fmt_money(unrealized, sign=True)} · "
+        + (
+            f"{snap.trades} closed (won {snap.wins / snap.trades:.0%}): "
+            f"{fmt_money(closed, sign=True)} after {fmt_money(fees)} fees"
+            if snap.trades
+            else "no closed trade yet"
+        )
+        + (f" · on open positions so far {fmt_money(on_open, sign=True)}" if on_open else "")
+    )
 
 
 def exit_level(price: float | None, last: float, decimals: int) -> str:

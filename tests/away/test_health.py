@@ -9,6 +9,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,14 +55,16 @@ def engine_not_started() -> tuple[Engine, Any]:
     return engine, plug_away(engine)
 
 
-def run_engine_and(settings: Settings, probe: Any, steps: int = 1_000_000) -> Engine:
+def run_engine_and(
+    settings: Settings, probe: Any, steps: int = 1_000_000, health_file: Path | None = None
+) -> Engine:
     engine = Engine(
         settings,
         sim_market(settings, steps=steps),
         PaperBroker(settings.exchange.fee_rate),
         clock=lambda: START_MS,
     )
-    monitor = plug_away(engine)
+    monitor = plug_away(engine, health_file=health_file)
 
     async def main() -> None:
         with trio.fail_after(30):
@@ -298,3 +301,25 @@ def test_a_position_whose_exits_wait_for_an_order_in_doubt_is_failing() -> None:
     book.position = None  # in error without a position: a problem, not a danger
     health = monitor.reporter.health()
     assert health["status"] == "degraded" and f"in error: {symbol}" in health["reasons"]
+
+
+def test_a_health_file_that_cannot_be_written_is_shown_retried_and_trading_goes_on(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")  # the health file's folder is a file: every write fails
+    seen: dict[str, Any] = {}
+
+    async def probe(engine: Engine, monitor: Monitor) -> None:
+        with trio.fail_after(10):
+            while not any(p.startswith("health file failing") for p in engine.snapshot().problems):
+                await trio.sleep(0.05)
+            ticks = engine.ticks
+            while engine.ticks == ticks:  # trading goes on
+                await trio.sleep(0.05)
+        seen["problems"] = engine.snapshot().problems
+        seen["failures"] = engine.supervisor.failures.get("health file", 0)
+
+    run_engine_and(Settings(), probe, health_file=blocker / "health.json")
+    assert any("NotADirectoryError" in p for p in seen["problems"]), seen["problems"]
+    assert seen["failures"] >= 1

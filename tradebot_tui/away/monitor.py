@@ -136,7 +136,6 @@ class Monitor:
             for k, t in self._active.items()
             if t and not k.startswith("job:") and not (k == "drift" and held)
         ]
-        shown.extend(self.reporter.problems.values())
         if self._own_supervisor:
             shown.extend(self.supervisor.problems())
         shown.extend(s.problem for s in self.services if s.problem)

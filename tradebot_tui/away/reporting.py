@@ -61,20 +61,13 @@ class Reporter:
         self._fds = fds
         self.endpoint: MetricsEndpoint | None = None
         self.health_file: Path | None = None  # where `tradebot-tui status` reads
-        self.problems: dict[str, str] = {}  # the endpoint's or the health file's, if any
         self._placements = Placements()
         self._started = time.monotonic()
         self._last_ticks = (self._started, 0)
-        self._health_written = -HEALTH_EVERY_S
 
     @property
     def address(self) -> str:
         return self.endpoint.address if self.endpoint is not None else ""
-
-    def stop(self) -> None:
-        """Close the endpoint; the health file says the bot stopped."""
-        self.close_endpoint()
-        self.write_stopped()
 
     def close_endpoint(self) -> None:
         if self.endpoint is not None:
@@ -82,9 +75,13 @@ class Reporter:
             self.endpoint = None
 
     def write_stopped(self) -> None:
-        """The health file says the bot stopped (`status` then says "stopped")."""
+        """The health file says the bot stopped (`status` then says "stopped"); at the
+        stop nothing would retry a failed write: it is logged."""
         if self.health_file is not None:
-            self.write_health({**self.health(), "status": "stopped", "reasons": []})
+            try:
+                self.write_health({**self.health(), "status": "stopped", "reasons": []})
+            except OSError as exc:
+                log.warning("health file %s: the stop not written: %s", self.health_file, exc)
 
     def listen(self, endpoint: MetricsEndpoint) -> None:
         """Serve `endpoint`.
@@ -165,17 +162,6 @@ class Reporter:
             "away": read.away(),
         }
 
-    def report(self, late: float) -> None:
-        """Measure once: the endpoint's sample, and the health file every few seconds."""
-        if self.endpoint is None and self.health_file is None:
-            return
-        health = self.health()
-        self.sample(late, health)
-        now = time.monotonic()
-        if self.health_file is not None and now - self._health_written >= HEALTH_EVERY_S:
-            self._health_written = now
-            self.write_health(health)
-
     def sample(self, late: float, health: dict[str, Any] | None = None) -> None:
         """Hand the metrics endpoint a fresh sample (`late`: how late the loop wakes)."""
         read, trader = self._read, self._trader
@@ -234,12 +220,11 @@ class Reporter:
             )
 
     def write_health(self, report: dict[str, Any]) -> None:
+        """Write the health file.
+
+        Raises:
+            OSError: it cannot be written (a full disk, the folder gone): the health file
+                service's supervisor shows it and tries again.
+        """
         assert self.health_file is not None
-        try:
-            write_health(self.health_file, report)
-        except OSError as exc:
-            if "health" not in self.problems:
-                log.warning("health file %s cannot be written: %s", self.health_file, exc)
-            self.problems["health"] = f"health file: {exc.strerror or exc}"
-        else:
-            self.problems.pop("health", None)
+        write_health(self.health_file, report)

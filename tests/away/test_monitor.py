@@ -17,6 +17,7 @@ from tradebot_tui.core.market import replay_rules
 from tradebot_tui.core.trader import ExitReason, Trader
 from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.readings import Readings
+from tradebot_tui.engine.supervisor import Supervisor
 from tradebot_tui.engine.wording import trade_notice
 from tradebot_tui.journal.tallies import Tallies
 
@@ -67,6 +68,7 @@ class World:
             notifier=self.notifier,
             memory=lambda: self.rss,
             fds=lambda: self.fds,
+            supervisor=Supervisor(),
         )
 
     def pending(self) -> list[str]:

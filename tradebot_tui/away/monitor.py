@@ -80,7 +80,7 @@ class Monitor:
         fds: Callable[[], tuple[int, int]] = fd_use,
         journal: JournalWriter | None = None,
         health_file: Path | None = None,
-        supervisor: Supervisor | None = None,
+        supervisor: Supervisor,
     ) -> None:
         self._trader = trader
         self._stats = stats
@@ -107,10 +107,8 @@ class Monitor:
         self._held_seen: frozenset[str] = frozenset()
         self._breaker_open = False
         self.services: list[Remote] = []
-        # The engine's supervisor (its problems are the engine's), or one of its own
-        # whose problems are the monitor's alerts.
-        self._own_supervisor = supervisor is None
-        self.supervisor = supervisor or Supervisor(changed=context.changed)
+        # The engine's: what it shows is among the engine's problems (the side jobs').
+        self.supervisor = supervisor
         self._late = 0.0  # how late the last round woke (s)
         self.reporter = Reporter(
             trader,
@@ -136,8 +134,6 @@ class Monitor:
             for k, t in self._active.items()
             if t and not k.startswith("job:") and not (k == "drift" and held)
         ]
-        if self._own_supervisor:
-            shown.extend(self.supervisor.problems())
         shown.extend(s.problem for s in self.services if s.problem)
         if self._failed_order is not None:
             shown.append(self._failed_order[1])

@@ -31,7 +31,7 @@ class SideJobs:
         trader: Trader,
         recorder: TickRecorder | None,
         context: Context,
-        supervisor: Supervisor | None = None,
+        supervisor: Supervisor,
     ) -> None:
         self._supervisor = supervisor
         self._trader = trader
@@ -61,6 +61,6 @@ class SideJobs:
             self._journal_problem,
             self._recorder.problem if self._recorder is not None else "",
             log_file_problem(),
-            *(self._supervisor.problems() if self._supervisor is not None else ()),
+            *self._supervisor.problems(),
         )
         return tuple(p for p in found if p)

@@ -18,14 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import START_MS, sim_market
+from tests.helpers import START_MS, sim_engine
 from tradebot_tui.away.health import MetricsEndpoint, grade, read_health, write_health
 from tradebot_tui.away.monitor import Monitor
 from tradebot_tui.config.settings import MonitorSettings, Settings
 from tradebot_tui.core.gate import Pause
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.readings import fd_use
-from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.wiring.away import plug_away
 
 
@@ -45,25 +44,14 @@ def get(url: str, method: str = "GET") -> tuple[int, str]:
 def engine_not_started() -> tuple[Engine, Any]:
     """An engine on a short simulated market, with the away services plugged, not run:
     its health is read straight from the trader's state the test sets."""
-    settings = Settings()
-    engine = Engine(
-        settings,
-        sim_market(settings, steps=10),
-        PaperBroker(settings.exchange.fee_rate),
-        clock=lambda: START_MS,
-    )
+    engine = sim_engine(steps=10)
     return engine, plug_away(engine)
 
 
 def run_engine_and(
     settings: Settings, probe: Any, steps: int = 1_000_000, health_file: Path | None = None
 ) -> Engine:
-    engine = Engine(
-        settings,
-        sim_market(settings, steps=steps),
-        PaperBroker(settings.exchange.fee_rate),
-        clock=lambda: START_MS,
-    )
+    engine = sim_engine(settings, steps=steps)
     monitor = plug_away(engine, health_file=health_file)
 
     async def main() -> None:

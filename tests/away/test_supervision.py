@@ -304,12 +304,14 @@ def test_restarts_back_off_and_a_healthy_run_clears_the_problem(
     assert "flaky runs again" in messages
 
 
+async def forever(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """A service that runs until cancelled."""
+    task_status.started()
+    await trio.sleep_forever()
+
+
 def test_cancellation_goes_through_and_is_no_failure() -> None:
     supervisor = Supervisor()
-
-    async def forever(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        await trio.sleep_forever()
 
     async def main() -> None:
         with trio.move_on_after(0.1) as scope:
@@ -324,10 +326,6 @@ def test_cancellation_goes_through_and_is_no_failure() -> None:
 def test_two_services_of_one_name_are_refused() -> None:
     """Failures, problems and health are kept by name: two of one name would mix them."""
     supervisor = Supervisor()
-
-    async def forever(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        await trio.sleep_forever()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:

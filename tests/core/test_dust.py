@@ -30,6 +30,15 @@ def test_adding_is_exact_beyond_28_digits() -> None:
         assert dust["A"] == Dust(D(1) + TINY, D(1) + TINY)
 
 
+def ledger_with_dust_cost(cost: D) -> Ledger:
+    """A ledger of 100 USDT in which `cost` went into coins of A/USDT, no fee."""
+    ledger = Ledger("USDT", D(100))
+    ledger.reserve("b", D(10))
+    ledger.fill_entry("b", "A/USDT", cost, D(0))
+    ledger.release("b")
+    return ledger
+
+
 def test_taking_empties_the_coins_dust() -> None:
     dust = DustBin()
     dust.add("A", D(1), D(2))
@@ -37,10 +46,7 @@ def test_taking_empties_the_coins_dust() -> None:
 
 
 def test_a_sweep_sells_at_the_price_less_the_fee_and_books_the_cost() -> None:
-    ledger = Ledger("USDT", D(100))
-    ledger.reserve("b", D(10))
-    ledger.fill_entry("b", "A/USDT", D(2), D(0))
-    ledger.release("b")
+    ledger = ledger_with_dust_cost(D(2))
     dust = DustBin()
     dust.add("A/USDT", D("0.5"), D(2))
     credited = dust.sweep("A/USDT", D(5), D("0.001"), ledger)
@@ -51,10 +57,7 @@ def test_a_sweep_sells_at_the_price_less_the_fee_and_books_the_cost() -> None:
 
 
 def test_a_sweep_is_exact_beyond_28_digits() -> None:
-    ledger = Ledger("USDT", D(100))
-    ledger.reserve("b", D(10))
-    ledger.fill_entry("b", "A/USDT", D(1), D(0))
-    ledger.release("b")
+    ledger = ledger_with_dust_cost(D(1))
     dust = DustBin()
     dust.add("A/USDT", D(1), D(1))
     with localcontext(EXACT):

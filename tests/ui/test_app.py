@@ -211,17 +211,8 @@ def test_every_sorted_column_title_is_shown_whole_with_its_arrow() -> None:
 
 
 def test_positions_before_any_closed_trade_say_so() -> None:
-    from tests.helpers import START_MS, sim_market
-    from tradebot_tui.engine import Engine
-    from tradebot_tui.exchange.paper import PaperBroker
+    from tests.helpers import sim_engine
     from tradebot_tui.ui.screens.positions import summary_text
 
-    settings = Settings()
-    engine = Engine(
-        settings,
-        sim_market(settings, steps=10),
-        PaperBroker(settings.exchange.fee_rate),
-        clock=lambda: START_MS,
-    )
-    text = summary_text(engine.snapshot())
+    text = summary_text(sim_engine(steps=10).snapshot())
     assert text == ("Open [b]0/5[/] · invested 0.00 USDT · unrealized +0.00 · no closed trade yet")

@@ -184,16 +184,18 @@ def test_an_exception_in_each_side_service_is_caught_shown_restarted_and_trading
                                     injected.append("log file")
                                 raise InjectedFault("injected into the log file")
 
-                        file_handler.stream = Broken()
                         handle_error = file_handler.handleError
 
                         def noted(record: logging.LogRecord) -> None:
                             handle_error(record)
                             log_problems.append(file_handler.problem)
 
+                        # Noted first: the writing thread may meet the broken stream at once.
                         file_handler.handleError = noted  # type: ignore[method-assign]
+                        file_handler.stream = Broken()
                         logging.getLogger("tradebot.test").info("a line into the broken file")
                         await until(lambda: len(injected) == len(faults) + 1, 30, lambda: injected)
+                        await until(lambda: log_problems, 30, lambda: log_problems)
                         # Each failure is shown while it lasts.
                         shown: set[str] = set()
 

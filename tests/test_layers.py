@@ -7,6 +7,7 @@ folders below it. Names may change; the direction may not.
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import subprocess
 import sys
@@ -321,6 +322,26 @@ def test_the_default_path_never_imports_ccxt() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_first_frame_needs_neither_trio_nor_the_engine() -> None:
+    """What `tradebot-tui` imports before its first frame (the command line, the settings,
+    the checks, the assembly of a paper run, the app): the engine, trio and outcome come
+    after it. Every name the engine exports is still found where it says."""
+    code = (
+        "import sys, tradebot_tui.cli, tradebot_tui.cli.run, tradebot_tui.ui.app, "
+        "tradebot_tui.wiring.bot, tradebot_tui.wiring.checks, tradebot_tui.engine.logs, "
+        "tradebot_tui.config.instance_lock; "
+        "print(sorted(m for m in ('trio', 'outcome', 'tradebot_tui.engine.engine') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    import tradebot_tui.engine as engine
+
+    assert sorted(engine._HOMES) == sorted(engine.__all__)
+    for name, home in engine._HOMES.items():
+        assert getattr(engine, name) is vars(importlib.import_module(home))[name]
 
 
 def modules_in(*folders: str) -> list[Path]:

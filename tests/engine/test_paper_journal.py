@@ -24,8 +24,8 @@ from tradebot_tui.core.gate import CoinHold
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.engine.commands import PauseEntries, ToggleSymbol
 from tradebot_tui.engine.engine import Engine
-from tradebot_tui.engine.recovery import LAST_PRICES
 from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.journal.schema import LAST_PRICES
 from tradebot_tui.journal.store import Journal
 
 STEPS = 900

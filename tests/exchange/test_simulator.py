@@ -144,3 +144,36 @@ def test_a_restart_moves_no_price_more_than_a_tick_would() -> None:
     normal = moves[int(len(moves) * 0.999)]  # a large ordinary step (shocks aside)
     jumps = {s: abs(after[s] / before[s] - 1) for s in after}
     assert max(jumps.values()) <= max(normal, 0.002), jumps
+
+
+def last_prices(ticks: list[Tick]) -> dict[str, float]:
+    return {t.symbol: t.price for t in ticks}  # the last of each symbol wins
+
+
+def test_the_opening_prices_are_where_the_warm_up_ends_and_drawing_them_moves_nothing() -> None:
+    """What the app's first frame shows is what the engine then receives: the same market
+    drawn without asking first gives the same history and the same live steps."""
+    asked = SimulatedMarket(seed=8, start_ms=START)
+    opening = asked.opening_prices()
+    assert opening == asked.opening_prices()  # asking twice draws once
+    history = asked.history(START)
+    assert opening == last_prices(history) and len(opening) == len(PAIRS)
+    assert all(START - asked.warmup_ms <= t.ts_ms < START for t in history)
+    plain = SimulatedMarket(seed=8, start_ms=START)
+    assert plain.history(START) == history
+    assert plain.step(START) == asked.step(START)
+    later = START + 60_000  # the history asked again, for another start: the same prices
+    assert [t.price for t in asked.history(later)] == [t.price for t in history]
+
+
+def test_a_resumed_market_opens_at_the_prices_it_kept() -> None:
+    kept = {"BTC/USDT": 81_234.56, "ETH/USDT": 2_345.67}
+    market = SimulatedMarket(("BTC/USDT", "ETH/USDT"), seed=8, start_ms=START)
+    market.resume_from(kept)
+    assert market.opening_prices() == kept  # known without drawing the history
+    assert last_prices(market.history(START)) == kept
+    partly = SimulatedMarket(("BTC/USDT", "ETH/USDT"), seed=8, start_ms=START)
+    partly.resume_from({"BTC/USDT": 81_234.56})
+    opening = partly.opening_prices()  # one coin not kept: the history is drawn
+    assert opening["BTC/USDT"] == 81_234.56
+    assert opening == last_prices(partly.history(START))

@@ -713,3 +713,41 @@ async def test_history_before_any_trade_says_where_trades_will_show() -> None:
         empty = str(app.screen.query_one("#history-empty").render())
         assert "Closed trades appear here" in empty and "tradebot-tui trades exports" in empty
         assert not app.screen.query_one("#history-trades").display
+
+
+async def test_the_first_frame_shows_the_opening_prices_and_the_engine_comes_after_it() -> None:
+    """The app draws the prices the simulated market opens at before it builds the engine
+    (trio and the engine are the larger part of a start); the engine's first snapshot
+    then takes their place."""
+    from tests.helpers import sim_engine
+    from tradebot_tui.core.display import fmt_price
+    from tradebot_tui.exchange.paper import PaperBroker
+    from tradebot_tui.exchange.simulator import SimulatedMarket
+    from tradebot_tui.wiring.bot import Bot
+
+    settings = Settings()
+    market = SimulatedMarket(seed=settings.market.seed)
+    market.resume_from({"BTC/USDT": 81_234.5, "ETH/USDT": 2_345.67})
+    bot = Bot(settings, LOCATIONS, market, PaperBroker(D("0.001")), live=False, new_journal=False)
+    preview = bot.preview()
+    assert len(preview) == len(market.pairs) and all(r.last is not None for r in preview)
+    assert {r.symbol: r.last for r in preview}.items() >= {"BTC/USDT": 81_234.5}.items()
+    seen: dict[str, str] = {}
+
+    def factory(**kwargs: object) -> object:
+        screen = app.screen
+        assert isinstance(screen, WatchlistScreen)
+        table = screen.query_one(WatchTable)
+        seen["rows"] = "\n".join(table.render_line(y).text for y in range(1, 8))
+        seen["summary"] = str(screen.query_one("#watch-summary").render())
+        return sim_engine(settings, steps=30, **kwargs)
+
+    app = TradebotApp(settings, LOCATIONS, factory, preview=preview)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.snapshot is not None and app.snapshot.ticks > 0, 30)
+        await pilot.pause()
+        assert "BTC/USDT" in seen["rows"] and fmt_price(81_234.5, 2) in seen["rows"]
+        assert "warming up" in seen["rows"]
+        assert "Starting the engine" in seen["summary"]
+        summary = str(app.screen.query_one("#watch-summary").render())
+        assert "Starting the engine" not in summary and "ticks from the" in summary

@@ -23,7 +23,7 @@ from tradebot_tui.config.store import load_settings
 from tradebot_tui.core.errors import TradebotError
 
 if TYPE_CHECKING:
-    from tradebot_tui.engine import Engine
+    from tradebot_tui.engine import Engine, WatchRow
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +91,13 @@ def run_bot(args: argparse.Namespace, settings: Settings, locations: Locations) 
     with InstanceLock(locations.data_dir):
         bot.open_paper_journal()
         return run_engine(
-            settings, locations, bot.engine, keys_note, headless=args.headless, live=live
+            settings,
+            locations,
+            bot.engine,
+            keys_note,
+            headless=args.headless,
+            live=live,
+            preview=() if args.headless else bot.preview(),
         )
 
 
@@ -129,11 +135,13 @@ def run_engine(
     headless: bool = False,
     live: bool = False,
     replay: bool = False,
+    preview: tuple[WatchRow, ...] = (),
 ) -> int:
     """Run an engine headless or in the app, logging to the log dir (and stdout, headless).
 
     Args:
         make_engine: Builds the engine; takes `publish` and `log_ring` keywords.
+        preview: Watchlist rows the app shows until the engine's first snapshot.
     """
     from tradebot_tui.engine.logs import LoggingSetup
 
@@ -142,7 +150,9 @@ def run_engine(
         logging_setup.start(locations.log_dir, stdout=headless)
         if headless:
             return run_headless(make_engine())
-        return run_app(settings, locations, make_engine, keys_note, live=live, replay=replay)
+        return run_app(
+            settings, locations, make_engine, keys_note, live=live, replay=replay, preview=preview
+        )
     finally:
         logging_setup.stop()
 
@@ -167,6 +177,7 @@ def run_app(
     *,
     live: bool = False,
     replay: bool = False,
+    preview: tuple[WatchRow, ...] = (),
 ) -> int:
     from tradebot_tui.ui.app import TradebotApp
 
@@ -177,6 +188,7 @@ def run_app(
         credentials_note=keys_note,
         live=live,
         replay=replay,
+        preview=preview,
     )
     app.run()
     if app.left_open:  # said where the trader reads it, after the screen is restored

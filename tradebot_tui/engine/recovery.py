@@ -30,7 +30,7 @@ from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.exchange.base import ExchangeBroker
 from tradebot_tui.exchange.reports import Balance, ExchangeOrder
-from tradebot_tui.journal.schema import EXIT_ASKED
+from tradebot_tui.journal.schema import EXIT_ASKED, LAST_PRICES
 from tradebot_tui.journal.store import Journal, JournaledOrder, JournalError
 from tradebot_tui.journal.writer import JournalWriter
 
@@ -39,7 +39,6 @@ log = logging.getLogger("tradebot.engine")
 
 # Journal meta keys of state kept across restarts.
 PAUSES = "pauses"
-LAST_PRICES = "last_prices"
 
 
 async def save_last_prices(writer: JournalWriter, trader: Trader) -> None:

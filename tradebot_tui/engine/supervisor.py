@@ -40,7 +40,7 @@ def cause_chain(exc: BaseException, limit: int = 3) -> str:
 
 
 def _chain(exc: BaseException, limit: int) -> str:
-    parts = []
+    parts: list[str] = []
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and len(parts) < limit and id(current) not in seen:

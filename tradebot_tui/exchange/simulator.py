@@ -20,12 +20,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-
-import trio
+from typing import TYPE_CHECKING
 
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.exchange.base import SideLoop, TickBatch
+
+if TYPE_CHECKING:
+    import trio
 
 YEAR_S = 365 * 86400
 HISTORY_POINTS = 240
@@ -220,6 +222,8 @@ class SimulatedMarket:
         self._walks = [_Walk(p, seed) for p in self.pairs]
         self._markets: dict[str, MarketRules] | None = None
         self._resume: dict[str, float] = {}
+        # The warm-up history as (ms before the start, symbol, price), drawn once.
+        self._warmup: list[tuple[int, str, float]] | None = None
 
     def resume_from(self, prices: dict[str, float]) -> None:
         """Go on from these last prices (a paper run restarted) instead of the pairs' levels.
@@ -244,13 +248,33 @@ class SimulatedMarket:
 
     def history(self, start_ms: int) -> list[Tick]:
         """Warm-up ticks from `start_ms - warmup_ms` up to (not including) `start_ms`."""
+        return [Tick(start_ms - back, symbol, price) for back, symbol, price in self._drawn()]
+
+    def opening_prices(self) -> dict[str, float]:
+        """Each pair's price where its live run starts: the end of its warm-up history.
+
+        Known before the market runs, so the app can show prices in its first frame while
+        the engine is still starting.
+        """
+        if self._warmup is None and len(self._resume) == len(self._walks):
+            # A resumed market's history ends at the prices it kept: no need to draw it.
+            return dict(self._resume)
+        return {symbol: price for _back, symbol, price in self._drawn()}  # the last wins
+
+    def _drawn(self) -> list[tuple[int, str, float]]:
+        if self._warmup is None:
+            self._warmup = [(-tick.ts_ms, tick.symbol, tick.price) for tick in self._draw_history()]
+        return self._warmup
+
+    def _draw_history(self) -> list[Tick]:
+        """The warm-up history, ending at 0 ms (drawn once: it moves the walks)."""
         ticks: list[Tick] = []
         if self.warmup_ms <= 0:
             return ticks
         step_ms = max(self.interval_ms, self.warmup_ms // HISTORY_POINTS)
         dt = step_ms / 1000
-        ts = start_ms - self.warmup_ms
-        while ts < start_ms:
+        ts = -self.warmup_ms
+        while ts < 0:
             for walk in self._walks:
                 price = walk.step(dt, shocks=False)
                 if price is not None:
@@ -292,13 +316,16 @@ class SimulatedMarket:
         self,
         send: trio.MemorySendChannel[TickBatch],
         *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        task_status: trio.TaskStatus[None] | None = None,
     ) -> None:
+        import trio  # here, not at the top: the app's first frame needs none of it
+
         interval = self.interval_ms
         start = self.start_ms
         if start is None:
             start = int(time.time() * 1000) // interval * interval
-        task_status.started()
+        if task_status is not None:
+            task_status.started()
         await send.send(TickBatch(self.history(start), warmup=True))
         origin = trio.current_time()
         step = 0

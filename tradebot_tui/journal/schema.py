@@ -168,6 +168,8 @@ def event(kind: str, detail: str, symbol: str | None = None) -> Op:
 
 
 EXIT_ASKED = "exit asked"
+# Meta key: where every price was (a restarted simulated market goes on from there).
+LAST_PRICES = "last_prices"
 
 
 def exit_asked(cid: str, symbol: str, reason: str) -> Op:

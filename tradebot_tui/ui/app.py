@@ -8,9 +8,8 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from importlib import import_module
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import outcome
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
@@ -29,10 +28,8 @@ from tradebot_tui.engine import (
     LIVE_SECTIONS,
     ApplySettings,
     Command,
-    Engine,
     EngineSnapshot,
     Focus,
-    GuestRun,
     LogRing,
     ReplayAction,
     ReplayControl,
@@ -44,9 +41,14 @@ from tradebot_tui.ui.screens.watchlist import WatchlistScreen
 from tradebot_tui.ui.themes import load_themes, shipped_theme_files
 from tradebot_tui.ui.toasts import Toasts
 
+if TYPE_CHECKING:
+    import outcome
+
+    from tradebot_tui.engine import Engine, GuestRun, WatchRow
+
 # Builds the engine the app runs; called with the keywords `publish` and `log_ring`
 # (a functools.partial of Engine fits).
-EngineFactory = Callable[..., Engine]
+EngineFactory = Callable[..., "Engine"]
 FALLBACK_THEME = "midnight"
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 # The screens not needed for the first frame are imported this long after it.
@@ -138,8 +140,17 @@ class TradebotApp(App[None]):
         credentials_note: str = "",
         live: bool = False,
         replay: bool = False,
+        preview: tuple[WatchRow, ...] = (),
     ) -> None:
+        """The desk for a run of the bot.
+
+        Args:
+            engine_factory: Builds the engine, once the first frame is drawn.
+            preview: Watchlist rows shown until the engine's first snapshot (the prices
+                the simulated market opens at).
+        """
         super().__init__()
+        self.preview = preview
         self.live = live
         self.replaying = replay
         self.settings = settings
@@ -193,7 +204,9 @@ class TradebotApp(App[None]):
                 ConfirmLiveScreen(self.settings, self.credentials_note), self._live_answer
             )
             return
-        self._start_engine()
+        # The first frame is drawn (with the preview's prices) before the engine is
+        # imported and built: they are the larger part of a start.
+        self.call_after_refresh(self._start_engine)
 
     def _live_answer(self, confirmed: bool | None) -> None:
         if confirmed:
@@ -202,6 +215,10 @@ class TradebotApp(App[None]):
             self.exit(return_code=2, message="live trading not confirmed; nothing was sent")
 
     def _start_engine(self) -> None:
+        if self._quitting or self.return_code is not None:
+            return  # left before the engine came
+        from tradebot_tui.engine import GuestRun
+
         try:
             engine = self._engine_factory(publish=self._publish, log_ring=self.log_ring)
         except TradebotError as exc:  # the journal cannot be opened: say so, exit 2
@@ -328,6 +345,8 @@ class TradebotApp(App[None]):
     def _engine_done(self, result: outcome.Outcome[None]) -> None:
         if self.return_code is not None:
             return  # the app is already on its way out (quit, or an error in the UI)
+        import outcome  # loaded with trio by then
+
         if isinstance(result, outcome.Error) and not isinstance(
             result.error, asyncio.CancelledError
         ):

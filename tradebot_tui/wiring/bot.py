@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tradebot_tui.away.health import HEALTH_FILE
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
-from tradebot_tui.engine import Engine
-from tradebot_tui.engine.recovery import LAST_PRICES
+from tradebot_tui.core.book import Status
+from tradebot_tui.core.display import price_decimals
 from tradebot_tui.exchange.base import Broker, MarketDataSource
 from tradebot_tui.exchange.paper import PaperBroker
 from tradebot_tui.exchange.simulator import SimulatedMarket
+from tradebot_tui.journal.schema import LAST_PRICES
 from tradebot_tui.journal.store import Journal
-from tradebot_tui.wiring.away import make_notifier, make_remote, plug_away
 from tradebot_tui.wiring.journals import open_journal
 from tradebot_tui.wiring.sources import exchange_feed, simulated_market
+
+if TYPE_CHECKING:
+    from tradebot_tui.engine import Engine, WatchRow
 
 
 @dataclass(slots=True)
@@ -47,7 +49,30 @@ class Bot:
         if prices and isinstance(self.source, SimulatedMarket):
             self.source.resume_from(json.loads(prices))  # the market goes on where it was
 
+    def preview(self) -> tuple[WatchRow, ...]:
+        """The prices the simulated market opens at, one row per pair (nothing else known
+        yet), for the app's first frame; empty for an exchange, whose prices come with
+        its answers."""
+        if not isinstance(self.source, SimulatedMarket):
+            return ()
+        from tradebot_tui.engine import WatchRow
+
+        markets = self.source.markets()
+        opening = self.source.opening_prices()
+        rows = []
+        for symbol, rules in markets.items():
+            price = opening.get(symbol)
+            decimals = price_decimals(rules, price)
+            rows.append(WatchRow(symbol, price, None, None, None, Status.WARMING_UP, 0, decimals))
+        return tuple(rows)
+
     def engine(self, **kwargs: Any) -> Engine:
+        """The engine and its services off the trading path (imported here, after the
+        app's first frame: trio and the engine are the larger part of a start)."""
+        from tradebot_tui.away.health import HEALTH_FILE
+        from tradebot_tui.engine import Engine
+        from tradebot_tui.wiring.away import make_notifier, make_remote, plug_away
+
         settings, locations = self.settings, self.locations
         journal = self.paper_journal
         if self.live:  # opened only now, so that a run not confirmed leaves nothing behind

@@ -59,7 +59,15 @@ class WatchlistScreen(TradebotScreen):
         yield WatchTable(id="watch-table")
 
     def on_mount(self) -> None:
-        self.query_one(WatchTable).focus()
+        table = self.query_one(WatchTable)
+        table.focus()
+        app = self.tb_app
+        if app.snapshot is None and app.preview:  # the engine is starting: its prices
+            table.update_rows(app.preview, app.settings.strategy.trigger_pct)
+            self.query_one("#watch-summary", TextLine).set_text(
+                f"[$secondary]Starting the engine · {len(app.preview)} symbols at the "
+                "prices the simulated market opens at[/]"
+            )
 
     def show_body(self, snap: EngineSnapshot) -> None:
         self.query_one(WatchTable).update_rows(snap.watch, snap.trigger_pct)

@@ -180,3 +180,38 @@ def test_replay_in_the_app_refuses_bad_options_before_starting(
 ) -> None:
     assert main(["replay", "--tui", str(data), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_pairs_read_the_downloaded_files_and_timerange_is_the_period(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--pairs` finds `download`'s file in the data dir; `--timerange 19700101-19700102`
+    is the same period as `--from 1970-01-01 --to 1970-01-01` (the end day excluded)."""
+    from tradebot_tui.config.locations import locate
+    from tradebot_tui.data.history import Candles, write_history
+
+    candles = Candles()
+    for m in range(2 * 1440):  # two days of the saw tooth as 1m candles
+        step = m % 10
+        price = 100.0 if step < 5 else (97.0 if step < 8 else 101.0)
+        candles.append(m * 60_000, price, price, price, price, 1.0)
+    path = locate().history_dir / "binance" / "BTC_USDT-1m.feather"
+    write_history(path, candles)
+    by_pair, by_file = tmp_path / "pair.csv", tmp_path / "file.csv"
+    common = ["--config", str(config)]
+    pair_args = ["--pairs", "BTC/USDT", "--timerange", "19700101-19700102"]
+    assert main(["replay", *pair_args, *common, "--trades-out", str(by_pair)]) == 0
+    report = capsys.readouterr().out
+    file_args = [str(path), "--from", "1970-01-01", "--to", "1970-01-01"]
+    assert main(["replay", *file_args, *common, "--trades-out", str(by_file)]) == 0
+    assert by_pair.read_bytes() == by_file.read_bytes()
+    assert len(by_pair.read_text().splitlines()) > 50
+    assert "period        1970-01-01 00:00:00 to 1970-01-01 23:59:59 UTC" in report
+    assert main(["replay", "--pairs", "ETH/USDT", *common]) == 2
+    err = capsys.readouterr().err
+    assert "no 1m candles of ETH/USDT in" in err
+    assert "tradebot-tui download --pairs ETH/USDT --timeframe 1m fetches them" in err
+    assert main(["replay", *pair_args, "--from", "1970-01-01"]) == 2
+    assert "one way of giving the period" in capsys.readouterr().err
+    assert main(["replay"]) == 2
+    assert "give the data files, or --pairs" in capsys.readouterr().err

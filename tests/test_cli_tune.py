@@ -150,6 +150,8 @@ def test_trials_are_exact_and_apply_then_replay_gives_the_out_of_sample_trades(
         (["--oos", "90"], "data too short for the split: the in-sample part"),
         (["--trials", "0"], "--trials 0: must be at least 1"),
         (["--ray", "127.0.0.1:9"], "--ray 127.0.0.1:9: no Ray cluster answers there"),
+        (["--pairs", "ETH/USDT"], "no 1m candles of ETH/USDT in"),
+        (["--pairs", "ETHUSDT"], "--pairs: 'ETHUSDT' is not a pair like BTC/USDT"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_with_no_study(

@@ -73,7 +73,7 @@ def test_every_page_is_checked_and_the_readme_links_each() -> None:
 # -- the month in Binance Vision's format ------------------------------------------------------
 
 
-def kline_month() -> bytes:
+def kline_month(symbol: str = "BTCUSDT", scale: float = 1.0) -> bytes:
     """A zip as Binance Vision serves it: one headerless 12-column CSV of 1m klines.
 
     Synthetic (tests never read ../shared): a slow wave with a sharp 4 % dip and rebound
@@ -84,7 +84,7 @@ def kline_month() -> bytes:
     for m in range(30 * 24 * 60):
         phase = m % 180
         dip = 1 - 0.04 * math.sin(math.pi * (phase - 120) / 40) if 120 <= phase < 160 else 1
-        close = price * dip * (1 + 0.01 * math.sin(m / 700))
+        close = price * scale * dip * (1 + 0.01 * math.sin(m / 700))
         high, low = close * 1.0005, close * 0.9995
         t = START_MS + m * 60_000
         rows.append(
@@ -93,20 +93,23 @@ def kline_month() -> bytes:
         )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(f"{MONTH}.csv", "\n".join(rows) + "\n")
+        z.writestr(f"{symbol}-1m-2022-11.csv", "\n".join(rows) + "\n")
     return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
 def vision(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Binance Vision on loopback: the month and its `.CHECKSUM`, at Binance's paths."""
+    """Binance Vision on loopback: the month of two pairs and their `.CHECKSUM`s, at
+    Binance's paths (every other archive is a 404)."""
     root = tmp_path_factory.mktemp("vision")
-    folder = root / "data/spot/monthly/klines/BTCUSDT/1m"
-    folder.mkdir(parents=True)
-    data = kline_month()
-    (folder / f"{MONTH}.zip").write_bytes(data)
-    digest = hashlib.sha256(data).hexdigest()
-    (folder / f"{MONTH}.zip.CHECKSUM").write_text(f"{digest}  {MONTH}.zip\n")
+    for symbol, scale in (("BTCUSDT", 1.0), ("ETHUSDT", 0.06)):
+        folder = root / f"data/spot/monthly/klines/{symbol}/1m"
+        folder.mkdir(parents=True)
+        data = kline_month(symbol, scale)
+        name = f"{symbol}-1m-2022-11.zip"
+        (folder / name).write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        (folder / f"{name}.CHECKSUM").write_text(f"{digest}  {name}\n")
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: object, **kwargs: object) -> None:
@@ -146,6 +149,7 @@ class Session:
         ):
             env[var] = str(home / sub)
         env.update(HOME=str(home), TERM="xterm-256color", COLORTERM="truecolor")
+        env["TRADEBOT_VISION_URL"] = vision  # `download` fetches from the loopback archive
         self.env = env
         self.log: list[str] = []
 
@@ -192,7 +196,7 @@ class Session:
 
     def tradebot(self, args: list[str]) -> None:
         script = str(BIN / "tradebot-tui")
-        commands = {"locate", "status", "trades", "config", "replay", "tune"}
+        commands = {"locate", "status", "trades", "config", "download", "replay", "tune"}
         if "--headless" in args:
             self.until_up([script, *args], "engine started")
         elif "--tui" in args or not commands & set(args):

@@ -18,13 +18,13 @@ import threading
 from collections.abc import Sequence
 
 from tradebot_tui import __version__
-from tradebot_tui.cli import config, locate, replay, run, status, trades, tune
+from tradebot_tui.cli import config, download, locate, replay, run, status, trades, tune
 from tradebot_tui.cli.common import EXIT_USAGE, PROG
 from tradebot_tui.config.locations import CONFIG_ENV
 from tradebot_tui.config.locations import locate as find_locations
 from tradebot_tui.core.errors import TradebotError
 
-COMMANDS = (locate, status, trades, config, replay, tune)
+COMMANDS = (locate, status, trades, config, download, replay, tune)
 
 
 def build_parser() -> argparse.ArgumentParser:

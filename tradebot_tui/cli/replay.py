@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tradebot_tui.cli import history_args
 from tradebot_tui.cli.common import (
     EXIT_OK,
     UsageError,
@@ -27,7 +28,8 @@ def add_parser(commands: Any) -> None:
         "files are merged in time order. Dates are UTC: 2026-03-25, 2026-03-25T14:30 or "
         "epoch milliseconds; a --to date without a time includes that whole day.",
     )
-    replay.add_argument("paths", nargs="+", metavar="PATH", help="data files to replay")
+    replay.add_argument("paths", nargs="*", metavar="PATH", help="data files to replay")
+    history_args.add_arguments(replay, timerange=True)
     replay.add_argument(
         "--config", metavar="FILE", default=argparse.SUPPRESS, help="config file to use"
     )
@@ -61,8 +63,12 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
     from tradebot_tui.replay.runner import report_lines, run_replay
 
     settings = load_settings(locations.config_file, required=locations.config_explicit)
+    paths = history_args.data_paths(args, locations)
     from_ms = None if args.from_date is None else parse_date(args.from_date, "--from")
     to_ms = None if args.to_date is None else parse_date(args.to_date, "--to", end=True)
+    timerange = history_args.timerange_ms(args)
+    if timerange is not None:
+        from_ms, to_ms = timerange
     if from_ms is not None and to_ms is not None and to_ms < from_ms:
         raise UsageError(f"--to {args.to_date} is before --from {args.from_date}")
     trades_out = Path(args.trades_out) if args.trades_out else None
@@ -74,11 +80,11 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
         if not 0 < args.speed <= 1_000_000:
             raise UsageError(f"--speed {args.speed:g}: must be above 0 and at most 1000000")
         return replay_tui(
-            args, settings, locations, [read_file(Path(p)) for p in args.paths], from_ms, to_ms
+            args, settings, locations, paths, [read_file(p) for p in paths], from_ms, to_ms
         )
     # Feather candle files are streamed (a chunk at a time: memory flat whatever the
     # span); any other input is read whole.
-    series: list[Any] = [open_candle_stream(Path(p)) or read_file(Path(p)) for p in args.paths]
+    series: list[Any] = [open_candle_stream(p) or read_file(p) for p in paths]
     result = run_replay(
         series,
         settings.strategy_params(),
@@ -89,8 +95,9 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
     )
     if result.ticks == 0:
         raise UsageError(
-            f"no ticks to trade between {args.from_date or 'the start'} and "
-            f"{args.to_date or 'the end'}; the data covers {span_text(series_span(series))}"
+            f"no ticks to trade between {args.from_date or args.timerange or 'the start'} "
+            f"and {args.to_date or 'the end'}; the data covers "
+            f"{span_text(series_span(series))}"
         )
     for line in settings_lines(locations, settings) + report_lines(result, settings.budget.quote):
         print(line)
@@ -107,6 +114,7 @@ def replay_tui(
     args: argparse.Namespace,
     settings: Settings,
     locations: Locations,
+    paths: list[Path],
     series: list[Any],
     from_ms: int | None,
     to_ms: int | None,
@@ -126,6 +134,6 @@ def replay_tui(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     make_engine = replay_engine(settings, source)
-    files = ", ".join(Path(p).name for p in args.paths)
+    files = ", ".join(p.name for p in paths)
     keys_note = f"replaying {files} with paper fills; API keys are not used"
     return run_engine(settings, locations, make_engine, keys_note, replay=True)

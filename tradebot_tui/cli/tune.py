@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tradebot_tui.cli import history_args
 from tradebot_tui.cli.common import settings_lines
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.store import load_settings, save_settings
@@ -36,6 +37,7 @@ def add_parser(commands: Any) -> None:
         "`tune apply TRIAL` writes a trial's settings to the config file.",
     )
     tune.add_argument("paths", nargs="*", metavar="DATA", help="data files (as for replay)")
+    history_args.add_arguments(tune, timerange=False)
     tune.add_argument("--trials", type=int, default=100, metavar="N", help="trials to run")
     tune.add_argument(
         "--param",
@@ -112,13 +114,16 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
         raise TuneError(f"--batch {args.batch}: must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise TuneError(f"--workers {args.workers}: must be at least 1")
-    if args.resume and (args.paths or args.param or args.space):
+    if args.resume and (args.paths or args.pairs or args.param or args.space):
         raise TuneError(
-            "--resume goes on with the study's own data and space; drop the DATA, --param "
-            "and --space arguments"
+            "--resume goes on with the study's own data and space; drop the DATA, --pairs, "
+            "--param and --space arguments"
         )
-    if not args.resume and not args.paths:
-        raise TuneError("give the data files to tune on (as for replay), or --resume")
+    if not args.resume and not args.paths and not args.pairs:
+        raise TuneError(
+            "give the data files to tune on (as for replay), --pairs to read downloaded "
+            "ones, or --resume"
+        )
     storage = tune.open_storage(locations.data_dir)
     with tune.study_lock(locations.data_dir, args.study):
         if args.resume:
@@ -179,11 +184,12 @@ def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> t
     objective = check_objective(args.objective)
     if args.min_trades < 0:
         raise TuneError(f"--min-trades {args.min_trades}: must be 0 or more")
-    for p in args.paths:
-        if not Path(p).is_file():
+    files = history_args.data_paths(args, locations)
+    for p in files:
+        if not p.is_file():
             raise TuneError(f"{p}: no such data file")
     tune.check_name_free(storage, args.study)  # before the data is read
-    paths = tuple(str(Path(p).resolve()) for p in args.paths)
+    paths = tuple(str(p.resolve()) for p in files)
     data = tune_workers.load_data(paths)
     check_quote(data.series, settings.budget.quote)
     windows = [settings.strategy.window_s] + [

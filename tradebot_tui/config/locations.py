@@ -35,6 +35,12 @@ class Locations:
         return self.journals_dir / f"{mode}-{profile}.db"
 
     @property
+    def history_dir(self) -> Path:
+        """Downloaded candles, one folder per exchange in freqtrade's layout
+        (`history/binance/BTC_USDT-1m.feather`)."""
+        return self.data_dir / "history"
+
+    @property
     def legacy_journal(self) -> Path:
         """Where versions before per-mode journals kept the live journal."""
         return self.data_dir / "state.db"
@@ -57,6 +63,7 @@ class Locations:
             ("data", self.data_dir),
             ("journals", self.journals_dir),
             ("recordings", self.recordings_dir),
+            ("history", self.history_dir),
             ("logs", self.log_dir),
         ]
 

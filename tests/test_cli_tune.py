@@ -283,3 +283,43 @@ def test_replay_says_which_config_and_settings_it_used(
         "settings      strategy.trigger_pct = 3.0 (default 2.0), "
         "exits.stop_loss_pct = 5.0 (default 3.0)"
     )
+
+
+def test_a_timerange_study_splits_that_range_and_its_trials_equal_replay_of_it(
+    tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Eight days of data, a study of the middle six (20250102-20250108): the split lies
+    inside that range and each part's trades are `replay --from/--to` of it."""
+    global DAYS
+    saved, DAYS = DAYS, 8
+    try:
+        data = [str(p) for p in write_klines(tmp_path / "data", coins=2)]
+    finally:
+        DAYS = saved
+    argv = [*data, "--timerange", "20250102-20250108", "--trials", "4", "--workers", "1"]
+    assert tune(*argv, "--min-trades", "0") == 0
+    capsys.readouterr()
+    import optuna
+
+    study = optuna.load_study(study_name="default", storage=open_storage(data_dir(isolated_home)))
+    setup = Setup.from_json(study.user_attrs["setup"])
+    start, end = 1_735_776_000_000, 1_736_294_400_000  # 2025-01-02 and 2025-01-08
+    assert setup.split.start == start and setup.split.end == end - 1
+    assert start < setup.split.cut < end
+    best = study.best_trial
+    config = tmp_path / "tuned.toml"
+    assert main(["--config", str(config), "tune", "apply", str(best.number)]) == 0
+    parts = {
+        "in": [str(start), str(setup.split.cut - 1)],
+        "out": [str(setup.split.cut), str(end - 1)],
+    }
+    counts = {}
+    for part, (first, last) in parts.items():
+        out = tmp_path / f"{part}.csv"
+        replay = ["replay", *data, "--from", first, "--to", last, "--trades-out", str(out)]
+        assert main(["--config", str(config), *replay]) == 0
+        counts[part] = len(out.read_text().splitlines()) - 1
+        assert best.user_attrs["scores"][part]["trades"] == counts[part], part
+    assert counts["in"] > 0 and counts["out"] > 0
+    assert tune(*data, "--study", "far", "--timerange", "20260101-") == 2
+    assert "nothing of it is in that range" in capsys.readouterr().err

@@ -37,7 +37,7 @@ def add_parser(commands: Any) -> None:
         "`tune apply TRIAL` writes a trial's settings to the config file.",
     )
     tune.add_argument("paths", nargs="*", metavar="DATA", help="data files (as for replay)")
-    history_args.add_arguments(tune, timerange=False)
+    history_args.add_arguments(tune, timerange=True)
     tune.add_argument("--trials", type=int, default=100, metavar="N", help="trials to run")
     tune.add_argument(
         "--param",
@@ -195,7 +195,7 @@ def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> t
     windows = [settings.strategy.window_s] + [
         int(k.high) for k in knobs if k.key == "strategy.window_s"
     ]
-    split = make_split(data.span, args.oos, max(windows))
+    split = make_split(within_timerange(args, data.span), args.oos, max(windows))
     setup = tune_workers.Setup(
         paths=paths,
         knobs=tuple(knobs),
@@ -209,6 +209,28 @@ def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> t
         config=str(locations.config_file.resolve()) if locations.config_file.exists() else "",
     )
     return setup, data
+
+
+def within_timerange(
+    args: argparse.Namespace, span: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """The data's span, or the part of it `--timerange` asks for (its split's bounds)."""
+    from tradebot_tui.data.history import HistoryError, parse_timerange, utc_minute
+    from tradebot_tui.tune.space import TuneError
+
+    if not args.timerange or span is None:
+        return span
+    try:
+        start, end = parse_timerange(args.timerange)
+    except HistoryError as exc:
+        raise TuneError(str(exc)) from None
+    first, last = max(span[0], start), span[1] if end is None else min(span[1], end - 1)
+    if first >= last:
+        raise TuneError(
+            f"--timerange {args.timerange}: the data covers {utc_minute(span[0])} to "
+            f"{utc_minute(span[1])} UTC, nothing of it is in that range"
+        )
+    return first, last
 
 
 def make_runner(args: argparse.Namespace, setup: Any, data: Any) -> Any:

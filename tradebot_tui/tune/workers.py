@@ -109,8 +109,13 @@ def evaluate(data: TrialData, setup: Setup, number: int, params: dict[str, Any])
     strategy = settings.strategy_params()
     quote, initial = settings.budget.quote, settings.budget.initial
     split = setup.split
-    inside = data.replay(strategy, quote=quote, initial=initial, to_ms=split.cut - 1)
-    outside = data.replay(strategy, quote=quote, initial=initial, from_ms=split.cut)
+    # A study of part of the data (`tune --timerange`) starts and ends its split inside
+    # it: those bounds are then the replays' too (the hour before warms the anchors).
+    first, last = data.span or (split.start, split.end)
+    start = split.start if split.start > first else None
+    end = split.end if split.end < last else None
+    inside = data.replay(strategy, quote=quote, initial=initial, from_ms=start, to_ms=split.cut - 1)
+    outside = data.replay(strategy, quote=quote, initial=initial, from_ms=split.cut, to_ms=end)
     return Outcome(
         number,
         score(inside.trades, initial, split.start, split.cut - 1),

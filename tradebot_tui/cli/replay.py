@@ -34,6 +34,11 @@ def add_parser(commands: Any) -> None:
         "--config", metavar="FILE", default=argparse.SUPPRESS, help="config file to use"
     )
     replay.add_argument("--trades-out", metavar="FILE", help="write the closed trades as CSV")
+    replay.add_argument(
+        "--export",
+        metavar="FILE.json",
+        help="write the whole report (summary, tables, figures) as JSON",
+    )
     replay.add_argument("--from", dest="from_date", metavar="DATE", help="trade from this time on")
     replay.add_argument("--to", dest="to_date", metavar="DATE", help="trade up to this time")
     replay.add_argument(
@@ -60,6 +65,7 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
     from tradebot_tui.data.files import read_file
     from tradebot_tui.data.series import series_span, span_text
     from tradebot_tui.data.trades_csv import write_trades
+    from tradebot_tui.replay.report import report_text
     from tradebot_tui.replay.runner import report_lines, run_replay
 
     settings = load_settings(locations.config_file, required=locations.config_explicit)
@@ -99,8 +105,14 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
             f"and {args.to_date or 'the end'}; the data covers "
             f"{span_text(series_span(series))}"
         )
-    for line in settings_lines(locations, settings) + report_lines(result, settings.budget.quote):
+    quote = settings.budget.quote
+    full = full_report(result, series, settings)
+    for line in settings_lines(locations, settings) + report_lines(result, quote):
         print(line)
+    for line in report_text(full, quote):
+        print(line)
+    if args.export:
+        export(Path(args.export), result, full, settings, locations, paths)
     if trades_out is not None:
         try:
             write_trades(trades_out, result.trades)
@@ -108,6 +120,51 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
             raise UsageError(f"--trades-out {trades_out}: {exc.strerror or exc}") from None
         print(f"trades written to {trades_out}")
     return EXIT_OK
+
+
+def full_report(result: Any, series: list[Any], settings: Settings) -> Any:
+    """The tables and figures of a finished replay (see replay.report)."""
+    from tradebot_tui.replay.report import build, first_and_last_prices
+
+    first = result.first_ts_ms if result.first_ts_ms is not None else 0
+    last = result.last_ts_ms if result.last_ts_ms is not None else first
+    market = first_and_last_prices(series, first, last)
+    return build(result.trades, settings.budget.initial, first, last, market)
+
+
+def export(
+    path: Path,
+    result: Any,
+    full: Any,
+    settings: Settings,
+    locations: Locations,
+    paths: list[Path],
+) -> None:
+    """Write the report as JSON (written whole, then renamed into place)."""
+    import json
+    import os
+
+    body = {
+        "config": str(locations.config_file) if locations.config_file.exists() else None,
+        "data": [str(p) for p in paths],
+        "quote": settings.budget.quote,
+        "symbols": result.symbols,
+        "ticks": result.ticks,
+        "fees": float(result.stats.fees),
+        "still_open": [
+            {"symbol": p.symbol, "qty": str(p.qty), "entry_price": str(p.entry_price)}
+            for p in result.open_positions
+        ],
+        **full.as_dict(),
+    }
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_text(json.dumps(body, indent=2, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"--export {path}: {exc.strerror or exc}") from None
+    print(f"report written to {path}")
 
 
 def replay_tui(

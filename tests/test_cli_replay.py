@@ -172,7 +172,8 @@ def test_bad_config_and_missing_file(
     [
         (["--from", "2030-01-01"], "no ticks to replay; the data covers 1970-01-01 00:00:00"),
         (["--speed", "0"], "--speed 0: must be above 0"),
-        (["--trades-out", "t.csv"], "--trades-out is for the headless replay"),
+        (["--trades-out", "t.csv"], "--trades-out, --export and --plot are for the headless"),
+        (["--plot", "p.html"], "--trades-out, --export and --plot are for the headless"),
     ],
 )
 def test_replay_in_the_app_refuses_bad_options_before_starting(

@@ -33,6 +33,7 @@ THIRD_PARTY = {
     "prometheus_client",
     "optuna",
     "ray",
+    "plotly",
 }
 # core <- config <- {data, exchange, journal} <- engine <- away <- wiring <- cli;
 # replay beside the engine (no trio), tune on top of replay; the UI reads the engine's
@@ -48,9 +49,10 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "away": (BELOW_ENGINE | {"engine", "away"}, {"trio", "apprise", "prometheus_client"}),
     "replay": ({"core", "config", "data", "replay"}, set()),
     "tune": ({"core", "config", "data", "replay", "tune"}, {"optuna", "ray"}),
+    "plot": ({"core", "config", "data", "replay", "plot"}, {"plotly", "optuna"}),
     "wiring": (BELOW_ENGINE | {"engine", "away", "replay", "wiring"}, {"trio"}),
     "cli": (
-        BELOW_ENGINE | {"engine", "away", "replay", "tune", "wiring", "ui", "cli", ""},
+        BELOW_ENGINE | {"engine", "away", "replay", "tune", "plot", "wiring", "ui", "cli", ""},
         {"trio"},
     ),
     "ui": ({"core", "config", "engine", "tune", "ui", "assets"}, {"textual", "rich", "outcome"}),

@@ -35,6 +35,12 @@ def add_parser(commands: Any) -> None:
     )
     replay.add_argument("--trades-out", metavar="FILE", help="write the closed trades as CSV")
     replay.add_argument(
+        "--plot",
+        metavar="FILE.html",
+        help="draw equity, drawdown and each pair's price, anchor, trigger, entries and "
+        "exits in one HTML page (needs the extra: pip install -e '.[plot]')",
+    )
+    replay.add_argument(
         "--export",
         metavar="FILE.json",
         help="write the whole report (summary, tables, figures) as JSON",
@@ -81,8 +87,10 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
     if trades_out is not None and trades_out.is_dir():
         raise UsageError(f"--trades-out {trades_out} is a directory")
     if args.tui:
-        if trades_out is not None:
-            raise UsageError("--trades-out is for the headless replay; drop it or --tui")
+        if trades_out is not None or args.export or args.plot:
+            raise UsageError(
+                "--trades-out, --export and --plot are for the headless replay; drop them or --tui"
+            )
         if not 0 < args.speed <= 1_000_000:
             raise UsageError(f"--speed {args.speed:g}: must be above 0 and at most 1000000")
         return replay_tui(
@@ -113,6 +121,8 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
         print(line)
     if args.export:
         export(Path(args.export), result, full, settings, locations, paths)
+    if args.plot:
+        plot(Path(args.plot), result, series, settings, full)
     if trades_out is not None:
         try:
             write_trades(trades_out, result.trades)
@@ -165,6 +175,28 @@ def export(
         tmp.unlink(missing_ok=True)
         raise UsageError(f"--export {path}: {exc.strerror or exc}") from None
     print(f"report written to {path}")
+
+
+def plot(path: Path, result: Any, series: list[Any], settings: Settings, full: Any) -> None:
+    """The replay's HTML plot (a streamed file is read again, a chunk at a time)."""
+    from tradebot_tui.plot.html import PlotError
+    from tradebot_tui.plot.replay_plot import write_replay_plot
+
+    try:
+        write_replay_plot(
+            path,
+            series,
+            result.symbols,
+            result.trades,
+            settings.strategy_params(),
+            float(settings.budget.initial),
+            settings.budget.quote,
+            full.start_ms,
+            full.end_ms,
+        )
+    except PlotError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"plot written to {path}")
 
 
 def replay_tui(

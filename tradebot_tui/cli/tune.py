@@ -88,6 +88,12 @@ def add_parser(commands: Any) -> None:
         "whatever runs it",
     )
     tune.add_argument("--top", type=int, default=10, metavar="N", help="rows of the table")
+    tune.add_argument(
+        "--plot",
+        metavar="FILE.html",
+        help="afterwards, draw the study: optimisation history, importances, a contour of "
+        "two settings (the --heatmap pair, else the first two; needs: pip install -e '.[plot]')",
+    )
     tune.add_argument("--tui", action="store_true", help="watch the search in the app")
     tune.add_argument(
         "--heatmap",
@@ -163,6 +169,8 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
         finally:
             runner.close()
         print_results(study, setup, args.study, args.top)
+        if args.plot:
+            plot_study(Path(args.plot), study, setup, args)
     if code == EXIT_INTERRUPTED:
         print(
             f"interrupted; the study is saved: `tradebot-tui tune --resume --study {args.study}` "
@@ -209,6 +217,22 @@ def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> t
         config=str(locations.config_file.resolve()) if locations.config_file.exists() else "",
     )
     return setup, data
+
+
+def plot_study(path: Path, study: Any, setup: Any, args: argparse.Namespace) -> None:
+    from tradebot_tui.plot.html import PlotError
+    from tradebot_tui.plot.tune_plot import write_tune_plot
+
+    keys = [k.key for k in setup.knobs]
+    if args.heatmap:
+        chosen = [k.strip() for k in args.heatmap.split(",")]
+        keys = [*chosen, *(k for k in keys if k not in chosen)]
+    try:
+        write_tune_plot(path, study, args.study, keys)
+    except PlotError as exc:
+        print(f"tradebot-tui: error: {exc}", file=sys.stderr)
+        return
+    print(f"plot written to {path}", file=sys.stderr)
 
 
 def within_timerange(

@@ -1,0 +1,1 @@
+"""HTML plots of replays and studies (plotly, the optional extra `plot`)."""

@@ -228,7 +228,7 @@ def test_the_help_names_every_objective_and_the_app_does_not_import_tune(
         "print(sorted(m for m in sys.modules if 'tune' in m))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['tradebot_tui.cli.tune']"
+    assert out.stdout.strip() == "['tradebot_tui.cli.tune', 'tradebot_tui.cli.tune_studies']"
 
 
 def test_apply_writes_the_config_the_study_ran_with_without_a_spurious_note(
@@ -323,3 +323,58 @@ def test_a_timerange_study_splits_that_range_and_its_trials_equal_replay_of_it(
     assert counts["in"] > 0 and counts["out"] > 0
     assert tune(*data, "--study", "far", "--timerange", "20260101-") == 2
     assert "nothing of it is in that range" in capsys.readouterr().err
+
+
+def test_a_drawdown_constraint_prunes_exactly_the_trials_above_it() -> None:
+    from tradebot_tui.tune.space import Score, Split
+
+    setup = Setup(
+        paths=(), knobs=(), objective="pnl", min_trades=2, oos_pct=30, seed=1, batch=1,
+        split=Split(0, 1, 2), base={}, max_drawdown_pct=4.0,
+    )  # fmt: skip
+
+    def inside(trades: int, dd_pct: float) -> Score:
+        return Score(trades, 1.0, 1.0, 1.0, 0.0, max_drawdown_pct=dd_pct)
+
+    assert setup.feasible(inside(2, 4.0))  # at the limit: allowed
+    assert not setup.feasible(inside(2, 4.000001))
+    assert not setup.feasible(inside(1, 0.0))  # and still enough trades
+    assert Setup.from_json(setup.to_json()) == setup
+    assert "at most 4 %" in setup.constraints()
+
+
+def test_list_and_show_describe_finished_studies_and_warn_on_few_trades(
+    data: list[str], isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tune", "list"]) == 2
+    assert "no studies yet" in capsys.readouterr().err
+    argv = ["--trials", "8", "--workers", "1", "--min-trades", "0", "--objective", "calmar"]
+    assert tune(*data, *argv, "--study", "wide", "--max-drawdown", "20") == 0
+    table = capsys.readouterr().out
+    import optuna
+
+    study = optuna.load_study(study_name="wide", storage=open_storage(data_dir(isolated_home)))
+    for t in study.get_trials(deepcopy=False):
+        dd = t.user_attrs["scores"]["in"]["max_drawdown_pct"]
+        assert (t.state.name == "PRUNED") == (dd > 20), (t.number, dd)
+    few = [
+        t.number
+        for t in study.get_trials(deepcopy=False)
+        if min(t.user_attrs["scores"]["in"]["trades"], t.user_attrs["scores"]["out"]["trades"]) < 10
+    ]
+    if few:
+        assert "made fewer than 10 trades in-sample or out-of-sample" in table
+    assert main(["tune", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.splitlines()[0].startswith("study")
+    row = next(line for line in listed.splitlines() if line.startswith("wide"))
+    assert " 8 " in row and "calmar" in row and "C0USDT-1m-2025-01.csv" in row
+    best = study.best_trial
+    assert main(["tune", "show", str(best.number), "--study", "wide"]) == 0
+    shown = capsys.readouterr().out
+    assert f"trial #{best.number} of study 'wide': complete" in shown
+    scores = best.user_attrs["scores"]
+    assert f"{int(scores['in']['trades'])} trades, pnl {scores['in']['pnl']:+.4f}" in shown
+    assert f"calmar {scores['out']['calmar']:.3f}" in shown
+    assert main(["tune", "show", "99", "--study", "wide"]) == 2
+    assert "has trials #0 to #7" in capsys.readouterr().err

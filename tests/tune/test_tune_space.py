@@ -51,6 +51,27 @@ def test_scores_pnl_drawdown_and_the_sharpe_of_daily_returns() -> None:
     assert score([trade(0, "3")], Decimal(1000), 0, 0).pnl_dd == 3.0
 
 
+def test_scores_sortino_calmar_and_the_profit_factor() -> None:
+    trades = [trade(0, "10"), trade(1, "-20"), trade(3, "5")]
+    s = score(trades, Decimal(1000), 0, 4 * DAY_MS - 1)
+    returns = [10 / 1000, -20 / 1010, 0.0, 5 / 990]
+    mean = sum(returns) / 4
+    downside = math.sqrt((20 / 1010) ** 2 / 4)  # the one day below zero, over all four
+    assert s.sortino == pytest.approx(mean / downside * math.sqrt(365))
+    assert s.profit_factor == 15 / 20
+    dd_pct = 20 / 1010 * 100  # from the peak of 1010
+    assert s.max_drawdown_pct == pytest.approx(dd_pct)
+    annual = (995 / 1000) ** (365 / 4) - 1
+    assert s.calmar == pytest.approx(annual / (dd_pct / 100))
+    for name in ("sortino", "calmar", "profit_factor", "pnl", "pnl_dd", "sharpe"):
+        assert s.value(name) == getattr(s, name)
+    # No loss, no fall: the divisors are 0.1 % of the budget, never zero.
+    won = score([trade(0, "3")], Decimal(1000), 0, DAY_MS - 1)
+    assert won.profit_factor == 3.0 and won.max_drawdown_pct == 0.0
+    assert won.calmar == pytest.approx(((1003 / 1000) ** 365 - 1) / 0.001)
+    assert won.sortino == 0.0  # one day: no deviation to speak of
+
+
 def test_flags_override_the_file_and_the_default_space_applies_otherwise(tmp_path: Path) -> None:
     space = tmp_path / "space.toml"
     space.write_text("[exits]\nstop_loss_pct = [1, 8]\nmax_hold_s = [600, 86400]\n")

@@ -18,7 +18,17 @@ import threading
 from collections.abc import Sequence
 
 from tradebot_tui import __version__
-from tradebot_tui.cli import config, download, locate, replay, run, status, trades, tune
+from tradebot_tui.cli import (
+    config,
+    download,
+    locate,
+    replay,
+    run,
+    status,
+    trades,
+    tune,
+    tune_studies,
+)
 from tradebot_tui.cli.common import EXIT_USAGE, PROG
 from tradebot_tui.config.locations import CONFIG_ENV
 from tradebot_tui.config.locations import locate as find_locations
@@ -71,10 +81,9 @@ def entry() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    rest = tune.apply_argv(argv)  # `tune apply` has a parser (and a --help) of its own
-    args = (tune.add_apply_parser() if rest is not None else build_parser()).parse_args(
-        rest if rest is not None else argv
-    )
+    # `tune apply|list|show` have parsers (and --help) of their own.
+    found = tune_studies.subcommand(argv)
+    args = found[0].parse_args(found[1]) if found is not None else build_parser().parse_args(argv)
     try:
         return int(args.func(args, find_locations(args.config)))
     except TradebotError as exc:

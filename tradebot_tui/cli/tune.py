@@ -12,12 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tradebot_tui.cli import history_args
+from tradebot_tui.cli import history_args, tune_studies
 from tradebot_tui.cli.common import settings_lines
 from tradebot_tui.config.locations import Locations
-from tradebot_tui.config.store import load_settings, save_settings
-from tradebot_tui.config.validate import ConfigError, diff
-from tradebot_tui.core.errors import TradebotError
+from tradebot_tui.config.store import load_settings
 
 # The parser is built at every start of the app: the tune modules are imported by the
 # tune command alone (tests/test_cli_tune.py checks that the help names every objective).
@@ -54,7 +52,16 @@ def add_parser(commands: Any) -> None:
         default="pnl_dd",
         metavar="NAME",
         help="what to maximise in-sample: pnl_dd (pnl over max drawdown, the default), pnl "
-        "(total pnl) or sharpe (Sharpe ratio of daily returns)",
+        "(total pnl), sharpe (Sharpe ratio of daily returns), sortino (Sortino ratio of "
+        "daily returns), calmar (annual return over max drawdown) or profit_factor (the "
+        "winners' profit over the losers' loss)",
+    )
+    tune.add_argument(
+        "--max-drawdown",
+        type=float,
+        metavar="PCT",
+        help="a constraint: trials whose in-sample drawdown is larger are pruned (with "
+        "--objective pnl: the most pnl within that drawdown)",
     )
     tune.add_argument(
         "--min-trades",
@@ -107,8 +114,10 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, locations: Locations) -> int:
-    if args.paths[:1] == ["apply"]:  # reached only through build_parser() directly
-        return cmd_apply(add_apply_parser().parse_args(args.paths[1:]), locations)
+    if args.paths[:1] and args.paths[0] in tune_studies.PARSERS:  # through build_parser()
+        parser = tune_studies.PARSERS[args.paths[0]]()
+        sub = parser.parse_args(args.paths[1:])
+        return int(sub.func(sub, locations))
     from tradebot_tui.tune import report as tune_report
     from tradebot_tui.tune import study as tune
     from tradebot_tui.tune import workers as tune_workers
@@ -120,10 +129,12 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
         raise TuneError(f"--batch {args.batch}: must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise TuneError(f"--workers {args.workers}: must be at least 1")
-    if args.resume and (args.paths or args.pairs or args.param or args.space):
+    if args.resume and (
+        args.paths or args.pairs or args.param or args.space or args.max_drawdown is not None
+    ):
         raise TuneError(
-            "--resume goes on with the study's own data and space; drop the DATA, --pairs, "
-            "--param and --space arguments"
+            "--resume goes on with the study's own data, space and constraints; drop the "
+            "DATA, --pairs, --param, --space and --max-drawdown arguments"
         )
     if not args.resume and not args.paths and not args.pairs:
         raise TuneError(
@@ -192,6 +203,8 @@ def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> t
     objective = check_objective(args.objective)
     if args.min_trades < 0:
         raise TuneError(f"--min-trades {args.min_trades}: must be 0 or more")
+    if args.max_drawdown is not None and not 0 < args.max_drawdown < 100:
+        raise TuneError(f"--max-drawdown {args.max_drawdown:g}: must be above 0 and below 100")
     files = history_args.data_paths(args, locations)
     for p in files:
         if not p.is_file():
@@ -209,6 +222,7 @@ def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> t
         knobs=tuple(knobs),
         objective=objective,
         min_trades=args.min_trades,
+        max_drawdown_pct=args.max_drawdown,
         oos_pct=args.oos,
         seed=args.seed,
         batch=args.batch,
@@ -299,87 +313,13 @@ def print_results(study: Any, setup: Any, name: str, top: int) -> None:
         print(line)
     best = next((r for r in found if r.value is not None), None)
     if best is None:
-        print(f"no trial made {setup.min_trades} in-sample trades; widen the ranges")
+        print(f"no trial met the constraints ({setup.constraints()}); widen the ranges")
         return
+    for line in tune_report.few_trades_warnings(found[:top], best):
+        print(line)
     when = utc_text(split.cut)[:16].replace(" ", "T")
     print(
         f"best: trial #{best.number}; `tradebot-tui tune apply {best.number} --study {name}` "
         f"writes its settings to the config, then `tradebot-tui replay DATA --from {when}` "
         "gives its out-of-sample trades"
     )
-
-
-def add_apply_parser() -> argparse.ArgumentParser:
-    """`tune apply`'s own parser (and help): it is not a search."""
-    parser = argparse.ArgumentParser(
-        prog="tradebot-tui tune apply",
-        description="Write a finished trial's settings to a config file: checked by the "
-        "config's validation, shown as the changes they make, saved atomically. Without "
-        "--config, the config file the study ran with.",
-    )
-    parser.add_argument("trial", type=int, metavar="TRIAL", help="the trial's number")
-    parser.add_argument("--study", default="default", metavar="NAME", help="study name")
-    parser.add_argument("--config", metavar="FILE", help="the config file to write")
-    parser.set_defaults(func=cmd_apply)
-    return parser
-
-
-def apply_argv(argv: list[str]) -> list[str] | None:
-    """The arguments after `tune apply` when `argv` asks for it (global options before
-    the command included), else None."""
-    i = 0
-    while i < len(argv) and argv[i].startswith("-"):
-        takes_value = argv[i] in ("--config", "--inject-engine-crash")
-        i += 2 if takes_value else 1
-    if argv[i : i + 2] == ["tune", "apply"]:
-        return argv[:i] + argv[i + 2 :]
-    return None
-
-
-def cmd_apply(args: argparse.Namespace, locations: Locations) -> int:
-    """Write a trial's settings to the config: validated, shown as a diff, saved atomically."""
-    from tradebot_tui.config.locations import locate
-    from tradebot_tui.tune import study as tune
-    from tradebot_tui.tune.space import TuneError, trial_settings
-
-    number = args.trial
-    db = locations.data_dir / tune.STUDY_DB
-    if not db.exists():
-        raise TuneError(f"no studies yet ({db} does not exist); run tune first")
-    study, setup = tune.load_study_readonly(tune.open_storage(locations.data_dir), args.study)
-    if not locations.config_explicit and setup.config:
-        locations = locate(setup.config)  # the config the study ran with
-    params = tune.trial_params(study, number)
-    old = load_settings(locations.config_file, required=False)  # apply may create it
-    try:
-        new = trial_settings(old, params)
-    except ConfigError as exc:
-        raise TuneError(f"trial #{number}: {exc}") from None
-    changes = diff(old, new)
-    searched = {knob.key for knob in setup.knobs}
-    differ = [
-        key
-        for key, _a, _b in diff(setup.settings, old)
-        if key.split(".")[0] in SECTIONS_THAT_TRADE and key not in searched
-    ]
-    if not changes:
-        print(f"{locations.config_file} already has trial #{number}'s settings")
-    else:
-        try:
-            locations.config_file.parent.mkdir(parents=True, exist_ok=True)
-            save_settings(locations.config_file, new)
-        except OSError as exc:
-            raise TradebotError(f"{locations.config_file}: {exc.strerror or exc}") from None
-        for key, a, b in changes:
-            print(f"{key}: {a} -> {b}")
-        print(f"trial #{number} of study {args.study!r} written to {locations.config_file}")
-    if differ:
-        print(
-            "note: the study ran with other values of "
-            + ", ".join(differ)
-            + " than this config has; its figures hold for the study's values"
-        )
-    return EXIT_OK
-
-
-SECTIONS_THAT_TRADE = ("strategy", "risk", "exits", "budget")

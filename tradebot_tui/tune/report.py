@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tradebot_tui.tune.space import Knob
+from tradebot_tui.tune.space import FEW_TRADES, Knob
 from tradebot_tui.tune.study import Progress, Row
 
 if TYPE_CHECKING:
@@ -75,6 +75,31 @@ def table_lines(
             + " " * 15
             + _side(r.outside, objective)
             + ("  (too few trades)" if r.value is None else "")
+        )
+    return lines
+
+
+def few_trades_warnings(shown: Sequence[Row], best: Row) -> list[str]:
+    """Warnings for the trials shown whose figures rest on few trades in a part."""
+    few = [
+        r
+        for r in shown
+        if int(r.inside.get("trades", 0)) < FEW_TRADES
+        or int(r.outside.get("trades", 0)) < FEW_TRADES
+    ]
+    if not few:
+        return []
+    lines = [
+        f"warning: {len(few)} of the trials shown made fewer than {FEW_TRADES} trades in-sample "
+        f"or out-of-sample ({', '.join(f'#{r.number}' for r in few[:8])}"
+        f"{', ...' if len(few) > 8 else ''}): their figures rest on little"
+    ]
+    if best in few:
+        lines.append(
+            f"warning: the best trial, #{best.number}, is one of them "
+            f"({int(best.inside.get('trades', 0))} in-sample, "
+            f"{int(best.outside.get('trades', 0))} out-of-sample trades): more data, or "
+            "--min-trades, before trusting it"
         )
     return lines
 

@@ -28,7 +28,12 @@ OBJECTIVES = {
     "pnl": "total pnl (quote)",
     "pnl_dd": "pnl over max drawdown",
     "sharpe": "Sharpe ratio of daily returns (annualised)",
+    "sortino": "Sortino ratio of daily returns (annualised)",
+    "calmar": "annualised return over max drawdown",
+    "profit_factor": "winning trades' profit over losing trades' loss",
 }
+# Fewer trades than this in a part of the split: its figures are shown with a warning.
+FEW_TRADES = 10
 
 
 class TuneError(TradebotError):
@@ -226,45 +231,79 @@ class Score:
     max_drawdown: float
     pnl_dd: float
     sharpe: float
+    sortino: float = 0.0
+    calmar: float = 0.0
+    profit_factor: float = 0.0
+    max_drawdown_pct: float = 0.0
 
     def value(self, objective: str) -> float:
-        return {"pnl": self.pnl, "pnl_dd": self.pnl_dd, "sharpe": self.sharpe}[objective]
+        value: float = getattr(self, objective)
+        return value
 
     def as_dict(self) -> dict[str, float]:
         return {
             "trades": self.trades,
             "pnl": self.pnl,
             "max_drawdown": self.max_drawdown,
+            "max_drawdown_pct": self.max_drawdown_pct,
             "pnl_dd": self.pnl_dd,
             "sharpe": self.sharpe,
+            "sortino": self.sortino,
+            "calmar": self.calmar,
+            "profit_factor": self.profit_factor,
         }
 
 
 def score(trades: Sequence[Trade], initial: Decimal, first_ms: int, last_ms: int) -> Score:
-    """Figures of a window's closed trades. pnl over drawdown takes the drawdown as at
-    least 0.1 % of the budget (no division by nothing); the Sharpe ratio counts every UTC
-    day of the window, days without an exit as 0 return, annualised over 365 days."""
+    """Figures of a window's closed trades (docs/replay-and-tune.md, "Tune").
+
+    A drawdown or a loss that divides is taken as at least 0.1 % of the budget (no
+    division by nothing: a window without a loss or a fall scores high, not infinite).
+    Daily returns count every UTC day of the window, days without an exit as 0, each over
+    the equity at the day's start; ratios are annualised over 365 days.
+    """
     stats = trade_stats(trades, initial)
     pnl = float(stats.pnl)
     drawdown = float(stats.max_drawdown)
-    floor = float(initial) / 1000
+    start = float(initial)
+    floor = start / 1000
     by_day: dict[int, float] = defaultdict(float)
+    gains = losses = 0.0
     for trade in trades:
         by_day[trade.exit_ts_ms // DAY_MS] += float(trade.pnl)
+        if trade.pnl > 0:
+            gains += float(trade.pnl)
+        else:
+            losses -= float(trade.pnl)
     days = range(first_ms // DAY_MS, last_ms // DAY_MS + 1)
-    equity = float(initial)
+    equity = start
     returns = []
     for day in days:
         gain = by_day.get(day, 0.0)
         returns.append(gain / equity if equity > 0 else 0.0)
         equity += gain
-    sharpe = 0.0
+    sharpe = sortino = 0.0
     if len(returns) > 1:
         mean = sum(returns) / len(returns)
         var = sum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
         if var > 0:
             sharpe = mean / math.sqrt(var) * math.sqrt(365)
-    return Score(stats.trades, pnl, drawdown, pnl / max(drawdown, floor), sharpe)
+        downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
+        sortino = mean / max(downside, 0.001) * math.sqrt(365)
+    growth = (start + pnl) / start if start > 0 else 0.0
+    annual = growth ** (365 / len(days)) - 1 if growth > 0 else -1.0
+    dd_pct = float(stats.max_drawdown_pct)
+    return Score(
+        trades=stats.trades,
+        pnl=pnl,
+        max_drawdown=drawdown,
+        pnl_dd=pnl / max(drawdown, floor),
+        sharpe=sharpe,
+        sortino=sortino,
+        calmar=annual / max(dd_pct / 100, 0.001),
+        profit_factor=gains / max(losses, floor),
+        max_drawdown_pct=dd_pct,
+    )
 
 
 def check_objective(objective: str) -> str:

@@ -299,7 +299,7 @@ def _tell(
         scores = outcome.attr()
         t.set_user_attr("scores", scores)
         value: float | None = None
-        if outcome.inside.trades < setup.min_trades:
+        if not setup.feasible(outcome.inside):
             study.tell(t, state=optuna.trial.TrialState.PRUNED)
         else:
             value = outcome.inside.value(setup.objective)
@@ -316,6 +316,13 @@ def _has_complete(study: optuna.Study) -> bool:
     import optuna
 
     return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def study_names(storage: Any) -> list[str]:
+    """Every study's name in the storage, sorted."""
+    import optuna
+
+    return sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
 
 
 def load_study_readonly(storage: Any, name: str) -> tuple[optuna.Study, Setup]:

@@ -43,6 +43,8 @@ class Setup:
     split: Split
     base: dict[str, dict[str, Any]]
     config: str = ""  # the config file the study ran with ("" for studies before it)
+    # Trials whose in-sample drawdown is larger (in %) are pruned; None: no limit.
+    max_drawdown_pct: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -57,6 +59,7 @@ class Setup:
                 "split": [self.split.start, self.split.cut, self.split.end],
                 "base": self.base,
                 "config": self.config,
+                "max_drawdown_pct": self.max_drawdown_pct,
             },
             default=str,
         )
@@ -75,7 +78,23 @@ class Setup:
             split=Split(*d["split"]),
             base=d["base"],
             config=str(d.get("config", "")),
+            max_drawdown_pct=d.get("max_drawdown_pct"),
         )
+
+    def feasible(self, inside: Score) -> bool:
+        """Whether a trial's in-sample figures meet the study's constraints (else it is
+        pruned): enough trades, and no larger drawdown than allowed."""
+        if inside.trades < self.min_trades:
+            return False
+        limit = self.max_drawdown_pct
+        return limit is None or inside.max_drawdown_pct <= limit
+
+    def constraints(self) -> str:
+        """The constraints in words."""
+        text = f"{self.min_trades} in-sample trades"
+        if self.max_drawdown_pct is not None:
+            text += f" and an in-sample drawdown of at most {self.max_drawdown_pct:g} %"
+        return text
 
     @property
     def settings(self) -> Settings:

@@ -378,3 +378,52 @@ def test_list_and_show_describe_finished_studies_and_warn_on_few_trades(
     assert f"calmar {scores['out']['calmar']:.3f}" in shown
     assert main(["tune", "show", "99", "--study", "wide"]) == 2
     assert "has trials #0 to #7" in capsys.readouterr().err
+
+
+def test_walk_forward_reoptimises_each_fold_and_joins_what_replay_gives_on_each_test_part(
+    tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    global DAYS
+    saved, DAYS = DAYS, 12
+    try:
+        data = [str(p) for p in write_klines(tmp_path / "data", coins=2)]
+    finally:
+        DAYS = saved
+    argv = [*data, "--trials", "6", "--workers", "1", "--min-trades", "0", "--oos", "50"]
+    assert tune(*argv, "--folds", "2", "--study", "wf") == 0
+    out = capsys.readouterr().out
+    import optuna
+
+    storage = open_storage(data_dir(isolated_home))
+    joined = 0
+    for k in (1, 2):
+        study = optuna.load_study(study_name=f"wf-fold{k}", storage=storage)
+        setup = Setup.from_json(study.user_attrs["setup"])
+        best = study.best_trial
+        config = tmp_path / f"fold{k}.toml"
+        assert (
+            main(
+                [
+                    "--config",
+                    str(config),
+                    "tune",
+                    "apply",
+                    str(best.number),
+                    "--study",
+                    f"wf-fold{k}",
+                ]
+            )
+            == 0
+        )
+        trades = tmp_path / f"fold{k}.csv"
+        window = ["--from", str(setup.split.cut), "--to", str(setup.split.end)]
+        replay = ["replay", *data, *window, "--trades-out", str(trades)]
+        assert main(["--config", str(config), *replay]) == 0
+        count = len(trades.read_text().splitlines()) - 1
+        assert best.user_attrs["scores"]["out"]["trades"] == count
+        joined += count
+    capsys.readouterr()
+    assert "2 folds joined" in out and f": {joined} trades, pnl" in out
+    assert "tune apply" in out and "--study wf-fold2" in out
+    assert tune(*data, "--folds", "2", "--resume", "--study", "wf") == 2
+    assert "--resume" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from decimal import Decimal
 from pathlib import Path
@@ -104,3 +105,24 @@ def test_trial_settings_are_validated_and_rounded_as_the_config_holds_them() -> 
 
     with pytest.raises(ConfigError, match=r"exits\.stop_loss_pct"):
         trial_settings(Settings(), {"exits.stop_loss_pct": 120.0})
+
+
+def test_walk_forward_folds_tile_the_out_of_sample_part_and_one_fold_is_the_split() -> None:
+    from tradebot_tui.tune.walk_forward import fold_splits
+
+    span = (0, 20 * DAY_MS - 1)
+    [single] = fold_splits(span, 1, 30, 3600)
+    assert single == make_split(span, 30, 3600)
+    folds = fold_splits(span, 3, 30, 3600)
+    test = folds[0].end - folds[0].cut + 1
+    train = folds[0].cut - folds[0].start
+    assert folds[0].start == 0 and folds[-1].end == span[1]
+    for before, after in itertools.pairwise(folds):
+        assert after.cut == before.end + 1  # the test parts follow each other, no gap
+        assert after.start == before.start + test  # the training part rolls with them
+        assert after.cut - after.start == train
+    assert all(f.cut % 60_000 == 0 and f.start % 60_000 == 0 for f in folds)
+    with pytest.raises(TuneError, match="too short for 8 folds: each test part"):
+        fold_splits(span, 8, 30, 3600)
+    with pytest.raises(TuneError, match="--folds 0"):
+        fold_splits(span, 0, 30, 3600)

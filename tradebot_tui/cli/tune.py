@@ -96,6 +96,14 @@ def add_parser(commands: Any) -> None:
     )
     tune.add_argument("--top", type=int, default=10, metavar="N", help="rows of the table")
     tune.add_argument(
+        "--folds",
+        type=int,
+        default=1,
+        metavar="K",
+        help="rolling walk-forward: the last --oos %% cut into K test windows, the search run "
+        "again on the stretch before each (studies NAME-fold1 ...), the test parts joined",
+    )
+    tune.add_argument(
         "--plot",
         metavar="FILE.html",
         help="afterwards, draw the study: optimisation history, importances, a contour of "
@@ -142,6 +150,10 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
             "ones, or --resume"
         )
     storage = tune.open_storage(locations.data_dir)
+    if args.folds != 1:
+        from tradebot_tui.cli.tune_folds import run_folds
+
+        return run_folds(args, locations, storage)
     with tune.study_lock(locations.data_dir, args.study):
         if args.resume:
             study, setup = tune.load_study(storage, args.study)
@@ -191,7 +203,9 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
     return code
 
 
-def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> tuple[Any, Any]:
+def new_setup(
+    args: argparse.Namespace, locations: Locations, storage: Any, *, check_name: bool = True
+) -> tuple[Any, Any]:
     """Check every input, then the study's name, then load the data; nothing is stored."""
     from tradebot_tui.replay.runner import check_quote
     from tradebot_tui.tune import study as tune
@@ -209,7 +223,8 @@ def new_setup(args: argparse.Namespace, locations: Locations, storage: Any) -> t
     for p in files:
         if not p.is_file():
             raise TuneError(f"{p}: no such data file")
-    tune.check_name_free(storage, args.study)  # before the data is read
+    if check_name:
+        tune.check_name_free(storage, args.study)  # before the data is read
     paths = tuple(str(p.resolve()) for p in files)
     data = tune_workers.load_data(paths)
     check_quote(data.series, settings.budget.quote)

@@ -153,7 +153,14 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
     if args.folds != 1:
         from tradebot_tui.cli.tune_folds import run_folds
 
-        return run_folds(args, locations, storage)
+        return run_folds(
+            args,
+            locations,
+            storage,
+            new_setup=new_setup,
+            make_runner=make_runner,
+            within_timerange=within_timerange,
+        )
     with tune.study_lock(locations.data_dir, args.study):
         if args.resume:
             study, setup = tune.load_study(storage, args.study)

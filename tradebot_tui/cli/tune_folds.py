@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from tradebot_tui.cli.common import settings_lines
@@ -14,8 +15,16 @@ from tradebot_tui.config.locations import Locations
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
 
-def run_folds(args: argparse.Namespace, locations: Locations, storage: Any) -> int:
-    from tradebot_tui.cli.tune import make_runner, new_setup, within_timerange
+def run_folds(
+    args: argparse.Namespace,
+    locations: Locations,
+    storage: Any,
+    *,
+    new_setup: Callable[..., tuple[Any, Any]],
+    make_runner: Callable[[argparse.Namespace, Any, Any], Any],
+    within_timerange: Callable[[argparse.Namespace, Any], Any],
+) -> int:
+    """The folds, one after another (`tune`'s own setup, runner and period given)."""
     from tradebot_tui.data.series import utc_text
     from tradebot_tui.tune import report as tune_report
     from tradebot_tui.tune import study as tune

@@ -233,7 +233,9 @@ class TableAnchor(AnchorTracker):
 
     __slots__ = ("at", "highs")
 
-    def __init__(self, mode: AnchorMode, window_ms: int, highs: list[float], first_ts: int) -> None:
+    def __init__(
+        self, mode: AnchorMode, window_ms: int, highs: Sequence[float], first_ts: int
+    ) -> None:
         super().__init__(mode, window_ms)
         self.highs = highs
         self.at = 0

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
 
 from tradebot_tui.core.book import Trade
 from tradebot_tui.core.errors import TradebotError
@@ -55,7 +57,17 @@ class ReplayResult:
         return self.ticks / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def check_quote(series: Sequence[Series | CandleStream], quote: str) -> list[str]:
+class HasSymbols(Protocol):
+    """An input that names its file and its symbols (a series, a stream, a tune coin)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def symbols(self) -> list[str]: ...
+
+
+def check_quote(series: Sequence[HasSymbols], quote: str) -> list[str]:
     """Every symbol of the inputs, in order of appearance; all must trade in `quote`."""
     symbols: dict[str, None] = {}
     for s in series:

@@ -26,6 +26,7 @@ an anchor mode other than `session_open` (which needs every tick); anything else
 from __future__ import annotations
 
 import heapq
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,11 +62,12 @@ class TrialRun:
 class _Coin:
     """One symbol's ticks as columns, with per-block extremes of its prices."""
 
-    __slots__ = ("high", "low", "price", "symbol", "ts")
+    __slots__ = ("high", "low", "path", "period_ms", "price", "symbol", "ts")
 
     def __init__(self, series: CandleSeries) -> None:
         self.symbol = series.symbol
-        period = series.period_ms
+        self.path = series.path
+        self.period_ms = period = series.period_ms
         ts: list[int] = []
         price: list[float] = []
         for candle in zip(
@@ -74,42 +76,84 @@ class _Coin:
             for tick_ts, tick_price in candle_to_ticks(candle[0], period, *candle[1:]):
                 ts.append(tick_ts)
                 price.append(tick_price)
-        self.ts, self.price = ts, price
-        self.high = [max(price[i : i + BLOCK]) for i in range(0, len(price), BLOCK)]
-        self.low = [min(price[i : i + BLOCK]) for i in range(0, len(price), BLOCK)]
+        # Arrays, not lists: 8 bytes a value instead of an object each, and pages that
+        # forked workers share for good (reading a list's floats writes their counts).
+        self.ts, self.price = array("q", ts), array("d", price)
+        self.high = array("d", (max(price[i : i + BLOCK]) for i in range(0, len(price), BLOCK)))
+        self.low = array("d", (min(price[i : i + BLOCK]) for i in range(0, len(price), BLOCK)))
+
+    @property
+    def symbols(self) -> list[str]:
+        return [self.symbol]
+
+    def candles(self) -> CandleSeries:
+        """The candles the ticks came from, exactly (a candle's four ticks are its open,
+        its two extremes in some order, and its close)."""
+        price = self.price
+        first, second = price[1::4], price[2::4]
+        return CandleSeries(
+            self.path,
+            self.symbol,
+            self.period_ms,
+            self.ts[0::4],
+            price[0::4],
+            array("d", map(max, first, second)),
+            array("d", map(min, first, second)),
+            price[3::4],
+        )
 
 
 class _Anchors:
-    """One coin's rolling highs for one window, and per block the lowest price/high."""
+    """One coin's rolling highs for one window, the first tick with a full window
+    (`ready`), and per block the lowest price/high (not ready: infinite)."""
 
-    __slots__ = ("block_ratio", "highs", "ratio")
+    __slots__ = ("block_ratio", "highs", "ready")
 
     def __init__(self, coin: _Coin, window_ms: int) -> None:
-        self.highs = rolling_highs(coin.ts, coin.price, window_ms)
-        ready = bisect_left(coin.ts, coin.ts[0] + window_ms)
-        ratio = [_NOT_YET] * ready
-        ratio += [p / h for p, h in zip(coin.price[ready:], self.highs[ready:], strict=True)]
-        self.ratio = ratio
-        self.block_ratio = [min(ratio[i : i + BLOCK]) for i in range(0, len(ratio), BLOCK)]
+        highs = rolling_highs(coin.ts, coin.price, window_ms)
+        self.ready = ready = bisect_left(coin.ts, coin.ts[0] + window_ms)
+        price = coin.price
+        blocks = array("d")
+        for start in range(0, len(highs), BLOCK):
+            low = _NOT_YET
+            for i in range(max(start, ready), min(start + BLOCK, len(highs))):
+                ratio = price[i] / highs[i]
+                if ratio < low:
+                    low = ratio
+            blocks.append(low)
+        self.highs = array("d", highs)
+        self.block_ratio = blocks
 
 
 class TrialData:
     """A data set loaded once, replayed with many settings (`replay`)."""
 
     def __init__(self, series: Sequence[Series]) -> None:
-        self.series = list(series)
-        self.span = series_span(self.series)
-        candles = [s for s in self.series if isinstance(s, CandleSeries)]
+        given = list(series)
+        self.span = series_span(given)
+        candles = [s for s in given if isinstance(s, CandleSeries)]
         symbols = [s.symbol for s in candles]
         self.coins: list[_Coin] | None = None
+        self._series: list[Series] | None = given
         if (
-            len(candles) == len(self.series)
+            len(candles) == len(given)
             and len(set(symbols)) == len(symbols)
             and all(len(s) for s in candles)
             and aligned_starts(candles) is not None
         ):
             self.coins = [_Coin(s) for s in candles]
+            # The candles live on as the coins' ticks only (memory: a study of years of
+            # many pairs), rebuilt exactly when a slow replay or Ray asks for them.
+            self._series = None
         self._anchors: dict[int, list[_Anchors]] = {}
+
+    @property
+    def series(self) -> list[Series]:
+        """The data as series (the candles rebuilt from the ticks on first use)."""
+        if self._series is None:
+            assert self.coins is not None
+            self._series = [coin.candles() for coin in self.coins]
+        return self._series
 
     @classmethod
     def load(cls, paths: Sequence[Path]) -> TrialData:
@@ -148,7 +192,7 @@ class TrialData:
                 self.series, params, quote=quote, initial=initial, from_ms=from_ms, to_ms=to_ms
             )
             return TrialRun(result.trades, result.open_positions, result.ticks)
-        check_quote(self.series, quote)
+        check_quote(self.coins, quote)  # the coins' symbols: no candles rebuilt
         return _Trial(self, params, quote, initial, from_ms, to_ms).run()
 
 
@@ -193,11 +237,15 @@ class _Trial:
         book, end = self.books[k], self.ends[k]
         state = book.state
         if state in _WAITING:
-            ratio, blocks, bound = self.anchors[k].ratio, self.anchors[k].block_ratio, self.bound
+            anchors = self.anchors[k]
+            highs, blocks, bound = anchors.highs, anchors.block_ratio, self.bound
+            price = self.coins[k].price
+            if i < anchors.ready:  # the window is not full yet: no entry can be made
+                i = anchors.ready
             while i < end:
                 if i % BLOCK == 0 and blocks[i // BLOCK] > bound:
                     i += BLOCK
-                elif ratio[i] > bound:
+                elif price[i] > highs[i] * bound:  # rejected, as price/high > bound was
                     i += 1
                 else:
                     return i

@@ -156,3 +156,35 @@ def test_a_quiet_stretch_never_hides_an_exit(prices: list[float], armed: bool, h
     if quick.quiet(max(prices), min(prices), stamps[-1]):
         assert all(slow.check(t, p) is None for t, p in zip(stamps, prices, strict=True))
         assert (quick.peak, quick.armed) == (slow.peak, slow.armed)
+
+
+def test_feather_files_become_coins_one_at_a_time_and_the_candles_come_back_exactly(
+    tmp_path: Path,
+) -> None:
+    """Loaded file by file (never all candles at once), the coins are those of the whole
+    series; the candles rebuilt from the ticks are the files' own, value for value."""
+    from tradebot_tui.data.feather import read_feather
+    from tradebot_tui.data.history import Candles, write_history
+
+    paths = []
+    for s in walk_series(3, 1500, seed=9):
+        assert isinstance(s, CandleSeries)
+        candles = Candles()
+        for t, o, h, lo, c in zip(s.ts, s.open, s.high, s.low, s.close, strict=True):
+            candles.append(t, o, h, lo, c, 1.0)
+        path = tmp_path / s.path.name
+        write_history(path, candles)
+        paths.append(path)
+    loaded = TrialData.load(paths)
+    originals = [read_feather(p, f"{p.name[:2]}/USDT", 60_000) for p in paths]
+    whole = TrialData(originals)
+    assert loaded.fast and whole.fast and loaded.span == whole.span
+    assert loaded.coins is not None and whole.coins is not None
+    for a, b in zip(loaded.coins, whole.coins, strict=True):
+        assert (a.symbol, a.ts, a.price, a.high, a.low) == (b.symbol, b.ts, b.price, b.high, b.low)
+    for rebuilt, original in zip(loaded.series, originals, strict=True):
+        assert isinstance(rebuilt, CandleSeries) and isinstance(original, CandleSeries)
+        for column in ("ts", "open", "high", "low", "close"):
+            assert list(getattr(rebuilt, column)) == list(getattr(original, column)), column
+    rng = random.Random(4)
+    assert sum(assert_same_as_replay(loaded, random_params(rng), None, None) for _ in range(5)) > 0

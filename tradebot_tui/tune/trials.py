@@ -38,7 +38,7 @@ from tradebot_tui.core.book import Trade
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.params import StrategyParams
 from tradebot_tui.core.ticks import candle_to_ticks
-from tradebot_tui.data.feather import open_candle_stream
+from tradebot_tui.data.feather import CandleStream, open_candle_stream
 from tradebot_tui.data.files import read_file
 from tradebot_tui.data.series import CandleSeries, Series, series_span
 from tradebot_tui.replay.runner import aligned_starts, check_quote, run_replay
@@ -157,10 +157,21 @@ class TrialData:
 
     @classmethod
     def load(cls, paths: Sequence[Path]) -> TrialData:
-        """Read the files whole (a study replays them hundreds of times)."""
+        """Read the files whole (a study replays them hundreds of times).
+
+        Feather candle files that the fast path takes (one period, aligned starts, one
+        file a coin) become coins one file at a time: the candles of every file are
+        never all held at once (a study of years of many pairs).
+        """
+        streams = [open_candle_stream(path) for path in paths]
+        if _one_coin_each(streams):
+            data = cls([])
+            coins = [_Coin(stream.load()) for stream in streams if stream is not None]
+            data.coins, data._series = coins, None
+            data.span = series_span(s for s in streams if s is not None)
+            return data
         loaded: list[Series] = []
-        for path in paths:
-            stream = open_candle_stream(path)
+        for path, stream in zip(paths, streams, strict=True):
             loaded.append(stream.load() if stream is not None else read_file(path))
         return cls(loaded)
 
@@ -194,6 +205,15 @@ class TrialData:
             return TrialRun(result.trades, result.open_positions, result.ticks)
         check_quote(self.coins, quote)  # the coins' symbols: no candles rebuilt
         return _Trial(self, params, quote, initial, from_ms, to_ms).run()
+
+
+def _one_coin_each(streams: Sequence[CandleStream | None]) -> bool:
+    """Whether streamed files make the fast path's coins, as `TrialData` would find from
+    their candles: all feather, one period, every start on it, one file a symbol."""
+    if not streams or any(s is None or not len(s) or not s.aligned for s in streams):
+        return False
+    known = [s for s in streams if s is not None]
+    return len({s.period_ms for s in known}) == 1 and len({s.symbol for s in known}) == len(known)
 
 
 class _Trial:

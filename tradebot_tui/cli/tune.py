@@ -214,7 +214,6 @@ def new_setup(
     args: argparse.Namespace, locations: Locations, storage: Any, *, check_name: bool = True
 ) -> tuple[Any, Any]:
     """Check every input, then the study's name, then load the data; nothing is stored."""
-    from tradebot_tui.replay.runner import check_quote
     from tradebot_tui.tune import study as tune
     from tradebot_tui.tune import workers as tune_workers
     from tradebot_tui.tune.space import TuneError, build_space, check_objective, make_split
@@ -234,7 +233,7 @@ def new_setup(
         tune.check_name_free(storage, args.study)  # before the data is read
     paths = tuple(str(p.resolve()) for p in files)
     data = tune_workers.load_data(paths)
-    check_quote(data.series, settings.budget.quote)
+    data.check_quote(settings.budget.quote)
     windows = [settings.strategy.window_s] + [
         int(k.high) for k in knobs if k.key == "strategy.window_s"
     ]

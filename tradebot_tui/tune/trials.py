@@ -147,6 +147,10 @@ class TrialData:
             self._series = None
         self._anchors: dict[int, list[_Anchors]] = {}
 
+    def check_quote(self, quote: str) -> list[str]:
+        """Every symbol, each checked to trade in `quote` (no candles rebuilt)."""
+        return check_quote(self.coins if self.coins is not None else self.series, quote)
+
     @property
     def series(self) -> list[Series]:
         """The data as series (the candles rebuilt from the ticks on first use)."""
@@ -203,7 +207,7 @@ class TrialData:
                 self.series, params, quote=quote, initial=initial, from_ms=from_ms, to_ms=to_ms
             )
             return TrialRun(result.trades, result.open_positions, result.ticks)
-        check_quote(self.coins, quote)  # the coins' symbols: no candles rebuilt
+        self.check_quote(quote)
         return _Trial(self, params, quote, initial, from_ms, to_ms).run()
 
 

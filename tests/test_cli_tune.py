@@ -24,12 +24,12 @@ from tradebot_tui.tune.workers import Setup
 DAYS = 6
 
 
-def write_klines(folder: Path, coins: int = 3, seed: int = 4) -> list[Path]:
+def write_klines(folder: Path, coins: int = 3, seed: int = 4, days: int = DAYS) -> list[Path]:
     """Binance Vision kline CSVs of random walks with drops: a few days of 1m candles."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     start = 1_735_689_600_000  # 2025-01-01
-    for s in walk_series(coins, DAYS * 1440, seed):
+    for s in walk_series(coins, days * 1440, seed):
         base = s.symbol.split("/")[0]
         path = folder / f"{base}USDT-1m-2025-01.csv"
         rows = [
@@ -290,12 +290,7 @@ def test_a_timerange_study_splits_that_range_and_its_trials_equal_replay_of_it(
 ) -> None:
     """Eight days of data, a study of the middle six (20250102-20250108): the split lies
     inside that range and each part's trades are `replay --from/--to` of it."""
-    global DAYS
-    saved, DAYS = DAYS, 8
-    try:
-        data = [str(p) for p in write_klines(tmp_path / "data", coins=2)]
-    finally:
-        DAYS = saved
+    data = [str(p) for p in write_klines(tmp_path / "data", coins=2, days=8)]
     argv = [*data, "--timerange", "20250102-20250108", "--trials", "4", "--workers", "1"]
     assert tune(*argv, "--min-trades", "0") == 0
     capsys.readouterr()
@@ -383,12 +378,7 @@ def test_list_and_show_describe_finished_studies_and_warn_on_few_trades(
 def test_walk_forward_reoptimises_each_fold_and_joins_what_replay_gives_on_each_test_part(
     tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    global DAYS
-    saved, DAYS = DAYS, 12
-    try:
-        data = [str(p) for p in write_klines(tmp_path / "data", coins=2)]
-    finally:
-        DAYS = saved
+    data = [str(p) for p in write_klines(tmp_path / "data", coins=2, days=12)]
     argv = [*data, "--trials", "6", "--workers", "1", "--min-trades", "0", "--oos", "50"]
     assert tune(*argv, "--folds", "2", "--study", "wf") == 0
     out = capsys.readouterr().out

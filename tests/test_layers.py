@@ -32,6 +32,7 @@ THIRD_PARTY = {
     "apprise",
     "prometheus_client",
     "optuna",
+    "numpy",
     "ray",
     "plotly",
 }
@@ -48,7 +49,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "engine": (BELOW_ENGINE | {"engine"}, {"trio", "outcome"}),
     "away": (BELOW_ENGINE | {"engine", "away"}, {"trio", "apprise", "prometheus_client"}),
     "replay": ({"core", "config", "data", "replay"}, set()),
-    "tune": ({"core", "config", "data", "replay", "tune"}, {"optuna", "ray"}),
+    # numpy (Optuna's own dependency) builds the trial data.
+    "tune": ({"core", "config", "data", "replay", "tune"}, {"optuna", "numpy", "ray"}),
     "plot": ({"core", "config", "data", "replay", "plot"}, {"plotly", "optuna"}),
     "wiring": (BELOW_ENGINE | {"engine", "away", "replay", "wiring"}, {"trio"}),
     "cli": (

@@ -5,18 +5,21 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 from pathlib import Path
+from unittest.mock import patch
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.replay.test_replay_shared import OHLCV
-from tradebot_tui.core.anchors import AnchorMode, AnchorTracker, TableAnchor, rolling_highs
+from tradebot_tui.core.anchors import AnchorMode, AnchorTracker, TableAnchor
 from tradebot_tui.core.exits import ExitParams, ExitWatch
 from tradebot_tui.core.params import StrategyParams
 from tradebot_tui.data.series import CandleSeries, Series
 from tradebot_tui.data.trades_csv import trades_csv
 from tradebot_tui.replay.runner import run_replay
+from tradebot_tui.tune import trials
 from tradebot_tui.tune.trials import TrialData
 
 MONTH = OHLCV / "binance_spot_1m_2026-03_5pairs"
@@ -108,29 +111,42 @@ def test_other_inputs_fall_back_to_the_replay_itself() -> None:
     assert_same_as_replay(fast, StrategyParams(anchor=AnchorMode.SESSION_OPEN), None, None)
 
 
+# Gaps that land ticks exactly on a window's edge, and prices that tie.
 ticks = st.lists(
-    st.tuples(st.integers(1, 90_000), st.floats(1, 100, allow_nan=False)), min_size=1, max_size=80
+    st.tuples(
+        st.one_of(st.sampled_from([1, 15_000, 30_000, 60_000]), st.integers(1, 90_000)),
+        st.one_of(st.sampled_from([1.0, 2.0, 3.0]), st.floats(1, 100, allow_nan=False)),
+    ),
+    min_size=1,
+    max_size=80,
 )
 
 
 @settings(max_examples=80, deadline=None)
-@given(ticks, st.sampled_from([1, 60_000, 300_000]))
-def test_rolling_highs_are_the_trackers(steps: list[tuple[int, float]], window: int) -> None:
+@given(ticks, st.sampled_from([1, 60_000, 300_000]), st.sampled_from([1, 3, 1 << 17]))
+def test_rolling_highs_are_the_trackers(
+    steps: list[tuple[int, float]], window: int, chunk: int
+) -> None:
     stamps, prices, ts = [], [], 0
     for gap, price in steps:
         ts += gap
         stamps.append(ts)
         prices.append(price)
-    highs = rolling_highs(stamps, prices, window)
+    backs = np.zeros(len(prices), dtype=np.uint32)
+    with patch.object(trials, "_CHUNK", chunk):  # tables built a few ticks at a time too
+        trials.window_backs(np.array(stamps), np.array(prices), window, backs)
     tracker = AnchorTracker(AnchorMode.HYBRID, window)
-    table = TableAnchor(AnchorMode.HYBRID, window, highs, stamps[0])
+    table = TableAnchor(AnchorMode.HYBRID, window, prices, backs.tolist(), stamps[0])
     for i, (t, p) in enumerate(zip(stamps, prices, strict=True)):
         if i == len(stamps) // 2:  # an exit in the middle: the hybrid anchor uses it
             tracker.record_exit(t - 1, p * 0.99)
             table.record_exit(t - 1, p * 0.99)
         expected = tracker.update(t, p)
-        assert highs[i] == tracker.rolling_high
+        assert 0 <= backs[i] <= i
+        assert stamps[i - backs[i]] > t - window  # inside the window
+        assert prices[i - backs[i]] == tracker.rolling_high
         table.at = i
+        assert table.rolling_high == tracker.rolling_high
         assert table.update(t, p) == expected
 
 

@@ -223,21 +223,29 @@ class AnchorTracker:
 
 
 class TableAnchor(AnchorTracker):
-    """An anchor whose rolling highs were computed beforehand (`rolling_highs`), for runs
-    that replay the same ticks many times with other settings (`tune`).
+    """An anchor whose rolling highs were computed beforehand (`tune.trials.window_backs`), for
+    runs that replay the same ticks many times with other settings (`tune`).
 
-    The caller sets `at` to the tick's index in the table before each `update`; ticks may
-    be skipped (those whose `update` result would not matter), as long as the session-open
-    mode, the one that needs every tick, is not used. Everything else is the tracker's.
+    The rolling high at tick `i` is `prices[i - backs[i]]` (an offset, not the price: two
+    bytes a tick instead of eight, for studies of years of many pairs). The caller sets
+    `at` to the tick's index in the table before each `update`; ticks may be skipped
+    (those whose `update` result would not matter), as long as the session-open mode, the
+    one that needs every tick, is not used. Everything else is the tracker's.
     """
 
-    __slots__ = ("at", "highs")
+    __slots__ = ("at", "backs", "prices")
 
     def __init__(
-        self, mode: AnchorMode, window_ms: int, highs: Sequence[float], first_ts: int
+        self,
+        mode: AnchorMode,
+        window_ms: int,
+        prices: Sequence[float],
+        backs: Sequence[int],
+        first_ts: int,
     ) -> None:
         super().__init__(mode, window_ms)
-        self.highs = highs
+        self.prices = prices
+        self.backs = backs
         self.at = 0
         # The symbol's first tick: a replay from any date warms up as from the start.
         self.first_ts = first_ts
@@ -245,10 +253,13 @@ class TableAnchor(AnchorTracker):
 
     @property
     def rolling_high(self) -> float | None:
-        return self.highs[self.at]
+        at = self.at
+        return self.prices[at - self.backs[at]]
 
     def update(self, ts_ms: int, price: float) -> float | None:
-        return self._choose(ts_ms, price, self.highs[self.at], ts_ms - self.window_ms)
+        at = self.at
+        high = self.prices[at - self.backs[at]]
+        return self._choose(ts_ms, price, high, ts_ms - self.window_ms)
 
     def quiet_candle(
         self, t: int, period: int, o: float, first: float, second: float, c: float, bar: float
@@ -257,27 +268,6 @@ class TableAnchor(AnchorTracker):
 
     def quiet_span(self, start: int, end: int, low: float, high: float, bar: float) -> bool:
         return False
-
-
-def rolling_highs(stamps: Sequence[int], prices: Sequence[float], window_ms: int) -> list[float]:
-    """The highest price of the window ending at each tick: what `AnchorTracker.update`
-    keeps at the front of its deque, for every tick of one symbol in time order."""
-    out: list[float] = []
-    append = out.append
-    keep_ts: deque[int] = deque()
-    keep_px: deque[float] = deque()
-    for ts, price in zip(stamps, prices, strict=True):
-        while keep_px and keep_px[-1] <= price:
-            keep_px.pop()
-            keep_ts.pop()
-        keep_px.append(price)
-        keep_ts.append(ts)
-        horizon = ts - window_ms
-        while keep_ts[0] <= horizon:
-            keep_ts.popleft()
-            keep_px.popleft()
-        append(keep_px[0])
-    return out
 
 
 _NOT_YET = 2**62

@@ -33,7 +33,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from tradebot_tui.core.anchors import AnchorMode, TableAnchor, rolling_highs
+# numpy arrives with Optuna: it builds the trial data (never the trials' hot loops,
+# which read `array`s: indexing one gives a Python float, numpy's a slower scalar).
+import numpy as np
+
+from tradebot_tui.core.anchors import AnchorMode, TableAnchor
 from tradebot_tui.core.book import Trade
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.params import StrategyParams
@@ -59,28 +63,97 @@ class TrialRun:
     fed: int  # ticks handed to the trader (the rest were proven not to matter)
 
 
+class TickTimes:
+    """A coin's tick times, from its candles' starts: a candle's four ticks fall at its
+    start, a quarter and a half of its period in, and its last millisecond
+    (`candle_to_ticks`). Tick `i` is at `starts[i >> 2] * unit + offsets[i & 3]`; the
+    hot loops compute that themselves, `bisect` reads this sequence.
+
+    When every start is a whole number of periods after the first, `starts` holds that
+    number (4 bytes a candle, `unit` the period, the first start folded into `offsets`);
+    otherwise the starts themselves (8 bytes, `unit` 1). Against 32 bytes for four times.
+    """
+
+    __slots__ = ("offsets", "starts", "unit")
+
+    def __init__(self, candle_starts: Sequence[int], period_ms: int) -> None:
+        given = np.asarray(candle_starts, dtype=np.int64)
+        first = int(given[0]) if len(given) else 0
+        steps, rest = np.divmod(given - first, period_ms)
+        if not rest.any() and (not len(steps) or steps[-1] < 2**31):
+            self.starts, self.unit = array("i", steps.astype(np.int32).tobytes()), period_ms
+        else:
+            self.starts, self.unit, first = array("q", given.tobytes()), 1, 0
+        o0, o1, o2, o3 = tick_offsets(period_ms)
+        self.offsets = (first + o0, first + o1, first + o2, first + o3)
+
+    def __len__(self) -> int:
+        return 4 * len(self.starts)
+
+    def __getitem__(self, i: int) -> int:
+        if i < 0:
+            i += 4 * len(self.starts)
+        return self.starts[i >> 2] * self.unit + self.offsets[i & 3]
+
+    def candle_starts(self) -> array[int]:
+        """Each candle's start."""
+        first, unit = self.offsets[0], self.unit
+        return array("q", (first + s * unit for s in self.starts))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TickTimes):
+            return NotImplemented
+        return list(self.candle_starts()) == list(other.candle_starts()) and (
+            self.offsets[1] - self.offsets[0] == other.offsets[1] - other.offsets[0]
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable contents
+
+
+def tick_offsets(period_ms: int) -> tuple[int, int, int, int]:
+    """Where a candle's four ticks fall from its start (`candle_to_ticks`)."""
+    ticks = candle_to_ticks(0, period_ms, 1.0, 1.0, 1.0, 1.0)
+    return ticks[0][0], ticks[1][0], ticks[2][0], ticks[3][0]
+
+
+def _block_extremes(price: np.ndarray, pad: float, reduce: str) -> array[float]:
+    """Per block of `BLOCK` ticks, the highest (`reduce` "max") or lowest price."""
+    tail = -len(price) % BLOCK
+    padded = np.concatenate((price, np.full(tail, pad))) if tail else price
+    blocks = getattr(padded.reshape(-1, BLOCK), reduce)(axis=1)
+    return array("d", blocks.tobytes())
+
+
 class _Coin:
-    """One symbol's ticks as columns, with per-block extremes of its prices."""
+    """One symbol's ticks as columns, with per-block extremes of its prices.
+
+    Built with numpy (which Optuna brings), filling the arrays the trials read: no
+    object a tick, even for a moment (a year of a pair is two million ticks)."""
 
     __slots__ = ("high", "low", "path", "period_ms", "price", "symbol", "ts")
 
     def __init__(self, series: CandleSeries) -> None:
         self.symbol = series.symbol
         self.path = series.path
-        self.period_ms = period = series.period_ms
-        ts: list[int] = []
-        price: list[float] = []
-        for candle in zip(
-            series.ts, series.open, series.high, series.low, series.close, strict=True
-        ):
-            for tick_ts, tick_price in candle_to_ticks(candle[0], period, *candle[1:]):
-                ts.append(tick_ts)
-                price.append(tick_price)
+        self.period_ms = series.period_ms
+        self.ts = TickTimes(series.ts, series.period_ms)
+        # The four ticks of each candle (`candle_to_ticks`): its open, the extreme nearer
+        # to the open (the high on a tie), the other one, its close.
+        o, h, lo, c = (
+            np.asarray(col, dtype=np.float64)
+            for col in (series.open, series.high, series.low, series.close)
+        )
+        high_first = (h - o) <= (o - lo)
         # Arrays, not lists: 8 bytes a value instead of an object each, and pages that
         # forked workers share for good (reading a list's floats writes their counts).
-        self.ts, self.price = array("q", ts), array("d", price)
-        self.high = array("d", (max(price[i : i + BLOCK]) for i in range(0, len(price), BLOCK)))
-        self.low = array("d", (min(price[i : i + BLOCK]) for i in range(0, len(price), BLOCK)))
+        self.price = array("d", bytes(32 * len(o)))
+        price = np.frombuffer(self.price, dtype=np.float64)
+        price[0::4] = o
+        price[1::4] = np.where(high_first, h, lo)
+        price[2::4] = np.where(high_first, lo, h)
+        price[3::4] = c
+        self.high = _block_extremes(price, -np.inf, "max")
+        self.low = _block_extremes(price, np.inf, "min")
 
     @property
     def symbols(self) -> list[str]:
@@ -95,7 +168,7 @@ class _Coin:
             self.path,
             self.symbol,
             self.period_ms,
-            self.ts[0::4],
+            self.ts.candle_starts(),
             price[0::4],
             array("d", map(max, first, second)),
             array("d", map(min, first, second)),
@@ -103,26 +176,65 @@ class _Coin:
         )
 
 
-class _Anchors:
-    """One coin's rolling highs for one window, the first tick with a full window
-    (`ready`), and per block the lowest price/high (not ready: infinite)."""
+_CHUNK = 1 << 17  # ticks a pass of the rolling-high table (a few MB a level)
 
-    __slots__ = ("block_ratio", "highs", "ready")
+
+def window_backs(stamps: np.ndarray, prices: np.ndarray, window_ms: int, out: np.ndarray) -> None:
+    """`out[i]`: how many ticks back from tick `i` the highest price of the window ending
+    at it lies (ticks `j <= i` with `stamps[j] > stamps[i] - window_ms`): the rolling
+    high `AnchorTracker.update` keeps at the front of its deque is `prices[i - out[i]]`.
+
+    A sparse table (the index of the highest price over runs of 2**k ticks), a chunk of
+    ticks at a time: each window is covered by two overlapping runs of the same length.
+    """
+    import numpy as np
+
+    n = len(stamps)
+    first = np.searchsorted(stamps, stamps - window_ms, side="right")
+    for lo in range(0, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        base = int(first[lo])  # the chunk's earliest window start (starts never fall)
+        seg = prices[base:hi]
+        start = first[lo:hi] - base  # each window is [start, end] in `seg`
+        end = np.arange(lo - base, hi - base)
+        level = np.frexp((end - start + 1).astype(np.float64))[1] - 1  # floor(log2(len))
+        table = np.arange(len(seg))  # runs of 1 tick: the tick itself
+        best = end.copy()
+        for k in range(1, int(level.max()) + 1):
+            half = 1 << (k - 1)
+            a, b = table[: len(table) - half], table[half:]
+            table = np.where(seg[b] > seg[a], b, a)  # runs of 2**k ticks
+            chosen = level == k
+            if chosen.any():
+                left = table[start[chosen]]
+                right = table[end[chosen] - (1 << k) + 1]
+                best[chosen] = np.where(seg[right] > seg[left], right, left)
+        out[lo:hi] = end - best
+
+
+class _Anchors:
+    """One coin's rolling highs for one window (as offsets back: 2 bytes a tick, see
+    `window_backs`), the first tick with a full window (`ready`), and per block the
+    lowest price/high (not ready: infinite)."""
+
+    __slots__ = ("backs", "block_ratio", "ready")
 
     def __init__(self, coin: _Coin, window_ms: int) -> None:
-        highs = rolling_highs(coin.ts, coin.price, window_ms)
-        self.ready = ready = bisect_left(coin.ts, coin.ts[0] + window_ms)
-        price = coin.price
-        blocks = array("d")
-        for start in range(0, len(highs), BLOCK):
-            low = _NOT_YET
-            for i in range(max(start, ready), min(start + BLOCK, len(highs))):
-                ratio = price[i] / highs[i]
-                if ratio < low:
-                    low = ratio
-            blocks.append(low)
-        self.highs = array("d", highs)
-        self.block_ratio = blocks
+        times = coin.ts
+        starts = np.frombuffer(times.starts, dtype=times.starts.typecode)
+        stamps = (starts.astype(np.int64) * times.unit)[:, None] + np.array(times.offsets)
+        stamps = stamps.ravel()  # every tick's time, for this computation only
+        price = np.frombuffer(coin.price, dtype=np.float64)
+        # The widest offset back: every tick of a full window and a candle more.
+        widest = 4 * (window_ms // coin.period_ms + 2)
+        typecode = "H" if widest < 65536 else "I"
+        self.backs = array(typecode, bytes(array(typecode).itemsize * len(price)))
+        backs = np.frombuffer(self.backs, dtype=typecode)
+        window_backs(stamps, price, window_ms, backs)
+        self.ready = ready = int(np.searchsorted(stamps, stamps[0] + window_ms, side="left"))
+        ratio = price / price[np.arange(len(price)) - backs]
+        ratio[:ready] = _NOT_YET
+        self.block_ratio = _block_extremes(ratio, _NOT_YET, "min")
 
 
 class TrialData:
@@ -245,11 +357,13 @@ class _Trial:
         self.tables = []
         self.ends = []
         self.starts = []
+        self.times: list[tuple[array[int], int, tuple[int, int, int, int]]] = []
         lo = -(2**62) if from_ms is None else from_ms
         hi = 2**62 if to_ms is None else to_ms
         for coin, anchors in zip(self.coins, self.anchors, strict=True):
             book = trader.book(coin.symbol)
-            table = TableAnchor(params.anchor, window_ms, anchors.highs, coin.ts[0])
+            table = TableAnchor(params.anchor, window_ms, coin.price, anchors.backs, coin.ts[0])
+            self.times.append((coin.ts.starts, coin.ts.unit, coin.ts.offsets))
             book.anchor = table
             self.books.append(book)
             self.tables.append(table)
@@ -262,14 +376,14 @@ class _Trial:
         state = book.state
         if state in _WAITING:
             anchors = self.anchors[k]
-            highs, blocks, bound = anchors.highs, anchors.block_ratio, self.bound
+            backs, blocks, bound = anchors.backs, anchors.block_ratio, self.bound
             price = self.coins[k].price
             if i < anchors.ready:  # the window is not full yet: no entry can be made
                 i = anchors.ready
             while i < end:
                 if i % BLOCK == 0 and blocks[i // BLOCK] > bound:
                     i += BLOCK
-                elif price[i] > highs[i] * bound:  # rejected, as price/high > bound was
+                elif price[i] > price[i - backs[i]] * bound:  # rejected, as price/high > bound was
                     i += 1
                 else:
                     return i
@@ -277,16 +391,20 @@ class _Trial:
         watch = book.watch
         if state is State.IN_POSITION and watch is not None:
             coin = self.coins[k]
-            ts, price, highs, lows = coin.ts, coin.price, coin.high, coin.low
+            starts, unit, offs = self.times[k]
+            o3 = offs[3]
+            price, highs, lows = coin.price, coin.high, coin.low
+            quiet = watch.quiet
             while i < end:
                 last = i + BLOCK - 1
                 if i % BLOCK == 0 and last < end:
                     b = i // BLOCK
-                    if watch.quiet(highs[b], lows[b], ts[last]):
+                    # The block's last tick is a candle's close (BLOCK is a multiple of 4).
+                    if quiet(highs[b], lows[b], starts[last >> 2] * unit + o3):
                         i += BLOCK
                         continue
                 p = price[i]
-                if not watch.quiet(p, p, ts[i]):
+                if not quiet(p, p, starts[i >> 2] * unit + offs[i & 3]):
                     return i
                 i += 1
             return end
@@ -312,7 +430,8 @@ class _Trial:
             fed += 1
             i = self.next_tick(k, i + 1)
             if i < self.ends[k]:
-                heapq.heapreplace(heap, (coin.ts[i], k, i))
+                starts, unit, offs = self.times[k]
+                heapq.heapreplace(heap, (starts[i >> 2] * unit + offs[i & 3], k, i))
             else:
                 heapq.heappop(heap)
         for k, book in enumerate(self.books):

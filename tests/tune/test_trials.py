@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -87,6 +88,76 @@ def test_trials_equal_replays_on_generated_data() -> None:
         to_ms = rng.choice([None, 2500 * 60_000, 2999 * 60_000 + 59_999])
         trades += assert_same_as_replay(data, random_params(rng), from_ms, to_ms)
     assert trades > 100  # the sample trades a lot: entries, exits, gates all exercised
+
+
+@pytest.mark.parametrize(
+    ("max_positions", "stake"),
+    [(1, 100), (2, 100), (5, 300)],  # the position count refuses, or the budget does
+)
+def test_coins_refused_an_entry_wait_aside_and_trade_as_replay_does(
+    max_positions: int, stake: int
+) -> None:
+    """Idle coins refused for the position count or the budget leave the heap until an
+    order is executed, then come back at their first tick after it (same time: after
+    the coin that traded when later in the input, else the next time)."""
+    data = TrialData(walk_series(8, 2000, seed=21))
+    params = StrategyParams(
+        window_s=600,
+        trigger_pct=1.0,
+        max_positions=max_positions,
+        cooldown_s=300,
+        stake=Decimal(stake),
+        exits=ExitParams(take_profit_pct=1.0, stop_loss_pct=2.0, max_hold_ms=30 * 60_000),
+    )
+    woken: list[int] = []
+    real = trials._Trial._wake
+
+    def counted(self: trials._Trial, heap: list, parked: list, ts: int, k0: int) -> None:
+        woken.append(len(parked))
+        real(self, heap, parked, ts, k0)
+
+    with patch.object(trials._Trial, "_wake", counted):
+        trades = assert_same_as_replay(data, params, None, None)
+    assert trades >= 20 and len(woken) >= 10 and sum(woken) >= 30
+
+
+def _candles(symbol: str, rows: list[tuple[float, float, float, float]]) -> CandleSeries:
+    s = CandleSeries(Path(f"{symbol}_USDT-1m.feather"), f"{symbol}/USDT", 60_000)
+    for minute, (o, h, lo, c) in enumerate(rows):
+        s.ts.append(minute * 60_000)
+        s.open.append(o)
+        s.high.append(h)
+        s.low.append(lo)
+        s.close.append(c)
+    return s
+
+
+def test_coins_waiting_aside_across_midnight_keep_the_daily_loss_limit() -> None:
+    """A's position is open across midnight; B, refused for the position count, dips
+    below its trigger every minute and waits aside. The day counts from the equity
+    before A's loss whether B's refusal or A's sale starts it, so the loss (0.6 %, limit
+    0.5 %) keeps B out for the rest of the day, as in `replay`; without the limit, B
+    buys once A is sold."""
+    flat, dip = (100.0, 100.0, 100.0, 100.0), (100.0, 100.0, 98.5, 100.0)
+    a = [flat] * 1430 + [(100.0, 100.0, 98.5, 98.5)] + [(98.5,) * 4] * 19
+    a += [(98.5, 98.5, 96.5, 96.5)] + [(96.5,) * 4] * 50
+    b = [flat] * 1432 + [dip] * 68
+    data = TrialData([_candles("A", a), _candles("B", b)])
+    params = StrategyParams(
+        window_s=600,
+        trigger_pct=1.0,
+        max_positions=1,
+        cooldown_s=7_200,
+        stake=Decimal(300),
+        daily_loss_limit_pct=0.5,
+        exits=ExitParams(take_profit_pct=5.0, stop_loss_pct=2.0, max_hold_ms=10 * 3_600_000),
+    )
+    assert assert_same_as_replay(data, params, None, None) == 1  # A's stop-loss alone
+    # Without the limit, B buys once A is sold: the same data, another outcome.
+    unlimited = dataclasses.replace(params, daily_loss_limit_pct=0.0)
+    assert assert_same_as_replay(data, unlimited, None, None) == 2
+    trades = data.replay(unlimited, quote="USDT", initial=Decimal(1000)).trades
+    assert [t.symbol for t in trades] == ["A/USDT", "B/USDT"]
 
 
 @pytest.mark.skipif(not MONTH.is_dir(), reason=f"shared data not found at {MONTH}")

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from tradebot_tui.core.anchors import AnchorMode, TableAnchor
-from tradebot_tui.core.book import Trade
+from tradebot_tui.core.book import Status, Trade
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.params import StrategyParams
 from tradebot_tui.core.ticks import candle_to_ticks
@@ -52,6 +52,8 @@ BLOCK = 64  # ticks a block: the unit passed over at once
 _NOT_YET = float("inf")  # the ratio of a tick before the anchor's window is full
 _SKIPPING_MODES = (AnchorMode.ROLLING_HIGH, AnchorMode.HYBRID)
 _WAITING = (State.IDLE, State.COOLDOWN)
+_PARKING = (Status.MAX_POSITIONS, Status.BUDGET)
+_UNSEEN = object()  # `SymbolBook.blocked` before a tick: whether an entry was weighed
 
 
 @dataclass(slots=True)
@@ -410,27 +412,60 @@ class _Trial:
             return end
         return i  # anything else: every tick
 
+    def _wake(
+        self, heap: list[tuple[int, int, int]], parked: list[tuple[int, int]], ts: int, k0: int
+    ) -> None:
+        """An order of coin `k0` at `ts` was executed: every parked coin goes back to the
+        heap at its first tick after that one in the replay's order (time, then coin)."""
+        for k, i in parked:
+            times = self.coins[k].ts
+            i = (bisect_left if k > k0 else bisect_right)(times, ts, i)
+            i = self.next_tick(k, i)
+            if i < self.ends[k]:
+                heapq.heappush(heap, (times[i], k, i))
+        parked.clear()
+
     def run(self) -> TrialRun:
         session = self.session
         on_tick, execute = session.trader.on_tick, session.execute
+        books, coins, times, ends = self.books, self.coins, self.times, self.ends
         heap: list[tuple[int, int, int]] = []
-        for k, coin in enumerate(self.coins):
+        for k, coin in enumerate(coins):
             i = self.next_tick(k, self.starts[k])
-            if i < self.ends[k]:
+            if i < ends[k]:
                 heap.append((coin.ts[i], k, i))
         heapq.heapify(heap)
+        # Idle coins whose entry was just refused for the position count or the budget:
+        # (coin, its next tick). Until an order changes either, each of their ticks would
+        # be refused (or rejected sooner), changing nothing: they wait here instead of in
+        # the heap. The daily loss limit's day, which such a refusal may start, starts
+        # the same without them: the equity it is measured from moves only at fills, and
+        # the decision or sale before each fill starts the day first.
+        parked: list[tuple[int, int]] = []
         fed = 0
         while heap:
             ts, k, i = heap[0]
-            coin = self.coins[k]
+            coin = coins[k]
+            book = books[k]
             self.tables[k].at = i
+            before = book.blocked
+            book.blocked = _UNSEEN  # type: ignore[assignment]  # restored below
             intent = on_tick(ts, coin.symbol, coin.price[i])
+            fed += 1
             if intent is not None:
                 execute(intent)
-            fed += 1
+                if parked:
+                    self._wake(heap, parked, ts, k)
+            blocked = book.blocked
+            if blocked is _UNSEEN:  # no entry was weighed: as it was
+                book.blocked = before
+            elif blocked in _PARKING:  # refused, so idle still
+                heapq.heappop(heap)
+                parked.append((k, i + 1))
+                continue
             i = self.next_tick(k, i + 1)
-            if i < self.ends[k]:
-                starts, unit, offs = self.times[k]
+            if i < ends[k]:
+                starts, unit, offs = times[k]
                 heapq.heapreplace(heap, (starts[i >> 2] * unit + offs[i & 3], k, i))
             else:
                 heapq.heappop(heap)

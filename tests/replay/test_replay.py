@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import OLDEST_HIGH_ENTRY_MS, oldest_high_candles
 from tradebot_tui.core.anchors import AnchorMode, AnchorTracker
-from tradebot_tui.core.exits import ExitParams
+from tradebot_tui.core.exits import ExitParams, ExitWatch
 from tradebot_tui.core.params import StrategyParams
 from tradebot_tui.data.files import read_file
 from tradebot_tui.data.series import CandleSeries, Series, TickSeries
@@ -281,24 +281,33 @@ def test_skipped_quiet_candles_change_nothing(
 
 
 def test_the_calm_walks_trade_and_are_mostly_quiet() -> None:
-    """The data of the test above exercises both paths: it trades, and most candles are
-    skipped in blocks."""
+    """The data of the test above exercises both paths: it trades, most candles of
+    waiting coins are skipped in blocks, and so are blocks of held coins (their exits
+    proven quiet) while others are not."""
     series = calm_walks(1, 3, 1_500)
     params = StrategyParams(window_s=1_800, trigger_pct=1.0)
     calls: list[bool] = []
-    real = AnchorTracker.quiet_span
+    held: list[bool] = []
+    real, real_held = AnchorTracker.quiet_span, ExitWatch.quiet
 
     def counted(self: AnchorTracker, *args: float) -> bool:
         calls.append(real(self, *args))  # type: ignore[arg-type]
         return calls[-1]
 
+    def counted_held(self: ExitWatch, *args: float) -> bool:
+        held.append(real_held(self, *args))  # type: ignore[arg-type]
+        return held[-1]
+
     AnchorTracker.quiet_span = counted  # type: ignore[method-assign]
+    ExitWatch.quiet = counted_held  # type: ignore[method-assign]
     try:
         result = replay(series, params)
     finally:
         AnchorTracker.quiet_span = real  # type: ignore[method-assign]
+        ExitWatch.quiet = real_held  # type: ignore[method-assign]
     assert len(result.trades) >= 3
     assert sum(calls) >= 0.5 * len(calls) and len(calls) - sum(calls) >= 3
+    assert sum(held) >= 10 and len(held) - sum(held) >= 3
 
 
 def test_a_refilled_window_keeps_its_oldest_high() -> None:

@@ -172,6 +172,13 @@ class AnchorTracker:
             self.ready_ts = start + self.window_ms
         return end < self.ready_ts or low > high * bar
 
+    @property
+    def refillable(self) -> bool:
+        """Whether ticks may be left out, whatever their prices, and the window `refill`ed
+        before the next `update`: not with the session open (its anchor is a session's
+        first tick, which a refill does not see)."""
+        return self.mode is not _SESSION_OPEN
+
     def _may_skip(self, high: float) -> bool:
         """Whether every anchor is at most `high` when every rolling high is: not with
         the session open (every tick counts), nor a last exit priced above it."""

@@ -150,30 +150,47 @@ class Feed:
         period: int,
         span: int,
     ) -> bool:
-        """Skip the candles of waiting coins that are quiet from `first` to `last` (in
-        range); True when no coin has any other candle there."""
+        """Skip the candles of coins that are quiet from `first` to `last` (in range);
+        True when no coin has any other candle there.
+
+        A waiting coin is quiet when no tick can reach its anchor × `reject_above`
+        (`AnchorTracker.quiet_span`); a held coin when no tick can fire an exit
+        (`ExitWatch.quiet`, which applies their peak to the trailing stop): it makes no
+        decision there, and none of the other coins' decisions reads its price. Either
+        way its window is refilled before its next tick (`_refill`).
+        """
         reject = self.trader.reject_above
-        waiting_idle, waiting_cool = State.IDLE, State.COOLDOWN
+        waiting_idle, waiting_cool, held = State.IDLE, State.COOLDOWN, State.IN_POSITION
         left = False
-        for i, (book, ts_col, _o, h, low, _c, size) in enumerate(columns):
+        for i, (book, ts_col, _o, h, low, c, size) in enumerate(columns):
             a = cursors[i]
             if a >= size or ts_col[a] > last:
                 continue
             state = book.state
             b = bisect_right(ts_col, last, a)
             w = bisect_right(ts_col, first - span, 0, a)
+            anchor = book.anchor
             # The windows reach back before these columns (an earlier chunk): not here.
-            if (
-                (state is waiting_idle or state is waiting_cool)
-                and (w > 0 or book.anchor.first_ts in (None, ts_col[0]))
-                and book.anchor.quiet_span(
-                    ts_col[a],
-                    ts_col[b - 1] + period - 1,
-                    min(low[a:b]),
-                    max(h[w:b]),
-                    reject,
-                )
+            if not (w > 0 or anchor.first_ts in (None, ts_col[0])):
+                left = True
+            elif state is waiting_idle or state is waiting_cool:
+                if anchor.quiet_span(
+                    ts_col[a], ts_col[b - 1] + period - 1, min(low[a:b]), max(h[w:b]), reject
+                ):
+                    self.count += 4 * (b - a)
+                    cursors[i] = b
+                    stale.add(i)
+                else:
+                    left = True
+            elif (
+                state is held
+                and book.exit_due is None
+                and book.watch is not None
+                and anchor.refillable
+                and book.watch.quiet(max(h[a:b]), min(low[a:b]), ts_col[b - 1] + period - 1)
             ):
+                # Its last tick, the block's last close: what a held coin's book shows.
+                book.last_price, book.last_ts = c[b - 1], ts_col[b - 1] + period - 1
                 self.count += 4 * (b - a)
                 cursors[i] = b
                 stale.add(i)

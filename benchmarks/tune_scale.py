@@ -10,15 +10,19 @@ with 1 and with 2 local workers, the same seeded study, and prints for each:
     every 0.2 s: the sum of PSS (each page shared by forked workers counted once: the
     physical memory used) and the sum of RSS (shared pages counted in every process);
   - the scaling from 1 to 2 workers (goal >= 1.7x) and the peak PSS against its goal
-    (<= 1.5 GB for a year of 50 pairs).
+    (<= 1.5 GB for a year of 50 pairs);
+  - with --ray: the same study on a Ray head started here on 127.0.0.1 (2 CPUs, the
+    `ray` extra), compared trial by trial with the 2-worker study (settings, value,
+    figures), and its time (the Ray processes' memory is not counted).
 
-Run: .venv/bin/python benchmarks/tune_scale.py [--pairs 50] [--months 12] [--trials 64]
+Run: .venv/bin/python benchmarks/tune_scale.py [--pairs 50] [--months 12] [--trials 64] [--ray]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -102,13 +106,17 @@ def tree(pid: int) -> list[int]:
     return out
 
 
-def run(files: list[Path], home: Path, workers: int, trials: int, study: str) -> dict[str, float]:
+def run(
+    files: list[Path], home: Path, workers: int, trials: int, study: str, ray: str = ""
+) -> dict[str, float]:
     cmd = [str(Path(sys.executable).parent / "tradebot-tui"), "tune", *map(str, files)]
-    cmd += ["--trials", str(trials), "--workers", str(workers), "--study", study]
+    cmd += ["--trials", str(trials), "--study", study]
+    cmd += ["--ray", ray] if ray else ["--workers", str(workers)]
     cmd += ["--min-trades", "1", "--seed", "1", "--batch", "8"]
     for p in SPACE:
         cmd += ["--param", p]
     env = {**os.environ, "XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home)}
+    env.update(LOOPBACK_ONLY)
     peak = {"pss": 0, "rss": 0}
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -133,6 +141,44 @@ def run(files: list[Path], home: Path, workers: int, trials: int, study: str) ->
     return {"wall": wall, "search": search_seconds(home, study), **peak}
 
 
+# Ray on 127.0.0.1 only (else it resolves loopback to the machine's outward address).
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def same_on_ray(files: list[Path], home: Path, trials: int) -> str:
+    """The 2-worker study again on a local Ray head; how many trials equal it."""
+    import optuna
+
+    from tradebot_tui.tune.study import open_storage
+
+    ray = Path(sys.executable).parent / "ray"
+    if not ray.exists():
+        return "skipped (no ray here: pip install -e '.[ray]')"
+    env = {**os.environ, **LOOPBACK_ONLY}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = [str(ray), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1"]
+    start += ["--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run(start, env=env, check=True, timeout=300, capture_output=True)
+    try:
+        r = run(files, home, 2, trials, "ray", ray=f"127.0.0.1:{port}")
+    finally:
+        subprocess.run([str(ray), "stop", "--force"], env=env, timeout=300, capture_output=True)
+    storage = open_storage(home / "data" / "tradebot-tui")
+    local, remote = (
+        optuna.load_study(study_name=name, storage=storage).get_trials() for name in ("w2", "ray")
+    )
+    same = sum(
+        (a.params, a.value, a.state, a.user_attrs) == (b.params, b.value, b.state, b.user_attrs)
+        for a, b in zip(local, remote, strict=False)
+    )
+    return (
+        f"{same} of {len(local)} trials equal the 2-worker study's "
+        f"({trials / r['search'] * 60:,.1f} trials/min, wall {r['wall']:.1f} s)"
+    )
+
+
 def search_seconds(home: Path, study: str) -> float:
     """From the first trial's start to the last one's end, as the study recorded them."""
     import optuna
@@ -151,6 +197,9 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--trials", type=int, default=64)
+    parser.add_argument(
+        "--ray", action="store_true", help="also the 2-worker study on a local Ray head"
+    )
     args = parser.parse_args()
     files = make_data(args.pairs, args.months)
     size = sum(p.stat().st_size for p in files) / 1e6
@@ -167,6 +216,8 @@ def main() -> int:
                 f"(search {r['search']:.1f} s, wall {r['wall']:.1f} s); peak memory "
                 f"{r['pss'] / 1e6:.2f} GB PSS, {r['rss'] / 1e6:.2f} GB RSS summed"
             )
+        if args.ray:
+            print(f"  on Ray: {same_on_ray(files, Path(tmp), args.trials)}")
     scaling = results[1]["search"] / results[2]["search"]
     peak = max(r["pss"] for r in results.values()) / 1e6
     verdict = "met" if scaling >= 1.7 else "NOT met"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
@@ -14,9 +15,11 @@ from tests.helpers import OLDEST_HIGH_ENTRY_MS, oldest_high_candles
 from tradebot_tui.core.anchors import AnchorMode, AnchorTracker
 from tradebot_tui.core.exits import ExitParams, ExitWatch
 from tradebot_tui.core.params import StrategyParams
+from tradebot_tui.core.signals import Signals
 from tradebot_tui.data.files import read_file
 from tradebot_tui.data.series import CandleSeries, Series, TickSeries
 from tradebot_tui.data.trades_csv import trades_csv
+from tradebot_tui.replay import feed
 from tradebot_tui.replay.runner import ReplayError, ReplayResult, run_replay
 
 PARAMS = StrategyParams(window_s=60, cooldown_s=900)
@@ -308,6 +311,46 @@ def test_the_calm_walks_trade_and_are_mostly_quiet() -> None:
     assert len(result.trades) >= 3
     assert sum(calls) >= 0.5 * len(calls) and len(calls) - sum(calls) >= 3
     assert sum(held) >= 10 and len(held) - sum(held) >= 3
+
+
+@pytest.mark.parametrize(
+    ("max_positions", "stake", "daily_loss_pct"),
+    [(1, 100, 0.0), (2, 100, 0.5), (5, 300, 0.0)],  # the count refuses, or the budget
+)
+def test_refused_coins_are_not_decided_until_an_order_and_trade_the_same(
+    max_positions: int, stake: int, daily_loss_pct: float
+) -> None:
+    """Idle coins refused for the position count or the budget are not decided again
+    until an order is executed: the same trades and open positions as feeding every
+    tick, with fewer decisions than without that rule."""
+    series = calm_walks(3, 8, 3_000)
+    params = StrategyParams(
+        window_s=600,
+        trigger_pct=1.0,
+        max_positions=max_positions,
+        stake=Decimal(stake),
+        daily_loss_limit_pct=daily_loss_pct,
+        exits=ExitParams(take_profit_pct=1.0, stop_loss_pct=2.0, max_hold_ms=1_800_000),
+    )
+    decided: list[int] = []
+    real = Signals.decide
+
+    def counted(self: Signals, *args: object) -> object:
+        decided[-1] += 1
+        return real(self, *args)  # type: ignore[arg-type]
+
+    results = []
+    with patch.object(Signals, "decide", counted):
+        for wait_aside in (feed._WAIT_ASIDE, ()):
+            decided.append(0)
+            with patch.object(feed, "_WAIT_ASIDE", wait_aside):
+                results.append(replay(series, params))
+    slow = replay(series, params, fast=False)
+    for result in results:
+        assert trades_csv(result.trades) == trades_csv(slow.trades)
+        assert _open(result) == _open(slow)
+    assert len(slow.trades) >= 10
+    assert decided[0] < decided[1]
 
 
 def test_a_refilled_window_keeps_its_oldest_high() -> None:

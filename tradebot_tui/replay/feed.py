@@ -11,6 +11,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from tradebot_tui.core.book import Status
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import OrderIntent
 from tradebot_tui.core.ticks import candle_to_ticks
@@ -20,6 +21,9 @@ from tradebot_tui.data.series import CandleSeries
 
 NEVER = 2**62
 _BLOCK = 32  # candle starts tested at once for quiet coins
+# Refusals that only an executed order can lift (the position count, the budget).
+_WAIT_ASIDE = (Status.MAX_POSITIONS, Status.BUDGET)
+_UNSEEN = object()  # `SymbolBook.blocked` before a decision: whether an entry was weighed
 
 
 class Feed:
@@ -40,6 +44,7 @@ class Feed:
         "last",
         "lo",
         "older",
+        "refused",
         "trader",
         "warm",
         "warm_from",
@@ -61,6 +66,12 @@ class Feed:
         self.first: int | None = None
         self.last: int | None = None
         self.older: dict[str, tuple[int, float]] = {}
+        # Idle coins whose entry was refused for the position count or the budget: until
+        # an order is executed (nothing else changes either), each of their ticks would
+        # be refused again, so they are not decided (their windows still take every
+        # tick). The daily loss limit's day starts the same without their decisions: its
+        # equity moves only at fills, each preceded by a decision or sale that starts it.
+        self.refused: set[Any] = set()
 
     def warm_tick(self, ts: int, symbol: str, price: float) -> None:
         """A tick before `lo`: remembered if older than the window, else fed as history."""
@@ -224,6 +235,7 @@ class Feed:
         reject = trader.reject_above
         waiting_idle, waiting_cool = State.IDLE, State.COOLDOWN
         phases = ((2, 0), (3, period // 4), (4, period // 2), (5, period - 1))
+        refused = self.refused
         count = 0
         for t in starts:
             # Every tick of the candles at t in range, flushed: a waiting coin's candle
@@ -277,15 +289,23 @@ class Feed:
                     book = r[0]
                     state = book.state
                     if (state is waiting_idle or state is waiting_cool) and (
-                        anchor is None or price > anchor * reject
+                        anchor is None or price > anchor * reject or book in refused
                     ):
                         continue
                     book.last_price = price
                     book.last_ts = ts
                     book.anchor_price = anchor
+                    before = book.blocked
+                    book.blocked = _UNSEEN  # restored below
                     intent = decide(book, ts, price, anchor)
                     if intent is not None:
                         execute(intent)
+                        refused.clear()
+                    blocked = book.blocked
+                    if blocked is _UNSEEN:  # no entry was weighed: as it was
+                        book.blocked = before
+                    elif blocked in _WAIT_ASIDE:
+                        refused.add(book)
                 count += len(rows)
                 self.last = ts
         self.count += count

@@ -1,6 +1,10 @@
 """Anchors: rolling high window, warm-up, session open, last exit, hybrid."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tradebot_tui.core.anchors import DAY_MS, AnchorMode, AnchorTracker
+from tradebot_tui.core.ticks import candle_to_ticks
 
 H = 3_600_000
 
@@ -76,3 +80,44 @@ def test_hybrid_exit_above_high_changes_nothing() -> None:
     a.update(H, 98.0)
     a.record_exit(H, 103.0)
     assert a.update(H + 1, 97.0) == 98.0
+
+
+candles = st.lists(
+    st.tuples(
+        st.sampled_from([60_000, 120_000, 180_000]),  # gaps between starts
+        *(st.sampled_from([1.0, 2.0, 3.0, 4.0]) for _ in range(4)),  # o, h, l, c (ties)
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(candles, st.integers(0, 39), st.sampled_from([60_000, 90_000, 600_000]))
+def test_a_window_refilled_from_candles_is_the_one_every_tick_built(
+    rows: list[tuple[int, float, float, float, float]], cut: int, window: int
+) -> None:
+    """`refill` from candles `lo` on (read newest first, candles passed over whole)
+    leaves the deque that `update` leaves after each of their ticks; the next update
+    then gives the same anchor. Prices tie often (the later tick stays)."""
+    starts, opens, highs, lows, closes, t = [], [], [], [], [], 0
+    for gap, o, a, b, c in rows:  # o and c not always inside [low, high]: bad data too
+        t += gap
+        starts.append(t)
+        opens.append(o)
+        highs.append(max(a, b))
+        lows.append(min(a, b))
+        closes.append(c)
+    lo = min(cut, len(rows) - 1)
+    fed = AnchorTracker(AnchorMode.ROLLING_HIGH, window)
+    for r in range(lo, len(rows)):
+        for ts, price in candle_to_ticks(starts[r], 60_000, opens[r], highs[r], lows[r], closes[r]):
+            fed.update(ts, price)
+    refilled = AnchorTracker(AnchorMode.ROLLING_HIGH, window)
+    refilled.refill(starts, opens, highs, lows, closes, lo, len(rows), 60_000)
+    assert list(refilled._prices) == list(fed._prices)
+    assert list(refilled._stamps) == list(fed._stamps)
+    # A refill restores the window only; the warm-up is the tracker's own (set earlier).
+    refilled.first_ts, refilled.ready_ts = fed.first_ts, fed.ready_ts
+    nxt = starts[-1] + 60_000
+    assert refilled.update(nxt, 2.5) == fed.update(nxt, 2.5)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 
 DAY_MS = 86_400_000
@@ -188,16 +188,47 @@ class AnchorTracker:
         exit_price = self.last_exit_price
         return not (mode is _LAST_EXIT and exit_price is not None and exit_price > high)
 
-    def refill(self, ticks: Iterable[tuple[int, float]]) -> None:
-        """The window as after `ticks` (time order), which must hold every tick of the
-        window of the next `update`: the rolling state after a `quiet_span`."""
-        self._prices.clear()
-        self._stamps.clear()
-        ts = None
-        for ts, price in ticks:
-            self._push(ts, price)
-        if ts is not None:
-            self._expire(ts)
+    def refill(
+        self,
+        starts: Sequence[int],
+        opens: Sequence[float],
+        highs: Sequence[float],
+        lows: Sequence[float],
+        closes: Sequence[float],
+        lo: int,
+        hi: int,
+        period_ms: int,
+    ) -> None:
+        """The window as after the ticks (`candle_to_ticks`) of candles `lo` to `hi - 1`,
+        which must hold every tick of the window of the next `update`: the rolling state
+        after a `quiet_span`.
+
+        `update` keeps a tick only while no later one is priced at or above it, so the
+        window is read from its newest candle back: a tick stays when priced above every
+        later one, and a candle with no price above those is passed over whole.
+        """
+        prices, stamps = self._prices, self._stamps
+        prices.clear()
+        stamps.clear()
+        if hi <= lo:
+            return
+        quarter, half, end = period_ms // 4, period_ms // 2, period_ms - 1
+        top = float("-inf")
+        kept: list[tuple[int, float]] = []
+        for r in range(hi - 1, lo - 1, -1):
+            o, h, low, c = opens[r], highs[r], lows[r], closes[r]
+            if h <= top and o <= top and c <= top and low <= top:
+                continue
+            t = starts[r]
+            first, second = (h, low) if h - o <= o - low else (low, h)
+            for ts, price in ((t + end, c), (t + half, second), (t + quarter, first), (t, o)):
+                if price > top:
+                    top = price
+                    kept.append((ts, price))
+        for ts, price in reversed(kept):
+            prices.append(price)
+            stamps.append(ts)
+        self._expire(starts[hi - 1] + end)
 
     def _push(self, ts_ms: int, price: float) -> None:
         """`update`'s push (kept inline there, the hottest line of a replay)."""

@@ -14,7 +14,6 @@ from typing import Any
 from tradebot_tui.core.book import Status
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import OrderIntent
-from tradebot_tui.core.ticks import candle_to_ticks
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.data.feather import CandleStream
 from tradebot_tui.data.series import CandleSeries
@@ -214,10 +213,7 @@ class Feed:
         `t` or later) after its candles before `row`."""
         book, ts_col, o, h, low, c, _size = column
         w = bisect_right(ts_col, t - span, 0, row)
-        ticks: list[tuple[int, float]] = []
-        for r in range(w, row):
-            ticks.extend(candle_to_ticks(ts_col[r], period, o[r], h[r], low[r], c[r]))
-        book.anchor.refill(ticks)
+        book.anchor.refill(ts_col, o, h, low, c, w, row, period)
 
     def _candles(
         self,

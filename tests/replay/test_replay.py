@@ -119,7 +119,7 @@ def test_files_merge_in_time_order_with_ties_in_input_order(tmp_path: Path) -> N
 
 
 def _open(result: ReplayResult) -> list[tuple[str, int]]:
-    return [(p.symbol, p.entry_ts_ms) for p in result.open_positions]
+    return [(p.symbol, p.entry_ts_ms, p.last_price) for p in result.open_positions]
 
 
 def test_gaps_are_not_filled(tmp_path: Path) -> None:
@@ -359,7 +359,7 @@ def test_a_refilled_window_keeps_its_oldest_high() -> None:
     s = oldest_high_candles(0)
     params = StrategyParams(window_s=3_600, trigger_pct=2.0)
     fast, slow = replay([s], params), replay([s], params, fast=False)
-    assert _open(slow) == [("F/USDT", OLDEST_HIGH_ENTRY_MS)]
+    assert [(s, t) for s, t, _ in _open(slow)] == [("F/USDT", OLDEST_HIGH_ENTRY_MS)]
     assert _open(fast) == _open(slow)
     assert trades_csv(fast.trades) == trades_csv(slow.trades)
 

@@ -146,6 +146,18 @@ class AnchorTracker:
                 low = c
             if low <= bound * bar:
                 return False
+        self.take_candle(t, period, o, first, second, c)
+        return True
+
+    def take_candle(
+        self, t: int, period: int, o: float, first: float, second: float, c: float
+    ) -> None:
+        """One candle's four ticks into the window at once, as four `update`s would leave
+        it, for ticks whose anchors nobody reads (a quiet candle, a held coin's)."""
+        end = t + period - 1
+        if self.first_ts is None:
+            self.first_ts = t
+            self.ready_ts = t + self.window_ms
         # Only the ticks above every later one stay in the window: at most three pushes.
         keep = [(end, c)]
         if second > c:
@@ -157,7 +169,6 @@ class AnchorTracker:
         for ts, price in reversed(keep):
             self._push(ts, price)
         self._expire(end)
-        return True
 
     def quiet_span(self, start: int, end: int, low: float, high: float, bar: float) -> bool:
         """Ticks from `start` to `end` (this symbol's next ones) priced `low` at the

@@ -229,17 +229,24 @@ class Feed:
         trader = self.trader
         decide, execute, lo, hi = trader.decide, self.execute, self.lo, self.hi
         reject = trader.reject_above
-        waiting_idle, waiting_cool = State.IDLE, State.COOLDOWN
+        waiting_idle, waiting_cool, held = State.IDLE, State.COOLDOWN, State.IN_POSITION
         phases = ((2, 0), (3, period // 4), (4, period // 2), (5, period - 1))
         refused = self.refused
         count = 0
+        # The coins with candles among `starts` (the others were passed over whole).
+        end = starts[-1]
+        active = [
+            (i, column)
+            for i, column in enumerate(columns)
+            if cursors[i] < column[6] and column[1][cursors[i]] <= end
+        ]
         for t in starts:
             # Every tick of the candles at t in range, flushed: a waiting coin's candle
             # whose ticks are all above anchor × `reject` goes to its window at once.
             whole = lo <= t and t + period - 1 <= hi and self.first is not None
             # (book, its anchor's update, open, first extreme, second extreme, close)
             rows: list[Any] = []
-            for i, column in enumerate(columns):
+            for i, column in active:
                 book, ts_col, o, h, low, c, size = column
                 row = cursors[i]
                 if row < size and ts_col[row] == t:
@@ -255,13 +262,26 @@ class Feed:
                         first, second = lf, hf
                     anchor = book.anchor
                     state = book.state
-                    if (
-                        whole
-                        and (state is waiting_idle or state is waiting_cool)
-                        and anchor.quiet_candle(t, period, of, first, second, cf, reject)
-                    ):
-                        count += 4
-                        continue
+                    if whole:
+                        if state is waiting_idle or state is waiting_cool:
+                            if anchor.quiet_candle(t, period, of, first, second, cf, reject):
+                                count += 4
+                                continue
+                        elif (
+                            state is held
+                            and book.exit_due is None
+                            and book.watch is not None
+                            and anchor.refillable
+                            # A candle's ticks lie within its high and low, or its open
+                            # and close when the data says otherwise.
+                            and book.watch.quiet(max(hf, of, cf), min(lf, of, cf), t + period - 1)
+                        ):
+                            # No exit can fire: the window takes the ticks at once, the
+                            # book shows the last one (a held coin's last price).
+                            anchor.take_candle(t, period, of, first, second, cf)
+                            book.last_price, book.last_ts = cf, t + period - 1
+                            count += 4
+                            continue
                     rows.append((book, anchor.update, of, first, second, cf))
             if whole and not rows:
                 self.last = t + period - 1

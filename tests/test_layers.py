@@ -43,13 +43,13 @@ BELOW_ENGINE = {"core", "config", "data", "exchange", "journal"}
 RULES: dict[str, tuple[set[str], set[str]]] = {
     "core": ({"core"}, set()),
     "config": ({"core", "config"}, {"platformdirs", "tomli_w"}),
-    "data": ({"core", "config", "data"}, {"pyarrow", "lz4"}),
+    "data": ({"core", "config", "data"}, {"pyarrow", "lz4", "numpy"}),
     "exchange": ({"core", "config", "exchange"}, {"trio", "ccxt", "wsproto"}),
     "journal": ({"core", "config", "journal"}, {"trio"}),
     "engine": (BELOW_ENGINE | {"engine"}, {"trio", "outcome"}),
     "away": (BELOW_ENGINE | {"engine", "away"}, {"trio", "apprise", "prometheus_client"}),
     "replay": ({"core", "config", "data", "replay"}, set()),
-    # numpy (Optuna's own dependency) builds the trial data.
+    # numpy builds the trial data.
     "tune": ({"core", "config", "data", "replay", "tune"}, {"optuna", "numpy", "ray"}),
     "plot": ({"core", "config", "data", "replay", "plot"}, {"plotly", "optuna"}),
     "wiring": (BELOW_ENGINE | {"engine", "away", "replay", "wiring"}, {"trio"}),

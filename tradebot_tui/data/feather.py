@@ -133,16 +133,22 @@ def _consistent(
     rising: bool = False,
 ) -> bool:
     """Candles whose low is above 0 and below open and close, whose high is above them,
-    and whose times rise: the checks of the pyarrow path, each one loop in C."""
-    lt, gt, le = operator.lt, operator.gt, operator.le
+    and whose times rise: the checks of the pyarrow path, with numpy (a sixth of a
+    year's replay when each was a loop of Python comparisons)."""
+    import numpy as np  # loaded once per process, Optuna's dependency and ours
+
     if not len(dates):
         return True
-    if min(low) <= 0:
+    o_, h_, low_, c_ = (np.asarray(col, dtype=np.float64) for col in (o, h, low, c))
+    if (low_ <= 0).any() or (h_ < o_).any() or (h_ < c_).any():
         return False
-    for bad in (map(lt, h, o), map(lt, h, c), map(gt, low, o), map(gt, low, c)):
-        if any(bad):
-            return False
-    return rising or bool(arrow_ipc.evenly_spaced(dates)) or not any(map(le, dates[1:], dates))
+    if (low_ > o_).any() or (low_ > c_).any():
+        return False
+    return (
+        rising
+        or bool(arrow_ipc.evenly_spaced(dates))
+        or not any(map(operator.le, dates[1:], dates))
+    )
 
 
 def _read_feather_arrow(path: Path, symbol: str, period: int) -> CandleSeries:

@@ -123,3 +123,24 @@ def test_a_window_refilled_from_candles_is_the_one_every_tick_built(
     refilled.first_ts, refilled.ready_ts = fed.first_ts, fed.ready_ts
     nxt = starts[-1] + 60_000
     assert refilled.update(nxt, 2.5) == fed.update(nxt, 2.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(candles, st.sampled_from([60_000, 90_000, 600_000]))
+def test_a_candle_taken_at_once_leaves_the_window_four_updates_leave(
+    rows: list[tuple[int, float, float, float, float]], window: int
+) -> None:
+    """`take_candle` (a quiet candle, a held coin's) pushes only the ticks above every
+    later one of the candle: the deque equals the one its four `update`s leave, ties
+    included (the later tick stays)."""
+    fed = AnchorTracker(AnchorMode.ROLLING_HIGH, window)
+    taken = AnchorTracker(AnchorMode.ROLLING_HIGH, window)
+    t = 0
+    for gap, o, a, b, c in rows:
+        t += gap
+        ticks = candle_to_ticks(t, 60_000, o, max(a, b), min(a, b), c)
+        for ts, price in ticks:
+            fed.update(ts, price)
+        taken.take_candle(t, 60_000, o, ticks[1][1], ticks[2][1], c)
+        assert list(taken._prices) == list(fed._prices)
+        assert list(taken._stamps) == list(fed._stamps)

@@ -158,16 +158,26 @@ class AnchorTracker:
         if self.first_ts is None:
             self.first_ts = t
             self.ready_ts = t + self.window_ms
-        # Only the ticks above every later one stay in the window: at most three pushes.
-        keep = [(end, c)]
+        # Only the ticks above every later one stay in the window; each is below the one
+        # before, so only the first one pushed can pop older ticks.
+        prices, stamps = self._prices, self._stamps
+        later = second if second > c else c  # the highest after the first extreme
+        top = first if first > later else later  # the highest after the open
+        lead = o if o > top else top
+        while prices and prices[-1] <= lead:
+            prices.pop()
+            stamps.pop()
+        if o > top:
+            prices.append(o)
+            stamps.append(t)
+        if first > later:
+            prices.append(first)
+            stamps.append(t + period // 4)
         if second > c:
-            keep.append((t + period // 2, second))
-        if first > keep[-1][1]:
-            keep.append((t + period // 4, first))
-        if o > keep[-1][1]:
-            keep.append((t, o))
-        for ts, price in reversed(keep):
-            self._push(ts, price)
+            prices.append(second)
+            stamps.append(t + period // 2)
+        prices.append(c)
+        stamps.append(end)
         self._expire(end)
 
     def quiet_span(self, start: int, end: int, low: float, high: float, bar: float) -> bool:

@@ -350,4 +350,7 @@ class Feed:
                     block.append(now)
                 heads[i] = later if len(later) else next(chunks[i], None)
             if block:
-                self.candles(block, sorted(set().union(*(b.ts for b in block))))
+                # Files with the same candle times (the usual case) need no merge.
+                first = block[0].ts
+                same = all(b.ts == first for b in block)
+                self.candles(block, first if same else sorted(set().union(*(b.ts for b in block))))

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import OLDEST_HIGH_ENTRY_MS, oldest_high_candles
+from tradebot_tui.core import signals as core_signals
 from tradebot_tui.core.anchors import AnchorMode, AnchorTracker
 from tradebot_tui.core.exits import ExitParams, ExitWatch
 from tradebot_tui.core.params import StrategyParams
@@ -19,7 +20,6 @@ from tradebot_tui.core.signals import Signals
 from tradebot_tui.data.files import read_file
 from tradebot_tui.data.series import CandleSeries, Series, TickSeries
 from tradebot_tui.data.trades_csv import trades_csv
-from tradebot_tui.replay import feed
 from tradebot_tui.replay.runner import ReplayError, ReplayResult, run_replay
 
 PARAMS = StrategyParams(window_s=60, cooldown_s=900)
@@ -341,9 +341,9 @@ def test_refused_coins_are_not_decided_until_an_order_and_trade_the_same(
 
     results = []
     with patch.object(Signals, "decide", counted):
-        for wait_aside in (feed._WAIT_ASIDE, ()):
+        for wait_aside in (core_signals.ORDER_LIFTED, ()):
             decided.append(0)
-            with patch.object(feed, "_WAIT_ASIDE", wait_aside):
+            with patch.object(core_signals, "ORDER_LIFTED", wait_aside):
                 results.append(replay(series, params))
     slow = replay(series, params, fast=False)
     for result in results:

@@ -25,6 +25,11 @@ _IDLE = State.IDLE
 _IN_POSITION = State.IN_POSITION
 _COOLDOWN = State.COOLDOWN
 _ERROR = State.ERROR
+# Refusals that only an executed order can lift: the position count and the budget move
+# with orders alone. A replay need not decide a coin refused so again until one is
+# executed; the daily loss limit's day starts the same without those decisions (its
+# equity moves only at fills, and the decision or sale before each fill starts the day).
+ORDER_LIFTED = (Status.MAX_POSITIONS, Status.BUDGET)
 
 
 class Signals:
@@ -45,6 +50,9 @@ class Signals:
         self._ids = ids
         # Engine time (ms) for the stale-price guard; 0 (replay) turns the guard off.
         self.now_ms = 0
+        # Entries refused for an `ORDER_LIFTED` reason so far: a replay tells from it
+        # whether a decision was such a refusal.
+        self.order_refusals = 0
         self.set_params(params)
 
     def set_params(self, params: StrategyParams) -> None:
@@ -234,6 +242,8 @@ class Signals:
         blocked = self.why_not_buy(book, self.now_ms, deciding=True)
         book.blocked = blocked
         if blocked is not None:
+            if blocked in ORDER_LIFTED:
+                self.order_refusals += 1
             return None
         px = dec(price)
         qty = book.rules.entry_qty(self.params.stake, px)

@@ -11,7 +11,6 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from tradebot_tui.core.book import Status
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import OrderIntent
 from tradebot_tui.core.trader import Trader
@@ -20,9 +19,6 @@ from tradebot_tui.data.series import CandleSeries
 
 NEVER = 2**62
 _BLOCK = 32  # candle starts tested at once for quiet coins
-# Refusals that only an executed order can lift (the position count, the budget).
-_WAIT_ASIDE = (Status.MAX_POSITIONS, Status.BUDGET)
-_UNSEEN = object()  # `SymbolBook.blocked` before a decision: whether an entry was weighed
 
 
 class Feed:
@@ -65,11 +61,9 @@ class Feed:
         self.first: int | None = None
         self.last: int | None = None
         self.older: dict[str, tuple[int, float]] = {}
-        # Idle coins whose entry was refused for the position count or the budget: until
-        # an order is executed (nothing else changes either), each of their ticks would
-        # be refused again, so they are not decided (their windows still take every
-        # tick). The daily loss limit's day starts the same without their decisions: its
-        # equity moves only at fills, each preceded by a decision or sale that starts it.
+        # Idle coins whose entry was refused for a reason only an executed order lifts
+        # (`core.signals.ORDER_LIFTED`): not decided again until one is (their windows
+        # still take every tick).
         self.refused: set[Any] = set()
 
     def warm_tick(self, ts: int, symbol: str, price: float) -> None:
@@ -231,7 +225,7 @@ class Feed:
         reject = trader.reject_above
         waiting_idle, waiting_cool, held = State.IDLE, State.COOLDOWN, State.IN_POSITION
         phases = ((2, 0), (3, period // 4), (4, period // 2), (5, period - 1))
-        refused = self.refused
+        refused, signals = self.refused, trader.signals
         count = 0
         # The coins with candles among `starts` (the others were passed over whole).
         end = starts[-1]
@@ -311,16 +305,12 @@ class Feed:
                     book.last_price = price
                     book.last_ts = ts
                     book.anchor_price = anchor
-                    before = book.blocked
-                    book.blocked = _UNSEEN  # restored below
+                    refusals = signals.order_refusals
                     intent = decide(book, ts, price, anchor)
                     if intent is not None:
                         execute(intent)
                         refused.clear()
-                    blocked = book.blocked
-                    if blocked is _UNSEEN:  # no entry was weighed: as it was
-                        book.blocked = before
-                    elif blocked in _WAIT_ASIDE:
+                    elif signals.order_refusals != refusals:
                         refused.add(book)
                 count += len(rows)
                 self.last = ts

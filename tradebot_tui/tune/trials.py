@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from tradebot_tui.core.anchors import AnchorMode, TableAnchor
-from tradebot_tui.core.book import Status, Trade
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.params import StrategyParams
 from tradebot_tui.core.ticks import candle_to_ticks
@@ -52,8 +52,6 @@ BLOCK = 64  # ticks a block: the unit passed over at once
 _NOT_YET = float("inf")  # the ratio of a tick before the anchor's window is full
 _SKIPPING_MODES = (AnchorMode.ROLLING_HIGH, AnchorMode.HYBRID)
 _WAITING = (State.IDLE, State.COOLDOWN)
-_PARKING = (Status.MAX_POSITIONS, Status.BUDGET)
-_UNSEEN = object()  # `SymbolBook.blocked` before a tick: whether an entry was weighed
 
 
 @dataclass(slots=True)
@@ -428,38 +426,32 @@ class _Trial:
     def run(self) -> TrialRun:
         session = self.session
         on_tick, execute = session.trader.on_tick, session.execute
-        books, coins, times, ends = self.books, self.coins, self.times, self.ends
+        coins, times, ends = self.coins, self.times, self.ends
         heap: list[tuple[int, int, int]] = []
         for k, coin in enumerate(coins):
             i = self.next_tick(k, self.starts[k])
             if i < ends[k]:
                 heap.append((coin.ts[i], k, i))
         heapq.heapify(heap)
-        # Idle coins whose entry was just refused for the position count or the budget:
-        # (coin, its next tick). Until an order changes either, each of their ticks would
-        # be refused (or rejected sooner), changing nothing: they wait here instead of in
-        # the heap. The daily loss limit's day, which such a refusal may start, starts
-        # the same without them: the equity it is measured from moves only at fills, and
-        # the decision or sale before each fill starts the day first.
+        # Idle coins whose entry was just refused for a reason only an executed order
+        # lifts (`core.signals.ORDER_LIFTED`), with their next tick: each of their ticks
+        # until then would be refused (or rejected sooner), changing nothing, so they
+        # wait here instead of in the heap.
         parked: list[tuple[int, int]] = []
+        signals = session.trader.signals
         fed = 0
         while heap:
             ts, k, i = heap[0]
             coin = coins[k]
-            book = books[k]
             self.tables[k].at = i
-            before = book.blocked
-            book.blocked = _UNSEEN  # type: ignore[assignment]  # restored below
+            refusals = signals.order_refusals
             intent = on_tick(ts, coin.symbol, coin.price[i])
             fed += 1
             if intent is not None:
                 execute(intent)
                 if parked:
                     self._wake(heap, parked, ts, k)
-            blocked = book.blocked
-            if blocked is _UNSEEN:  # no entry was weighed: as it was
-                book.blocked = before
-            elif blocked in _PARKING:  # refused, so idle still
+            elif signals.order_refusals != refusals:  # refused, so idle still
                 heapq.heappop(heap)
                 parked.append((k, i + 1))
                 continue

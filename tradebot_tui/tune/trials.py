@@ -97,8 +97,8 @@ class TickTimes:
 
     def candle_starts(self) -> array[int]:
         """Each candle's start."""
-        first, unit = self.offsets[0], self.unit
-        return array("q", (first + s * unit for s in self.starts))
+        steps = np.frombuffer(self.starts, dtype=self.starts.typecode).astype(np.int64)
+        return array("q", (steps * self.unit + self.offsets[0]).tobytes())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TickTimes):
@@ -187,8 +187,6 @@ def window_backs(stamps: np.ndarray, prices: np.ndarray, window_ms: int, out: np
     A sparse table (the index of the highest price over runs of 2**k ticks), a chunk of
     ticks at a time: each window is covered by two overlapping runs of the same length.
     """
-    import numpy as np
-
     n = len(stamps)
     first = np.searchsorted(stamps, stamps - window_ms, side="right")
     for lo in range(0, n, _CHUNK):

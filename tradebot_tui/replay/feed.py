@@ -21,6 +21,20 @@ NEVER = 2**62
 _BLOCK = 32  # candle starts tested at once for quiet coins
 
 
+def _exits_quiet(book: Any, high: float, low: float, last_ts: int) -> bool:
+    """Whether a held coin's ticks priced between `low` and `high`, the last at
+    `last_ts`, can be left undecided: no exit is due or can fire (`ExitWatch.quiet`,
+    which then applies their peak), and its window may be refilled or take them at once.
+    """
+    watch = book.watch
+    return (
+        book.exit_due is None
+        and watch is not None
+        and book.anchor.refillable
+        and watch.quiet(high, low, last_ts)
+    )
+
+
 class Feed:
     """Feeds ticks to the trader: warm-up before `lo`, trading up to `hi`, nothing after.
 
@@ -186,12 +200,8 @@ class Feed:
                     stale.add(i)
                 else:
                     left = True
-            elif (
-                state is held
-                and book.exit_due is None
-                and book.watch is not None
-                and anchor.refillable
-                and book.watch.quiet(max(h[a:b]), min(low[a:b]), ts_col[b - 1] + period - 1)
+            elif state is held and _exits_quiet(
+                book, max(h[a:b]), min(low[a:b]), ts_col[b - 1] + period - 1
             ):
                 # Its last tick, the block's last close: what a held coin's book shows.
                 book.last_price, book.last_ts = c[b - 1], ts_col[b - 1] + period - 1
@@ -261,14 +271,10 @@ class Feed:
                             if anchor.quiet_candle(t, period, of, first, second, cf, reject):
                                 count += 4
                                 continue
-                        elif (
-                            state is held
-                            and book.exit_due is None
-                            and book.watch is not None
-                            and anchor.refillable
-                            # A candle's ticks lie within its high and low, or its open
-                            # and close when the data says otherwise.
-                            and book.watch.quiet(max(hf, of, cf), min(lf, of, cf), t + period - 1)
+                        # A candle's ticks lie within its high and low (the readers
+                        # refuse any other), or its open and close if built otherwise.
+                        elif state is held and _exits_quiet(
+                            book, max(hf, of, cf), min(lf, of, cf), t + period - 1
                         ):
                             # No exit can fire: the window takes the ticks at once, the
                             # book shows the last one (a held coin's last price).

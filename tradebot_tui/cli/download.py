@@ -17,7 +17,8 @@ MAX_JOBS = 16
 
 
 def add_parser(commands: Any) -> None:
-    from tradebot_tui.data.vision import BASE_URL, BASE_URL_ENV
+    # The address alone, not the downloader: the parser is built on every launch.
+    from tradebot_tui.data.vision_address import BASE_URL, BASE_URL_ENV
 
     parser = commands.add_parser(
         "download",
@@ -112,7 +113,8 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
         )
         jobs = []
         if source == "vision":
-            from tradebot_tui.data.vision import BASE_URL, BASE_URL_ENV, VisionSource, pieces
+            from tradebot_tui.data.vision import VisionSource, pieces
+            from tradebot_tui.data.vision_address import BASE_URL, BASE_URL_ENV
 
             base = args.base_url or os.environ.get(BASE_URL_ENV) or BASE_URL
             plan = pieces(start, end, now)

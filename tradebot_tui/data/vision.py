@@ -34,9 +34,8 @@ from tradebot_tui.data.history import (
     HistoryError,
     Piece,
 )
+from tradebot_tui.data.vision_address import BASE_URL
 
-BASE_URL = "https://data.binance.vision"
-BASE_URL_ENV = "TRADEBOT_VISION_URL"
 TIMEFRAMES = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 TIMEOUT_S = 30.0
 RETRY_DELAYS_S = (1.0, 3.0)  # after the first and the second failed try

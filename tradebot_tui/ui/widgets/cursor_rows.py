@@ -35,6 +35,7 @@ class CursorRows(ScrollView, can_focus=True):
         self.cursor = 0
         self._strip_width = 0  # the widget's width the kept strips were built for
         self._styles: dict[str, Style] = {}  # component styles, kept until the CSS changes
+        self._base_style: Style | None = None  # the widget's own, when they were built
 
     def _row_total(self) -> int:
         raise NotImplementedError
@@ -67,6 +68,15 @@ class CursorRows(ScrollView, can_focus=True):
             self._forget_strips()
         scroll_x, scroll_y = self.scroll_offset
         if y == 0:
+            # The styles kept are built on the widget's own, which takes its colour from
+            # its ancestors: Textual tells a widget when its own styles change
+            # (`notify_style_update`), not when a parent's do. A table first drawn before
+            # the screen's styles were applied kept text in its background colour.
+            base = self.rich_style
+            if base != self._base_style:
+                self._base_style = base
+                self._styles.clear()
+                self._forget_strips()
             strip = self._header_strip()
         else:
             index = scroll_y + y - 1

@@ -168,16 +168,16 @@ async def test_full_collections_run_on_the_apps_schedule(monkeypatch: pytest.Mon
     # under load: the app takes them over, on a fixed interval.
     import gc
 
-    from tradebot_tui.ui import app as app_module
+    from tradebot_tui.ui import upkeep
 
     calls: list[float] = []
-    monkeypatch.setattr(app_module, "FULL_GC_EVERY_S", 0.05)
+    monkeypatch.setattr(upkeep, "FULL_GC_EVERY_S", 0.05)
     monkeypatch.setattr(gc, "collect", lambda *args: calls.append(len(args)) or 0)
     before = gc.get_threshold()
     try:
         app = make_app(steps=10)
         async with app.run_test(size=SIZE):
-            app.schedule_full_gc()
+            upkeep.schedule_full_gc(app)
             assert gc.get_threshold() == (before[0], before[1], 1_000_000)
             await until(lambda: len(calls) >= 2, timeout=5)
     finally:

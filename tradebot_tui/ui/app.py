@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
@@ -17,24 +18,15 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widget import AwaitMount
 
-from tradebot_tui.assets import asset_dir
+from tradebot_tui.assets import stylesheet
 from tradebot_tui.config import validate
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.config.store import save_settings
 from tradebot_tui.config.validate import ConfigError
 from tradebot_tui.core.errors import TradebotError
-from tradebot_tui.engine import (
-    LIVE_SECTIONS,
-    ApplySettings,
-    Command,
-    EngineSnapshot,
-    Focus,
-    LogRing,
-    ReplayAction,
-    ReplayControl,
-    TogglePause,
-)
+from tradebot_tui.engine import LogRing
+from tradebot_tui.ui import upkeep
 from tradebot_tui.ui.help import help_sections, system_commands
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.watchlist import WatchlistScreen
@@ -44,7 +36,14 @@ from tradebot_tui.ui.toasts import Toasts
 if TYPE_CHECKING:
     import outcome
 
-    from tradebot_tui.engine import Engine, GuestRun, WatchRow
+    from tradebot_tui.engine import (
+        Command,
+        Engine,
+        EngineSnapshot,
+        GuestRun,
+        ReplayAction,
+        WatchRow,
+    )
 
 # Builds the engine the app runs; called with the keywords `publish` and `log_ring`
 # (a functools.partial of Engine fits).
@@ -53,9 +52,8 @@ FALLBACK_THEME = "midnight"
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 # The screens not needed for the first frame are imported this long after it.
 PRELOAD_AFTER_S = 0.5
+FIRST_FRAME_OUT_S = 0.005
 SETTLE_AFTER_BUILD_S = 1.0  # a new screen's widgets are left to the GC this long after
-# Full garbage collections run on this schedule instead of when Python's counters say.
-FULL_GC_EVERY_S = 30.0
 
 
 def _lazy_screen(mode: str) -> Callable[[], Screen[None]]:
@@ -102,10 +100,11 @@ class TradebotApp(App[None]):
     """The full-screen trading desk."""
 
     TITLE = "tradebot-tui"
-    # Every screen's stylesheet is parsed once, with the app's. Loaded by each screen on
-    # its first visit, a stylesheet made Textual parse all of them again (before the
-    # first frame for the watchlist; 60-100 ms of each first visit for the others).
-    CSS_PATH = sorted(asset_dir("screens").glob("*.tcss"))
+    # Parsed with the app's, before the first frame: the stylesheets of the screens a
+    # start can show. The others are parsed together once the first prices are up
+    # (`upkeep.load_other_stylesheets`): loaded by each screen on its first visit, a
+    # stylesheet made Textual parse all of them again (60-100 ms of each first visit).
+    CSS_PATH: ClassVar[list[Path]] = [stylesheet(name) for name in ("watchlist", "confirm_live")]
     MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
         "watchlist": WatchlistScreen,
         **{mode: _lazy_screen(mode) for mode in LAZY_SCREENS},
@@ -205,8 +204,10 @@ class TradebotApp(App[None]):
             )
             return
         # The first frame is drawn (with the preview's prices) before the engine is
-        # imported and built: they are the larger part of a start.
-        self.call_after_refresh(self._start_engine)
+        # imported and built: they are the larger part of a start. The short wait lets
+        # Textual's writer thread put that frame on the terminal first: started at once,
+        # the engine's imports held the interpreter lock and the frame came 15-20 ms later.
+        self.call_after_refresh(self.set_timer, FIRST_FRAME_OUT_S, self._start_engine)
 
     def _live_answer(self, confirmed: bool | None) -> None:
         if confirmed:
@@ -215,6 +216,7 @@ class TradebotApp(App[None]):
             self.exit(return_code=2, message="live trading not confirmed; nothing was sent")
 
     def _start_engine(self) -> None:
+        gc.enable()  # off for the launch (see `cli.run.run`); the first frame is out
         if self._quitting or self.return_code is not None:
             return  # left before the engine came
         from tradebot_tui.engine import GuestRun
@@ -309,38 +311,17 @@ class TradebotApp(App[None]):
         for module, _name in LAZY_SCREENS.values():
             import_module(module)
         import_module("tradebot_tui.ui.screens.dialogs")
+        upkeep.load_other_stylesheets(self)
+        if not self.is_headless:
+            gc.collect()  # the launch's garbage (collected late, see `cli.run.run`) is not frozen
         self.settle_gc()
         if not self.is_headless:
-            self.schedule_full_gc()
-
-    def schedule_full_gc(self) -> None:
-        """Collect the oldest generation every `FULL_GC_EVERY_S`, not when Python decides.
-
-        Under the UI benchmark's load (500 coins at 5 Hz) Python ran a full collection
-        every 3-4 s, and each held the event loop for 30-100 ms (measured with
-        gc.callbacks): render caches and snapshot rows live long enough to reach the
-        oldest generation. A key pressed then waited for it. The young generations are
-        still collected as usual; cyclic garbage of the old one waits at most this long.
-        """
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, 1_000_000)
-        self.set_interval(FULL_GC_EVERY_S, self._full_gc, name="full gc")
-
-    def _full_gc(self) -> None:
-        # A method, not `gc.collect` itself: Textual's timer cannot call a builtin
-        # (its `count_parameters` looks for `__func__` and crashed the app).
-        gc.collect()
+            upkeep.schedule_full_gc(self)
 
     def settle_gc(self) -> None:
-        """Leave what exists now (modules, widgets, built screens: alive as long as the
-        app) out of the garbage collector's full passes. Without this, a full pass over
-        them stalled the event loop for 50-170 ms a few times a minute under load
-        (measured with gc.callbacks in the UI benchmark), and a key pressed then waited.
-        Called once the first frame is up and again after each screen is built. Not
-        in a headless run (tests): apps come and go there, and frozen objects are never
-        collected."""
-        if not self.is_headless:
-            gc.freeze()
+        """See `upkeep.settle_gc`: called once the first frame is up and again after
+        each screen is built."""
+        upkeep.settle_gc(self)
 
     def _engine_done(self, result: outcome.Outcome[None]) -> None:
         if self.return_code is not None:
@@ -379,11 +360,15 @@ class TradebotApp(App[None]):
     def focus_engine(self, symbol: str | None) -> None:
         """Ask the engine for the chart data of `symbol` (None: of none)."""
         if symbol != self._focused:
+            from tradebot_tui.engine import Focus
+
             self._focused = symbol
             self.send_command(Focus(symbol))
 
     def settings_saved(self, new: Settings) -> None:
         """The config screen wrote `new`: apply what a running engine can."""
+        from tradebot_tui.engine import LIVE_SECTIONS, ApplySettings
+
         changed = validate.changed_sections(self.settings, new)
         self.settings = new
         if any(s in LIVE_SECTIONS for s in changed):
@@ -422,9 +407,13 @@ class TradebotApp(App[None]):
         """
 
     def action_toggle_pause(self) -> None:
+        from tradebot_tui.engine import TogglePause
+
         self.send_command(TogglePause())
 
     def action_replay(self, what: ReplayAction) -> None:
+        from tradebot_tui.engine import ReplayControl
+
         self.send_command(ReplayControl(what))
 
     def help_sections(self, screen: Screen[object]) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -40,11 +40,10 @@ if TYPE_CHECKING:
         OrderRow,
         PositionRow,
         ReplayStatus,
-        RunState,
         TallyRow,
         TradeHistory,
-        WatchRow,
     )
+    from tradebot_tui.engine.watch import RunState, WatchRow
 
 
 # Each exported name and the module it lives in.
@@ -71,13 +70,13 @@ _HOMES = {
     "ReplayStatus": "tradebot_tui.engine.snapshot",
     "ResumeEntries": "tradebot_tui.engine.commands",
     "RetryNow": "tradebot_tui.engine.commands",
-    "RunState": "tradebot_tui.engine.snapshot",
+    "RunState": "tradebot_tui.engine.watch",
     "Service": "tradebot_tui.engine.services",
     "TallyRow": "tradebot_tui.engine.snapshot",
     "TogglePause": "tradebot_tui.engine.commands",
     "ToggleSymbol": "tradebot_tui.engine.commands",
     "TradeHistory": "tradebot_tui.engine.snapshot",
-    "WatchRow": "tradebot_tui.engine.snapshot",
+    "WatchRow": "tradebot_tui.engine.watch",
     "run_headless": "tradebot_tui.engine.host",
 }
 

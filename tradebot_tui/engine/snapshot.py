@@ -4,38 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 from typing import NamedTuple
 
-from tradebot_tui.core.book import Status, Trade
+from tradebot_tui.core.book import Trade
 from tradebot_tui.core.orders import OrderStatus, Purpose, Side
 from tradebot_tui.engine.history import Bar
+from tradebot_tui.engine.watch import RunState, WatchRow
 
-
-class RunState(StrEnum):
-    """The engine as a whole."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPING = "stopping"
-
-
-class WatchRow(NamedTuple):
-    """One symbol of the watchlist (a tuple: hundreds are built and compared per snapshot)."""
-
-    symbol: str
-    last: float | None
-    anchor: float | None
-    drop_pct: float | None
-    to_trigger_pct: float | None
-    status: Status
-    status_ms: int
-    decimals: int
-    # Minute closes of the last hour, the current minute last.
-    spark: tuple[float, ...] = ()
-    # Held, and fed only because it is held: the universe no longer includes it.
-    outside: bool = False
+__all__ = ["RunState", "WatchRow"]  # their home is `engine.watch`; also named here
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from tradebot_tui.engine import AcceptBalance
 from tradebot_tui.ui.bindings import action_name, own_bindings
 from tradebot_tui.ui.screens.base import TradebotScreen
 
@@ -67,6 +66,8 @@ def system_commands(app: TradebotApp, screen: Screen[object]) -> Iterable[System
                 partial(app.run_action, binding.action, owner),
             )
     if app.snapshot is not None and app.snapshot.quote_drift:
+        from tradebot_tui.engine import AcceptBalance
+
         yield SystemCommand(
             f"Accept the exchange's {app.snapshot.quote} balance",
             f"Deposited or withdrawn outside the bot? {app.snapshot.quote_drift}",

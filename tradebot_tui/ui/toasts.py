@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 
-from tradebot_tui.engine import EngineSnapshot, LogRing
+from tradebot_tui.engine import LogRing
+
+if TYPE_CHECKING:
+    from tradebot_tui.engine import EngineSnapshot
 
 # At most this many notifications in a window; the rest are summed up in one.
 NOTICES_AT_ONCE = 4

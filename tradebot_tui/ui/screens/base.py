@@ -8,11 +8,11 @@ from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 
-from tradebot_tui.engine import EngineSnapshot
 from tradebot_tui.ui.widgets.key_bar import KeyBar
 from tradebot_tui.ui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
+    from tradebot_tui.engine import EngineSnapshot
     from tradebot_tui.ui.app import TradebotApp
 
 
@@ -22,10 +22,11 @@ class TradebotScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         # Textual marks a new screen as styled by no stylesheet yet, and opening it then
-        # re-parses every stylesheet of the app (`App.refresh_css`). Ours are parsed with
-        # the app's (`TradebotApp.CSS_PATH`) and a new screen's widgets are styled as
-        # they mount: it is as current as the app's CSS now. A theme chosen later still
-        # refreshes it when it is next shown.
+        # re-parses every stylesheet of the app (`App.refresh_css`). Ours are parsed
+        # before it is installed (with the app's, together after the first frame, or by
+        # Textual as the screen is installed: its CSS_PATH) and a new screen's widgets
+        # are styled as they mount: it is as current as the app's CSS now. A theme
+        # chosen later still refreshes it when it is next shown.
         self._css_update_count = self.app._css_update_count
 
     @property

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Input
 
 from tradebot_tui.assets import stylesheet
-from tradebot_tui.core.book import Status
-from tradebot_tui.engine import EngineSnapshot, RetryNow, ToggleSymbol
+from tradebot_tui.core.status import Status
 from tradebot_tui.ui.screens.base import TradebotScreen
-from tradebot_tui.ui.widgets.search_box import SearchBox
 from tradebot_tui.ui.widgets.text_line import TextLine
 from tradebot_tui.ui.widgets.watch_table import COLUMNS, WatchTable
+
+if TYPE_CHECKING:
+    from textual.widgets import Input
+
+    from tradebot_tui.engine import EngineSnapshot
+    from tradebot_tui.ui.widgets.search_box import SearchBox
 
 
 class WatchlistScreen(TradebotScreen):
@@ -53,9 +56,8 @@ class WatchlistScreen(TradebotScreen):
 
     def compose_body(self) -> ComposeResult:
         yield TextLine(id="watch-summary")
-        yield SearchBox(
-            "filter: part of a symbol or a status; Esc clears", "#watch-table", id="watch-filter"
-        )
+        # The filter box comes with the first `/` (`_search_box`): Textual's Input, its
+        # stylesheet and its mount were 8 ms of a start, for a box hidden until then.
         yield WatchTable(id="watch-table")
 
     def on_mount(self) -> None:
@@ -97,17 +99,37 @@ class WatchlistScreen(TradebotScreen):
 
     # -- actions ---------------------------------------------------------------------------
 
-    def action_filter(self) -> None:
-        self.query_one(SearchBox).open()
+    async def action_filter(self) -> None:
+        box = self._search_box()
+        if box is None:
+            from tradebot_tui.ui.widgets.search_box import SearchBox
 
-    @on(Input.Changed, "#watch-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
+            box = SearchBox(
+                "filter: part of a symbol or a status; Esc clears",
+                "#watch-table",
+                id="watch-filter",
+            )
+            await self.mount(box, before=self.query_one(WatchTable))
+        box.open()
+
+    def _search_box(self) -> SearchBox | None:
+        """The filter box, once the first `/` has made it."""
+        from tradebot_tui.ui.widgets.search_box import SearchBox
+
+        found = self.query(SearchBox)
+        return found.first() if found else None
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "watch-filter":
+            return
         self.query_one(WatchTable).filter_text = event.value
         if self.tb_app.snapshot is not None:  # the count shown, without waiting for prices
             self._summary(self.tb_app.snapshot)
 
     def key_escape(self) -> None:
-        self.query_one(SearchBox).close()
+        box = self._search_box()
+        if box is not None:
+            box.close()
 
     def action_sort(self, key: str) -> None:
         self.query_one(WatchTable).sort_by(key)
@@ -122,6 +144,8 @@ class WatchlistScreen(TradebotScreen):
         if symbol is None:
             self.notify("No symbol selected.", severity="warning")
             return
+        from tradebot_tui.engine import ToggleSymbol
+
         self.tb_app.send_command(ToggleSymbol(symbol))
 
     def action_retry(self) -> None:
@@ -129,6 +153,8 @@ class WatchlistScreen(TradebotScreen):
         if symbol is None:
             self.notify("No symbol selected.", severity="warning")
             return
+        from tradebot_tui.engine import RetryNow
+
         self.tb_app.send_command(RetryNow(symbol))
 
     def action_chart(self) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from textual.markup import escape
 
 from tradebot_tui.core.display import fmt_money
-from tradebot_tui.engine import EngineSnapshot, ReplayStatus, RunState
+from tradebot_tui.engine import RunState
 from tradebot_tui.ui.widgets.text_line import TextLine
+
+if TYPE_CHECKING:
+    from tradebot_tui.engine import EngineSnapshot, ReplayStatus
 
 _STATE = {
     RunState.STARTING: ("STARTING", "$secondary"),

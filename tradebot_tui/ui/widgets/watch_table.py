@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -21,10 +21,12 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 
-from tradebot_tui.core.book import Status
 from tradebot_tui.core.display import fmt_duration, fmt_price
-from tradebot_tui.engine import WatchRow
+from tradebot_tui.core.status import Status
 from tradebot_tui.ui.widgets.cursor_rows import CursorRows
+
+if TYPE_CHECKING:
+    from tradebot_tui.engine import WatchRow
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 24

@@ -7,15 +7,15 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradebot_tui.cli.common import EXIT_OK, UsageError, settings_lines
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.store import load_settings
-from tradebot_tui.core.book import Trade
-from tradebot_tui.core.money import fmt_decimal
-from tradebot_tui.data.trades_csv import trades_csv
-from tradebot_tui.journal.tallies import Tallies, Tally
+
+if TYPE_CHECKING:  # the rest is imported when the command runs, not on every launch
+    from tradebot_tui.core.book import Trade
+    from tradebot_tui.journal.tallies import Tally
 
 
 def add_parser(commands: Any) -> None:
@@ -74,6 +74,8 @@ def run(args: argparse.Namespace, locations: Locations) -> int:
 
 
 def _tally_row(label: str, key: str, t: Tally) -> dict[str, object]:
+    from tradebot_tui.core.money import fmt_decimal
+
     return {
         label: key,
         "trades": t.trades,
@@ -85,6 +87,10 @@ def _tally_row(label: str, key: str, t: Tally) -> dict[str, object]:
 
 def export(trades: Sequence[Trade], fmt: str, by: str) -> str:
     """The trades (`by` = "trade"), or their sums per UTC day or per coin, as CSV or JSON."""
+    from tradebot_tui.core.money import fmt_decimal
+    from tradebot_tui.data.trades_csv import trades_csv
+    from tradebot_tui.journal.tallies import Tallies
+
     if by == "trade":
         if fmt == "csv":
             return trades_csv(trades)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-
-import tomli_w
 
 from tradebot_tui.config.files import TomlFileError, read_toml, write_atomic
 from tradebot_tui.config.settings import SECTIONS, Settings
@@ -39,11 +36,15 @@ def load_settings(path: Path, *, required: bool) -> Settings:
 
 def dumps(settings: Settings) -> str:
     """The settings as TOML text (tomli-w), one table per section."""
+    import tomli_w  # writing is rare: not imported on every start
+
     return tomli_w.dumps(to_dict(settings))
 
 
 def save_settings(path: Path, settings: Settings) -> None:
     """Write settings atomically; validates the text it writes by reading it back."""
+    import tomllib
+
     text = dumps(settings)
     from_dict(tomllib.loads(text), str(path))
     write_atomic(path, text.encode("utf-8"))
@@ -51,6 +52,8 @@ def save_settings(path: Path, settings: Settings) -> None:
 
 def commented_defaults() -> str:
     """A complete config file of defaults with each field's description as a comment."""
+    import tomli_w
+
     lines = [
         "# tradebot-tui configuration. Every key is optional; these are the defaults.",
         "# `tradebot-tui config check` validates this file.",
@@ -71,6 +74,8 @@ def init_config(path: Path, *, force: bool = False) -> None:
     """Write the commented defaults to `path`; refuse to overwrite unless `force`."""
     if path.exists() and not force:
         raise ConfigError(str(path), None, "exists already (use --force to overwrite)")
+    import tomllib
+
     text = commented_defaults()
     from_dict(tomllib.loads(text), str(path))
     write_atomic(path, text.encode("utf-8"))

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING
 
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.ticks import Tick
-from tradebot_tui.exchange.base import SideLoop, TickBatch
 
 if TYPE_CHECKING:
     import trio
+
+    from tradebot_tui.exchange.base import SideLoop, TickBatch
 
 YEAR_S = 365 * 86400
 HISTORY_POINTS = 240
@@ -319,6 +320,8 @@ class SimulatedMarket:
         task_status: trio.TaskStatus[None] | None = None,
     ) -> None:
         import trio  # here, not at the top: the app's first frame needs none of it
+
+        from tradebot_tui.exchange.base import TickBatch
 
         interval = self.interval_ms
         start = self.start_ms

@@ -16,7 +16,6 @@ reset.
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -181,6 +180,8 @@ class Journal:
         row = self.db.execute("SELECT value FROM meta WHERE key='identity'").fetchone()
         if row is not None:
             return str(row[0])
+        import secrets  # once per journal (loads OpenSSL: 3 ms of every start before)
+
         identity = "".join(secrets.choice(_IDENTITY_CHARS) for _ in range(IDENTITY_LENGTH))
         with self._tx():
             self.db.execute("INSERT INTO meta VALUES ('identity', ?)", (identity,))

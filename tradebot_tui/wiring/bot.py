@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.settings import Settings
-from tradebot_tui.core.book import Status
 from tradebot_tui.core.display import price_decimals
-from tradebot_tui.exchange.base import Broker, MarketDataSource
-from tradebot_tui.exchange.paper import PaperBroker
+from tradebot_tui.core.status import Status
 from tradebot_tui.exchange.simulator import SimulatedMarket
 from tradebot_tui.journal.schema import LAST_PRICES
 from tradebot_tui.journal.store import Journal
@@ -21,6 +19,7 @@ from tradebot_tui.wiring.sources import exchange_feed, simulated_market
 
 if TYPE_CHECKING:
     from tradebot_tui.engine import Engine, WatchRow
+    from tradebot_tui.exchange.base import Broker, MarketDataSource
 
 
 @dataclass(slots=True)
@@ -31,7 +30,9 @@ class Bot:
     settings: Settings
     locations: Locations
     source: MarketDataSource
-    broker: Broker
+    # None: paper fills on the simulated market, made with the engine (after the app's
+    # first frame: the broker's imports are those of the order book).
+    broker: Broker | None
     live: bool
     new_journal: bool
     crash_after_s: float | None = None
@@ -77,6 +78,10 @@ class Bot:
         journal = self.paper_journal
         if self.live:  # opened only now, so that a run not confirmed leaves nothing behind
             journal = open_journal(settings, locations, live=True, new_journal=self.new_journal)
+        if self.broker is None:
+            from tradebot_tui.exchange.paper import PaperBroker
+
+            self.broker = PaperBroker(settings.exchange.fee_rate)
         engine = Engine(
             settings,
             self.source,
@@ -113,7 +118,7 @@ def assemble(
     source: MarketDataSource
     if settings.market.source == "simulated":
         source = simulated_market(settings, str(locations.config_file))
-        broker: Broker = PaperBroker(settings.exchange.fee_rate)
+        broker: Broker | None = None  # paper fills, made with the engine
     else:
         source, broker = exchange_feed(settings, locations, live=live)
     return Bot(settings, locations, source, broker, live, new_journal, crash_after_s)

@@ -1,5 +1,5 @@
 """Allow `python -m tradebot_tui`."""
 
-from tradebot_tui.cli import entry
+from tradebot_tui.launch import entry
 
 entry()

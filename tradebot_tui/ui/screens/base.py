@@ -56,6 +56,16 @@ class TradebotScreen(Screen[None]):
             self.restyle_on_resume = True
         self.resumed()
 
+    def _compositor_refresh(self) -> None:
+        # A frame drawn while the app holds a batch (the start's compose and mount, a
+        # mode switch) is thrown away by `App._display`: Textual drew the whole watchlist
+        # two extra times before the first frame reached the terminal. The screen is
+        # marked for a full repaint instead, done with the first frame after the batch.
+        if self.app._batch_count:
+            self._repaint_required = True
+            return
+        super()._compositor_refresh()
+
     def resumed(self) -> None:
         """The screen is the current one again (subclasses extend this)."""
         if self.tb_app.snapshot is not self._shown_snapshot:  # else shown before the switch

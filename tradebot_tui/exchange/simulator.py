@@ -111,6 +111,9 @@ class _Walk:
     """The price process of one pair."""
 
     __slots__ = (
+        "_dt",
+        "_shock_chance",
+        "_sigma",
         "decimals",
         "log_level",
         "log_p",
@@ -134,11 +137,18 @@ class _Walk:
         self.phase_rate = 0.0
         self.rebound_left = 0.0
         self.rebound_rate = 0.0
+        # What a step of `_dt` seconds draws with (the same every step of a live run).
+        self._dt = -1.0
+        self._shock_chance = self._sigma = 0.0
 
     def step(self, dt: float, shocks: bool = True) -> float | None:
         """Advance by `dt` seconds; return the traded price, or None when nothing traded."""
         rng = self.rng
-        pair = self.pair
+        if dt != self._dt:  # the same expressions, once per step length: the same floats
+            pair = self.pair
+            self._dt = dt
+            self._shock_chance = dt / pair.shock_gap_s
+            self._sigma = pair.vol * math.sqrt(dt / YEAR_S)
         if self.phase_left > 0:
             span = dt if dt < self.phase_left else self.phase_left
             self.log_p += self.phase_rate * span
@@ -146,11 +156,10 @@ class _Walk:
             if self.phase_left <= 0 and self.rebound_left:
                 self.phase_left, self.phase_rate = self.rebound_left, self.rebound_rate
                 self.rebound_left = 0.0
-        elif rng.random() < dt / pair.shock_gap_s and shocks:
+        elif rng.random() < self._shock_chance and shocks:
             self._start_shock()
-        sigma = pair.vol * math.sqrt(dt / YEAR_S)
-        self.log_p += rng.gauss(0.0, sigma) - KAPPA * (self.log_p - self.log_level) * dt
-        if rng.random() >= pair.activity:
+        self.log_p += rng.gauss(0.0, self._sigma) - KAPPA * (self.log_p - self.log_level) * dt
+        if rng.random() >= self.pair.activity:
             return None
         return round(math.exp(self.log_p), self.decimals)
 

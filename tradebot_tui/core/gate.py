@@ -53,12 +53,22 @@ _PAUSE_STATUS = {
 class EntryGate:
     """The reasons entries are paused, account-wide and coin by coin."""
 
-    __slots__ = ("_coins", "_paused", "_reasons")
+    __slots__ = ("_coins", "_open", "_paused", "_reasons")
 
     def __init__(self) -> None:
         self._reasons: dict[Pause, str] = {}
         self._coins: dict[CoinHold, dict[str, str]] = {hold: {} for hold in CoinHold}
         self._paused = False
+        # Nothing pauses and no coin is held by what blocks entries: `blocks` answers None
+        # at once (asked for every coin at every snapshot; enum-keyed lookups are slow).
+        self._open = True
+
+    def _changed(self) -> None:
+        coins = self._coins
+        self._paused = self._shows_paused()
+        self._open = not self._reasons and not (
+            coins[CoinHold.OWNER] or coins[CoinHold.UNEXPLAINED] or coins[CoinHold.MISMATCH]
+        )
 
     # -- account-wide ------------------------------------------------------------------------
 
@@ -66,13 +76,13 @@ class EntryGate:
         """Pause entries for `reason` (its detail replaced); True when it was not in force."""
         new = reason not in self._reasons
         self._reasons[reason] = detail
-        self._paused = self._shows_paused()
+        self._changed()
         return new
 
     def release(self, reason: Pause) -> bool:
         """`reason` no longer holds; True when it was in force."""
         held = self._reasons.pop(reason, None) is not None
-        self._paused = self._shows_paused()
+        self._changed()
         return held
 
     def set(self, reason: Pause, on: bool, detail: str = "") -> bool:
@@ -113,11 +123,14 @@ class EntryGate:
         coins = self._coins[hold]
         new = symbol not in coins
         coins[symbol] = why
+        self._changed()
         return new
 
     def unhold(self, hold: CoinHold, symbol: str) -> bool:
         """`symbol` is no longer held for `hold`; True when it was."""
-        return self._coins[hold].pop(symbol, None) is not None
+        gone = self._coins[hold].pop(symbol, None) is not None
+        self._changed()
+        return gone
 
     def held(self, hold: CoinHold) -> Mapping[str, str]:
         """The coins held for `hold`, with why."""
@@ -131,11 +144,9 @@ class EntryGate:
 
     def blocks(self, symbol: str) -> Status | None:
         """Why `symbol` may not be bought as far as pauses go (None: they let it)."""
-        coins = self._coins
-        if not self._reasons and not (
-            coins[CoinHold.OWNER] or coins[CoinHold.UNEXPLAINED] or coins[CoinHold.MISMATCH]
-        ):
+        if self._open:
             return None
+        coins = self._coins
         reasons = self._reasons
         if self._paused:
             return Status.PAUSED

@@ -12,9 +12,12 @@ import sqlite3
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from tradebot_tui.core.identity import client_id_seq
-from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus
+
+if TYPE_CHECKING:
+    from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus
 
 # One write: statements run on the connection inside the journal's transaction.
 Op = Callable[[sqlite3.Connection], object]
@@ -87,6 +90,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def intent(intent: OrderIntent, *, adopted: bool = False, journaled_ms: int = 0) -> Op:
     """The intent's row, written before the order is sent, stamped with the wall clock."""
+    from tradebot_tui.core.orders import OrderStatus  # loaded with the engine by then
+
     row = (
         intent.client_id,
         client_id_seq(intent.client_id) or 0,
@@ -114,6 +119,7 @@ def intent(intent: OrderIntent, *, adopted: bool = False, journaled_ms: int = 0)
 
 def fill(fill: Fill, symbol: str, position_qty: Decimal, cost: Decimal) -> Op:
     """A fill, the symbol's holding after it, and the order now partly filled."""
+    from tradebot_tui.core.orders import OrderStatus
 
     def op(db: sqlite3.Connection) -> None:
         cur = db.execute(

@@ -22,20 +22,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tradebot_tui.config.files import private_dir, private_file
 from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.money import parse_decimal
-from tradebot_tui.core.orders import (
-    Fill,
-    OrderIntent,
-    OrderStatus,
-    Purpose,
-    Side,
-)
 from tradebot_tui.journal import schema as rows
 from tradebot_tui.journal.schema import MIGRATIONS, SCHEMA_VERSION, Op
+
+if TYPE_CHECKING:  # imported where orders are read back: a start opens the journal first
+    from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus
 
 IDENTITY_LENGTH = 8
 _IDENTITY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -287,6 +284,8 @@ class Journal:
         Raises:
             JournalError: a row that does not make sense (edited by hand), named.
         """
+        from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus, Purpose, Side
+
         fills: dict[str, list[Fill]] = {}
         for row_id, cid, qty, price, fee, ts, commission, elsewhere in self.db.execute(
             "SELECT id, cid, qty, price, fee, ts_ms, commission_qty, fee_elsewhere FROM fills "

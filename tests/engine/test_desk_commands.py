@@ -365,3 +365,26 @@ def test_replay_control_on_a_live_engine_is_explained() -> None:
         run_until_done, engine, expected_live_ticks(settings, steps=30), [ReplayControl("pause")]
     )
     assert any("Not a replay" in n.message for n in snap.notices)
+
+
+def test_order_rows_are_made_again_only_for_orders_that_changed() -> None:
+    settings = Settings()
+    engine = sim_engine(settings, steps=STEPS, publish=lambda snap: None)
+    total = expected_live_ticks(settings, steps=STEPS)
+    first = trio.run(run_until_done, engine, total)
+    assert len(first.orders) >= 4
+    again = engine.snapshot()
+    # Nothing changed: the very same rows, and each as a fresh one would be.
+    assert all(a is b for a, b in zip(first.orders, again.orders, strict=True))
+    markets = engine._source.markets()
+    records = list(engine.router.recent())
+    assert list(again.orders) == [
+        engine.views._order_row(r, markets, frozenset()) for r in records
+    ]
+    # One order's message changes: its row alone is made again, and says so.
+    records[1].message = "changed by the test"
+    third = engine.snapshot()
+    assert third.orders[0] is again.orders[0]
+    assert third.orders[1] is not again.orders[1]
+    assert third.orders[1] == engine.views._order_row(records[1], markets, frozenset())
+    assert all(a is b for a, b in zip(third.orders[2:], again.orders[2:], strict=True))

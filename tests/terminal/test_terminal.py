@@ -149,3 +149,26 @@ def test_a_live_run_not_confirmed_leaves_nothing_behind(  # type: ignore[no-unty
     data = isolated_home / "data" / "tradebot-tui"
     assert not (data / "state.db").exists()
     assert sorted(p.name for p in data.iterdir()) == ["tradebot.lock"]
+
+
+def test_a_terminal_that_went_away_stops_neither_trading_nor_the_stop(  # type: ignore[no-untyped-def]
+    launch, isolated_home: Path
+) -> None:
+    # The terminal closes (an ssh session dropped, a tmux window killed) while the bot
+    # runs: Textual's writer thread dies on the first frame it cannot write, and the
+    # frames after it filled its queue. The next frame then waited forever for room:
+    # the event loop, and with it the engine and every exit, froze; a stop never came.
+    import json
+    import time
+
+    app = launch()
+    app.wait_for_prices()
+    os.close(app.master)  # the terminal is gone: writes to it fail from now on
+    time.sleep(8)  # dozens of frames drawn for nobody (the writer's queue holds 30)
+    app.proc.send_signal(signal.SIGTERM)
+    assert app.proc.wait(15) == 0
+    logs = [json.loads(line) for f in isolated_home.rglob("tradebot.jsonl*") for line in f.open()]
+    gone = [r for r in logs if "the terminal went away" in r.get("msg", r.get("message", ""))]
+    assert len(gone) == 1, [r for r in logs][-5:]
+    # The engine went on after it: its stop is logged, so is its last word on positions.
+    assert any("engine stopped" in r.get("msg", r.get("message", "")) for r in logs)

@@ -216,3 +216,54 @@ def test_positions_before_any_closed_trade_say_so() -> None:
 
     text = summary_text(sim_engine(steps=10).snapshot())
     assert text == ("Open [b]0/5[/] · invested 0.00 USDT · unrealized +0.00 · no closed trade yet")
+
+
+def test_a_terminal_that_reads_nothing_never_blocks_the_loop() -> None:
+    # The engine shares the app's event loop: a frame the writer thread cannot take is
+    # dropped (not waited for), and the whole screen is drawn again once it takes frames.
+    import queue
+    import threading
+
+    from tradebot_tui.ui.driver import QuickExitDriver
+
+    class Writer:
+        def __init__(self) -> None:
+            self._queue: queue.Queue[str] = queue.Queue(2)
+            self.alive = True
+
+        def is_alive(self) -> bool:
+            return self.alive
+
+    class App:
+        def __init__(self) -> None:
+            self.asked: list[tuple[object, dict[str, object]]] = []
+
+        def call_later(self, callback: object, **kwargs: object) -> None:
+            self.asked.append((callback, kwargs))
+
+        def refresh(self) -> None: ...
+
+    driver = QuickExitDriver.__new__(QuickExitDriver)
+    writer, app = Writer(), App()
+    driver._writer_thread = writer  # type: ignore[assignment]
+    driver._app = app  # type: ignore[assignment]
+    driver.terminal_gone = False
+    driver._frames_dropped = False
+    done = threading.Event()
+
+    def write_four() -> None:
+        for frame in ("a", "b", "c", "d"):
+            driver.write(frame)
+        done.set()
+
+    threading.Thread(target=write_four, daemon=True).start()
+    assert done.wait(2), "a full queue blocked the write"
+    assert list(writer._queue.queue) == ["a", "b"] and not app.asked
+    writer._queue.get_nowait()  # the terminal reads again
+    driver.write("e")
+    assert list(writer._queue.queue) == ["b", "e"]
+    assert app.asked == [(app.refresh, {"repaint": True, "layout": True})]
+    writer.alive = False  # the terminal went away: frames go nowhere, nothing waits
+    writer._queue.get_nowait()
+    driver.write("f")
+    assert driver.terminal_gone and list(writer._queue.queue) == ["e"]

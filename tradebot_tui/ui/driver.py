@@ -10,7 +10,9 @@ so the thread sees the stop at once. Reading and parsing input is Textual's own 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import queue
 import selectors
 from codecs import getincrementaldecoder
 from threading import Event
@@ -19,6 +21,11 @@ from typing import Any
 from textual._loop import loop_last
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
+
+log = logging.getLogger("tradebot.ui")
+
+# How long a stop waits for the writer thread to take its last frames to the terminal.
+WRITER_STOP_S = 2.0
 
 
 class _WakingEvent(Event):
@@ -44,6 +51,8 @@ class QuickExitDriver(LinuxDriver):
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
         self.exit_event = _WakingEvent(self._wake_write)
+        self.terminal_gone = False  # the writer thread died: nothing reaches the terminal
+        self._frames_dropped = False
 
     def run_input_thread(self) -> None:
         """Wait for input (or the wake-up pipe) and dispatch events."""
@@ -90,6 +99,32 @@ class QuickExitDriver(LinuxDriver):
         except BlockingIOError:
             pass
 
+    def write(self, data: str) -> None:
+        """Hand `data` to the writer thread without ever blocking the event loop.
+
+        The engine runs on this loop: Textual's writer waits while its queue of 30 frames
+        is full, which froze trading (exits included) once the terminal stopped reading,
+        and forever once it was gone (the thread dies on its first failed write). A frame
+        that cannot be queued is dropped; the whole screen is drawn again once the
+        terminal takes frames again. A terminal that went away takes none: the bot runs
+        on, and stops on a signal as usual.
+        """
+        writer = self._writer_thread
+        assert writer is not None, "Driver must be in application mode"
+        if not writer.is_alive():
+            if not self.terminal_gone:
+                self.terminal_gone = True
+                log.warning("the terminal went away; trading goes on (stop with SIGTERM)")
+            return
+        try:
+            writer._queue.put_nowait(data)
+        except queue.Full:
+            self._frames_dropped = True
+            return
+        if self._frames_dropped:
+            self._frames_dropped = False
+            self._app.call_later(self._app.refresh, repaint=True, layout=True)
+
     def disable_input(self) -> None:
         super().disable_input()
         # Textual clears the event after joining; a later enable_input starts a new
@@ -97,6 +132,20 @@ class QuickExitDriver(LinuxDriver):
         self._drain_wake()
 
     def close(self) -> None:
+        writer = self._writer_thread
+        if writer is not None and not writer.is_alive():
+            # It died on a write to a terminal that went away (ssh dropped, window
+            # closed): the frames after it fill its queue, and Textual's `stop` waited
+            # forever to queue its end. Nothing can be restored on that terminal.
+            self._writer_thread = None
+        elif writer is not None:
+            try:  # alive, but a terminal that reads nothing may never drain it
+                writer._queue.put(None, timeout=WRITER_STOP_S)
+            except queue.Full:
+                pass
+            else:
+                writer.join(WRITER_STOP_S)
+            self._writer_thread = None
         super().close()
         for fd in (self._wake_read, self._wake_write):
             with contextlib.suppress(OSError):

@@ -378,9 +378,7 @@ def test_order_rows_are_made_again_only_for_orders_that_changed() -> None:
     assert all(a is b for a, b in zip(first.orders, again.orders, strict=True))
     markets = engine._source.markets()
     records = list(engine.router.recent())
-    assert list(again.orders) == [
-        engine.views._order_row(r, markets, frozenset()) for r in records
-    ]
+    assert list(again.orders) == [engine.views._order_row(r, markets, frozenset()) for r in records]
     # One order's message changes: its row alone is made again, and says so.
     records[1].message = "changed by the test"
     third = engine.snapshot()

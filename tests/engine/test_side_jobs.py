@@ -23,10 +23,12 @@ def test_a_failing_recorder_is_reported_and_retried_while_trading_goes_on(
     folder = tmp_path / "recordings"
     folder.write_text("a file where the recordings folder should be")
     settings = Settings()
-    # A market that cannot run out while the test waits, however slow the machine.
+    # A market that cannot run out while the test waits, however slow the machine, paced
+    # (a step each 10 ms): run flat out, it kept the interpreter so busy under a loaded
+    # suite that the recorder's thread took over a minute to write what had waited.
     engine = Engine(
         settings,
-        sim_market(settings, steps=100_000_000, interval_ms=1000, realtime=False),
+        sim_market(settings, steps=100_000_000, interval_ms=10, realtime=True),
         PaperBroker(settings.exchange.fee_rate),
         clock=lambda: START_MS,
         recordings=folder,

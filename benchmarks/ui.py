@@ -102,6 +102,20 @@ def key_latency(app: PtyApp, key: bytes, timeout: float = 5.0) -> float:
     raise TimeoutError(f"screen for {key!r} did not appear within {timeout}s")
 
 
+def machine_speed() -> float:
+    """Seconds a fixed pure-Python loop takes here, best of three: the same app costs a
+    larger share of a core on a slower (or busier) machine, so runs are compared with
+    it beside them."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i * i % 7
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="each CPU window")
@@ -151,6 +165,10 @@ def main() -> int:
 
     every = sorted(x for xs in latencies.values() for x in xs)
     print(f"tradebot-tui UI under load: {args.symbols} symbols, refresh 5 Hz, pty 160x48")
+    print(
+        f"  machine speed              {machine_speed():.2f} s for the reference loop "
+        "(see docs/benchmarks.md for figures at known speeds)"
+    )
     expected = activity / interval_ms * 1000
     print(f"  simulated price interval   {interval_ms} ms (about {expected:,.0f} ticks/s)")
     print(f"  engine ticks handled       {rate:,.0f} ticks/s (from the watchlist's counter)")

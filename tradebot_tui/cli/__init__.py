@@ -91,8 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = found[0].parse_args(found[1])
     else:
         args = build_parser(commands=bool(argv)).parse_args(argv)
-    gc.enable()  # off while the program loaded (`tradebot_tui.launch`); the app's run
-    # turns it off again until its first frame
+    # Off while the program loaded (`tradebot_tui.launch`); the app turns it on once its
+    # first frame is out.
+    if args.func is not run.run or args.headless:
+        gc.enable()
     try:
         return int(args.func(args, find_locations(args.config)))
     except TradebotError as exc:

@@ -62,13 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, locations: Locations) -> int:
-    if not args.headless:
-        # The launch allocates hundreds of thousands of objects that live as long as the
-        # app (modules, classes, styles, widgets): Python's collector walked them 125
-        # times before the first frame, 40 ms of a 400 ms start (measured with
-        # gc.callbacks). The app turns it back on once its first frame is out, and
-        # `run_app` in any case when the app ends.
-        gc.disable()
     settings = load_settings(locations.config_file, required=locations.config_explicit)
     from tradebot_tui.journal.store import JournalError
 
@@ -209,7 +202,8 @@ def run_app(
     try:
         app.run()
     finally:
-        gc.enable()
+        gc.enable()  # off for the launch (`tradebot_tui.launch`), if the app never drew
+
     if app.left_open:  # said where the trader reads it, after the screen is restored
         print(f"{PROG} {app.left_open}.")
     if app.engine_error is not None:

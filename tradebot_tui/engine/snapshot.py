@@ -9,9 +9,7 @@ from typing import NamedTuple
 from tradebot_tui.core.book import Trade
 from tradebot_tui.core.orders import OrderStatus, Purpose, Side
 from tradebot_tui.engine.history import Bar
-from tradebot_tui.engine.watch import RunState, WatchRow
-
-__all__ = ["RunState", "WatchRow"]  # their home is `engine.watch`; also named here
+from tradebot_tui.engine.watch import RunState, WatchRow  # their home; still named here
 
 
 @dataclass(frozen=True, slots=True)

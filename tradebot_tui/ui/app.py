@@ -216,7 +216,7 @@ class TradebotApp(App[None]):
             self.exit(return_code=2, message="live trading not confirmed; nothing was sent")
 
     def _start_engine(self) -> None:
-        gc.enable()  # off for the launch (see `cli.run.run`); the first frame is out
+        gc.enable()  # off for the launch (`tradebot_tui.launch`); the first frame is out
         if self._quitting or self.return_code is not None:
             return  # left before the engine came
         from tradebot_tui.engine import GuestRun
@@ -313,7 +313,7 @@ class TradebotApp(App[None]):
         import_module("tradebot_tui.ui.screens.dialogs")
         upkeep.load_other_stylesheets(self)
         if not self.is_headless:
-            gc.collect()  # the launch's garbage (collected late, see `cli.run.run`) is not frozen
+            gc.collect()  # the launch's garbage (collected late: `launch`) is not frozen
         self.settle_gc()
         if not self.is_headless:
             upkeep.schedule_full_gc(self)

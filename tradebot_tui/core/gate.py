@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
-from tradebot_tui.core.book import Status
+from tradebot_tui.core.status import Status
 
 
 class Pause(StrEnum):

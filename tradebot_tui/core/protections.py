@@ -11,8 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tradebot_tui.core.anchors import DAY_MS
-from tradebot_tui.core.book import Status
 from tradebot_tui.core.ledger import Ledger
+from tradebot_tui.core.status import Status
 
 
 class Protections:

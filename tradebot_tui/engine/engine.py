@@ -38,9 +38,10 @@ from tradebot_tui.engine.recovery import Recovery, watch_shutdown
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.engine.services import Service
 from tradebot_tui.engine.side_jobs import SideJobs
-from tradebot_tui.engine.snapshot import EngineSnapshot, RunState
+from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.engine.supervisor import Supervisor
 from tradebot_tui.engine.views import Views
+from tradebot_tui.engine.watch import RunState
 from tradebot_tui.engine.watchkeeper import Watchkeeper
 from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.exchange.base import (

@@ -8,7 +8,7 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from importlib import import_module
-from pathlib import Path
+from pathlib import PurePath
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
@@ -104,7 +104,9 @@ class TradebotApp(App[None]):
     # start can show. The others are parsed together once the first prices are up
     # (`upkeep.load_other_stylesheets`): loaded by each screen on its first visit, a
     # stylesheet made Textual parse all of them again (60-100 ms of each first visit).
-    CSS_PATH: ClassVar[list[Path]] = [stylesheet(name) for name in ("watchlist", "confirm_live")]
+    CSS_PATH: ClassVar[list[str | PurePath]] = [
+        stylesheet(name) for name in ("watchlist", "confirm_live")
+    ]
     MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
         "watchlist": WatchlistScreen,
         **{mode: _lazy_screen(mode) for mode in LAZY_SCREENS},

@@ -219,6 +219,13 @@ REFUSED = {
             "exits.stop_loss_pct: must be > 0 and <= 99",
         ],
     ),
+    "live with its exits on the exchange": (
+        LIVE_CONFIG + LIVE_DATA + "[exits]\non_exchange = true\n",
+        [
+            "exits.on_exchange: order lists on the exchange are modelled in paper and replay",
+            "exchange.mode: live trading needs API keys",
+        ],
+    ),
     "two across fields": (
         '[market]\nsymbols = ["BTC/EUR", "FOO/USDT"]\n[budget]\nstake = 2000\n',
         ["market.symbols[0]: BTC/EUR is not quoted", "budget.stake: stake 2000 is larger"],

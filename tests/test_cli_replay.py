@@ -216,3 +216,37 @@ def test_pairs_read_the_downloaded_files_and_timerange_is_the_period(
     assert "one way of giving the period" in capsys.readouterr().err
     assert main(["replay"]) == 2
     assert "give the data files, or --pairs" in capsys.readouterr().err
+
+
+def test_exits_on_the_exchange_fill_at_the_legs_and_a_gap_is_an_emergency_exit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same ticks with `exits.on_exchange` off and on: the take-profit leg sells at its
+    own price, not at the tick that jumped over it, and a fall through the stop leg's limit
+    is sold at market as an emergency exit (docs/architecture.md, "Protection on the
+    exchange")."""
+    prices = [100.0] * 5 + [97.0, 101.0] + [100.0] * 8 + [97.0, 90.0, 100.0]
+    data = tmp_path / "ticks.csv"
+    data.write_text(
+        "ts_ms,symbol,price\n"
+        + "".join(f"{m * 60_000},BTC/USDT,{p}\n" for m, p in enumerate(prices))
+    )
+    rows = {}
+    for on in ("false", "true"):
+        config = tmp_path / f"{on}.toml"
+        config.write_text(
+            WINDOW_CONFIG
+            + f'anchor = "rolling_high"\n[risk]\ncooldown_s = 0\n[exits]\non_exchange = {on}\n'
+        )
+        out = tmp_path / f"{on}.csv"
+        assert main(["replay", str(data), "--config", str(config), "--trades-out", str(out)]) == 0
+        capsys.readouterr()
+        rows[on] = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    # In the bot: the take-profit sells at the tick (101), the fall is a stop-loss.
+    assert [(r[4], r[6]) for r in rows["false"]] == [("101", "take_profit"), ("90", "stop_loss")]
+    # On the exchange: 97 * 1.015 (no tick in a CSV replay: the threshold itself), and 90
+    # is below the stop leg's limit (97 * 0.97 = 94.09, limit 1 % lower): sold at market.
+    assert [(r[4], r[6]) for r in rows["true"]] == [
+        (repr(97 * (1 + 1.5 / 100)), "take_profit"),
+        ("90", "emergency_exit"),
+    ]

@@ -311,3 +311,36 @@ def test_a_health_file_that_cannot_be_written_is_shown_retried_and_trading_goes_
     run_engine_and(Settings(), probe, health_file=blocker / "health.json")
     assert any("NotADirectoryError" in p for p in seen["problems"]), seen["problems"]
     assert seen["failures"] >= 1
+
+
+def test_with_exits_on_the_exchange_a_position_without_a_list_is_counted_and_degraded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from decimal import Decimal as D
+
+    from tradebot_tui.cli.status import status_lines
+    from tradebot_tui.core.book import Position
+    from tradebot_tui.core.lifecycle import State
+
+    on = Settings()
+    on = dataclasses.replace(on, exits=dataclasses.replace(on.exits, on_exchange=True))
+    engine = sim_engine(on, steps=10)
+    monitor = plug_away(engine)
+    held = {"BTC/USDT": D("0.002"), "ETH/USDT": D("0.00001")}  # the second: below a step
+    for symbol, qty in held.items():
+        book = engine.trader.book(symbol)
+        book.position = Position(symbol, qty, D(100), D(0), START_MS, qty, D(100))
+        book.watch = engine.trader.positions.exit_watch(book.position)
+        book.state = State.IN_POSITION
+        book.rules = dataclasses.replace(book.rules, min_notional=D(5))
+        book.last_price, book.last_ts = 50_000.0, START_MS
+    health = monitor.reporter.health()
+    assert health["exits_on_exchange"] is True
+    assert health["unprotected_on_exchange"] == ["ETH/USDT"]
+    assert health["status"] == "degraded"
+    assert any(
+        r == "ETH/USDT: exits in the bot only, none on the exchange (amount rounds to zero)"
+        for r in health["reasons"]
+    )
+    text = status_lines("degraded", health, Path("health.json"))
+    assert "exits on the exchange: 1 of 2 position(s) protected (not: ETH/USDT)" in text

@@ -21,7 +21,7 @@ from tradebot_tui.core.book import Status
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import Pause
 from tradebot_tui.core.lifecycle import State
-from tradebot_tui.core.orders import Fill, OrderIntent, Purpose, Side
+from tradebot_tui.core.orders import Fill, OrderIntent, OrderKind, Purpose, Side
 from tradebot_tui.engine.commands import AcceptBalance, ExitAll, PauseEntries
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.errors import describe_error
@@ -64,6 +64,26 @@ def test_round_trip_and_reopen(tmp_path: Path) -> None:
     assert again.positions() == {"BTC/USDT": (D("0.00147"), D("99.96"))}
     assert again.max_seq() == 1
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_sale_by_an_order_list_leg_keeps_its_kind(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    journal = Journal.open(path, profile="paper")
+    sale = OrderIntent(
+        "tb-paper-BTCUSDT-2",
+        "BTC/USDT",
+        Side.SELL,
+        Purpose.EXIT,
+        D("0.00147"),
+        D("69020.01"),
+        2000,
+        reason=ExitReason.TAKE_PROFIT,
+        kind=OrderKind.LIMIT_MAKER,
+    )
+    journal.record_intent(sale)
+    journal.close()
+    [order] = list(Journal.open(path, profile="paper").orders())
+    assert order.intent == sale and order.intent.kind is OrderKind.LIMIT_MAKER
 
 
 def test_another_profile_is_refused(tmp_path: Path) -> None:
@@ -538,9 +558,10 @@ def test_a_version_1_journal_is_migrated_without_losing_a_row(tmp_path: Path) ->
     )
     db.close()
     journal = Journal.open(path, profile="paper")
-    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     [order] = list(journal.orders())
     assert order.fills[0].commission_qty == 0 and order.fills[0].qty == D("0.001")
     assert order.fills[0].fee_elsewhere == 0  # before version 4: every fee left the quote
+    assert order.intent.kind is OrderKind.MARKET  # before version 5: every order was
     assert order.journaled_ms == 5  # before version 3: the tick's time stands in
     assert re.fullmatch(r"[a-z0-9]{8}", journal.identity)  # an identity from now on

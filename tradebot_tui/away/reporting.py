@@ -118,6 +118,15 @@ class Reporter:
         errors = sorted(
             s for s, b in trader.books.items() if b.state is State.ERROR and s not in unprotected
         )
+        # With `exits.on_exchange`, a position whose list cannot rest (below the market's
+        # minimum) keeps its exits in the bot only: they end with the process.
+        bare = {
+            s: why
+            for s, b in sorted(trader.books.items())
+            if b.position is not None
+            and isinstance(why := trader.protection(b), str)
+            and s not in unprotected
+        }
         drift = trader.gate.detail(Pause.QUOTE_DRIFT)
         failing = [p for p in problems if p.startswith("journal")]
         tripped = trader.gate.detail(Pause.KILL_SWITCH)
@@ -136,6 +145,10 @@ class Reporter:
             f"in error: {', '.join(errors)}" if errors else "",
             *(f"{s}: {why}" for s, why in trader.gate.held(CoinHold.MISMATCH).items()),
             f"entries held: {drift}" if drift else "",
+            *(
+                f"{s}: exits in the bot only, none on the exchange ({why})"
+                for s, why in bare.items()
+            ),
         ]
         status, reasons = grade(state, failing, degraded)
         ledger = trader.ledger
@@ -155,6 +168,8 @@ class Reporter:
             "realized_pnl": str(round(ledger.realized_pnl, 2)),
             "positions": sorted(s for s, b in trader.books.items() if b.position is not None),
             "open_orders": len(trader.open_orders()),
+            "exits_on_exchange": trader.params.exits.on_exchange,
+            "unprotected_on_exchange": sorted(bare),
             "feed": feed,
             "feed_lag_s": round(lag, 1) if lag is not None else None,
             "ticks": read.ticks(),

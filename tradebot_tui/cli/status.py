@@ -68,6 +68,12 @@ def status_lines(status: str, report: dict[str, Any], path: Path) -> str:
             f"{len(positions)} position(s){held if positions else ''} · "
             f"{report.get('open_orders', 0)} open order(s) · {report.get('trades', 0)} trade(s)"
         )
+        if report.get("exits_on_exchange"):
+            bare = report.get("unprotected_on_exchange") or []
+            lines.append(
+                f"exits on the exchange: {len(positions) - len(bare)} of {len(positions)} "
+                "position(s) protected" + (f" (not: {', '.join(bare)})" if bare else "")
+            )
         lag = report.get("feed_lag_s")
         feed = report.get("feed") or report.get("source", "")
         lines.append(

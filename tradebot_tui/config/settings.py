@@ -135,6 +135,18 @@ class ExitSettings:
         le=365 * 86400,
         unit="s",
     )
+    on_exchange: bool = setting(
+        False,
+        "Rest take-profit and stop-loss on the exchange as an order list (OCO); "
+        "paper and replay only for now.",
+    )
+    stop_limit_gap_pct: float = setting(
+        1.0,
+        "With on_exchange: the stop leg's limit, this far below its stop price.",
+        gt=0,
+        le=50,
+        unit="%",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +445,8 @@ class Settings:
                 trailing_activation_pct=self.exits.trailing_activation_pct,
                 trailing_distance_pct=self.exits.trailing_distance_pct,
                 max_hold_ms=self.exits.max_hold_s * 1000,
+                on_exchange=self.exits.on_exchange,
+                stop_limit_gap_pct=self.exits.stop_limit_gap_pct,
             ),
         )
 

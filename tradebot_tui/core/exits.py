@@ -16,6 +16,9 @@ class ExitReason(StrEnum):
     MAX_HOLD = "max_hold"
     MANUAL = "manual"
     KILL_SWITCH = "kill_switch"  # everything sold: equity fell to the kill switch's floor
+    # The price fell through the resting stop leg's limit (`exits.on_exchange`): sold at
+    # market, as freqtrade names it.
+    EMERGENCY_EXIT = "emergency_exit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,9 @@ class ExitParams:
     trailing_activation_pct: float = 1.0
     trailing_distance_pct: float = 0.5
     max_hold_ms: int = 4 * 3_600_000
+    # Take-profit and stop-loss rest on the exchange as an order list (`core.bracket`).
+    on_exchange: bool = False
+    stop_limit_gap_pct: float = 1.0  # the stop leg's limit, this far below its stop price
 
 
 class ExitWatch:
@@ -89,6 +95,15 @@ class ExitWatch:
             return False
         self.peak = peak
         return True
+
+    def stop_level(self) -> float:
+        """Where a stop resting on the exchange stands now: the stop-loss, or the trailing
+        stop once armed and above it (the stop leg follows the trailing stop up)."""
+        if self.armed:
+            trail = self.peak * self.trail_factor
+            if trail > self.stop_price:
+                return trail
+        return self.stop_price
 
     @property
     def trail_price(self) -> float | None:

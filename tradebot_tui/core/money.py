@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import (
     ROUND_DOWN,
+    ROUND_UP,
     Context,
     Decimal,
     DivisionByZero,
@@ -63,6 +64,14 @@ def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
     """Round `value` down to a whole multiple of `step` (step > 0)."""
     with localcontext(DIVISION):
         units = (value / step).to_integral_value(rounding=ROUND_DOWN)
+    with localcontext(EXACT):
+        return units * step
+
+
+def ceil_to_step(value: Decimal, step: Decimal) -> Decimal:
+    """Round `value` up to a whole multiple of `step` (step > 0)."""
+    with localcontext(DIVISION):
+        units = (value / step).to_integral_value(rounding=ROUND_UP)
     with localcontext(EXACT):
         return units * step
 

@@ -50,6 +50,15 @@ _TERMINAL = frozenset(
 )
 
 
+class OrderKind(StrEnum):
+    """How an order executes. A sale by an order list's leg (`exits.on_exchange`) is
+    journaled with the leg's kind: its price is the leg's, not the market's."""
+
+    MARKET = "market"
+    LIMIT_MAKER = "limit_maker"  # the take-profit leg: fills at its price
+    STOP_LOSS_LIMIT = "stop_loss_limit"  # the stop leg: at the market once triggered
+
+
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
     """An order the strategy wants placed (market order of `qty` at about `price`)."""
@@ -65,6 +74,7 @@ class OrderIntent:
     reason: ExitReason | None = None
     anchor: float | None = None
     drop_pct: float | None = None
+    kind: OrderKind = OrderKind.MARKET
 
 
 @dataclass(frozen=True, slots=True)

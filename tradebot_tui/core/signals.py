@@ -8,18 +8,20 @@ can: most ticks end after the anchor update and one comparison.
 
 from __future__ import annotations
 
-from decimal import localcontext
+from decimal import Decimal, localcontext
 
-from tradebot_tui.core.book import Status, SymbolBook
+from tradebot_tui.core.book import SymbolBook
+from tradebot_tui.core.bracket import Bracket, bracket_for, leg_exit
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import EntryGate
 from tradebot_tui.core.identity import OrderIds
 from tradebot_tui.core.lifecycle import Event, State
 from tradebot_tui.core.money import EXACT, ZERO, dec
-from tradebot_tui.core.orders import OrderIntent, Purpose, Side
+from tradebot_tui.core.orders import OrderIntent, OrderKind, Purpose, Side
 from tradebot_tui.core.params import StrategyParams
 from tradebot_tui.core.positions import Positions
 from tradebot_tui.core.protections import Protections
+from tradebot_tui.core.status import Status
 
 _IDLE = State.IDLE
 _IN_POSITION = State.IN_POSITION
@@ -66,6 +68,7 @@ class Signals:
         with localcontext(EXACT):
             self._stake_with_fee = params.stake + params.stake * params.fee_rate
         self._stake_float = float(params.stake)
+        self._on_exchange = params.exits.on_exchange
 
     @property
     def reject_above(self) -> float:
@@ -217,6 +220,8 @@ class Signals:
             reason = watch.check(ts_ms, price)
             if reason is None:
                 return None
+            if self._on_exchange and reason is not ExitReason.MAX_HOLD:
+                return self._leg_exit(book, ts_ms, price, reason)
             return self._exit(book, ts_ms, price, reason)
         elif state is _COOLDOWN:
             assert book.last_exit_ts is not None
@@ -315,7 +320,39 @@ class Signals:
             if b.exit_due is not None and b.state is State.IN_POSITION
         ]
 
-    def _exit(self, book: SymbolBook, ts_ms: int, price: float, reason: ExitReason) -> OrderIntent:
+    def protection(self, book: SymbolBook) -> Bracket | str | None:
+        """The order list resting for `book`'s position (or why none can), None when
+        exits are not kept on the exchange or nothing is held."""
+        position = book.position
+        if not self._on_exchange or position is None or book.watch is None:
+            return None
+        return bracket_for(position.qty, book.rules, book.watch, self.params.exits)
+
+    def _leg_exit(
+        self, book: SymbolBook, ts_ms: int, price: float, reason: ExitReason
+    ) -> OrderIntent | None:
+        """A stop or take-profit rule fired with the exits resting on the exchange: the
+        sale the order list makes (docs/architecture.md, "Protection on the exchange")."""
+        bracket = self.protection(book)
+        if not isinstance(bracket, Bracket):  # nothing rests: the process sells, as ever
+            return self._exit(book, ts_ms, price, reason)
+        sale = leg_exit(bracket, price, take=reason is ExitReason.TAKE_PROFIT)
+        if sale is None:
+            return None
+        if sale.emergency:
+            reason = ExitReason.EMERGENCY_EXIT
+        return self._exit(book, ts_ms, price, reason, kind=sale.kind, sale_price=sale.price)
+
+    def _exit(
+        self,
+        book: SymbolBook,
+        ts_ms: int,
+        price: float,
+        reason: ExitReason,
+        *,
+        kind: OrderKind = OrderKind.MARKET,
+        sale_price: Decimal | None = None,
+    ) -> OrderIntent:
         position = book.position
         assert position is not None
         cid = self._ids.next()
@@ -331,9 +368,10 @@ class Signals:
             side=Side.SELL,
             purpose=Purpose.EXIT,
             qty=qty if qty > 0 else position.qty,
-            price=dec(price),
+            price=dec(price) if sale_price is None else sale_price,
             ts_ms=ts_ms,
             reason=reason,
+            kind=kind,
         )
         self._positions.register(book, intent)
         return intent

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from decimal import Decimal
 
-from tradebot_tui.core.book import Status, SymbolBook, Trade
+from tradebot_tui.core.book import SymbolBook, Trade
+from tradebot_tui.core.bracket import Bracket
 from tradebot_tui.core.dust import DustBin
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import EntryGate
@@ -27,6 +28,7 @@ from tradebot_tui.core.positions import Positions
 from tradebot_tui.core.protections import KillSwitchLevel, Protections
 from tradebot_tui.core.restore import Restorer
 from tradebot_tui.core.signals import Signals
+from tradebot_tui.core.status import Status
 
 
 class Trader:
@@ -137,6 +139,9 @@ class Trader:
         self, book: SymbolBook, now_ms: int, *, deciding: bool = False
     ) -> Status | None:
         return self.signals.why_not_buy(book, now_ms, deciding=deciding)
+
+    def protection(self, book: SymbolBook) -> Bracket | str | None:
+        return self.signals.protection(book)
 
     def stale_positions(self, now_ms: int) -> list[str]:
         return self.signals.stale_positions(now_ms)

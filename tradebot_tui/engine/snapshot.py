@@ -31,6 +31,10 @@ class PositionRow:
     trail_price: float | None
     decimals: int
     outside: bool = False  # held outside the universe
+    # Where the exits live: "" (in the bot: `exits.on_exchange` off), else the order list's
+    # state in words; `protected` is False when on_exchange is on and nothing rests.
+    protection: str = ""
+    protected: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 
-from tradebot_tui.core.book import Trade
+from tradebot_tui.core.book import SymbolBook, Trade
+from tradebot_tui.core.bracket import Bracket
 from tradebot_tui.core.display import price_decimals
+from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.market import MarketRules
-from tradebot_tui.core.money import dec
+from tradebot_tui.core.money import dec, fmt_decimal
+from tradebot_tui.core.orders import OrderKind, Purpose
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine.history import MINUTE_MS, EquityHistory, PriceHistory
@@ -26,11 +29,10 @@ from tradebot_tui.engine.snapshot import (
     OrderRow,
     PositionRow,
     ReplayStatus,
-    RunState,
     TallyRow,
     TradeHistory,
-    WatchRow,
 )
+from tradebot_tui.engine.watch import RunState, WatchRow
 from tradebot_tui.engine.wording import NoticeText, order_text
 from tradebot_tui.journal.tallies import Tallies, Tally
 
@@ -242,6 +244,15 @@ class Views:
             exit_fee = value * params.fee_rate
             pnl = value - exit_fee - position.cost - position.entry_fees
             exits = book.watch
+            stop = exits.stop_price if exits else None
+            take = exits.take_price if exits else None
+            protection, protected = "", True
+            bracket = trader.protection(book)
+            if isinstance(bracket, Bracket):
+                stop, take = float(bracket.stop_price), float(bracket.take_price)
+                protection = protection_text(bracket, book)
+            elif bracket is not None:
+                protection, protected = f"none: {bracket}", False
             positions.append(
                 PositionRow(
                     symbol=symbol,
@@ -254,11 +265,13 @@ class Views:
                     pnl=pnl,
                     pnl_pct=float(pnl / position.cost * 100) if position.cost else 0.0,
                     held_ms=max(0, now - position.entry_ts_ms),
-                    stop_price=exits.stop_price if exits else None,
-                    take_price=exits.take_price if exits else None,
+                    stop_price=stop,
+                    take_price=take,
                     trail_price=exits.trail_price if exits else None,
                     decimals=decimals,
                     outside=symbol in outside,
+                    protection=protection,
+                    protected=protected,
                 )
             )
         return watch, positions
@@ -336,3 +349,16 @@ class Views:
             price_decimals(markets.get(symbol), last),
             entry,
         )
+
+
+def protection_text(bracket: Bracket, book: SymbolBook) -> str:
+    """The order list of a position, in words for the positions screen."""
+    order = book.order
+    if order is not None and order.purpose is Purpose.EXIT:
+        if order.reason is ExitReason.EMERGENCY_EXIT:
+            return "emergency exit sent"
+        if order.kind is not OrderKind.MARKET:
+            return f"{order.reason} leg filling"
+        return "list canceled, selling"
+    kind = "trailing" if bracket.trailing else "resting"
+    return f"OCO {kind} · stop limit {fmt_decimal(bracket.stop_limit)}"

@@ -19,6 +19,7 @@ from tradebot_tui.core.orders import (
     Fill,
     OrderClosed,
     OrderIntent,
+    OrderKind,
     OrderStatus,
     Side,
 )
@@ -68,6 +69,8 @@ class QuotePaperBroker:
         raise NotImplementedError("QuotePaperBroker fills asynchronously; use follow()")
 
     def _price(self, intent: OrderIntent) -> Decimal:
+        if intent.kind is OrderKind.LIMIT_MAKER:
+            return intent.price  # a resting take-profit leg fills at its own price
         quote = self.quotes.get(intent.symbol)
         if quote is None:
             return intent.price

@@ -79,8 +79,14 @@ def _v4(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE fills ADD COLUMN fee_elsewhere TEXT NOT NULL DEFAULT '0'")
 
 
+def _v5(db: sqlite3.Connection) -> None:
+    """Intents remember how the order executes (`OrderKind`): a sale by a leg of an order
+    list resting on the exchange is not a market order."""
+    db.execute("ALTER TABLE intents ADD COLUMN kind TEXT NOT NULL DEFAULT 'market'")
+
+
 # Migration n brings a journal from version n to n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -108,11 +114,12 @@ def intent(intent: OrderIntent, *, adopted: bool = False, journaled_ms: int = 0)
         OrderStatus.PENDING.value,
         int(adopted),
         journaled_ms or int(time.time() * 1000),
+        intent.kind.value,
     )
     return lambda db: db.execute(
         "INSERT INTO intents (cid, seq, symbol, side, purpose, qty, price, ts_ms, "
-        "reserved, reason, anchor, drop_pct, status, adopted, journaled_ms) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "reserved, reason, anchor, drop_pct, status, adopted, journaled_ms, kind) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         row,
     )
 

@@ -284,7 +284,14 @@ class Journal:
         Raises:
             JournalError: a row that does not make sense (edited by hand), named.
         """
-        from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus, Purpose, Side
+        from tradebot_tui.core.orders import (
+            Fill,
+            OrderIntent,
+            OrderKind,
+            OrderStatus,
+            Purpose,
+            Side,
+        )
 
         fills: dict[str, list[Fill]] = {}
         for row_id, cid, qty, price, fee, ts, commission, elsewhere in self.db.execute(
@@ -305,7 +312,7 @@ class Journal:
             )
         rows = self.db.execute(
             "SELECT cid, seq, symbol, side, purpose, qty, price, ts_ms, reserved, reason, "
-            "anchor, drop_pct, status, message, adopted, journaled_ms FROM intents "
+            "anchor, drop_pct, status, message, adopted, journaled_ms, kind FROM intents "
             "ORDER BY rowid"
         )
         for (
@@ -325,6 +332,7 @@ class Journal:
             message,
             adopted,
             journaled_ms,
+            kind,
         ) in rows:
             where = f"{self.path}: intents row {cid}"
             try:
@@ -340,6 +348,7 @@ class Journal:
                     reason=ExitReason(reason) if reason else None,
                     anchor=anchor,
                     drop_pct=drop,
+                    kind=OrderKind(kind),
                 )
                 order_status = OrderStatus(status)
             except ValueError as exc:

@@ -48,6 +48,15 @@ def run_problems(settings: Settings, locations: Locations) -> list[ConfigError]:
         if problem is not None:
             key = "exchange.name" if problem.startswith("ccxt has no") else "market.source"
             errors.append(ConfigError(source, key, problem))
+    if exchange.mode == "live" and settings.exits.on_exchange:
+        errors.append(
+            ConfigError(
+                source,
+                "exits.on_exchange",
+                "order lists on the exchange are modelled in paper and replay; live trading "
+                "does not place them yet (its exits run in the bot): set it to false",
+            )
+        )
     if exchange.mode == "live":
         try:
             creds = load_credentials(exchange.name, locations.secrets_file)

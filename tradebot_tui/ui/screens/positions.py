@@ -28,6 +28,7 @@ COLUMNS = (
     Column("stop", "Stop loss", right=True),
     Column("take", "Take profit", right=True),
     Column("trail", "Trailing stop", right=True),
+    Column("protection", "Exits"),
 )
 
 
@@ -80,6 +81,7 @@ class PositionsScreen(TradebotScreen):
             cell(exit_level(p.stop_price, p.last, d)),
             cell(exit_level(p.take_price, p.last, d)),
             cell(exit_level(p.trail_price, p.last, d) if p.trail_price else "not armed"),
+            cell(p.protection or "in the bot", "" if p.protected else "down"),
         )
 
     # -- actions ---------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""The exits a position rests on the exchange with `exits.on_exchange`: an OCO order list
+of a take-profit leg (LIMIT_MAKER) and a stop leg (STOP_LOSS_LIMIT), its prices at the
+market's tick, and what a tick does to it (docs/architecture.md, "Protection on the
+exchange").
+
+The legs stand where the reference exit rules fire, rounded onto the market's price grid
+the only way that keeps the rule: the take-profit up to the tick (a price on the grid is
+at or above the threshold exactly when it is at or above the rounded price), the stop down
+(at or below). The stop leg follows the trailing stop once it is armed and above the
+stop-loss. So on prices on the grid a leg triggers on the very tick the reference rule
+fires, and what differs is how the leg executes:
+
+- the take-profit leg is a resting limit order: it fills at its own price, not at the
+  tick that crossed it;
+- the stop leg, once triggered, is a limit order at `stop_limit` (`stop_limit_gap_pct`
+  below its stop): it fills at the tick's price when that is at or above the limit, and
+  rests unfilled when the price gapped through it; the bot then sells at market
+  (`ExitReason.EMERGENCY_EXIT`), once.
+
+Max hold and every exit asked for (manual, Telegram, the kill switch) stay in the process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+from tradebot_tui.core.exits import ExitParams, ExitWatch
+from tradebot_tui.core.market import MarketRules
+from tradebot_tui.core.money import DIVISION, ceil_to_step, dec, floor_to_step
+from tradebot_tui.core.orders import OrderKind
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class Bracket:
+    """The order list protecting one position.
+
+    Attributes:
+        qty: What both legs sell: the holding rounded down to the market's step.
+        take_price: The take-profit leg's limit price (LIMIT_MAKER).
+        stop_price: The stop leg's trigger (STOP_LOSS_LIMIT).
+        stop_limit: The stop leg's limit once triggered.
+        trailing: The stop leg stands at the trailing stop, not at the stop-loss.
+    """
+
+    qty: Decimal
+    take_price: Decimal
+    stop_price: Decimal
+    stop_limit: Decimal
+    trailing: bool
+
+
+def bracket_for(
+    qty: Decimal, rules: MarketRules, watch: ExitWatch, params: ExitParams
+) -> Bracket | str:
+    """The order list that protects `qty` now, or why none can rest on the exchange."""
+    qty = rules.round_qty(qty)
+    take = _on_grid(dec(watch.take_price), rules, up=True)
+    level = watch.stop_level()
+    stop = _on_grid(dec(level), rules, up=False)
+    with localcontext(DIVISION):
+        limit = stop * (1 - dec(params.stop_limit_gap_pct) / HUNDRED)
+    limit = _on_grid(limit, rules, up=False)
+    if limit <= 0:
+        return "the stop leg's limit rounds to zero"
+    why = rules.below_minimum(qty, limit)
+    if why is not None:
+        return why
+    return Bracket(qty, take, stop, limit, level != watch.stop_price)
+
+
+def _on_grid(price: Decimal, rules: MarketRules, *, up: bool) -> Decimal:
+    tick = rules.price_tick
+    if tick is None:
+        return price
+    return ceil_to_step(price, tick) if up else floor_to_step(price, tick)
+
+
+@dataclass(frozen=True, slots=True)
+class LegExit:
+    """What a tick that fired an exit rule does to the resting list: the sale it makes."""
+
+    kind: OrderKind
+    price: Decimal  # the fill's price
+    emergency: bool = False  # the stop leg rests unfilled below its limit: sell at market
+
+
+def leg_exit(bracket: Bracket, price: float, *, take: bool) -> LegExit | None:
+    """The sale the list makes at `price` when the take-profit (`take`) or a stop rule
+    fired there, or None when the price has not reached the leg (a price off the grid,
+    between the reference threshold and the rounded leg)."""
+    px = dec(price)
+    if take:
+        if px < bracket.take_price:
+            return None
+        return LegExit(OrderKind.LIMIT_MAKER, bracket.take_price)
+    if px > bracket.stop_price:
+        return None
+    if px >= bracket.stop_limit:
+        return LegExit(OrderKind.STOP_LOSS_LIMIT, px)
+    return LegExit(OrderKind.MARKET, px, emergency=True)

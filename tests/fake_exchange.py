@@ -25,6 +25,18 @@ Where Binance's documentation allows something surprising, the fake does it too:
   order the free balance cannot pay is refused (-2010 insufficient balance): balances
   never go negative, and open orders lock what they may spend.
 - 429 and 418 come with Retry-After; a 418 ban may be far longer than five minutes.
+- Order lists (OCO, `POST /api/v3/orderList/oco`, SELL with a LIMIT_MAKER above and a
+  STOP_LOSS or STOP_LOSS_LIMIT below): the price relationship is checked against the last
+  price (LIMIT_MAKER price > last > stopPrice, else -2010 "The relationship of the prices
+  for the orders is not correct."), a LIMIT_MAKER that would take at once against the bid
+  is refused ("Order would immediately match and take."), `listClientOrderId` and each
+  leg's id are unique among *open* lists and orders only. The legs work as the matching
+  engine does when the price moves (`set_price`, or a script): the LIMIT_MAKER fills at
+  its own price, the stop leg triggers at its stopPrice and then sells as a limit at its
+  price (a price that gapped below the limit leaves it resting, unfilled); the first leg
+  to execute, even in part (`leg_partial`), expires the other at once; the list is
+  EXEC_STARTED / EXECUTING until every leg is over, then ALL_DONE. Canceling one leg
+  cancels the list. List queries lag entry as order queries do.
 
 Faults are queued with `inject()` and consumed by matching requests. Everything the
 exchange did is kept for checks: every order, its fills, and every create request.
@@ -69,8 +81,21 @@ WEIGHTS = {
     ("GET", "/api/v3/openOrders"): 80,
     ("GET", "/api/v3/allOrders"): 20,
     ("GET", "/api/v3/myTrades"): 20,
+    ("POST", "/api/v3/orderList/oco"): 1,
+    ("DELETE", "/api/v3/orderList"): 1,
+    ("GET", "/api/v3/orderList"): 4,
+    ("GET", "/api/v3/openOrderList"): 6,
 }
-SIGNED = {"account", "order", "openOrders", "myTrades", "allOrders"}
+SIGNED = {
+    "account",
+    "order",
+    "openOrders",
+    "myTrades",
+    "allOrders",
+    "orderList/oco",
+    "orderList",
+    "openOrderList",
+}
 
 
 @dataclass
@@ -114,6 +139,26 @@ class FakeOrder:
     fill_at: float | None = None
     fill_plan: list[D] = field(default_factory=list)
     expire_rest: bool = False
+    # A leg of an order list: the list's id, a stop leg's trigger, and whether it fired.
+    list_id: int = -1
+    stop_price: D | None = None
+    triggered: bool = False
+
+
+@dataclass
+class FakeOrderList:
+    """An OCO: its legs, below (the stop) first as Binance lists them."""
+
+    list_id: int
+    client_id: str
+    symbol: str
+    legs: list[FakeOrder]
+    created_ms: int
+    visible_at: float
+
+    @property
+    def done(self) -> bool:
+        return all(leg.status not in OPEN for leg in self.legs)
 
 
 @dataclass
@@ -161,6 +206,15 @@ class FakeBinance:
         # The latest order of each client id (an id may be reused once its order is over).
         self.orders: dict[str, FakeOrder] = {}
         self.history: list[FakeOrder] = []  # every order ever accepted, in order
+        # Order lists: the latest of each listClientOrderId, and every one ever accepted.
+        self.order_lists: dict[str, FakeOrderList] = {}
+        self.list_history: list[FakeOrderList] = []
+        self.next_list_id = 1
+        # The share of a leg the first match fills (the rest at a later match); 1: whole.
+        self.leg_partial = D(1)
+        # The best bid this far above the last price (a book that moved past the last
+        # trade): a LIMIT_MAKER sell at or below it would take, and is refused.
+        self.bid_over_last: D | None = None
         self.create_requests: list[str] = []  # client ids, in order, duplicates included
         self.requests: list[tuple[str, str]] = []
         self.arrivals: list[tuple[float, str, str]] = []  # (monotonic, method, path)
@@ -252,8 +306,10 @@ class FakeBinance:
             self.markets[sid].price = self.price_at(sid, now)
 
     def set_price(self, symbol_id: str, price: str) -> None:
+        """The market trades at `price`: resting legs of order lists may execute."""
         with self.lock:
             self.markets[symbol_id].price = D(price)
+            self.match_lists()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
@@ -428,10 +484,17 @@ class FakeBinance:
             "symbols": symbols,
         }
 
+    def best_bid(self, sid: str) -> D:
+        m = self.markets[sid]
+        if self.bid_over_last is not None:
+            return m.price + self.bid_over_last
+        return m.price - (m.price * D("0.0001")).quantize(D(m.tick))
+
     def ticker(self, sid: str) -> dict[str, Any]:
         m = self.markets[sid]
         p = m.price
         half = (p * D("0.0001")).quantize(D(m.tick))
+        bid = self.best_bid(sid)
         return {
             "symbol": sid,
             "priceChange": "0",
@@ -440,7 +503,7 @@ class FakeBinance:
             "prevClosePrice": str(p),
             "lastPrice": str(p),
             "lastQty": "1",
-            "bidPrice": str(p - half),
+            "bidPrice": str(bid),
             "bidQty": "10",
             "askPrice": str(p + half),
             "askQty": "10",
@@ -562,11 +625,13 @@ class FakeBinance:
             order.fill_at = time.monotonic() + self.fill_delay_s
         return self.order_json(order, full=True)
 
-    def _fill(self, order: FakeOrder, qty: D) -> None:
+    def _fill(self, order: FakeOrder, qty: D, at: D | None = None) -> None:
         if qty <= 0:
             return
         m = self.markets[order.symbol]
         price = order.price if order.type == "LIMIT" and order.price else m.price
+        if at is not None:
+            price = at
         value = qty * price
         in_base = self.base_fee_on_buy and order.side == "BUY"
         fee = qty * FEE_RATE if in_base else value * FEE_RATE
@@ -656,6 +721,10 @@ class FakeBinance:
         order = self.find(q)
         if order is None or order.status not in OPEN:
             raise ApiError(400, -2011, "Unknown order sent.")
+        if order.list_id >= 0:  # canceling one leg cancels the whole list
+            listed = next(x for x in self.list_history if x.list_id == order.list_id)
+            self._cancel_list(listed)
+            return self.order_json(order)
         self._end(order, "CANCELED")
         return self.order_json(order)
 
@@ -663,7 +732,7 @@ class FakeBinance:
         data: dict[str, Any] = {
             "symbol": o.symbol,
             "orderId": o.order_id,
-            "orderListId": -1,
+            "orderListId": o.list_id,
             "clientOrderId": o.client_id,
             "transactTime": o.created_ms,
             "time": o.created_ms,
@@ -676,13 +745,214 @@ class FakeBinance:
             "timeInForce": "GTC",
             "type": o.type,
             "side": o.side,
-            "isWorking": True,
-            "workingTime": o.created_ms,
+            "isWorking": o.stop_price is None or o.triggered,
+            "workingTime": o.created_ms if o.stop_price is None or o.triggered else -1,
             "origQuoteOrderQty": "0",
             "selfTradePreventionMode": "NONE",
         }
+        if o.stop_price is not None:
+            data["stopPrice"] = str(o.stop_price)
         if full:
             data["fills"] = [{k: v for k, v in f.items() if k != "time"} for f in o.fills]
+        return data
+
+    # -- order lists (OCO) -----------------------------------------------------------------
+
+    def create_oco(self, q: dict[str, str], fault: Fault | None = None) -> dict[str, Any]:
+        """POST /api/v3/orderList/oco: a SELL with a LIMIT_MAKER above and a STOP_LOSS or
+        STOP_LOSS_LIMIT below (what the bot places). Raises ApiError as Binance refuses."""
+        sid = q.get("symbol", "")
+        m = self.markets.get(sid)
+        if m is None:
+            raise ApiError(400, -1121, "Invalid symbol.")
+        for name in ("side", "quantity", "aboveType", "belowType"):
+            if name not in q:
+                raise ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent.")
+        side, above_type, below_type = q["side"], q["aboveType"], q["belowType"]
+        if (
+            side != "SELL"
+            or above_type != "LIMIT_MAKER"
+            or below_type
+            not in (
+                "STOP_LOSS",
+                "STOP_LOSS_LIMIT",
+            )
+        ):
+            raise ApiError(400, -1158, "Order type not supported in OCO.")
+        if below_type == "STOP_LOSS_LIMIT" and q.get("belowTimeInForce") != "GTC":
+            raise ApiError(400, -1102, "Mandatory parameter 'belowTimeInForce' was not sent.")
+        try:
+            qty = D(q["quantity"])
+            above_price = D(q["abovePrice"])
+            stop = D(q["belowStopPrice"])
+            below_price = D(q["belowPrice"]) if below_type == "STOP_LOSS_LIMIT" else None
+        except (KeyError, ArithmeticError):
+            raise ApiError(400, -1100, "Illegal characters found in parameter.") from None
+        ids = {
+            "list": q.get("listClientOrderId") or f"list-{self.next_list_id}",
+            "above": q.get("aboveClientOrderId") or f"x-{self.next_order_id}",
+            "below": q.get("belowClientOrderId") or f"x-{self.next_order_id + 1}",
+        }
+        self.create_requests.append(ids["list"])
+        earlier = self.order_lists.get(ids["list"])
+        if earlier is not None and not earlier.done:
+            raise ApiError(400, -2010, "Duplicate order sent.")
+        for key in ("above", "below"):
+            previous = self.orders.get(ids[key])
+            if previous is not None and previous.status in OPEN:
+                raise ApiError(400, -2010, "Duplicate order sent.")
+        for price in (above_price, stop, below_price):
+            if price is not None:
+                self._check_filters(m, qty, price, "LIMIT")
+        if not above_price > m.price > stop:
+            raise ApiError(
+                400, -2010, "The relationship of the prices for the orders is not correct."
+            )
+        if above_price <= self.best_bid(sid):
+            raise ApiError(400, -2010, "Order would immediately match and take.")
+        if self.balances.get(m.base, D(0)) < qty:
+            raise ApiError(400, -2010, "Account has insufficient balance for requested action.")
+        # Both legs sell the same coins: they are locked once (held by the working leg).
+        self._move(self.balances, m.base, -qty)
+        self._move(self.locked, m.base, qty)
+        visible_at = time.monotonic() + self.query_lag_s + (fault.visible_s if fault else 0.0)
+        created = self.server_ms()
+        list_id = self.next_list_id
+        self.next_list_id += 1
+        below = FakeOrder(
+            sid,
+            self.next_order_id,
+            ids["below"],
+            "SELL",
+            below_type,
+            qty,
+            below_price,
+            created,
+            visible_at,
+            list_id=list_id,
+            stop_price=stop,
+        )
+        above = FakeOrder(
+            sid,
+            self.next_order_id + 1,
+            ids["above"],
+            "SELL",
+            "LIMIT_MAKER",
+            qty,
+            above_price,
+            created,
+            visible_at,
+            locked=qty,
+            list_id=list_id,
+        )
+        self.next_order_id += 2
+        for leg in (below, above):
+            self.orders[leg.client_id] = leg
+            self.history.append(leg)
+        listed = FakeOrderList(list_id, ids["list"], sid, [below, above], created, visible_at)
+        self.order_lists[listed.client_id] = listed
+        self.list_history.append(listed)
+        return self.list_json(listed, reports=True)
+
+    def match_lists(self) -> None:
+        """What the matching engine does to resting legs at the market's last price."""
+        for listed in self.list_history:
+            if listed.done:
+                continue
+            price = self.markets[listed.symbol].price
+            below, above = listed.legs
+            if above.status in OPEN and price >= (above.price or D(0)):
+                self._execute_leg(listed, above, above.price)
+            elif below.status in OPEN:
+                just_now = False
+                if not below.triggered and price <= (below.stop_price or D(0)):
+                    below.triggered = just_now = True
+                    self._expire_other(listed, below)
+                if below.triggered:
+                    if below.type == "STOP_LOSS":
+                        self._execute_leg(listed, below, price)
+                    elif price >= (below.price or D(0)):
+                        # Triggered now: it takes at the market; resting since: it is met
+                        # at its own price.
+                        self._execute_leg(listed, below, price if just_now else below.price)
+
+    def _execute_leg(self, listed: FakeOrderList, leg: FakeOrder, at: D | None) -> None:
+        self._expire_other(listed, leg)
+        rest = leg.qty - leg.executed
+        step = D(self.markets[leg.symbol].step)
+        part = (
+            rest
+            if self.leg_partial >= 1 or leg.executed
+            else ((leg.qty * self.leg_partial).quantize(step))
+        )
+        self._fill(leg, min(part, rest), at)
+
+    def _expire_other(self, listed: FakeOrderList, working: FakeOrder) -> None:
+        """One leg executes (or triggers): the other expires, and what it locked now
+        belongs to the working leg."""
+        for leg in listed.legs:
+            if leg is not working and leg.status in OPEN:
+                working.locked += leg.locked
+                leg.locked = D(0)
+                leg.status = "EXPIRED"
+                leg.fill_plan, leg.fill_at = [], None
+
+    def _cancel_list(self, listed: FakeOrderList) -> None:
+        for leg in listed.legs:
+            if leg.status in OPEN:
+                self._end(leg, "CANCELED")
+
+    def visible_list(self, listed: FakeOrderList) -> bool:
+        return time.monotonic() >= listed.visible_at
+
+    def find_list(self, q: dict[str, str]) -> FakeOrderList | None:
+        """The list a query names, as a query can see it (lists lag as orders do)."""
+        self.match_lists()
+        if "orderListId" in q:
+            list_id = int(q["orderListId"])
+            listed = next((x for x in self.list_history if x.list_id == list_id), None)
+            cid = q.get("listClientOrderId") or q.get("origClientOrderId")
+            if listed is not None and cid is not None and listed.client_id != cid:
+                return None
+        else:
+            cid = q.get("listClientOrderId") or q.get("origClientOrderId") or ""
+            listed = self.order_lists.get(cid)
+        if listed is None or not self.visible_list(listed):
+            return None
+        return listed
+
+    def cancel_list(self, q: dict[str, str]) -> dict[str, Any]:
+        """DELETE /api/v3/orderList."""
+        if "orderListId" not in q and "listClientOrderId" not in q:
+            raise ApiError(
+                400,
+                -1102,
+                "Param 'origClientOrderId' or 'orderListId' must be sent, but both "
+                "were empty/null!",
+            )
+        listed = self.find_list(q)
+        if listed is None or listed.symbol != q.get("symbol") or listed.done:
+            raise ApiError(400, -2011, "Unknown order sent.")
+        self._cancel_list(listed)
+        return self.list_json(listed, reports=True)
+
+    def list_json(self, listed: FakeOrderList, *, reports: bool = False) -> dict[str, Any]:
+        done = listed.done
+        data: dict[str, Any] = {
+            "orderListId": listed.list_id,
+            "contingencyType": "OCO",
+            "listStatusType": "ALL_DONE" if done else "EXEC_STARTED",
+            "listOrderStatus": "ALL_DONE" if done else "EXECUTING",
+            "listClientOrderId": listed.client_id,
+            "transactionTime": listed.created_ms,
+            "symbol": listed.symbol,
+            "orders": [
+                {"symbol": leg.symbol, "orderId": leg.order_id, "clientOrderId": leg.client_id}
+                for leg in listed.legs
+            ],
+        }
+        if reports:
+            data["orderReports"] = [self.order_json(leg) for leg in listed.legs]
         return data
 
     def all_orders(self, q: dict[str, str]) -> list[dict[str, Any]]:
@@ -718,7 +988,7 @@ class FakeBinance:
                         "symbol": sid,
                         "id": int(f["tradeId"]) + o.order_id * 1000,
                         "orderId": o.order_id,
-                        "orderListId": -1,
+                        "orderListId": o.list_id,
                         "price": f["price"],
                         "qty": f["qty"],
                         "quoteQty": str(D(f["price"]) * D(f["qty"])),
@@ -726,7 +996,8 @@ class FakeBinance:
                         "commissionAsset": f["commissionAsset"],
                         "time": f["time"],
                         "isBuyer": o.side == "BUY",
-                        "isMaker": False,
+                        "isMaker": o.type == "LIMIT_MAKER"
+                        or (o.stop_price is not None and D(f["price"]) == o.price),
                         "isBestMatch": True,
                     }
                 )
@@ -759,6 +1030,7 @@ class FakeBinance:
     ) -> tuple[int, Any]:
         if self.scripts:
             self._tick_scripts()
+        self.match_lists()
         if path == "/fake/state":
             return 200, self.state()
         if path == "/fake/silence":
@@ -812,6 +1084,22 @@ class FakeBinance:
             return self.all_orders(q)
         if method == "GET" and path == "/api/v3/myTrades":
             return self.my_trades(q)
+        if method == "POST" and path == "/api/v3/orderList/oco":
+            return self.create_oco(q, fault)
+        if method == "DELETE" and path == "/api/v3/orderList":
+            return self.cancel_list(q)
+        if method == "GET" and path == "/api/v3/orderList":
+            listed = self.find_list(q)
+            if listed is None:
+                raise ApiError(400, -2013, "Order list does not exist.")
+            return self.list_json(listed)
+        if method == "GET" and path == "/api/v3/openOrderList":
+            self.match_lists()
+            return [
+                self.list_json(x)
+                for x in self.order_lists.values()
+                if not x.done and self.visible_list(x)
+            ]
         raise ApiError(404, -1100, f"no such endpoint in the fake: {method} {path}")
 
     # -- websocket -------------------------------------------------------------------------

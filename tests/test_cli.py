@@ -226,6 +226,14 @@ REFUSED = {
             "exchange.mode: live trading needs API keys",
         ],
     ),
+    "live on kraken": (
+        LIVE_CONFIG.replace("[exchange]\n", '[exchange]\nname = "kraken"\n') + LIVE_DATA,
+        [
+            "exchange.name: live trading follows Binance's documented order rules (client ids, "
+            "order lookup, recovery); exchange.name is 'kraken': paper trading only there",
+            "exchange.mode: live trading needs API keys",
+        ],
+    ),
     "two across fields": (
         '[market]\nsymbols = ["BTC/EUR", "FOO/USDT"]\n[budget]\nstake = 2000\n',
         ["market.symbols[0]: BTC/EUR is not quoted", "budget.stake: stake 2000 is larger"],

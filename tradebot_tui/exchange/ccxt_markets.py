@@ -11,6 +11,21 @@ from tradebot_tui.core.money import ZERO, dec
 STREAMING_VENUES = ("binance",)  # venues with a websocket market-data source of ours
 
 
+# Venues whose order rules (client ids, order lookup after a lost answer, recovery) the
+# live broker follows as their documentation describes them; elsewhere: paper only.
+LIVE_VENUES = frozenset({"binance"})
+
+
+def live_problem(name: str) -> str | None:
+    """Why live trading is refused on exchange `name` (None: it is not)."""
+    if name in LIVE_VENUES:
+        return None
+    return (
+        f"live trading follows Binance's documented order rules (client ids, order lookup, "
+        f"recovery); exchange.name is {name!r}: paper trading only there"
+    )
+
+
 def venue_problem(name: str, source: str) -> str | None:
     """Why `market.source = source` cannot be had on exchange `name` (None: it can)."""
     import ccxt

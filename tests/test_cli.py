@@ -209,7 +209,10 @@ REFUSED = {
     ),
     "websocket on kraken": (
         '[exchange]\nname = "kraken"\n[market]\nsource = "websocket"\nsymbols = ["BTC/USDT"]\n',
-        ["market.source: websocket streams are Binance's; exchange.name is 'kraken' (use ccxt)"],
+        [
+            "market.source: websocket streams are Binance's and Bybit's; exchange.name is 'kraken' "
+            "(use ccxt)"
+        ],
     ),
     "three mistakes": (
         '[strategy]\ntrigger = 2\n[risk]\nmax_positions = "5"\n[exits]\nstop_loss_pct = 120\n',
@@ -225,6 +228,11 @@ REFUSED = {
             "exits.on_exchange: order lists on the exchange are modelled in paper and replay",
             "exchange.mode: live trading needs API keys",
         ],
+    ),
+    "bybit has no all-market stream": (
+        '[exchange]\nname = "bybit"\n[market]\nsource = "websocket"\n'
+        'ws_stream = "allMiniTickers"\nsymbols = ["BTC/USDT"]\n',
+        ["market.ws_stream: Bybit has no all-market stream: use auto, bookTicker or miniTicker"],
     ),
     "live on kraken": (
         LIVE_CONFIG.replace("[exchange]\n", '[exchange]\nname = "kraken"\n') + LIVE_DATA,

@@ -198,10 +198,11 @@ class MarketSettings:
     )
     ws_stream: Literal["auto", "bookTicker", "miniTicker", "allMiniTickers"] = setting(
         "auto",
-        "Binance stream: bookTicker (best bid/ask, mid price, one stream per coin), "
-        "miniTicker (last price, one per coin), allMiniTickers (last prices of the whole "
-        "market once a second, one stream) or auto: bookTicker up to 40 coins, else "
-        "allMiniTickers.",
+        "Websocket stream: bookTicker (best bid/ask, mid price, one stream per coin; "
+        "Bybit's orderbook.1), miniTicker (last price, one per coin; Bybit's tickers), "
+        "allMiniTickers (Binance only: last prices of the whole market once a second, one "
+        "stream) or auto: on Binance bookTicker up to 40 coins, else allMiniTickers; on "
+        "Bybit bookTicker.",
     )
     record: bool = setting(
         False, "Record every tick to compressed files in the data dir (replayable)."
@@ -284,9 +285,10 @@ class ExchangeSettings:
         pattern=r"^$|^https?://[^\s]+$",
     )
     ws_url: str = setting(
-        "wss://stream.binance.com:9443",
-        "Websocket base URL of the Binance streams.",
-        pattern=r"^wss?://[^\s]+$",
+        "",
+        "Websocket URL of the market streams; empty: the venue's own (Binance "
+        "wss://stream.binance.com:9443, Bybit wss://stream.bybit.com/v5/public/spot).",
+        pattern=r"^(wss?://[^\s]+)?$",
     )
     timeout_s: float = setting(10.0, "Deadline of one exchange call.", gt=0, le=120, unit="s")
     weight_per_minute: int = setting(

@@ -12,15 +12,13 @@ from typing import Any
 
 import trio
 
-from tradebot_tui.core.errors import cause_text, leaf_errors
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.exchange import wsclient
-from tradebot_tui.exchange.base import QuoteBook, TickBatch
+from tradebot_tui.exchange.base import QuoteBook
 from tradebot_tui.exchange.client import ExchangeClient
-from tradebot_tui.exchange.conflation import Conflater
-from tradebot_tui.exchange.feed import ExchangeFeed, MalformedMessage, ReconnectNow, wall_ms
-from tradebot_tui.exchange.resilience import backoff_s
+from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
 from tradebot_tui.exchange.universe import UniverseRule
+from tradebot_tui.exchange.ws_feed import WebsocketFeed
 
 log = logging.getLogger("tradebot.feed")
 
@@ -36,6 +34,8 @@ class StreamChange(ReconnectNow):
     """The universe crossed AUTO_BOOK_LIMIT: connect again on the other stream."""
 
 
+DEFAULT_URL = "wss://stream.binance.com:9443"
+
 # Streams a websocket source can read. "auto" takes per-symbol bookTicker streams for a
 # universe of up to AUTO_BOOK_LIMIT coins and the one all-market mini-ticker array for
 # more: hundreds of bookTicker streams send tens of thousands of messages a second,
@@ -45,7 +45,7 @@ AUTO_BOOK_LIMIT = 40
 ALL_MINI_TICKERS = "!miniTicker@arr"
 
 
-class BinanceWebsocketSource(ExchangeFeed):
+class BinanceWebsocketSource(WebsocketFeed):
     """Binance combined streams (bookTicker, miniTicker or the all-market mini-ticker
     array, chosen by universe size when `stream` is "auto") over `wsclient`."""
 
@@ -55,7 +55,7 @@ class BinanceWebsocketSource(ExchangeFeed):
         rule: UniverseRule,
         quotes: QuoteBook | None = None,
         *,
-        ws_url: str = "wss://stream.binance.com:9443",
+        ws_url: str = DEFAULT_URL,
         stream: str = "bookTicker",
         refresh_s: float = 3600.0,
         ping_s: float = 20.0,
@@ -83,12 +83,9 @@ class BinanceWebsocketSource(ExchangeFeed):
         self.ping_timeout_s = ping_timeout_s
         self.silence_s = silence_s
         self.max_backoff_s = max_backoff_s
-        self.connects = 0
-        self.reconnects = 0
+        self._ws_init()
         self.name = f"{client.name} websocket"
-        self._universe_changed = trio.Event()
         self._next_id = 1
-        self.conflated_batches = 0  # times the engine was behind and ticks were conflated
 
     @property
     def active_stream(self) -> str:
@@ -103,7 +100,7 @@ class BinanceWebsocketSource(ExchangeFeed):
             return [ALL_MINI_TICKERS]
         return [f"{self.ids[s].lower()}@{stream}" for s in self._markets]
 
-    def url(self) -> str:
+    def url(self, shard: int = 0) -> str:
         return f"{self.ws_url}/stream?streams={'/'.join(self.streams())}"
 
     def stream_text(self) -> str:
@@ -116,83 +113,6 @@ class BinanceWebsocketSource(ExchangeFeed):
         return f"{super().health()} · {self.stream_text()}"
 
     state_after_connect = "connecting"  # the markets answered; the stream not yet
-
-    def _fed_changed(self) -> None:
-        self._universe_changed.set()
-
-    async def feed(self, send: trio.MemorySendChannel[TickBatch]) -> None:
-        """Connect the stream and read it, reconnecting with back-off, until cancelled."""
-        attempt = 0
-        while True:
-            self.state = "connecting" if not self.connects else "reconnecting"
-            try:
-                with trio.fail_after(CONNECT_TIMEOUT_S):
-                    ws = await wsclient.connect(self.url())
-                try:
-                    self.connects += 1
-                    attempt = 0
-                    self.state = "live"
-                    log.info("%s connected: %s", self.name, self.stream_text())
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._heartbeat, ws)
-                        nursery.start_soon(self._resubscriber, ws)
-                        await self._reader(ws, send)
-                        nursery.cancel_scope.cancel()
-                finally:
-                    await ws.aclose()
-            except trio.Cancelled:
-                raise
-            except Exception as exc:  # connection errors of every kind: reconnect
-                self.reconnects += 1
-                why = leaf_errors(exc)
-                if all(isinstance(e, ReconnectNow) for e in why):
-                    log.info("%s: %s", self.name, why[0])
-                    self.state = "reconnecting"
-                    continue
-                log.warning("%s lost: %s; reconnecting", self.name, cause_text(exc))
-            self.state = "reconnecting"
-            delay = backoff_s(attempt, 0.5, self.max_backoff_s, self.rng)
-            attempt += 1
-            await trio.sleep(delay)
-
-    async def _reader(
-        self, ws: wsclient.WebsocketClient, send: trio.MemorySendChannel[TickBatch]
-    ) -> None:
-        """Messages to batches: one batch holds every message one read of the socket
-        completed (no waiting for more), so that a burst costs one wake-up, not one per
-        message. While the engine is behind (its channel full), ticks are held and
-        conflated per symbol (`Conflater`): the backlog stays one batch, whatever the
-        rate."""
-        handle = self.handle
-        held = Conflater()
-        while True:
-            if held:
-                try:
-                    send.send_nowait(held.batch())
-                    held = Conflater()
-                except trio.WouldBlock:
-                    pass  # still behind: keep conflating
-            # With ticks held, look again soon even if the socket is quiet.
-            wait = self.silence_s if not held else HELD_RETRY_S
-            with trio.move_on_after(wait) as quiet:
-                messages = await ws.receive_batch()
-            if quiet.cancelled_caught:
-                if not held:
-                    raise trio.TooSlowError(f"no message for {self.silence_s:g}s")
-                continue
-            ticks: list[Tick] = []
-            for message in messages:
-                handle(message, ticks)
-            if not ticks:
-                continue
-            if held:
-                held.add(ticks)
-                continue
-            try:
-                send.send_nowait(TickBatch(ticks))
-            except trio.WouldBlock:
-                held.add(ticks)
-                self.conflated_batches += 1
 
     def handle(self, message: str | bytes, ticks: list[Tick]) -> None:
         """One websocket message: its ticks are appended to `ticks` (none for answers;
@@ -223,18 +143,18 @@ class BinanceWebsocketSource(ExchangeFeed):
             self.quotes.update(symbol, bid, ask, ts)
         ticks.append(Tick(ts, symbol, price))
 
-    async def _heartbeat(self, ws: wsclient.WebsocketClient) -> None:
+    async def keep_alive(self, ws: wsclient.WebsocketClient, shard: int) -> None:
         while True:
             await trio.sleep(self.ping_s)
             with trio.fail_after(self.ping_timeout_s):
                 await ws.ping()
 
-    async def _resubscriber(self, ws: wsclient.WebsocketClient) -> None:
+    async def resubscribe(self, ws: wsclient.WebsocketClient, shard: int) -> None:
         subscribed = set(self.streams())
         kind = self.active_stream
+        seen = self._fed_version
         while True:
-            await self._universe_changed.wait()
-            self._universe_changed = trio.Event()
+            seen = await self.fed_change(seen)
             if self.active_stream != kind:  # the universe crossed AUTO_BOOK_LIMIT
                 raise StreamChange(
                     f"{len(self._markets)} coins: switching to {self.stream_text()}; "
@@ -252,10 +172,6 @@ class BinanceWebsocketSource(ExchangeFeed):
                     self._next_id += 1
             subscribed = wanted
             log.info("%s resubscribed: %d streams", self.name, len(wanted))
-
-
-HELD_RETRY_S = 0.005  # conflated ticks are offered to the engine again this often
-CONNECT_TIMEOUT_S = 10.0
 
 
 Parsed = tuple[str, float, float | None, float | None, int | None]

@@ -42,15 +42,19 @@ def simulated_market(settings: Settings, source: str) -> SimulatedMarket:
 def exchange_feed(
     settings: Settings, locations: Locations, *, live: bool
 ) -> tuple[MarketDataSource, Broker]:
-    """Source and broker for exchange data: ccxt REST or Binance websocket; paper or live.
+    """Source and broker for exchange data: ccxt REST, or Binance's or Bybit's websocket;
+    paper or live.
 
     Raises:
         ConfigError: an exchange ccxt does not know, or a stream the venue does not offer.
     """
     from tradebot_tui.exchange.base import QuoteBook
+    from tradebot_tui.exchange.binance_ws import DEFAULT_URL as BINANCE_URL
     from tradebot_tui.exchange.binance_ws import BinanceWebsocketSource
+    from tradebot_tui.exchange.bybit_ws import DEFAULT_URL as BYBIT_URL
+    from tradebot_tui.exchange.bybit_ws import BybitWebsocketSource
     from tradebot_tui.exchange.ccxt_broker import CcxtBroker
-    from tradebot_tui.exchange.ccxt_markets import make_exchange
+    from tradebot_tui.exchange.ccxt_markets import make_exchange, venue_problem
     from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
     from tradebot_tui.exchange.client import ExchangeClient
     from tradebot_tui.exchange.paper import QuotePaperBroker
@@ -93,19 +97,26 @@ def exchange_feed(
         allow_stablecoins=market.allow_stablecoins,
     )
     quotes = QuoteBook()
-    source: CcxtPollingSource | BinanceWebsocketSource
-    if market.source == "websocket":
-        if ex.name != "binance":
-            raise ConfigError(
-                str(locations.config_file),
-                "market.source",
-                f"websocket streams are Binance's; exchange.name is {ex.name!r} (use ccxt)",
-            )
+    source: CcxtPollingSource | BinanceWebsocketSource | BybitWebsocketSource
+    if market.source == "websocket" and ex.name == "bybit":
+        source = BybitWebsocketSource(
+            client,
+            rule,
+            quotes,
+            ws_url=ex.ws_url or BYBIT_URL,
+            stream=market.ws_stream,
+            refresh_s=market.universe_refresh_s,
+            warmup_s=settings.strategy.window_s,
+        )
+    elif market.source == "websocket":
+        problem = venue_problem(ex.name, "websocket")
+        if problem is not None:  # `wiring.checks` refuses it before a start
+            raise ConfigError(str(locations.config_file), "market.source", problem)
         source = BinanceWebsocketSource(
             client,
             rule,
             quotes,
-            ws_url=ex.ws_url,
+            ws_url=ex.ws_url or BINANCE_URL,
             stream=market.ws_stream,
             refresh_s=market.universe_refresh_s,
             warmup_s=settings.strategy.window_s,

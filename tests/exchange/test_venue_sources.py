@@ -1,0 +1,60 @@
+"""Which market-data source each venue gets, and where it connects (built, not started:
+nothing here touches a network)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tradebot_tui.config.locations import Locations
+from tradebot_tui.config.settings import Settings
+from tradebot_tui.exchange.binance_ws import BinanceWebsocketSource
+from tradebot_tui.exchange.bybit_ws import BybitWebsocketSource
+from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
+from tradebot_tui.wiring.sources import exchange_feed
+
+
+def feed_for(tmp_path: Path, name: str, source: str, ws_url: str = "") -> object:
+    settings = Settings()
+    settings = replace(
+        settings,
+        exchange=replace(settings.exchange, name=name, ws_url=ws_url),
+        market=replace(settings.market, source=source, symbols=("BTC/USDT",)),
+    )
+    locations = Locations(
+        tmp_path / "config.toml",
+        False,
+        tmp_path / "secrets.toml",
+        tmp_path / "themes",
+        tmp_path / "data",
+        tmp_path / "journals",
+        tmp_path / "recordings",
+        tmp_path / "logs",
+    )
+    feed, _broker = exchange_feed(settings, locations, live=False)
+    return feed
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "kind", "url"),
+    [
+        ("binance", "websocket", BinanceWebsocketSource, "wss://stream.binance.com:9443"),
+        ("bybit", "websocket", BybitWebsocketSource, "wss://stream.bybit.com/v5/public/spot"),
+        ("kraken", "ccxt", CcxtPollingSource, None),
+    ],
+)
+def test_each_venue_gets_its_own_source_at_its_own_address(
+    tmp_path: Path, name: str, source: str, kind: type, url: str | None
+) -> None:
+    feed = feed_for(tmp_path, name, source)
+    assert isinstance(feed, kind)
+    if url is not None:
+        assert feed.ws_url == url  # type: ignore[attr-defined]
+        assert feed.name == f"{name} websocket"  # type: ignore[attr-defined]
+
+
+def test_a_url_set_in_the_config_wins(tmp_path: Path) -> None:
+    testnet = "wss://stream-testnet.bybit.com/v5/public/spot"
+    assert feed_for(tmp_path, "bybit", "websocket", testnet).ws_url == testnet  # type: ignore[attr-defined]

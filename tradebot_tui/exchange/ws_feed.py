@@ -1,0 +1,188 @@
+"""What every venue's websocket market data shares: connections kept alive and made again
+with back-off, messages read in batches, and ticks conflated while the engine is behind.
+
+A venue's source (`binance_ws`, `bybit_ws`) says where to connect (one connection, or
+several shards when the venue limits subscriptions per connection), what to do once
+connected (subscribe), how to keep a connection alive (the venue's heartbeat), how to
+follow a universe change, and what a message means (`handle`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from tradebot_tui.core.errors import cause_text, leaf_errors
+from tradebot_tui.core.ticks import Tick
+from tradebot_tui.exchange import wsclient
+from tradebot_tui.exchange.base import TickBatch
+from tradebot_tui.exchange.conflation import Conflater
+from tradebot_tui.exchange.feed import ExchangeFeed, ReconnectNow
+from tradebot_tui.exchange.resilience import backoff_s
+
+log = logging.getLogger("tradebot.feed")
+
+HELD_RETRY_S = 0.005  # conflated ticks are offered to the engine again this often
+CONNECT_TIMEOUT_S = 10.0
+
+
+class Reshard(ReconnectNow):
+    """The universe needs another number of connections: make them all again."""
+
+
+class WebsocketFeed(ExchangeFeed):
+    """The connection loop of a websocket source; the venue's subclass fills in the rest."""
+
+    silence_s = 30.0
+    max_backoff_s = 30.0
+
+    def _ws_init(self) -> None:
+        self.connects = 0
+        self.reconnects = 0
+        self.conflated_batches = 0  # times the engine was behind and ticks were conflated
+        self._universe_changed = trio.Event()
+        self._fed_version = 0  # counts the changes of the fed coins
+
+    # -- what a venue says ----------------------------------------------------------------
+
+    def shard_count(self) -> int:
+        """How many connections the current universe needs."""
+        return 1
+
+    def url(self, shard: int = 0) -> str:
+        raise NotImplementedError
+
+    def stream_text(self) -> str:
+        raise NotImplementedError
+
+    async def on_open(self, ws: wsclient.WebsocketClient, shard: int) -> None:
+        """Once connected: subscribe (nothing when the URL names the streams)."""
+
+    async def keep_alive(self, ws: wsclient.WebsocketClient, shard: int) -> None:
+        """The venue's heartbeat; raises when the other side stopped answering."""
+        await trio.sleep_forever()
+
+    async def resubscribe(self, ws: wsclient.WebsocketClient, shard: int) -> None:
+        """Follow changes of the fed coins on this connection (`fed_change`); raise
+        Reshard when they need another number of connections."""
+        await trio.sleep_forever()
+
+    def handle(self, message: str | bytes, ticks: list[Tick]) -> None:
+        raise NotImplementedError
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _fed_changed(self) -> None:
+        self._fed_version += 1
+        changed, self._universe_changed = self._universe_changed, trio.Event()
+        changed.set()
+
+    async def fed_change(self, seen: int) -> int:
+        """Wait until the fed coins changed since version `seen`; the new version (every
+        connection waits on its own, none misses a change)."""
+        while self._fed_version == seen:
+            await self._universe_changed.wait()
+        return self._fed_version
+
+    async def feed(self, send: trio.MemorySendChannel[TickBatch]) -> None:
+        """Every connection the universe needs, each made again with back-off, until
+        cancelled; all of them again when the number needed changes."""
+        while True:
+            try:
+                async with trio.open_nursery() as nursery:
+                    for shard in range(self.shard_count()):
+                        nursery.start_soon(self._connection, shard, send)
+            except Reshard as exc:
+                log.info("%s: %s", self.name, exc)
+
+    async def _connection(self, shard: int, send: trio.MemorySendChannel[TickBatch]) -> None:
+        attempt = 0
+        first = True
+        while True:
+            self.state = "connecting" if not self.connects else "reconnecting"
+            try:
+                with trio.fail_after(CONNECT_TIMEOUT_S):
+                    ws = await wsclient.connect(self.url(shard))
+                try:
+                    self.connects += 1
+                    attempt = 0
+                    await self.on_open(ws, shard)
+                    self.state = "live"
+                    if first:
+                        log.info("%s connected: %s", self.name, self.stream_text())
+                        first = False
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self.keep_alive, ws, shard)
+                        nursery.start_soon(self.resubscribe, ws, shard)
+                        await self._reader(ws, send, shard)
+                        nursery.cancel_scope.cancel()
+                finally:
+                    await ws.aclose()
+            except trio.Cancelled:
+                raise
+            except Reshard:
+                raise
+            except Exception as exc:  # connection errors of every kind: reconnect
+                self.reconnects += 1
+                why = leaf_errors(exc)
+                if any(isinstance(e, Reshard) for e in why):
+                    raise Reshard(str(why[0])) from None
+                if all(isinstance(e, ReconnectNow) for e in why):
+                    log.info("%s: %s", self.name, why[0])
+                    self.state = "reconnecting"
+                    continue
+                log.warning("%s lost: %s; reconnecting", self.name, cause_text(exc))
+            self.state = "reconnecting"
+            delay = backoff_s(attempt, 0.5, self.max_backoff_s, self.rng)
+            attempt += 1
+            await trio.sleep(delay)
+
+    def on_message(self, message: str | bytes, ticks: list[Tick], shard: int) -> None:
+        """A message of connection `shard` (a venue that tells its connections apart
+        overrides this)."""
+        self.handle(message, ticks)
+
+    async def _reader(
+        self, ws: wsclient.WebsocketClient, send: trio.MemorySendChannel[TickBatch], shard: int
+    ) -> None:
+        """Messages to batches: one batch holds every message one read of the socket
+        completed (no waiting for more), so that a burst costs one wake-up, not one per
+        message. While the engine is behind (its channel full), ticks are held and
+        conflated per symbol (`Conflater`): the backlog stays one batch, whatever the
+        rate."""
+        handle = self.handle if type(self).on_message is WebsocketFeed.on_message else None
+        on_message = self.on_message
+        held = Conflater()
+        while True:
+            if held:
+                try:
+                    send.send_nowait(held.batch())
+                    held = Conflater()
+                except trio.WouldBlock:
+                    pass  # still behind: keep conflating
+            # With ticks held, look again soon even if the socket is quiet.
+            wait = self.silence_s if not held else HELD_RETRY_S
+            with trio.move_on_after(wait) as quiet:
+                messages = await ws.receive_batch()
+            if quiet.cancelled_caught:
+                if not held:
+                    raise trio.TooSlowError(f"no message for {self.silence_s:g}s")
+                continue
+            ticks: list[Tick] = []
+            if handle is not None:
+                for message in messages:
+                    handle(message, ticks)
+            else:
+                for message in messages:
+                    on_message(message, ticks, shard)
+            if not ticks:
+                continue
+            if held:
+                held.add(ticks)
+                continue
+            try:
+                send.send_nowait(TickBatch(ticks))
+            except trio.WouldBlock:
+                held.add(ticks)
+                self.conflated_batches += 1

@@ -1,4 +1,6 @@
-"""A fake Bybit v5 public spot websocket on 127.0.0.1, from Bybit's documentation.
+"""A fake Bybit v5 (public spot) on 127.0.0.1, from Bybit's documentation: the websocket
+stream, and the three REST calls a paper run makes before it (`/v5/market/instruments-info`,
+`/v5/market/tickers`, `/v5/market/kline`, each with `category=spot`).
 
 `/v5/public/spot` takes `{"op": "subscribe" | "unsubscribe", "args": [...], "req_id": ...}`
 and answers each request as Bybit's spot does (`{"success": true, "ret_msg": "subscribe",
@@ -24,8 +26,12 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import threading
+import time
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
@@ -37,6 +43,8 @@ ARGS_LIMIT = 10
 class FakeBybit:
     def __init__(self, prices: dict[str, str] | None = None) -> None:
         self.prices = {k: D(v) for k, v in (prices or {"BTCUSDT": "70000.00"}).items()}
+        # The level of the candles `kline` serves (by default the current price).
+        self.history_price: dict[str, D] = {}
         self.ack_delay_s = 0.0
         self.refuse: set[str] = set()
         self.pong = True
@@ -51,6 +59,95 @@ class FakeBybit:
         self.requests: list[dict[str, Any]] = []
         self.topics_by_connection: list[list[str]] = []
         self._u = 0
+        self.rest_requests: list[str] = []
+        self._http: ThreadingHTTPServer | None = None
+
+    # -- REST ------------------------------------------------------------------------------
+
+    def start_rest(self) -> str:
+        """Serve the REST calls on a thread; returns the base URL."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                fake.rest_requests.append(parts.path)
+                status, body = fake.rest(parts.path, dict(parse_qsl(parts.query)))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    def stop_rest(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+
+    def rest(self, path: str, q: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        now = int(time.time() * 1000)
+        if q.get("category") != "spot":
+            return 200, {"retCode": 10001, "retMsg": "params error: category", "result": {}}
+        if path == "/v5/market/instruments-info":
+            rows = [
+                {
+                    "symbol": sid,
+                    "baseCoin": sid[:-4],
+                    "quoteCoin": "USDT",
+                    "innovation": "0",
+                    "status": "Trading",
+                    "marginTrading": "none",
+                    "lotSizeFilter": {
+                        "basePrecision": "0.000001",
+                        "quotePrecision": "0.00000001",
+                        "minOrderQty": "0.000048",
+                        "maxOrderQty": "71.73956243",
+                        "minOrderAmt": "1",
+                        "maxOrderAmt": "2000000",
+                    },
+                    "priceFilter": {"tickSize": "0.01"},
+                }
+                for sid in self.prices
+            ]
+            result: dict[str, Any] = {"category": "spot", "list": rows, "nextPageCursor": ""}
+        elif path == "/v5/market/tickers":
+            rows = [
+                {
+                    "symbol": sid,
+                    "bid1Price": str(p),
+                    "bid1Size": "1",
+                    "ask1Price": str(p + D("0.01")),
+                    "ask1Size": "1",
+                    "lastPrice": str(p),
+                    "prevPrice24h": str(p),
+                    "price24hPcnt": "0",
+                    "highPrice24h": str(p),
+                    "lowPrice24h": str(p),
+                    "turnover24h": "1000000",
+                    "volume24h": "100",
+                }
+                for sid, p in self.prices.items()
+                if "symbol" not in q or q["symbol"] == sid
+            ]
+            result = {"category": "spot", "list": rows}
+        elif path == "/v5/market/kline":
+            sid, limit = q.get("symbol", ""), int(q.get("limit", "200"))
+            level = self.history_price.get(sid, self.prices.get(sid, D(1)))
+            start = int(q.get("start", str(now - limit * 60_000))) // 60_000 * 60_000
+            stamps = [t for t in range(start, now - 60_000, 60_000)][:limit]
+            rows = [[str(t), *[str(level)] * 4, "1", str(level)] for t in reversed(stamps)]
+            result = {"symbol": sid, "category": "spot", "list": rows}
+        else:
+            return 404, {"retCode": 10404, "retMsg": f"no such path in the fake: {path}"}
+        return 200, {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": now}
 
     async def serve(
         self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED, rate_hz: float = 20

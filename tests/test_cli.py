@@ -210,8 +210,8 @@ REFUSED = {
     "websocket on kraken": (
         '[exchange]\nname = "kraken"\n[market]\nsource = "websocket"\nsymbols = ["BTC/USDT"]\n',
         [
-            "market.source: websocket streams are Binance's and Bybit's; exchange.name is 'kraken' "
-            "(use ccxt)"
+            "market.source: websocket streams are Binance's, Bybit's and OKX's; "
+            "exchange.name is 'kraken' (use ccxt)"
         ],
     ),
     "three mistakes": (

@@ -8,7 +8,8 @@ from typing import Any
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import ZERO, dec
 
-STREAMING_VENUES = ("binance", "bybit")  # venues with a websocket market-data source of ours
+# Venues with a websocket market-data source of ours.
+STREAMING_VENUES = ("binance", "bybit", "okx")
 
 
 # Venues whose order rules (client ids, order lookup after a lost answer, recovery) the
@@ -33,14 +34,18 @@ def venue_problem(name: str, source: str) -> str | None:
     if name not in ccxt.exchanges:
         return f"ccxt has no exchange {name!r}"
     if source == "websocket" and name not in STREAMING_VENUES:
-        return f"websocket streams are Binance's and Bybit's; exchange.name is {name!r} (use ccxt)"
+        return (
+            f"websocket streams are Binance's, Bybit's and OKX's; exchange.name is {name!r} "
+            "(use ccxt)"
+        )
     return None
 
 
 def stream_problem(name: str, stream: str) -> str | None:
     """Why `market.ws_stream = stream` cannot be read on venue `name` (None: it can)."""
-    if name == "bybit" and stream == "allMiniTickers":
-        return "Bybit has no all-market stream: use auto, bookTicker or miniTicker"
+    if name in ("bybit", "okx") and stream == "allMiniTickers":
+        venue = {"bybit": "Bybit", "okx": "OKX"}[name]
+        return f"{venue} has no all-market stream: use auto, bookTicker or miniTicker"
     return None
 
 

@@ -42,8 +42,8 @@ def simulated_market(settings: Settings, source: str) -> SimulatedMarket:
 def exchange_feed(
     settings: Settings, locations: Locations, *, live: bool
 ) -> tuple[MarketDataSource, Broker]:
-    """Source and broker for exchange data: ccxt REST, or Binance's or Bybit's websocket;
-    paper or live.
+    """Source and broker for exchange data: ccxt REST, or Binance's, Bybit's or OKX's
+    websocket; paper or live.
 
     Raises:
         ConfigError: an exchange ccxt does not know, or a stream the venue does not offer.
@@ -57,9 +57,12 @@ def exchange_feed(
     from tradebot_tui.exchange.ccxt_markets import make_exchange, venue_problem
     from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
     from tradebot_tui.exchange.client import ExchangeClient
+    from tradebot_tui.exchange.okx_ws import DEFAULT_URL as OKX_URL
+    from tradebot_tui.exchange.okx_ws import OkxWebsocketSource
     from tradebot_tui.exchange.paper import QuotePaperBroker
     from tradebot_tui.exchange.resilience import CircuitBreaker, WeightBudget
     from tradebot_tui.exchange.universe import UniverseRule
+    from tradebot_tui.exchange.ws_feed import WebsocketFeed
 
     ex = settings.exchange
     market = settings.market
@@ -97,13 +100,18 @@ def exchange_feed(
         allow_stablecoins=market.allow_stablecoins,
     )
     quotes = QuoteBook()
-    source: CcxtPollingSource | BinanceWebsocketSource | BybitWebsocketSource
-    if market.source == "websocket" and ex.name == "bybit":
-        source = BybitWebsocketSource(
+    source: CcxtPollingSource | WebsocketFeed
+    venues: dict[str, tuple[type[BybitWebsocketSource | OkxWebsocketSource], str]] = {
+        "bybit": (BybitWebsocketSource, BYBIT_URL),
+        "okx": (OkxWebsocketSource, OKX_URL),
+    }
+    if market.source == "websocket" and ex.name in venues:
+        venue_source, venue_url = venues[ex.name]
+        source = venue_source(
             client,
             rule,
             quotes,
-            ws_url=ex.ws_url or BYBIT_URL,
+            ws_url=ex.ws_url or venue_url,
             stream=market.ws_stream,
             refresh_s=market.universe_refresh_s,
             warmup_s=settings.strategy.window_s,

@@ -1,0 +1,291 @@
+"""OKX market data over websocket (API v5, public channels), as OKX's documentation
+describes it (docs/venues.md, "OKX"):
+
+- one connection to `/ws/v5/public`, channels subscribed with `{"op": "subscribe", "args":
+  [{"channel": ..., "instId": ...}], "id": ...}`; each channel answered with an
+  `"event": "subscribe"` or refused with `"event": "error"` and a code and message (the
+  coin gets no prices, the log says why);
+- `bbo-tbt` (best bid and ask, tick by tick: the price their middle, the quotes feed the
+  paper broker) or `tickers` (the last price);
+- the keep-alive is the text `ping`, sent once nothing arrived for `ping_s` (OKX closes a
+  connection silent for 30 s), answered by the text `pong`; none within `ping_timeout_s`
+  ends the connection;
+- OKX's `notice` event (code 64008: the connection closes soon for a service upgrade)
+  means connecting again now;
+- `seqId` only grows per coin: an older message arriving late is dropped (counted). Each
+  `bbo-tbt` message is the whole top of the book, so a skipped id leaves no hole;
+- a connection carries at most `SHARD_CHANNELS` channels (OKX caps a request's args at
+  64 KB and subscriptions at 480 requests an hour per connection); a larger universe is
+  spread over several.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import zlib
+from collections.abc import Callable
+
+import trio
+
+from tradebot_tui.core.ticks import Tick
+from tradebot_tui.exchange import wsclient
+from tradebot_tui.exchange.base import QuoteBook
+from tradebot_tui.exchange.client import ExchangeClient
+from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
+from tradebot_tui.exchange.universe import UniverseRule
+from tradebot_tui.exchange.ws_feed import Reshard, WebsocketFeed
+
+log = logging.getLogger("tradebot.feed")
+
+DEFAULT_URL = "wss://ws.okx.com:8443/ws/v5/public"
+DEMO_URL = "wss://wspap.okx.com:8443/ws/v5/public"
+CHANNELS = {"auto": "bbo-tbt", "bookTicker": "bbo-tbt", "miniTicker": "tickers"}
+ARGS_PER_REQUEST = 100  # a request's args stay far below OKX's 64 KB
+SHARD_CHANNELS = 300
+ACK_TIMEOUT_S = 10.0
+UPGRADE_NOTICE = "64008"
+
+# (symbol, price, bid, ask) of a message with a price
+Parsed = tuple[str, float, float | None, float | None]
+
+
+class ServiceUpgrade(ReconnectNow):
+    """OKX's notice: this connection closes soon for a service upgrade."""
+
+
+class SubscriptionUnanswered(ReconnectNow):
+    """A channel's subscription got no answer in time: connect again."""
+
+
+class OkxWebsocketSource(WebsocketFeed):
+    """OKX v5 public channels: `bbo-tbt` or `tickers`, one connection per
+    `SHARD_CHANNELS` coins."""
+
+    def __init__(
+        self,
+        client: ExchangeClient,
+        rule: UniverseRule,
+        quotes: QuoteBook | None = None,
+        *,
+        ws_url: str = DEFAULT_URL,
+        stream: str = "auto",
+        refresh_s: float = 3600.0,
+        ping_s: float = 20.0,
+        ping_timeout_s: float = 10.0,
+        silence_s: float = 30.0,
+        max_backoff_s: float = 30.0,
+        shard_channels: int = SHARD_CHANNELS,
+        clock_ms: Callable[[], int] = wall_ms,
+        rng: random.Random | None = None,
+        warmup_s: int = 0,
+    ) -> None:
+        super().__init__(
+            client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms, warmup_s=warmup_s, rng=rng
+        )
+        if stream not in CHANNELS:
+            raise ValueError(
+                f"OKX's streams are {', '.join(CHANNELS)} (no all-market stream), not {stream!r}"
+            )
+        self.ws_url = ws_url.rstrip("/")
+        self.stream = stream
+        self.channel = CHANNELS[stream]
+        self.ping_s = ping_s
+        self.ping_timeout_s = ping_timeout_s
+        self.silence_s = silence_s
+        self.max_backoff_s = max_backoff_s
+        self.shard_channels = shard_channels
+        self._ws_init()
+        self.name = f"{client.name} websocket"
+        self._next_id = 1
+        self._heard: dict[int, trio.Event] = {}  # by connection: anything arrived
+        self._pongs: dict[int, trio.Event] = {}
+        self._unanswered: dict[int, set[str]] = {}  # by connection: instIds awaiting an answer
+        self._current = 0
+        self._seq: dict[str, int] = {}
+        self.refused: list[str] = []
+        self.out_of_order = 0
+
+    # -- where and what -------------------------------------------------------------------
+
+    def shard_count(self) -> int:
+        return max(1, -(-len(self._markets) // self.shard_channels))
+
+    def inst_ids(self, shard: int) -> list[str]:
+        count = self.shard_count()
+        ids = (self.ids[s] for s in self._markets)
+        return sorted(i for i in ids if zlib.crc32(i.encode()) % count == shard)
+
+    def url(self, shard: int = 0) -> str:
+        return self.ws_url
+
+    def stream_text(self) -> str:
+        shards = self.shard_count()
+        over = f" over {shards} connections" if shards > 1 else ""
+        return f"{self.channel} ×{len(self._markets)}{over}"
+
+    def health(self) -> str:
+        return f"{super().health()} · {self.stream_text()}"
+
+    state_after_connect = "connecting"
+
+    # -- the venue's protocol -------------------------------------------------------------
+
+    async def _send(self, ws: wsclient.WebsocketClient, op: str, inst_ids: list[str]) -> None:
+        for i in range(0, len(inst_ids), ARGS_PER_REQUEST):
+            part = inst_ids[i : i + ARGS_PER_REQUEST]
+            args = [{"channel": self.channel, "instId": inst} for inst in part]
+            await ws.send_text(json.dumps({"id": str(self._next_id), "op": op, "args": args}))
+            self._next_id += 1
+
+    async def on_open(self, ws: wsclient.WebsocketClient, shard: int) -> None:
+        self._heard[shard] = trio.Event()
+        self._pongs[shard] = trio.Event()
+        ids = self.inst_ids(shard)
+        self._unanswered[shard] = set(ids)
+        await self._send(ws, "subscribe", ids)
+
+    async def keep_alive(self, ws: wsclient.WebsocketClient, shard: int) -> None:
+        with trio.move_on_after(ACK_TIMEOUT_S):
+            while self._unanswered.get(shard):
+                heard = self._heard[shard] = trio.Event()
+                await heard.wait()
+        if self._unanswered.get(shard):
+            raise SubscriptionUnanswered(
+                f"no answer for {len(self._unanswered[shard])} channels within "
+                f"{ACK_TIMEOUT_S:g}s; reconnecting"
+            )
+        while True:
+            heard = self._heard[shard] = trio.Event()
+            with trio.move_on_after(self.ping_s) as quiet:
+                await heard.wait()
+            if not quiet.cancelled_caught:
+                continue  # something arrived: the connection is alive
+            pong = self._pongs[shard] = trio.Event()
+            await ws.send_text("ping")
+            with trio.move_on_after(self.ping_timeout_s) as missed:
+                await pong.wait()
+            if missed.cancelled_caught:
+                raise trio.TooSlowError(f"no pong within {self.ping_timeout_s:g}s")
+
+    async def resubscribe(self, ws: wsclient.WebsocketClient, shard: int) -> None:
+        count = self.shard_count()
+        subscribed = set(self.inst_ids(shard))
+        seen = self._fed_version
+        while True:
+            seen = await self.fed_change(seen)
+            if self.shard_count() != count:
+                raise Reshard(f"{len(self._markets)} coins need {self.shard_count()} connections")
+            wanted = set(self.inst_ids(shard))
+            for op, ids in (
+                ("unsubscribe", sorted(subscribed - wanted)),
+                ("subscribe", sorted(wanted - subscribed)),
+            ):
+                if ids:
+                    await self._send(ws, op, ids)
+            subscribed = wanted
+            log.info("%s resubscribed: %d channels", self.name, len(wanted))
+
+    def on_message(self, message: str | bytes, ticks: list[Tick], shard: int) -> None:
+        self._current = shard
+        heard = self._heard.get(shard)
+        if heard is not None:
+            heard.set()
+        self.handle(message, ticks)
+
+    def handle(self, message: str | bytes, ticks: list[Tick]) -> None:
+        """One message: a tick for a price, answers and notices noted, a malformed message
+        counted.
+
+        Raises:
+            ServiceUpgrade: OKX closes this connection soon: the caller reconnects now.
+        """
+        self.messages += 1
+        if message == "pong":
+            pong = self._pongs.get(self._current)
+            if pong is not None:
+                pong.set()
+            return
+        try:
+            item = json.loads(message)
+            if not isinstance(item, dict):
+                raise MalformedMessage("not a JSON object")
+            if "event" in item:
+                self._event(item)
+                return
+            parsed = self._parse(item)
+        except (ValueError, UnicodeDecodeError) as exc:
+            reason = str(exc) if isinstance(exc, MalformedMessage) else f"not JSON ({exc})"
+            self._count_malformed(reason, str(message)[:200])
+            return
+        if parsed is None:
+            return
+        symbol, price, bid, ask = parsed
+        ts = self._stamp(None)
+        self.last_message_ms = ts
+        if bid is not None and ask is not None:
+            self.quotes.update(symbol, bid, ask, ts)
+        ticks.append(Tick(ts, symbol, price))
+
+    def _event(self, item: dict[str, object]) -> None:
+        event = item.get("event")
+        arg = item.get("arg")
+        inst = str(arg.get("instId", "")) if isinstance(arg, dict) else ""
+        waiting = self._unanswered.get(self._current, set())
+        if event in ("subscribe", "unsubscribe"):
+            waiting.discard(inst)
+        elif event == "error":
+            why = f"{item.get('code')}: {item.get('msg')}"
+            self.refused.append(why)
+            log.warning("%s refused a subscription: %s", self.name, why)
+            # OKX's error does not always say which channel: the request is answered.
+            if inst:
+                waiting.discard(inst)
+            else:
+                waiting.clear()
+        elif event == "notice":
+            if str(item.get("code")) == UPGRADE_NOTICE:
+                raise ServiceUpgrade(f"OKX: {item.get('msg')}; reconnecting now")
+            log.info("%s notice: %s %s", self.name, item.get("code"), item.get("msg"))
+        elif event != "channel-conn-count":
+            raise MalformedMessage(f"an unknown event {str(event)[:40]!r}")
+
+    def _parse(self, item: dict[str, object]) -> Parsed | None:
+        arg, rows = item.get("arg"), item.get("data")
+        if not isinstance(arg, dict) or not isinstance(rows, list) or not rows:
+            raise MalformedMessage("neither data nor an event")
+        row = rows[-1]
+        if not isinstance(row, dict):
+            raise MalformedMessage("a data row that is not an object")
+        inst = str(arg.get("instId", row.get("instId", "")))
+        symbol = self.by_id.get(inst)
+        if symbol is None:
+            raise MalformedMessage(f"unknown instrument {inst!r}")
+        channel = arg.get("channel")
+        if channel == "bbo-tbt":
+            seq = row.get("seqId")
+            if isinstance(seq, int):
+                if seq < self._seq.get(symbol, -1):
+                    self.out_of_order += 1
+                    return None
+                self._seq[symbol] = seq
+            try:
+                bids, asks = row["bids"], row["asks"]
+                if not bids or not asks:
+                    return None  # one side of the book is empty: no price now
+                bid, ask = float(bids[0][0]), float(asks[0][0])
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise MalformedMessage(f"{symbol}: bad book ({exc!r})") from None
+            if not 0 < bid <= ask:
+                raise MalformedMessage(f"{symbol}: bad quotes bid {bid} ask {ask}")
+            return symbol, (bid + ask) / 2, bid, ask
+        if channel == "tickers":
+            try:
+                price = float(str(row["last"]))
+            except (KeyError, ValueError) as exc:
+                raise MalformedMessage(f"{symbol}: bad last price ({exc!r})") from None
+            if not price > 0:
+                raise MalformedMessage(f"{symbol}: bad price {price}")
+            return symbol, price, None, None
+        raise MalformedMessage(f"a channel not subscribed: {str(channel)[:40]}")

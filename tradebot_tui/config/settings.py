@@ -199,10 +199,11 @@ class MarketSettings:
     ws_stream: Literal["auto", "bookTicker", "miniTicker", "allMiniTickers"] = setting(
         "auto",
         "Websocket stream: bookTicker (best bid/ask, mid price, one stream per coin; "
-        "Bybit's orderbook.1, OKX's bbo-tbt), miniTicker (last price, one per coin; "
-        "Bybit's and OKX's tickers), allMiniTickers (Binance only: last prices of the whole "
-        "market once a second, one stream) or auto: on Binance bookTicker up to 40 coins, "
-        "else allMiniTickers; on Bybit and OKX bookTicker.",
+        "Bybit's orderbook.1, OKX's bbo-tbt, Kraken's ticker on bbo), miniTicker (last "
+        "price, one per coin; Bybit's and OKX's tickers, Kraken's ticker on trades), "
+        "allMiniTickers (Binance only: last prices of the whole market once a second, one "
+        "stream) or auto: on Binance bookTicker up to 40 coins, else allMiniTickers; "
+        "elsewhere bookTicker.",
     )
     record: bool = setting(
         False, "Record every tick to compressed files in the data dir (replayable)."
@@ -288,7 +289,7 @@ class ExchangeSettings:
         "",
         "Websocket URL of the market streams; empty: the venue's own (Binance "
         "wss://stream.binance.com:9443, Bybit wss://stream.bybit.com/v5/public/spot, OKX "
-        "wss://ws.okx.com:8443/ws/v5/public).",
+        "wss://ws.okx.com:8443/ws/v5/public, Kraken wss://ws.kraken.com/v2).",
         pattern=r"^(wss?://[^\s]+)?$",
     )
     timeout_s: float = setting(10.0, "Deadline of one exchange call.", gt=0, le=120, unit="s")

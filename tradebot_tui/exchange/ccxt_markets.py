@@ -9,7 +9,7 @@ from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import ZERO, dec
 
 # Venues with a websocket market-data source of ours.
-STREAMING_VENUES = ("binance", "bybit", "okx")
+STREAMING_VENUES = ("binance", "bybit", "okx", "kraken")
 
 
 # Venues whose order rules (client ids, order lookup after a lost answer, recovery) the
@@ -35,7 +35,8 @@ def venue_problem(name: str, source: str) -> str | None:
         return f"ccxt has no exchange {name!r}"
     if source == "websocket" and name not in STREAMING_VENUES:
         return (
-            f"websocket streams are Binance's, Bybit's and OKX's; exchange.name is {name!r} "
+            f"websocket streams are Binance's, Bybit's, OKX's and Kraken's; exchange.name is "
+            f"{name!r} "
             "(use ccxt)"
         )
     return None
@@ -43,8 +44,8 @@ def venue_problem(name: str, source: str) -> str | None:
 
 def stream_problem(name: str, stream: str) -> str | None:
     """Why `market.ws_stream = stream` cannot be read on venue `name` (None: it can)."""
-    if name in ("bybit", "okx") and stream == "allMiniTickers":
-        venue = {"bybit": "Bybit", "okx": "OKX"}[name]
+    if name in ("bybit", "okx", "kraken") and stream == "allMiniTickers":
+        venue = {"bybit": "Bybit", "okx": "OKX", "kraken": "Kraken"}[name]
         return f"{venue} has no all-market stream: use auto, bookTicker or miniTicker"
     return None
 

@@ -1,0 +1,221 @@
+"""Kraken market data over websocket (API v2), as Kraken's documentation describes it
+(docs/venues.md, "Kraken"):
+
+- one connection to `wss://ws.kraken.com/v2`; the `ticker` channel subscribed with
+  `{"method": "subscribe", "params": {"channel": "ticker", "symbol": [...],
+  "event_trigger": "bbo"}, "req_id": ...}`, each symbol answered (`"success": true`) or
+  refused (`"success": false` and Kraken's `error`: the coin gets no prices, the log says
+  why);
+- `bookTicker` (and `auto`) asks for an update at every change of the best bid or offer
+  and prices at their middle (the quotes feed the paper broker); `miniTicker` asks for an
+  update at every trade and prices at the last trade;
+- Kraken's keep-alive is its `heartbeat` channel, about once a second whenever nothing
+  else is sent: a connection silent for `silence_s` is dead and made again;
+- the `status` channel says whether the exchange is `online`; `maintenance` (or any other
+  state) is shown in the header until it is online again, and the close that follows is
+  met with reconnecting, with back-off;
+- v2 names pairs as ccxt's unified symbols do (`BTC/USD`, not v1's `XBT/USD`): a coin's
+  v2 name is its ccxt symbol.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable
+
+import trio
+
+from tradebot_tui.core.ticks import Tick
+from tradebot_tui.exchange import wsclient
+from tradebot_tui.exchange.base import QuoteBook
+from tradebot_tui.exchange.client import ExchangeClient
+from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
+from tradebot_tui.exchange.universe import UniverseRule
+from tradebot_tui.exchange.ws_feed import WebsocketFeed
+
+log = logging.getLogger("tradebot.feed")
+
+DEFAULT_URL = "wss://ws.kraken.com/v2"
+TRIGGERS = {"auto": "bbo", "bookTicker": "bbo", "miniTicker": "trades"}
+ACK_TIMEOUT_S = 10.0
+
+# (symbol, price, bid, ask) of a message with a price
+Parsed = tuple[str, float, float | None, float | None]
+
+
+class SubscriptionUnanswered(ReconnectNow):
+    """A symbol's subscription got no answer in time: connect again."""
+
+
+class KrakenWebsocketSource(WebsocketFeed):
+    """Kraken v2 `ticker`: updates on the best bid/offer or on trades."""
+
+    def __init__(
+        self,
+        client: ExchangeClient,
+        rule: UniverseRule,
+        quotes: QuoteBook | None = None,
+        *,
+        ws_url: str = DEFAULT_URL,
+        stream: str = "auto",
+        refresh_s: float = 3600.0,
+        silence_s: float = 10.0,
+        max_backoff_s: float = 30.0,
+        clock_ms: Callable[[], int] = wall_ms,
+        rng: random.Random | None = None,
+        warmup_s: int = 0,
+    ) -> None:
+        super().__init__(
+            client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms, warmup_s=warmup_s, rng=rng
+        )
+        if stream not in TRIGGERS:
+            raise ValueError(
+                f"Kraken's streams are {', '.join(TRIGGERS)} (no all-market stream), not {stream!r}"
+            )
+        self.ws_url = ws_url.rstrip("/")
+        self.stream = stream
+        self.trigger = TRIGGERS[stream]
+        self.silence_s = silence_s
+        self.max_backoff_s = max_backoff_s
+        self._ws_init()
+        self.name = f"{client.name} websocket"
+        self._next_id = 1
+        self._unanswered: set[str] = set()
+        self._heard = trio.Event()
+        self.system = ""  # what the status channel said last
+        self.refused: list[str] = []
+
+    def url(self, shard: int = 0) -> str:
+        return self.ws_url
+
+    def names(self) -> list[str]:
+        """The fed coins by their v2 names (ccxt's unified symbols)."""
+        return sorted(self._markets)
+
+    def stream_text(self) -> str:
+        return f"ticker ({self.trigger}) ×{len(self._markets)}"
+
+    def health(self) -> str:
+        text = f"{super().health()} · {self.stream_text()}"
+        if self.system and self.system != "online":
+            text += f" · Kraken {self.system}"
+        return text
+
+    state_after_connect = "connecting"
+
+    async def _send(self, ws: wsclient.WebsocketClient, method: str, names: list[str]) -> None:
+        params: dict[str, object] = {"channel": "ticker", "symbol": names}
+        if method == "subscribe":
+            params["event_trigger"] = self.trigger
+        await ws.send_text(
+            json.dumps({"method": method, "params": params, "req_id": self._next_id})
+        )
+        self._next_id += 1
+
+    async def on_open(self, ws: wsclient.WebsocketClient, shard: int) -> None:
+        names = self.names()
+        self._unanswered = set(names)
+        await self._send(ws, "subscribe", names)
+
+    async def keep_alive(self, ws: wsclient.WebsocketClient, shard: int) -> None:
+        """Kraken's heartbeats keep the connection: the reader's silence deadline is the
+        check. Here: every subscription must be answered in time."""
+        with trio.move_on_after(ACK_TIMEOUT_S):
+            while self._unanswered:
+                self._heard = trio.Event()
+                await self._heard.wait()
+        if self._unanswered:
+            raise SubscriptionUnanswered(
+                f"no answer for {len(self._unanswered)} symbols within {ACK_TIMEOUT_S:g}s; "
+                "reconnecting"
+            )
+        await trio.sleep_forever()
+
+    async def resubscribe(self, ws: wsclient.WebsocketClient, shard: int) -> None:
+        subscribed = set(self.names())
+        seen = self._fed_version
+        while True:
+            seen = await self.fed_change(seen)
+            wanted = set(self.names())
+            for method, names in (
+                ("unsubscribe", sorted(subscribed - wanted)),
+                ("subscribe", sorted(wanted - subscribed)),
+            ):
+                if names:
+                    await self._send(ws, method, names)
+            subscribed = wanted
+            log.info("%s resubscribed: %d symbols", self.name, len(wanted))
+
+    def handle(self, message: str | bytes, ticks: list[Tick]) -> None:
+        """One message: a tick for a ticker update, answers and status noted, heartbeats
+        (their arrival is what counts), a malformed message counted."""
+        self.messages += 1
+        self._heard.set()
+        try:
+            item = json.loads(message)
+            if not isinstance(item, dict):
+                raise MalformedMessage("not a JSON object")
+            parsed = self._parse(item)
+        except (ValueError, UnicodeDecodeError) as exc:
+            reason = str(exc) if isinstance(exc, MalformedMessage) else f"not JSON ({exc})"
+            self._count_malformed(reason, str(message)[:200])
+            return
+        if parsed is None:
+            return
+        symbol, price, bid, ask = parsed
+        ts = self._stamp(None)
+        self.last_message_ms = ts
+        if bid is not None and ask is not None:
+            self.quotes.update(symbol, bid, ask, ts)
+        ticks.append(Tick(ts, symbol, price))
+
+    def _parse(self, item: dict[str, object]) -> Parsed | None:
+        method = item.get("method")
+        if method is not None:
+            self._answer(item)
+            return None
+        channel = item.get("channel")
+        if channel == "heartbeat":
+            return None
+        rows = item.get("data")
+        if channel == "status":
+            if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+                system = str(rows[0].get("system", ""))
+                if system != self.system:
+                    log.info("%s: Kraken is %s", self.name, system)
+                self.system = system
+            return None
+        if channel != "ticker":
+            raise MalformedMessage(f"a channel not subscribed: {str(channel)[:40]}")
+        if not isinstance(rows, list) or not rows or not isinstance(rows[-1], dict):
+            raise MalformedMessage("ticker without data")
+        row = rows[-1]
+        name = str(row.get("symbol"))
+        if name not in self._markets:
+            raise MalformedMessage(f"unknown symbol {name!r}")
+        try:
+            if self.trigger == "bbo":
+                bid, ask = float(row["bid"]), float(row["ask"])
+                if not 0 < bid <= ask:
+                    raise MalformedMessage(f"{name}: bad quotes bid {bid} ask {ask}")
+                return name, (bid + ask) / 2, bid, ask
+            price = float(row["last"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedMessage(f"{name}: bad number ({exc!r})") from None
+        if not price > 0:
+            raise MalformedMessage(f"{name}: bad price {price}")
+        return name, price, None, None
+
+    def _answer(self, item: dict[str, object]) -> None:
+        method = item.get("method")
+        if method == "pong":
+            return
+        result = item.get("result")
+        name = str(result.get("symbol")) if isinstance(result, dict) else str(item.get("symbol"))
+        self._unanswered.discard(name)
+        if method in ("subscribe", "unsubscribe") and item.get("success") is False:
+            why = str(item.get("error", "no reason given"))
+            self.refused.append(why)
+            log.warning("%s refused a %s: %s", self.name, method, why)

@@ -207,11 +207,11 @@ REFUSED = {
         '[exchange]\nname = "nosuchvenue"\n[market]\nsource = "ccxt"\nsymbols = ["BTC/USDT"]\n',
         ["exchange.name: ccxt has no exchange 'nosuchvenue'"],
     ),
-    "websocket on coinbase": (
-        '[exchange]\nname = "coinbase"\n[market]\nsource = "websocket"\nsymbols = ["BTC/USDT"]\n',
+    "websocket on bitstamp": (
+        '[exchange]\nname = "bitstamp"\n[market]\nsource = "websocket"\nsymbols = ["BTC/USDT"]\n',
         [
-            "market.source: websocket streams are Binance's, Bybit's, OKX's and Kraken's; "
-            "exchange.name is 'coinbase' (use ccxt)"
+            "market.source: websocket streams are Binance's, Bybit's, OKX's, Kraken's and "
+            "Coinbase's; exchange.name is 'bitstamp' (use ccxt)"
         ],
     ),
     "three mistakes": (

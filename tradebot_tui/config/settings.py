@@ -199,8 +199,9 @@ class MarketSettings:
     ws_stream: Literal["auto", "bookTicker", "miniTicker", "allMiniTickers"] = setting(
         "auto",
         "Websocket stream: bookTicker (best bid/ask, mid price, one stream per coin; "
-        "Bybit's orderbook.1, OKX's bbo-tbt, Kraken's ticker on bbo), miniTicker (last "
-        "price, one per coin; Bybit's and OKX's tickers, Kraken's ticker on trades), "
+        "Bybit's orderbook.1, OKX's bbo-tbt, Kraken's ticker on bbo, Coinbase's ticker "
+        "quotes), miniTicker (last price, one per coin; Bybit's and OKX's tickers, Kraken's "
+        "ticker on trades, Coinbase's ticker price), "
         "allMiniTickers (Binance only: last prices of the whole market once a second, one "
         "stream) or auto: on Binance bookTicker up to 40 coins, else allMiniTickers; "
         "elsewhere bookTicker.",
@@ -289,7 +290,8 @@ class ExchangeSettings:
         "",
         "Websocket URL of the market streams; empty: the venue's own (Binance "
         "wss://stream.binance.com:9443, Bybit wss://stream.bybit.com/v5/public/spot, OKX "
-        "wss://ws.okx.com:8443/ws/v5/public, Kraken wss://ws.kraken.com/v2).",
+        "wss://ws.okx.com:8443/ws/v5/public, Kraken wss://ws.kraken.com/v2, Coinbase "
+        "wss://advanced-trade-ws.coinbase.com).",
         pattern=r"^(wss?://[^\s]+)?$",
     )
     timeout_s: float = setting(10.0, "Deadline of one exchange call.", gt=0, le=120, unit="s")

@@ -9,7 +9,7 @@ from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import ZERO, dec
 
 # Venues with a websocket market-data source of ours.
-STREAMING_VENUES = ("binance", "bybit", "okx", "kraken")
+STREAMING_VENUES = ("binance", "bybit", "okx", "kraken", "coinbase")
 
 
 # Venues whose order rules (client ids, order lookup after a lost answer, recovery) the
@@ -35,8 +35,8 @@ def venue_problem(name: str, source: str) -> str | None:
         return f"ccxt has no exchange {name!r}"
     if source == "websocket" and name not in STREAMING_VENUES:
         return (
-            f"websocket streams are Binance's, Bybit's, OKX's and Kraken's; exchange.name is "
-            f"{name!r} "
+            "websocket streams are Binance's, Bybit's, OKX's, Kraken's and Coinbase's; "
+            f"exchange.name is {name!r} "
             "(use ccxt)"
         )
     return None
@@ -44,8 +44,9 @@ def venue_problem(name: str, source: str) -> str | None:
 
 def stream_problem(name: str, stream: str) -> str | None:
     """Why `market.ws_stream = stream` cannot be read on venue `name` (None: it can)."""
-    if name in ("bybit", "okx", "kraken") and stream == "allMiniTickers":
-        venue = {"bybit": "Bybit", "okx": "OKX", "kraken": "Kraken"}[name]
+    names = {"bybit": "Bybit", "okx": "OKX", "kraken": "Kraken", "coinbase": "Coinbase"}
+    if name in names and stream == "allMiniTickers":
+        venue = names[name]
         return f"{venue} has no all-market stream: use auto, bookTicker or miniTicker"
     return None
 

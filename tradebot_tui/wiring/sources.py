@@ -42,8 +42,8 @@ def simulated_market(settings: Settings, source: str) -> SimulatedMarket:
 def exchange_feed(
     settings: Settings, locations: Locations, *, live: bool
 ) -> tuple[MarketDataSource, Broker]:
-    """Source and broker for exchange data: ccxt REST, or Binance's, Bybit's, OKX's or
-    Kraken's websocket; paper or live.
+    """Source and broker for exchange data: ccxt REST, or the websocket of Binance, Bybit,
+    OKX, Kraken or Coinbase; paper or live.
 
     Raises:
         ConfigError: an exchange ccxt does not know, or a stream the venue does not offer.
@@ -57,6 +57,8 @@ def exchange_feed(
     from tradebot_tui.exchange.ccxt_markets import make_exchange, venue_problem
     from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
     from tradebot_tui.exchange.client import ExchangeClient
+    from tradebot_tui.exchange.coinbase_ws import DEFAULT_URL as COINBASE_URL
+    from tradebot_tui.exchange.coinbase_ws import CoinbaseWebsocketSource
     from tradebot_tui.exchange.kraken_ws import DEFAULT_URL as KRAKEN_URL
     from tradebot_tui.exchange.kraken_ws import KrakenWebsocketSource
     from tradebot_tui.exchange.okx_ws import DEFAULT_URL as OKX_URL
@@ -104,11 +106,21 @@ def exchange_feed(
     quotes = QuoteBook()
     source: CcxtPollingSource | WebsocketFeed
     venues: dict[
-        str, tuple[type[BybitWebsocketSource | OkxWebsocketSource | KrakenWebsocketSource], str]
+        str,
+        tuple[
+            type[
+                BybitWebsocketSource
+                | OkxWebsocketSource
+                | KrakenWebsocketSource
+                | CoinbaseWebsocketSource
+            ],
+            str,
+        ],
     ] = {
         "bybit": (BybitWebsocketSource, BYBIT_URL),
         "okx": (OkxWebsocketSource, OKX_URL),
         "kraken": (KrakenWebsocketSource, KRAKEN_URL),
+        "coinbase": (CoinbaseWebsocketSource, COINBASE_URL),
     }
     if market.source == "websocket" and ex.name in venues:
         venue_source, venue_url = venues[ex.name]

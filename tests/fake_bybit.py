@@ -36,6 +36,8 @@ from urllib.parse import parse_qsl, urlsplit
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
+from tests.fake_pacing import Pacer
+
 D = Decimal
 ARGS_LIMIT = 10
 
@@ -94,6 +96,10 @@ class FakeBybit:
 
     def rest(self, path: str, q: dict[str, str]) -> tuple[int, dict[str, Any]]:
         now = int(time.time() * 1000)
+        if path == "/v5/market/time":
+            seconds = str(now // 1000)
+            result = {"timeSecond": seconds, "timeNano": str(now * 1_000_000)}
+            return 200, {"retCode": 0, "retMsg": "OK", "result": result, "time": now}
         if q.get("category") != "spot":
             return 200, {"retCode": 10001, "retMsg": "params error: category", "result": {}}
         if path == "/v5/market/instruments-info":
@@ -150,7 +156,11 @@ class FakeBybit:
         return 200, {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": now}
 
     async def serve(
-        self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED, rate_hz: float = 20
+        self,
+        *,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+        rate_hz: float = 20,
+        slices: int = 1,
     ) -> None:
         """Serve until cancelled; `task_status` gets the spot stream's URL."""
 
@@ -167,7 +177,7 @@ class FakeBybit:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._control, ws, conn_id, topics)
                 with contextlib.suppress(ConnectionClosed):
-                    await self._stream(ws, topics, rng, rate_hz)
+                    await self._stream(ws, topics, rng, Pacer(rate_hz, slices))
                 nursery.cancel_scope.cancel()
 
         async with trio.open_nursery() as nursery:
@@ -178,10 +188,10 @@ class FakeBybit:
             )
             task_status.started(f"ws://127.0.0.1:{server.port}/v5/public/spot")
 
-    async def _stream(self, ws: Any, topics: list[str], rng: random.Random, rate_hz: float) -> None:
+    async def _stream(self, ws: Any, topics: list[str], rng: random.Random, pacer: Pacer) -> None:
         while True:
-            await trio.sleep(1 / rate_hz)
-            for topic in list(topics):
+            part = await pacer.next()
+            for topic in list(topics)[part :: pacer.slices]:
                 self.sent += 1
                 if self.close_after is not None and self.sent > self.close_after:
                     self.close_after = None

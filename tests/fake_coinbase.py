@@ -34,6 +34,8 @@ from urllib.parse import parse_qsl, urlsplit
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
+from tests.fake_pacing import Pacer
+
 D = Decimal
 TICK = D("0.01")
 
@@ -72,7 +74,11 @@ class FakeCoinbase:
     # -- websocket -------------------------------------------------------------------------
 
     async def serve(
-        self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED, rate_hz: float = 20
+        self,
+        *,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+        rate_hz: float = 20,
+        slices: int = 1,
     ) -> None:
         async def handler(request: WebSocketRequest) -> None:
             ws = await request.accept()
@@ -87,7 +93,7 @@ class FakeCoinbase:
                     if late.cancelled_caught:  # nothing subscribed in 5 s: closed
                         await ws.aclose(1000, "no subscription")
                     else:
-                        await self._stream(conn, rng, rate_hz)
+                        await self._stream(conn, rng, Pacer(rate_hz, slices))
                 nursery.cancel_scope.cancel()
 
         async with trio.open_nursery() as nursery:
@@ -110,10 +116,10 @@ class FakeCoinbase:
             return
         await conn.ws.send_message(json.dumps(message))
 
-    async def _stream(self, conn: _Connection, rng: random.Random, rate_hz: float) -> None:
+    async def _stream(self, conn: _Connection, rng: random.Random, pacer: Pacer) -> None:
         beat = trio.current_time()
         while True:
-            await trio.sleep(1 / rate_hz)
+            part = await pacer.next()
             if self.silent:
                 continue
             if self.close_after is not None and self.sent > self.close_after:
@@ -132,7 +138,7 @@ class FakeCoinbase:
                     conn,
                     {"channel": "ticker", "events": [{"type": "snapshot", "tickers": tickers}]},
                 )
-            for product in list(conn.products):
+            for product in list(conn.products)[part :: pacer.slices]:
                 event = {"type": "update", "tickers": [self.ticker(product, rng)]}
                 await self._send(conn, {"channel": "ticker", "events": [event]})
 
@@ -221,6 +227,10 @@ class FakeCoinbase:
 
     def rest(self, path: str, q: dict[str, str]) -> Any:
         coins = sorted({p.split("-")[0] for p in self.prices} | {"USDT"})
+        if path == "/v2/time":
+            now = time.time()
+            iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+            return {"data": {"iso": iso, "epoch": int(now)}}
         if path == "/v2/currencies":
             return {"data": [{"id": "USD", "name": "US Dollar", "min_size": "0.01"}]}
         if path == "/v2/currencies/crypto":

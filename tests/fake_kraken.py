@@ -35,6 +35,8 @@ from urllib.parse import parse_qsl, urlsplit
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
+from tests.fake_pacing import Pacer
+
 D = Decimal
 TICK = D("0.01")
 
@@ -64,7 +66,11 @@ class FakeKraken:
     # -- websocket -------------------------------------------------------------------------
 
     async def serve(
-        self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED, rate_hz: float = 20
+        self,
+        *,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+        rate_hz: float = 20,
+        slices: int = 1,
     ) -> None:
         async def handler(request: WebSocketRequest) -> None:
             if request.path != "/v2":
@@ -78,7 +84,7 @@ class FakeKraken:
                 nursery.start_soon(self._control, ws, subscribed)
                 with contextlib.suppress(ConnectionClosed):
                     await ws.send_message(self.status("online"))
-                    await self._stream(ws, subscribed, rng, rate_hz)
+                    await self._stream(ws, subscribed, rng, Pacer(rate_hz, slices))
                 nursery.cancel_scope.cancel()
 
         async with trio.open_nursery() as nursery:
@@ -94,11 +100,11 @@ class FakeKraken:
         return json.dumps({"channel": "status", "type": "update", "data": data})
 
     async def _stream(
-        self, ws: Any, subscribed: list[str], rng: random.Random, rate_hz: float
+        self, ws: Any, subscribed: list[str], rng: random.Random, pacer: Pacer
     ) -> None:
         last_sent = trio.current_time()
         while True:
-            await trio.sleep(1 / rate_hz)
+            part = await pacer.next()
             if self.silent or not subscribed:
                 continue
             if self.quiet:  # no update: a heartbeat once a second instead
@@ -108,7 +114,7 @@ class FakeKraken:
                     await ws.send_message('{"channel":"heartbeat"}')
                 continue
             last_sent = trio.current_time()
-            for name in list(subscribed):
+            for name in list(subscribed)[part :: pacer.slices]:
                 self.sent += 1
                 if self.maintenance_after is not None and self.sent > self.maintenance_after:
                     self.maintenance_after = None
@@ -211,6 +217,10 @@ class FakeKraken:
 
     def rest(self, path: str, q: dict[str, str]) -> dict[str, Any]:
         ids = {name.replace("/", ""): name for name in self.prices}
+        if path == "/0/public/Time":
+            now = int(time.time())
+            stamp = time.strftime("%a, %d %b %y %H:%M:%S +0000", time.gmtime(now))
+            return {"error": [], "result": {"unixtime": now, "rfc1123": stamp}}
         if path == "/0/public/Assets":
             coins = {n.split("/")[0] for n in self.prices} | {"USDT"}
             result: Any = {

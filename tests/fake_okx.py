@@ -33,6 +33,8 @@ from urllib.parse import parse_qsl, urlsplit
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
+from tests.fake_pacing import Pacer
+
 D = Decimal
 TICK = D("0.01")
 
@@ -60,7 +62,11 @@ class FakeOkx:
     # -- websocket -------------------------------------------------------------------------
 
     async def serve(
-        self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED, rate_hz: float = 20
+        self,
+        *,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+        rate_hz: float = 20,
+        slices: int = 1,
     ) -> None:
         async def handler(request: WebSocketRequest) -> None:
             if request.path != "/ws/v5/public":
@@ -75,7 +81,7 @@ class FakeOkx:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._control, ws, conn, channels)
                 with contextlib.suppress(ConnectionClosed):
-                    await self._stream(ws, conn, channels, rng, rate_hz)
+                    await self._stream(ws, conn, channels, rng, Pacer(rate_hz, slices))
                 nursery.cancel_scope.cancel()
 
         async with trio.open_nursery() as nursery:
@@ -92,13 +98,13 @@ class FakeOkx:
         conn: str,
         channels: list[tuple[str, str]],
         rng: random.Random,
-        rate_hz: float,
+        pacer: Pacer,
     ) -> None:
         while True:
-            await trio.sleep(1 / rate_hz)
+            part = await pacer.next()
             if self.silent:
                 continue
-            for channel, inst in list(channels):
+            for channel, inst in list(channels)[part :: pacer.slices]:
                 self.sent += 1
                 if self.upgrade_after is not None and self.sent > self.upgrade_after:
                     self.upgrade_after = None
@@ -219,6 +225,8 @@ class FakeOkx:
 
     def rest(self, path: str, q: dict[str, str]) -> dict[str, Any]:
         now = int(time.time() * 1000)
+        if path == "/api/v5/public/time":
+            return {"code": "0", "msg": "", "data": [{"ts": str(now)}]}
         if path == "/api/v5/public/instruments":
             if q.get("instType") != "SPOT":
                 return {"code": "51000", "msg": "Parameter instType error", "data": []}

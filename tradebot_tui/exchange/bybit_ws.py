@@ -32,7 +32,7 @@ from tradebot_tui.exchange.base import QuoteBook
 from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
 from tradebot_tui.exchange.universe import UniverseRule
-from tradebot_tui.exchange.ws_feed import Reshard, WebsocketFeed
+from tradebot_tui.exchange.ws_feed import Parsed, WebsocketFeed
 
 log = logging.getLogger("tradebot.feed")
 
@@ -43,10 +43,6 @@ TOPICS = {"auto": "orderbook.1", "bookTicker": "orderbook.1", "miniTicker": "tic
 ARGS_PER_REQUEST = 10  # Bybit spot: at most 10 args in one subscribe request
 SHARD_TOPICS = 400  # well under the 21,000 characters of args one connection may carry
 ACK_TIMEOUT_S = 10.0
-
-
-# (symbol, price, bid, ask) of a message with a price
-Parsed = tuple[str, float, float | None, float | None]
 
 
 class SubscriptionUnanswered(ReconnectNow):
@@ -88,16 +84,13 @@ class BybitWebsocketSource(WebsocketFeed):
             raise ValueError(
                 f"Bybit's streams are {', '.join(TOPICS)} (no all-market stream), not {stream!r}"
             )
-        self.ws_url = ws_url.rstrip("/")
-        self.stream = stream
+        self._ws_init(
+            ws_url=ws_url, stream=stream, silence_s=silence_s, max_backoff_s=max_backoff_s
+        )
         self.topic = TOPICS[stream]
         self.ping_s = ping_s
         self.ping_timeout_s = ping_timeout_s
-        self.silence_s = silence_s
-        self.max_backoff_s = max_backoff_s
         self.shard_topics = shard_topics
-        self._ws_init()
-        self.name = f"{client.name} websocket"
         self._next_id = 1
         self._pongs: dict[int, trio.Event] = {}  # by connection: the next pong
         self._acks: dict[str, trio.Event] = {}  # by req_id: the answer came
@@ -181,51 +174,19 @@ class BybitWebsocketSource(WebsocketFeed):
                 raise trio.TooSlowError(f"no pong within {self.ping_timeout_s:g}s")
 
     async def resubscribe(self, ws: wsclient.WebsocketClient, shard: int) -> None:
-        count = self.shard_count()
-        subscribed = set(self.topics(shard))
-        seen = self._fed_version
-        while True:
-            seen = await self.fed_change(seen)
-            if self.shard_count() != count:
-                raise Reshard(f"{len(self._markets)} coins need {self.shard_count()} connections")
-            wanted = set(self.topics(shard))
-            for op, topics in (
-                ("unsubscribe", sorted(subscribed - wanted)),
-                ("subscribe", sorted(wanted - subscribed)),
-            ):
-                if topics:
-                    await self._send_topics(ws, op, topics)
-            subscribed = wanted
-            log.info("%s resubscribed: %d topics", self.name, len(wanted))
+        await self.follow_universe(ws, shard, lambda: self.topics(shard), self._send_topics)
 
     def on_message(self, message: str | bytes, ticks: list[Tick], shard: int) -> None:
         self._current = shard
         self.handle(message, ticks)
 
-    def handle(self, message: str | bytes, ticks: list[Tick]) -> None:
-        """One message: a tick appended for a book or ticker snapshot; answers noted; a
-        malformed message counted."""
-        self.messages += 1
-        try:
-            item = json.loads(message)
-            if not isinstance(item, dict):
-                raise MalformedMessage("not a JSON object")
-            if "topic" not in item:
-                self._answer(item)
-                return
-            parsed = self._parse(item)
-        except (ValueError, UnicodeDecodeError) as exc:
-            reason = str(exc) if isinstance(exc, MalformedMessage) else f"not JSON ({exc})"
-            self._count_malformed(reason, str(message)[:200])
-            return
-        if parsed is None:
-            return
-        symbol, price, bid, ask = parsed
-        ts = self._stamp(None)
-        self.last_message_ms = ts
-        if bid is not None and ask is not None:
-            self.quotes.update(symbol, bid, ask, ts)
-        ticks.append(Tick(ts, symbol, price))
+    def parse_item(self, item: dict[str, object]) -> list[Parsed]:
+        """A book or ticker snapshot's price; answers and pongs noted."""
+        if "topic" not in item:
+            self._answer(item)
+            return []
+        parsed = self._parse(item)
+        return [parsed] if parsed is not None else []
 
     def _answer(self, item: dict[str, object]) -> None:
         """A pong, or the answer to a (un)subscribe request."""

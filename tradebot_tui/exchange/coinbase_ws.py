@@ -27,22 +27,18 @@ from collections.abc import Callable
 
 import trio
 
-from tradebot_tui.core.ticks import Tick
 from tradebot_tui.exchange import wsclient
 from tradebot_tui.exchange.base import QuoteBook
 from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
 from tradebot_tui.exchange.universe import UniverseRule
-from tradebot_tui.exchange.ws_feed import WebsocketFeed
+from tradebot_tui.exchange.ws_feed import Parsed, WebsocketFeed
 
 log = logging.getLogger("tradebot.feed")
 
 DEFAULT_URL = "wss://advanced-trade-ws.coinbase.com"
 STREAMS = ("auto", "bookTicker", "miniTicker")
 ACK_TIMEOUT_S = 10.0
-
-# (symbol, price, bid, ask) of a ticker with a price
-Parsed = tuple[str, float, float | None, float | None]
 
 
 class SequenceGap(ReconnectNow):
@@ -79,13 +75,10 @@ class CoinbaseWebsocketSource(WebsocketFeed):
                 f"Coinbase's streams are {', '.join(STREAMS)} (no all-market stream), "
                 f"not {stream!r}"
             )
-        self.ws_url = ws_url.rstrip("/")
-        self.stream = stream
+        self._ws_init(
+            ws_url=ws_url, stream=stream, silence_s=silence_s, max_backoff_s=max_backoff_s
+        )
         self.use_book = stream != "miniTicker"
-        self.silence_s = silence_s
-        self.max_backoff_s = max_backoff_s
-        self._ws_init()
-        self.name = f"{client.name} websocket"
         self._last_seq: int | None = None
         self._unread = 0  # messages since the last sequence number that could not be read
         self._listed: set[str] = set()  # products the last subscriptions message listed
@@ -145,55 +138,26 @@ class CoinbaseWebsocketSource(WebsocketFeed):
         await trio.sleep_forever()
 
     async def resubscribe(self, ws: wsclient.WebsocketClient, shard: int) -> None:
-        subscribed = set(self.products())
-        seen = self._fed_version
-        while True:
-            seen = await self.fed_change(seen)
-            wanted = set(self.products())
-            for kind, products in (
-                ("unsubscribe", sorted(subscribed - wanted)),
-                ("subscribe", sorted(wanted - subscribed)),
-            ):
-                if products:
-                    await self._send(ws, kind, products)
-            subscribed = wanted
-            log.info("%s resubscribed: %d products", self.name, len(wanted))
+        await self.follow_universe(ws, shard, self.products, self._send)
 
-    def handle(self, message: str | bytes, ticks: list[Tick]) -> None:
-        """One message: ticks for its tickers, subscriptions and errors noted, a malformed
-        message counted.
+    def parse_item(self, item: dict[str, object]) -> list[Parsed]:
+        """The prices of a ticker message; subscriptions and errors noted.
 
         Raises:
             SequenceGap: a message was lost on this connection.
         """
-        self.messages += 1
         self._heard.set()
-        try:
-            item = json.loads(message)
-            if not isinstance(item, dict):
-                raise MalformedMessage("not a JSON object")
-            if "sequence_num" in item or item.get("type") != "error":
-                self._sequence(item)
-            if item.get("type") == "error":
-                why = str(item.get("message", "no reason given"))
-                self.refused.append(why)
-                log.warning("%s: Coinbase said: %s", self.name, why)
-                return
-            parsed = self._parse(item)
-        except (ValueError, UnicodeDecodeError) as exc:
-            if not isinstance(exc, MalformedMessage):
-                self._unread += 1  # its sequence number is unknown: not a lost message
-            reason = str(exc) if isinstance(exc, MalformedMessage) else f"not JSON ({exc})"
-            self._count_malformed(reason, str(message)[:200])
-            return
-        if not parsed:
-            return
-        ts = self._stamp(None)
-        self.last_message_ms = ts
-        for symbol, price, bid, ask in parsed:
-            if bid is not None and ask is not None:
-                self.quotes.update(symbol, bid, ask, ts)
-            ticks.append(Tick(ts, symbol, price))
+        if "sequence_num" in item or item.get("type") != "error":
+            self._sequence(item)
+        if item.get("type") == "error":
+            why = str(item.get("message", "no reason given"))
+            self.refused.append(why)
+            log.warning("%s: Coinbase said: %s", self.name, why)
+            return []
+        return self._parse(item)
+
+    def unreadable(self) -> None:
+        self._unread += 1  # its sequence number is unknown: not a lost message
 
     def _sequence(self, item: dict[str, object]) -> None:
         seq = item.get("sequence_num")

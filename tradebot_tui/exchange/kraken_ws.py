@@ -27,22 +27,18 @@ from collections.abc import Callable
 
 import trio
 
-from tradebot_tui.core.ticks import Tick
 from tradebot_tui.exchange import wsclient
 from tradebot_tui.exchange.base import QuoteBook
 from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
 from tradebot_tui.exchange.universe import UniverseRule
-from tradebot_tui.exchange.ws_feed import WebsocketFeed
+from tradebot_tui.exchange.ws_feed import Parsed, WebsocketFeed
 
 log = logging.getLogger("tradebot.feed")
 
 DEFAULT_URL = "wss://ws.kraken.com/v2"
 TRIGGERS = {"auto": "bbo", "bookTicker": "bbo", "miniTicker": "trades"}
 ACK_TIMEOUT_S = 10.0
-
-# (symbol, price, bid, ask) of a message with a price
-Parsed = tuple[str, float, float | None, float | None]
 
 
 class SubscriptionUnanswered(ReconnectNow):
@@ -74,13 +70,10 @@ class KrakenWebsocketSource(WebsocketFeed):
             raise ValueError(
                 f"Kraken's streams are {', '.join(TRIGGERS)} (no all-market stream), not {stream!r}"
             )
-        self.ws_url = ws_url.rstrip("/")
-        self.stream = stream
+        self._ws_init(
+            ws_url=ws_url, stream=stream, silence_s=silence_s, max_backoff_s=max_backoff_s
+        )
         self.trigger = TRIGGERS[stream]
-        self.silence_s = silence_s
-        self.max_backoff_s = max_backoff_s
-        self._ws_init()
-        self.name = f"{client.name} websocket"
         self._next_id = 1
         self._unanswered: set[str] = set()
         self._heard = trio.Event()
@@ -134,42 +127,14 @@ class KrakenWebsocketSource(WebsocketFeed):
         await trio.sleep_forever()
 
     async def resubscribe(self, ws: wsclient.WebsocketClient, shard: int) -> None:
-        subscribed = set(self.names())
-        seen = self._fed_version
-        while True:
-            seen = await self.fed_change(seen)
-            wanted = set(self.names())
-            for method, names in (
-                ("unsubscribe", sorted(subscribed - wanted)),
-                ("subscribe", sorted(wanted - subscribed)),
-            ):
-                if names:
-                    await self._send(ws, method, names)
-            subscribed = wanted
-            log.info("%s resubscribed: %d symbols", self.name, len(wanted))
+        await self.follow_universe(ws, shard, self.names, self._send)
 
-    def handle(self, message: str | bytes, ticks: list[Tick]) -> None:
-        """One message: a tick for a ticker update, answers and status noted, heartbeats
-        (their arrival is what counts), a malformed message counted."""
-        self.messages += 1
+    def parse_item(self, item: dict[str, object]) -> list[Parsed]:
+        """A ticker update's price; answers and the status noted, heartbeats (their
+        arrival is what counts) passed over."""
         self._heard.set()
-        try:
-            item = json.loads(message)
-            if not isinstance(item, dict):
-                raise MalformedMessage("not a JSON object")
-            parsed = self._parse(item)
-        except (ValueError, UnicodeDecodeError) as exc:
-            reason = str(exc) if isinstance(exc, MalformedMessage) else f"not JSON ({exc})"
-            self._count_malformed(reason, str(message)[:200])
-            return
-        if parsed is None:
-            return
-        symbol, price, bid, ask = parsed
-        ts = self._stamp(None)
-        self.last_message_ms = ts
-        if bid is not None and ask is not None:
-            self.quotes.update(symbol, bid, ask, ts)
-        ticks.append(Tick(ts, symbol, price))
+        parsed = self._parse(item)
+        return [parsed] if parsed is not None else []
 
     def _parse(self, item: dict[str, object]) -> Parsed | None:
         method = item.get("method")

@@ -35,7 +35,7 @@ from tradebot_tui.exchange.base import QuoteBook
 from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
 from tradebot_tui.exchange.universe import UniverseRule
-from tradebot_tui.exchange.ws_feed import Reshard, WebsocketFeed
+from tradebot_tui.exchange.ws_feed import Parsed, WebsocketFeed
 
 log = logging.getLogger("tradebot.feed")
 
@@ -46,9 +46,6 @@ ARGS_PER_REQUEST = 100  # a request's args stay far below OKX's 64 KB
 SHARD_CHANNELS = 300
 ACK_TIMEOUT_S = 10.0
 UPGRADE_NOTICE = "64008"
-
-# (symbol, price, bid, ask) of a message with a price
-Parsed = tuple[str, float, float | None, float | None]
 
 
 class ServiceUpgrade(ReconnectNow):
@@ -88,16 +85,13 @@ class OkxWebsocketSource(WebsocketFeed):
             raise ValueError(
                 f"OKX's streams are {', '.join(CHANNELS)} (no all-market stream), not {stream!r}"
             )
-        self.ws_url = ws_url.rstrip("/")
-        self.stream = stream
+        self._ws_init(
+            ws_url=ws_url, stream=stream, silence_s=silence_s, max_backoff_s=max_backoff_s
+        )
         self.channel = CHANNELS[stream]
         self.ping_s = ping_s
         self.ping_timeout_s = ping_timeout_s
-        self.silence_s = silence_s
-        self.max_backoff_s = max_backoff_s
         self.shard_channels = shard_channels
-        self._ws_init()
-        self.name = f"{client.name} websocket"
         self._next_id = 1
         self._heard: dict[int, trio.Event] = {}  # by connection: anything arrived
         self._pongs: dict[int, trio.Event] = {}
@@ -170,63 +164,32 @@ class OkxWebsocketSource(WebsocketFeed):
                 raise trio.TooSlowError(f"no pong within {self.ping_timeout_s:g}s")
 
     async def resubscribe(self, ws: wsclient.WebsocketClient, shard: int) -> None:
-        count = self.shard_count()
-        subscribed = set(self.inst_ids(shard))
-        seen = self._fed_version
-        while True:
-            seen = await self.fed_change(seen)
-            if self.shard_count() != count:
-                raise Reshard(f"{len(self._markets)} coins need {self.shard_count()} connections")
-            wanted = set(self.inst_ids(shard))
-            for op, ids in (
-                ("unsubscribe", sorted(subscribed - wanted)),
-                ("subscribe", sorted(wanted - subscribed)),
-            ):
-                if ids:
-                    await self._send(ws, op, ids)
-            subscribed = wanted
-            log.info("%s resubscribed: %d channels", self.name, len(wanted))
+        await self.follow_universe(ws, shard, lambda: self.inst_ids(shard), self._send)
 
     def on_message(self, message: str | bytes, ticks: list[Tick], shard: int) -> None:
         self._current = shard
         heard = self._heard.get(shard)
         if heard is not None:
             heard.set()
+        if message == "pong":
+            self.messages += 1
+            pong = self._pongs.get(shard)
+            if pong is not None:
+                pong.set()
+            return
         self.handle(message, ticks)
 
-    def handle(self, message: str | bytes, ticks: list[Tick]) -> None:
-        """One message: a tick for a price, answers and notices noted, a malformed message
-        counted.
+    def parse_item(self, item: dict[str, object]) -> list[Parsed]:
+        """A book or ticker message's price; events noted.
 
         Raises:
             ServiceUpgrade: OKX closes this connection soon: the caller reconnects now.
         """
-        self.messages += 1
-        if message == "pong":
-            pong = self._pongs.get(self._current)
-            if pong is not None:
-                pong.set()
-            return
-        try:
-            item = json.loads(message)
-            if not isinstance(item, dict):
-                raise MalformedMessage("not a JSON object")
-            if "event" in item:
-                self._event(item)
-                return
-            parsed = self._parse(item)
-        except (ValueError, UnicodeDecodeError) as exc:
-            reason = str(exc) if isinstance(exc, MalformedMessage) else f"not JSON ({exc})"
-            self._count_malformed(reason, str(message)[:200])
-            return
-        if parsed is None:
-            return
-        symbol, price, bid, ask = parsed
-        ts = self._stamp(None)
-        self.last_message_ms = ts
-        if bid is not None and ask is not None:
-            self.quotes.update(symbol, bid, ask, ts)
-        ticks.append(Tick(ts, symbol, price))
+        if "event" in item:
+            self._event(item)
+            return []
+        parsed = self._parse(item)
+        return [parsed] if parsed is not None else []
 
     def _event(self, item: dict[str, object]) -> None:
         event = item.get("event")

@@ -9,7 +9,9 @@ follow a universe change, and what a message means (`handle`).
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -18,13 +20,18 @@ from tradebot_tui.core.ticks import Tick
 from tradebot_tui.exchange import wsclient
 from tradebot_tui.exchange.base import TickBatch
 from tradebot_tui.exchange.conflation import Conflater
-from tradebot_tui.exchange.feed import ExchangeFeed, ReconnectNow
+from tradebot_tui.exchange.feed import ExchangeFeed, MalformedMessage, ReconnectNow
 from tradebot_tui.exchange.resilience import backoff_s
 
 log = logging.getLogger("tradebot.feed")
 
 HELD_RETRY_S = 0.005  # conflated ticks are offered to the engine again this often
 CONNECT_TIMEOUT_S = 10.0
+
+
+# (symbol, price, bid, ask) of one price a message carries; bid and ask None without quotes
+Parsed = tuple[str, float, float | None, float | None]
+Send = Callable[[wsclient.WebsocketClient, str, list[str]], Awaitable[object]]
 
 
 class Reshard(ReconnectNow):
@@ -37,7 +44,23 @@ class WebsocketFeed(ExchangeFeed):
     silence_s = 30.0
     max_backoff_s = 30.0
 
-    def _ws_init(self) -> None:
+    def _ws_init(
+        self,
+        *,
+        ws_url: str = "",
+        stream: str = "",
+        silence_s: float | None = None,
+        max_backoff_s: float | None = None,
+    ) -> None:
+        if ws_url:
+            self.ws_url = ws_url.rstrip("/")
+        if stream:
+            self.stream = stream
+        if silence_s is not None:
+            self.silence_s = silence_s
+        if max_backoff_s is not None:
+            self.max_backoff_s = max_backoff_s
+        self.name = f"{self.client.name} websocket"
         self.connects = 0
         self.reconnects = 0
         self.conflated_batches = 0  # times the engine was behind and ticks were conflated
@@ -69,7 +92,71 @@ class WebsocketFeed(ExchangeFeed):
         await trio.sleep_forever()
 
     def handle(self, message: str | bytes, ticks: list[Tick]) -> None:
+        """One message of a venue that speaks JSON objects: decoded, handed to
+        `parse_item`, and its prices appended to `ticks` (quotes noted); a malformed one
+        counted, never fatal."""
+        self.messages += 1
+        try:
+            item = json.loads(message)
+            if not isinstance(item, dict):
+                raise MalformedMessage("not a JSON object")
+            parsed = self.parse_item(item)
+        except (ValueError, UnicodeDecodeError) as exc:
+            if not isinstance(exc, MalformedMessage):
+                self.unreadable()
+            reason = str(exc) if isinstance(exc, MalformedMessage) else f"not JSON ({exc})"
+            self._count_malformed(reason, str(message)[:200])
+            return
+        if parsed:
+            self.emit(parsed, ticks)
+
+    def parse_item(self, item: dict[str, object]) -> list[Parsed]:
+        """The prices a decoded message carries (answers and heartbeats carry none).
+
+        Raises:
+            MalformedMessage: what is wrong with it.
+        """
         raise NotImplementedError
+
+    def unreadable(self) -> None:
+        """A message that was not even JSON arrived (a venue counting its messages is
+        told, so that it does not take the unread one for a lost one)."""
+
+    def emit(self, parsed: list[Parsed], ticks: list[Tick]) -> None:
+        ts = self._stamp(None)
+        self.last_message_ms = ts
+        for symbol, price, bid, ask in parsed:
+            if bid is not None and ask is not None:
+                self.quotes.update(symbol, bid, ask, ts)
+            ticks.append(Tick(ts, symbol, price))
+
+    async def follow_universe(
+        self,
+        ws: wsclient.WebsocketClient,
+        shard: int,
+        wanted: Callable[[], list[str]],
+        send: Send,
+        ops: tuple[str, str] = ("unsubscribe", "subscribe"),
+    ) -> None:
+        """Keep this connection's subscriptions what `wanted()` says as the fed coins
+        change: `send(ws, op, names)` for what left and for what came; Reshard when the
+        universe needs another number of connections."""
+        count = self.shard_count()
+        subscribed = set(wanted())
+        seen = self._fed_version
+        while True:
+            seen = await self.fed_change(seen)
+            if self.shard_count() != count:
+                raise Reshard(f"{len(self._markets)} coins need {self.shard_count()} connections")
+            now = set(wanted())
+            for op, names in (
+                (ops[0], sorted(subscribed - now)),
+                (ops[1], sorted(now - subscribed)),
+            ):
+                if names:
+                    await send(ws, op, names)
+            subscribed = now
+            log.info("%s resubscribed: %d", self.name, len(now))
 
     # -- the loop -------------------------------------------------------------------------
 

@@ -26,17 +26,15 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import threading
 import time
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from tests.fake_pacing import Pacer
+from tests.fake_http import JsonRest
+from tests.fake_ws import Pacer, serve_loopback
 
 D = Decimal
 ARGS_LIMIT = 10
@@ -61,41 +59,29 @@ class FakeBybit:
         self.requests: list[dict[str, Any]] = []
         self.topics_by_connection: list[list[str]] = []
         self._u = 0
-        self.rest_requests: list[str] = []
-        self._http: ThreadingHTTPServer | None = None
+        self._http: JsonRest | None = None
+        self.rest_url = ""  # set by start_rest
 
     # -- REST ------------------------------------------------------------------------------
 
     def start_rest(self) -> str:
         """Serve the REST calls on a thread; returns the base URL."""
-        fake = self
+        self._http = JsonRest(self.rest)
+        self.rest_url = self._http.start()
+        return self.rest_url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                fake.rest_requests.append(parts.path)
-                status, body = fake.rest(parts.path, dict(parse_qsl(parts.query)))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self._http.server_address[1]}"
+    @property
+    def rest_requests(self) -> list[str]:
+        return self._http.paths if self._http is not None else []
 
     def stop_rest(self) -> None:
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            self._http.stop()
 
     def rest(self, path: str, q: dict[str, str]) -> tuple[int, dict[str, Any]]:
         now = int(time.time() * 1000)
+        result: dict[str, Any]
+        rows: list[Any]
         if path == "/v5/market/time":
             seconds = str(now // 1000)
             result = {"timeSecond": seconds, "timeNano": str(now * 1_000_000)}
@@ -123,7 +109,7 @@ class FakeBybit:
                 }
                 for sid in self.prices
             ]
-            result: dict[str, Any] = {"category": "spot", "list": rows, "nextPageCursor": ""}
+            result = {"category": "spot", "list": rows, "nextPageCursor": ""}
         elif path == "/v5/market/tickers":
             rows = [
                 {
@@ -180,13 +166,7 @@ class FakeBybit:
                     await self._stream(ws, topics, rng, Pacer(rate_hz, slices))
                 nursery.cancel_scope.cancel()
 
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                lambda task_status: serve_websocket(
-                    handler, "127.0.0.1", 0, ssl_context=None, task_status=task_status
-                )
-            )
-            task_status.started(f"ws://127.0.0.1:{server.port}/v5/public/spot")
+        await serve_loopback(handler, "/v5/public/spot", task_status)
 
     async def _stream(self, ws: Any, topics: list[str], rng: random.Random, pacer: Pacer) -> None:
         while True:

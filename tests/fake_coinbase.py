@@ -24,17 +24,15 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import threading
 import time
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from tests.fake_pacing import Pacer
+from tests.fake_http import JsonRest
+from tests.fake_ws import Pacer, serve_loopback
 
 D = Decimal
 TICK = D("0.01")
@@ -67,9 +65,8 @@ class FakeCoinbase:
         self.sent = 0
         self.heartbeats_sent = 0
         self.requests: list[Any] = []
-        self.rest_requests: list[str] = []
         self.rest_url = ""
-        self._http: ThreadingHTTPServer | None = None
+        self._http: JsonRest | None = None
 
     # -- websocket -------------------------------------------------------------------------
 
@@ -96,13 +93,7 @@ class FakeCoinbase:
                         await self._stream(conn, rng, Pacer(rate_hz, slices))
                 nursery.cancel_scope.cancel()
 
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                lambda task_status: serve_websocket(
-                    handler, "127.0.0.1", 0, ssl_context=None, task_status=task_status
-                )
-            )
-            task_status.started(f"ws://127.0.0.1:{server.port}")
+        await serve_loopback(handler, "", task_status)
 
     async def _send(self, conn: _Connection, message: dict[str, Any]) -> None:
         conn.seq += 1
@@ -199,31 +190,18 @@ class FakeCoinbase:
     # -- REST ------------------------------------------------------------------------------
 
     def start_rest(self) -> str:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                fake.rest_requests.append(parts.path)
-                body = json.dumps(fake.rest(parts.path, dict(parse_qsl(parts.query)))).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-        self.rest_url = f"http://127.0.0.1:{self._http.server_address[1]}"
+        """Serve the REST calls on a thread; returns the base URL."""
+        self._http = JsonRest(lambda path, q: (200, self.rest(path, q)))
+        self.rest_url = self._http.start()
         return self.rest_url
+
+    @property
+    def rest_requests(self) -> list[str]:
+        return self._http.paths if self._http is not None else []
 
     def stop_rest(self) -> None:
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            self._http.stop()
 
     def rest(self, path: str, q: dict[str, str]) -> Any:
         coins = sorted({p.split("-")[0] for p in self.prices} | {"USDT"})

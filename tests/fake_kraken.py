@@ -25,17 +25,15 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import threading
 import time
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from tests.fake_pacing import Pacer
+from tests.fake_http import JsonRest
+from tests.fake_ws import Pacer, serve_loopback
 
 D = Decimal
 TICK = D("0.01")
@@ -59,9 +57,8 @@ class FakeKraken:
         self.sent = 0
         self.heartbeats = 0
         self.requests: list[Any] = []
-        self.rest_requests: list[str] = []
         self.rest_url = ""
-        self._http: ThreadingHTTPServer | None = None
+        self._http: JsonRest | None = None
 
     # -- websocket -------------------------------------------------------------------------
 
@@ -87,13 +84,7 @@ class FakeKraken:
                     await self._stream(ws, subscribed, rng, Pacer(rate_hz, slices))
                 nursery.cancel_scope.cancel()
 
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                lambda task_status: serve_websocket(
-                    handler, "127.0.0.1", 0, ssl_context=None, task_status=task_status
-                )
-            )
-            task_status.started(f"ws://127.0.0.1:{server.port}/v2")
+        await serve_loopback(handler, "/v2", task_status)
 
     def status(self, system: str) -> str:
         data = [{"api_version": "v2", "connection_id": 1, "system": system, "version": "2.0.9"}]
@@ -189,31 +180,18 @@ class FakeKraken:
     # -- REST ------------------------------------------------------------------------------
 
     def start_rest(self) -> str:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                fake.rest_requests.append(parts.path)
-                body = json.dumps(fake.rest(parts.path, dict(parse_qsl(parts.query)))).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-        self.rest_url = f"http://127.0.0.1:{self._http.server_address[1]}"
+        """Serve the REST calls on a thread; returns the base URL."""
+        self._http = JsonRest(lambda path, q: (200, self.rest(path, q)))
+        self.rest_url = self._http.start()
         return self.rest_url
+
+    @property
+    def rest_requests(self) -> list[str]:
+        return self._http.paths if self._http is not None else []
 
     def stop_rest(self) -> None:
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            self._http.stop()
 
     def rest(self, path: str, q: dict[str, str]) -> dict[str, Any]:
         ids = {name.replace("/", ""): name for name in self.prices}

@@ -23,17 +23,15 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import threading
 import time
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from tests.fake_pacing import Pacer
+from tests.fake_http import JsonRest
+from tests.fake_ws import Pacer, serve_loopback
 
 D = Decimal
 TICK = D("0.01")
@@ -54,9 +52,8 @@ class FakeOkx:
         self.pings = 0
         self.requests: list[Any] = []
         self.channels_by_connection: list[list[tuple[str, str]]] = []
-        self.rest_requests: list[str] = []
         self._seq = 0
-        self._http: ThreadingHTTPServer | None = None
+        self._http: JsonRest | None = None
         self.rest_url = ""  # set by start_rest
 
     # -- websocket -------------------------------------------------------------------------
@@ -84,13 +81,7 @@ class FakeOkx:
                     await self._stream(ws, conn, channels, rng, Pacer(rate_hz, slices))
                 nursery.cancel_scope.cancel()
 
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                lambda task_status: serve_websocket(
-                    handler, "127.0.0.1", 0, ssl_context=None, task_status=task_status
-                )
-            )
-            task_status.started(f"ws://127.0.0.1:{server.port}/ws/v5/public")
+        await serve_loopback(handler, "/ws/v5/public", task_status)
 
     async def _stream(
         self,
@@ -186,42 +177,29 @@ class FakeOkx:
         seq = self._seq
         if self.stale_every and self.sent % self.stale_every == 0 and seq > 5:
             seq -= 5
-        row = {
+        book: dict[str, Any] = {
             "asks": [[str(price + TICK), "1.5", "0", "2"]],
             "bids": [[str(price), "2", "0", "3"]],
             "ts": ts,
             "seqId": seq,
         }
-        return json.dumps({"arg": arg, "data": [row]})
+        return json.dumps({"arg": arg, "data": [book]})
 
     # -- REST ------------------------------------------------------------------------------
 
     def start_rest(self) -> str:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                fake.rest_requests.append(parts.path)
-                body = json.dumps(fake.rest(parts.path, dict(parse_qsl(parts.query)))).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-        self.rest_url = f"http://127.0.0.1:{self._http.server_address[1]}"
+        """Serve the REST calls on a thread; returns the base URL."""
+        self._http = JsonRest(lambda path, q: (200, self.rest(path, q)))
+        self.rest_url = self._http.start()
         return self.rest_url
+
+    @property
+    def rest_requests(self) -> list[str]:
+        return self._http.paths if self._http is not None else []
 
     def stop_rest(self) -> None:
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            self._http.stop()
 
     def rest(self, path: str, q: dict[str, str]) -> dict[str, Any]:
         now = int(time.time() * 1000)

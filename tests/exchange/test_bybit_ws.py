@@ -10,9 +10,9 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-import trio
 
 from tests.exchange.test_live_broker import make_client
+from tests.exchange.venue_runs import run_until, symbols
 from tests.fake_bybit import FakeBybit
 from tests.fake_exchange import FakeBinance, Market
 from tradebot_tui.exchange import bybit_ws
@@ -45,39 +45,10 @@ def source(
     )
 
 
-def run(
-    bybit: FakeBybit, make: Any, until: Any, limit: float = 15.0
-) -> tuple[Any, list[TickBatch]]:
-    """Serve the fake, run the source made by `make(url)` until `until(source, batches)`."""
-    got: list[TickBatch] = []
-
-    async def go() -> Any:
-        async with trio.open_nursery() as outer:
-            url = await outer.start(bybit.serve)
-            feed = make(url)
-            send, recv = trio.open_memory_channel[TickBatch](100_000)
-            with trio.fail_after(limit):
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(feed.run, send)
-                    async for batch in recv:
-                        got.append(batch)
-                        if until(feed, got):
-                            break
-                    nursery.cancel_scope.cancel()
-            outer.cancel_scope.cancel()
-        return feed
-
-    return trio.run(go), got
-
-
-def symbols(batches: list[TickBatch]) -> set[str]:
-    return {t.symbol for b in batches for t in b.ticks if not b.warmup}
-
-
 def test_books_stream_ticks_and_quotes_and_the_header_names_the_stream(
     rest: FakeBinance, bybit: FakeBybit
 ) -> None:
-    feed, _batches = run(
+    feed, _batches = run_until(
         bybit, lambda url: source(rest, url), lambda f, b: symbols(b) == {"C00/USDT", "C01/USDT"}
     )
     assert bybit.requests[0]["op"] == "subscribe"
@@ -89,7 +60,7 @@ def test_books_stream_ticks_and_quotes_and_the_header_names_the_stream(
 
 
 def test_tickers_give_the_last_price(rest: FakeBinance, bybit: FakeBybit) -> None:
-    feed, _batches = run(
+    feed, _batches = run_until(
         bybit,
         lambda url: source(rest, url, stream="miniTicker"),
         lambda f, b: symbols(b) == {"C00/USDT", "C01/USDT"},
@@ -101,7 +72,7 @@ def test_tickers_give_the_last_price(rest: FakeBinance, bybit: FakeBybit) -> Non
 def test_ten_args_a_request_and_a_large_universe_over_several_connections(
     rest: FakeBinance, bybit: FakeBybit
 ) -> None:
-    feed, _batches = run(
+    feed, _batches = run_until(
         bybit,
         lambda url: source(rest, url, ALL, shard_topics=10),
         lambda f, b: len(symbols(b)) == 25,
@@ -116,7 +87,7 @@ def test_ten_args_a_request_and_a_large_universe_over_several_connections(
 
 def test_a_refused_topic_is_said_and_the_others_stream(rest: FakeBinance, bybit: FakeBybit) -> None:
     bybit.refuse = {"orderbook.1.C01USDT"}
-    feed, batches = run(
+    feed, batches = run_until(
         bybit,
         lambda url: source(rest, url),
         lambda f, b: "C00/USDT" in symbols(b) and f.refused,
@@ -130,13 +101,13 @@ def test_an_unanswered_subscription_means_connecting_again(
 ) -> None:
     monkeypatch.setattr(bybit_ws, "ACK_TIMEOUT_S", 0.3)
     bybit.ack_delay_s = 5.0
-    feed, _ = run(bybit, lambda url: source(rest, url), lambda f, b: f.connects >= 2)
+    feed, _ = run_until(bybit, lambda url: source(rest, url), lambda f, b: f.connects >= 2)
     assert bybit.connections >= 2 and feed.reconnects >= 1
 
 
 def test_pongs_that_stop_are_noticed_at_the_deadline(rest: FakeBinance, bybit: FakeBybit) -> None:
     bybit.pong = False
-    feed, _ = run(
+    feed, _ = run_until(
         bybit,
         lambda url: source(rest, url, ping_s=0.2, ping_timeout_s=0.3),
         lambda f, b: f.connects >= 3,
@@ -146,7 +117,7 @@ def test_pongs_that_stop_are_noticed_at_the_deadline(rest: FakeBinance, bybit: F
 
 
 def test_pings_are_the_applications_and_answered(rest: FakeBinance, bybit: FakeBybit) -> None:
-    feed, _ = run(
+    feed, _ = run_until(
         bybit,
         lambda url: source(rest, url, ping_s=0.1, ping_timeout_s=1.0),
         lambda f, b: bybit.pings >= 3,
@@ -159,7 +130,7 @@ def test_a_close_for_maintenance_reconnects_and_resubscribes(
     rest: FakeBinance, bybit: FakeBybit
 ) -> None:
     bybit.close_after = 10
-    _feed, _ = run(
+    _feed, _ = run_until(
         bybit,
         lambda url: source(rest, url),
         lambda f, b: f.connects >= 2 and len(symbols(b[-3:])) > 0,
@@ -172,7 +143,7 @@ def test_a_late_snapshot_is_dropped_and_a_restart_at_one_is_taken(
     rest: FakeBinance, bybit: FakeBybit
 ) -> None:
     bybit.stale_every = 4
-    feed, _ = run(bybit, lambda url: source(rest, url), lambda f, b: f.out_of_order >= 3)
+    feed, _ = run_until(bybit, lambda url: source(rest, url), lambda f, b: f.out_of_order >= 3)
     assert feed.malformed == 0
     # After a restart of Bybit's service the ids start at 1 again: taken, not dropped.
     bybit.stale_every = 0
@@ -184,14 +155,14 @@ def test_a_late_snapshot_is_dropped_and_a_restart_at_one_is_taken(
             before.update(f._book_u)
         return any(u < 10 for u in f._book_u.values()) and len(b) > 5
 
-    feed, _ = run(bybit, lambda url: source(rest, url), after_restart)
+    feed, _ = run_until(bybit, lambda url: source(rest, url), after_restart)
     assert feed.out_of_order == 0
 
 
 def test_malformed_messages_and_one_sided_books(rest: FakeBinance, bybit: FakeBybit) -> None:
     bybit.malformed_every = 5
     bybit.one_sided = {"C01USDT"}
-    feed, batches = run(bybit, lambda url: source(rest, url), lambda f, b: f.malformed >= 3)
+    feed, batches = run_until(bybit, lambda url: source(rest, url), lambda f, b: f.malformed >= 3)
     assert feed.reconnects == 0  # counted, never fatal
     assert "C01/USDT" not in symbols(batches)  # no asks: no price, and nothing malformed
     assert feed.malformed * 5 <= bybit.sent + 5

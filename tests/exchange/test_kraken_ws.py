@@ -10,20 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
-from tests.exchange.test_venue_sources import locations
+from tests.exchange.venue_runs import buys_a_drop, client, run_until, symbols
 from tests.fake_kraken import FakeKraken
-from tradebot_tui.config.validate import from_dict
-from tradebot_tui.engine.engine import Engine
 from tradebot_tui.exchange import kraken_ws
 from tradebot_tui.exchange.base import TickBatch
-from tradebot_tui.exchange.ccxt_markets import make_exchange
-from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.kraken_ws import KrakenWebsocketSource
-from tradebot_tui.exchange.resilience import CircuitBreaker, WeightBudget
 from tradebot_tui.exchange.universe import UniverseRule
-from tradebot_tui.wiring.sources import exchange_feed
 
 TWO = UniverseRule("USDT", "static", ("C00/USDT", "C01/USDT"))
 
@@ -37,43 +30,18 @@ def kraken() -> Iterator[FakeKraken]:
 
 
 def source(kraken: FakeKraken, url: str, **kw: Any) -> KrakenWebsocketSource:
-    exchange = make_exchange("kraken", rest_url=kraken.rest_url, timeout_s=2.0)
-    client = ExchangeClient(
-        exchange, budget=WeightBudget(60_000), breaker=CircuitBreaker(50, 1.0), timeout_s=2.0
-    )
     return KrakenWebsocketSource(
-        client, TWO, ws_url=url, max_backoff_s=0.1, rng=random.Random(3), **kw
+        client("kraken", kraken.rest_url),
+        TWO,
+        ws_url=url,
+        max_backoff_s=0.1,
+        rng=random.Random(3),
+        **kw,
     )
-
-
-def run_until(kraken: FakeKraken, make: Any, until: Any, limit: float = 10.0) -> Any:
-    """Run the source made by `make(url)` until `until(source, ticks)`."""
-    seen: list[TickBatch] = []
-
-    async def go() -> Any:
-        async with trio.open_nursery() as outer:
-            url = await outer.start(kraken.serve)
-            feed = make(url)
-            send, recv = trio.open_memory_channel[TickBatch](100_000)
-            with trio.fail_after(limit):
-                async with trio.open_nursery() as nursery:
-                    await nursery.start(feed.run, send)
-                    while not until(feed, seen):
-                        with trio.move_on_after(0.05):
-                            seen.append(await recv.receive())
-                    nursery.cancel_scope.cancel()
-            outer.cancel_scope.cancel()
-        return feed
-
-    return trio.run(go)
-
-
-def symbols(batches: list[TickBatch]) -> set[str]:
-    return {t.symbol for b in batches for t in b.ticks if not b.warmup}
 
 
 def test_bbo_updates_give_ticks_and_quotes(kraken: FakeKraken) -> None:
-    feed = run_until(kraken, lambda url: source(kraken, url), lambda f, b: len(symbols(b)) == 2)
+    feed, _ = run_until(kraken, lambda url: source(kraken, url), lambda f, b: len(symbols(b)) == 2)
     assert kraken.requests[0] == {
         "method": "subscribe",
         "params": {"channel": "ticker", "symbol": ["C00/USDT", "C01/USDT"], "event_trigger": "bbo"},
@@ -86,7 +54,7 @@ def test_bbo_updates_give_ticks_and_quotes(kraken: FakeKraken) -> None:
 
 
 def test_trades_give_the_last_price(kraken: FakeKraken) -> None:
-    feed = run_until(
+    feed, _ = run_until(
         kraken,
         lambda url: source(kraken, url, stream="miniTicker"),
         lambda f, b: len(symbols(b)) == 2,
@@ -97,7 +65,7 @@ def test_trades_give_the_last_price(kraken: FakeKraken) -> None:
 
 def test_a_refused_symbol_is_said_and_the_others_stream(kraken: FakeKraken) -> None:
     kraken.refuse = {"C01/USDT"}
-    feed = run_until(
+    feed, _ = run_until(
         kraken, lambda url: source(kraken, url), lambda f, b: "C00/USDT" in symbols(b) and f.refused
     )
     assert feed.refused == ["Currency pair not supported C01/USDT"] and feed.reconnects == 0
@@ -108,18 +76,18 @@ def test_unanswered_subscriptions_mean_connecting_again(
 ) -> None:
     monkeypatch.setattr(kraken_ws, "ACK_TIMEOUT_S", 0.3)
     kraken.ack_delay_s = 5.0
-    feed = run_until(kraken, lambda url: source(kraken, url), lambda f, b: f.connects >= 2)
+    feed, _ = run_until(kraken, lambda url: source(kraken, url), lambda f, b: f.connects >= 2)
     assert feed.reconnects >= 1
 
 
 def test_heartbeats_keep_a_quiet_connection_and_silence_ends_it(kraken: FakeKraken) -> None:
     kraken.quiet = True
-    feed = run_until(
+    feed, _ = run_until(
         kraken, lambda url: source(kraken, url, silence_s=1.5), lambda f, b: kraken.heartbeats >= 2
     )
     assert feed.reconnects == 0
     kraken.quiet, kraken.silent = False, True  # no update, no heartbeat: dead, not closed
-    feed = run_until(
+    feed, _ = run_until(
         kraken, lambda url: source(kraken, url, silence_s=0.5), lambda f, b: f.connects >= 2
     )
     assert feed.reconnects >= 1
@@ -134,7 +102,7 @@ def test_maintenance_is_shown_and_the_close_reconnected(kraken: FakeKraken) -> N
             statuses.append(f.health())
         return f.connects >= 2 and f.system == "online"
 
-    feed = run_until(kraken, lambda url: source(kraken, url), until)
+    feed, _ = run_until(kraken, lambda url: source(kraken, url), until)
     assert statuses and "Kraken maintenance" in statuses[0]
     assert "maintenance" not in feed.health()
     subscribes = [r for r in kraken.requests if r.get("method") == "subscribe"]
@@ -143,41 +111,18 @@ def test_maintenance_is_shown_and_the_close_reconnected(kraken: FakeKraken) -> N
 
 def test_malformed_messages_are_counted(kraken: FakeKraken) -> None:
     kraken.malformed_every = 5
-    feed = run_until(kraken, lambda url: source(kraken, url), lambda f, b: f.malformed >= 3)
+    feed, _ = run_until(kraken, lambda url: source(kraken, url), lambda f, b: f.malformed >= 3)
     assert feed.reconnects == 0
 
 
 def test_paper_trading_on_krakens_stream_end_to_end(kraken: FakeKraken, tmp_path: Path) -> None:
     """Wired as a start wires it: a drop of 3 % below the hour's level is bought."""
-    bought: list[Any] = []
 
-    async def go() -> None:
-        with trio.fail_after(30):
-            async with trio.open_nursery() as nursery:
-                ws = await nursery.start(kraken.serve)
-                settings = from_dict(
-                    {
-                        "risk": {"stale_after_s": 0},
-                        "exchange": {"name": "kraken", "rest_url": kraken.rest_url, "ws_url": ws},
-                        "market": {"source": "websocket", "symbols": ["C00/USDT"]},
-                    },
-                    "test",
-                )
-                feed, broker = exchange_feed(settings, locations(tmp_path), live=False)
-                assert isinstance(feed, KrakenWebsocketSource)
-                engine = Engine(settings, feed, broker)
-                await nursery.start(engine.run)
-                books = engine.trader.books
-                while "C00/USDT" not in books or books["C00/USDT"].anchor_price is None:
-                    await trio.sleep(0.02)
-                kraken.prices["C00/USDT"] = D("9.70")
-                while not engine.trader.held_symbols():
-                    await trio.sleep(0.02)
-                bought.append(books["C00/USDT"].position)
-                nursery.cancel_scope.cancel()
+    def drop() -> None:
+        kraken.prices["C00/USDT"] = D("9.70")
 
-    trio.run(go)
-    [position] = bought
+    feed, position = buys_a_drop(kraken, "kraken", "C00/USDT", drop, tmp_path)
+    assert isinstance(feed, KrakenWebsocketSource)
     assert D("9.68") < position.entry_price < D("9.73")  # the ask, a tick above the bid
     assert "/0/public/AssetPairs" in kraken.rest_requests
     assert "/0/public/OHLC" in kraken.rest_requests

@@ -9,25 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tradebot_tui.config.locations import Locations
+from tests.exchange.venue_runs import buys_a_drop, locations
+from tests.fake_bybit import FakeBybit
 from tradebot_tui.config.settings import Settings
 from tradebot_tui.exchange.binance_ws import BinanceWebsocketSource
 from tradebot_tui.exchange.bybit_ws import BybitWebsocketSource
 from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
 from tradebot_tui.wiring.sources import exchange_feed
-
-
-def locations(tmp_path: Path) -> Locations:
-    return Locations(
-        tmp_path / "config.toml",
-        False,
-        tmp_path / "secrets.toml",
-        tmp_path / "themes",
-        tmp_path / "data",
-        tmp_path / "journals",
-        tmp_path / "recordings",
-        tmp_path / "logs",
-    )
 
 
 def feed_for(tmp_path: Path, name: str, source: str, ws_url: str = "") -> object:
@@ -65,49 +53,19 @@ def test_a_url_set_in_the_config_wins(tmp_path: Path) -> None:
 
 
 def test_paper_trading_on_bybits_stream_end_to_end(tmp_path: Path) -> None:
-    """A paper run on Bybit, wired as a start wires it (`exchange_feed`): markets and
-    warm-up candles by ccxt from the fake Bybit's REST, prices from its websocket; a drop
-    of 2.9 % below the hour's level is bought at Bybit's ask."""
-    import trio
-
-    from tests.fake_bybit import FakeBybit
-    from tradebot_tui.config.validate import from_dict
-    from tradebot_tui.engine.engine import Engine
-
+    """A paper run on Bybit, wired as a start wires it: a drop of 2.9 % below the hour's
+    level is bought at Bybit's ask."""
     fake = FakeBybit({"BTCUSDT": "70000.00"})
-    rest = fake.start_rest()
-    bought: list[object] = []
+    fake.start_rest()
 
-    async def go() -> None:
-        with trio.fail_after(30):
-            async with trio.open_nursery() as nursery:
-                ws = await nursery.start(fake.serve)
-                settings = from_dict(
-                    {
-                        "risk": {"stale_after_s": 0},
-                        "exchange": {"name": "bybit", "rest_url": rest, "ws_url": ws},
-                        "market": {"source": "websocket", "symbols": ["BTC/USDT"]},
-                    },
-                    "test",
-                )
-                source, broker = exchange_feed(settings, locations(tmp_path), live=False)
-                assert isinstance(source, BybitWebsocketSource)
-                engine = Engine(settings, source, broker)
-                await nursery.start(engine.run)
-                books = engine.trader.books
-                while "BTC/USDT" not in books or books["BTC/USDT"].anchor_price is None:
-                    await trio.sleep(0.02)
-                fake.prices["BTCUSDT"] = D("68000.00")
-                while not engine.trader.held_symbols():
-                    await trio.sleep(0.02)
-                bought.append(books["BTC/USDT"].position)
-                nursery.cancel_scope.cancel()
+    def drop() -> None:
+        fake.prices["BTCUSDT"] = D("68000.00")
 
     try:
-        trio.run(go)
+        feed, position = buys_a_drop(fake, "bybit", "BTC/USDT", drop, tmp_path)
     finally:
         fake.stop_rest()
-    [position] = bought
-    assert position is not None and D("67800") < position.entry_price < D("68200")
+    assert isinstance(feed, BybitWebsocketSource)
+    assert D("67800") < position.entry_price < D("68200")
     assert "/v5/market/instruments-info" in fake.rest_requests
     assert "/v5/market/kline" in fake.rest_requests

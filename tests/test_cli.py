@@ -234,6 +234,14 @@ REFUSED = {
         'ws_stream = "allMiniTickers"\nsymbols = ["BTC/USDT"]\n',
         ["market.ws_stream: Bybit has no all-market stream: use auto, bookTicker or miniTicker"],
     ),
+    "another venue's stream": (
+        '[exchange]\nname = "bybit"\nws_url = "wss://stream.binance.com:9443"\n'
+        '[market]\nsource = "websocket"\nsymbols = ["BTC/USDT"]\n',
+        [
+            "exchange.ws_url: wss://stream.binance.com:9443 is Binance's stream, but "
+            "exchange.name is 'bybit' (leave exchange.ws_url empty for the venue's own)"
+        ],
+    ),
     "live on kraken": (
         LIVE_CONFIG.replace("[exchange]\n", '[exchange]\nname = "kraken"\n') + LIVE_DATA,
         [

@@ -69,3 +69,21 @@ def test_paper_trading_on_bybits_stream_end_to_end(tmp_path: Path) -> None:
     assert D("67800") < position.entry_price < D("68200")
     assert "/v5/market/instruments-info" in fake.rest_requests
     assert "/v5/market/kline" in fake.rest_requests
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "refused"),
+    [
+        ("bybit", "wss://stream-testnet.bybit.com/v5/public/spot", False),
+        ("bybit", "ws://127.0.0.1:9000/v5/public/spot", False),
+        ("binance", "wss://stream.testnet.binance.vision", False),
+        ("okx", "wss://wspap.okx.com:8443/ws/v5/public", False),
+        ("bybit", "wss://stream.binance.com:9443", True),
+        ("kraken", "wss://ws.okx.com:8443/ws/v5/public", True),
+        ("coinbase", "wss://notbinance.com/stream", False),  # a host that only ends alike
+    ],
+)
+def test_a_stream_address_of_another_venue_is_refused(name: str, url: str, refused: bool) -> None:
+    from tradebot_tui.exchange.ccxt_markets import ws_url_problem
+
+    assert (ws_url_problem(name, url) is not None) == refused

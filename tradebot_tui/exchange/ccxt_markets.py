@@ -42,11 +42,41 @@ def venue_problem(name: str, source: str) -> str | None:
     return None
 
 
+# A host part that names each streaming venue's own addresses (live and test).
+VENUE_HOSTS = {
+    "binance": ("binance.com", "binance.vision"),
+    "bybit": ("bybit.com",),
+    "okx": ("okx.com",),
+    "kraken": ("kraken.com",),
+    "coinbase": ("coinbase.com",),
+}
+VENUE_NAMES = {
+    "binance": "Binance",
+    "bybit": "Bybit",
+    "okx": "OKX",
+    "kraken": "Kraken",
+    "coinbase": "Coinbase",
+}
+
+
+def ws_url_problem(name: str, url: str) -> str | None:
+    """Why `exchange.ws_url = url` cannot be `name`'s stream: it is another venue's."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    for venue, parts in VENUE_HOSTS.items():
+        if venue != name and any(host == p or host.endswith("." + p) for p in parts):
+            return (
+                f"{url} is {VENUE_NAMES[venue]}'s stream, but exchange.name is {name!r} "
+                "(leave exchange.ws_url empty for the venue's own)"
+            )
+    return None
+
+
 def stream_problem(name: str, stream: str) -> str | None:
     """Why `market.ws_stream = stream` cannot be read on venue `name` (None: it can)."""
-    names = {"bybit": "Bybit", "okx": "OKX", "kraken": "Kraken", "coinbase": "Coinbase"}
-    if name in names and stream == "allMiniTickers":
-        venue = names[name]
+    if name in VENUE_NAMES and name != "binance" and stream == "allMiniTickers":
+        venue = VENUE_NAMES[name]
         return f"{venue} has no all-market stream: use auto, bookTicker or miniTicker"
     return None
 

@@ -42,16 +42,22 @@ def run_problems(settings: Settings, locations: Locations) -> list[ConfigError]:
                 )
             )
     else:
-        from tradebot_tui.exchange.ccxt_markets import live_problem, stream_problem, venue_problem
+        from tradebot_tui.exchange.ccxt_markets import (
+            live_problem,
+            stream_problem,
+            venue_problem,
+            ws_url_problem,
+        )
 
         problem = venue_problem(exchange.name, market.source)
         if problem is not None:
             key = "exchange.name" if problem.startswith("ccxt has no") else "market.source"
             errors.append(ConfigError(source, key, problem))
-        elif market.source == "websocket" and (
-            problem := stream_problem(exchange.name, market.ws_stream)
-        ):
-            errors.append(ConfigError(source, "market.ws_stream", problem))
+        elif market.source == "websocket":
+            if problem := stream_problem(exchange.name, market.ws_stream):
+                errors.append(ConfigError(source, "market.ws_stream", problem))
+            if exchange.ws_url and (problem := ws_url_problem(exchange.name, exchange.ws_url)):
+                errors.append(ConfigError(source, "exchange.ws_url", problem))
         elif exchange.mode == "live" and (problem := live_problem(exchange.name)):
             errors.append(ConfigError(source, "exchange.name", problem))
     if exchange.mode == "live" and settings.exits.on_exchange:

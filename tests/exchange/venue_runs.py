@@ -12,6 +12,7 @@ import trio
 from tradebot_tui.config.locations import Locations
 from tradebot_tui.config.validate import from_dict
 from tradebot_tui.core.book import Position
+from tradebot_tui.core.lifecycle import State
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.exchange.base import TickBatch
 from tradebot_tui.exchange.ccxt_markets import make_exchange
@@ -103,7 +104,9 @@ def buys_a_drop(
                 while symbol not in books or books[symbol].anchor_price is None:
                     await trio.sleep(0.02)
                 drop()
-                while not engine.trader.held_symbols():
+                # Bought: the paper broker filled the buy (a coin is held from the moment
+                # its buy is sent; its position exists once the fill is applied).
+                while books[symbol].state is not State.IN_POSITION:
                     await trio.sleep(0.02)
                 position = books[symbol].position
                 assert position is not None

@@ -83,7 +83,7 @@ def test_unanswered_subscriptions_mean_connecting_again(
 def test_heartbeats_keep_a_quiet_connection_and_silence_ends_it(kraken: FakeKraken) -> None:
     kraken.quiet = True
     feed, _ = run_until(
-        kraken, lambda url: source(kraken, url, silence_s=1.5), lambda f, b: kraken.heartbeats >= 2
+        kraken, lambda url: source(kraken, url, silence_s=3.0), lambda f, b: kraken.heartbeats >= 2
     )
     assert feed.reconnects == 0
     kraken.quiet, kraken.silent = False, True  # no update, no heartbeat: dead, not closed

@@ -250,6 +250,15 @@ REFUSED = {
             "exchange.mode: live trading needs API keys",
         ],
     ),
+    "live on bybit's stream": (
+        LIVE_CONFIG.replace("[exchange]\n", '[exchange]\nname = "bybit"\n')
+        + '[market]\nsource = "websocket"\nsymbols = ["BTC/USDT"]\n',
+        [
+            "exchange.name: live trading follows Binance's documented order rules (client ids, "
+            "order lookup, recovery); exchange.name is 'bybit': paper trading only there",
+            "exchange.mode: live trading needs API keys",
+        ],
+    ),
     "two across fields": (
         '[market]\nsymbols = ["BTC/EUR", "FOO/USDT"]\n[budget]\nstake = 2000\n',
         ["market.symbols[0]: BTC/EUR is not quoted", "budget.stake: stake 2000 is larger"],

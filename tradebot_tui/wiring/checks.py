@@ -53,13 +53,14 @@ def run_problems(settings: Settings, locations: Locations) -> list[ConfigError]:
         if problem is not None:
             key = "exchange.name" if problem.startswith("ccxt has no") else "market.source"
             errors.append(ConfigError(source, key, problem))
-        elif market.source == "websocket":
-            if problem := stream_problem(exchange.name, market.ws_stream):
-                errors.append(ConfigError(source, "market.ws_stream", problem))
-            if exchange.ws_url and (problem := ws_url_problem(exchange.name, exchange.ws_url)):
-                errors.append(ConfigError(source, "exchange.ws_url", problem))
-        elif exchange.mode == "live" and (problem := live_problem(exchange.name)):
-            errors.append(ConfigError(source, "exchange.name", problem))
+        else:  # a venue ccxt knows, with a source it offers: its stream, and live trading
+            if market.source == "websocket":
+                if problem := stream_problem(exchange.name, market.ws_stream):
+                    errors.append(ConfigError(source, "market.ws_stream", problem))
+                if exchange.ws_url and (problem := ws_url_problem(exchange.name, exchange.ws_url)):
+                    errors.append(ConfigError(source, "exchange.ws_url", problem))
+            if exchange.mode == "live" and (problem := live_problem(exchange.name)):
+                errors.append(ConfigError(source, "exchange.name", problem))
     if exchange.mode == "live" and settings.exits.on_exchange:
         errors.append(
             ConfigError(

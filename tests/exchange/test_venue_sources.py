@@ -15,6 +15,9 @@ from tradebot_tui.config.settings import Settings
 from tradebot_tui.exchange.binance_ws import BinanceWebsocketSource
 from tradebot_tui.exchange.bybit_ws import BybitWebsocketSource
 from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
+from tradebot_tui.exchange.coinbase_ws import CoinbaseWebsocketSource
+from tradebot_tui.exchange.kraken_ws import KrakenWebsocketSource
+from tradebot_tui.exchange.okx_ws import OkxWebsocketSource
 from tradebot_tui.wiring.sources import exchange_feed
 
 
@@ -34,6 +37,9 @@ def feed_for(tmp_path: Path, name: str, source: str, ws_url: str = "") -> object
     [
         ("binance", "websocket", BinanceWebsocketSource, "wss://stream.binance.com:9443"),
         ("bybit", "websocket", BybitWebsocketSource, "wss://stream.bybit.com/v5/public/spot"),
+        ("okx", "websocket", OkxWebsocketSource, "wss://ws.okx.com:8443/ws/v5/public"),
+        ("kraken", "websocket", KrakenWebsocketSource, "wss://ws.kraken.com/v2"),
+        ("coinbase", "websocket", CoinbaseWebsocketSource, "wss://advanced-trade-ws.coinbase.com"),
         ("kraken", "ccxt", CcxtPollingSource, None),
     ],
 )
@@ -84,6 +90,6 @@ def test_paper_trading_on_bybits_stream_end_to_end(tmp_path: Path) -> None:
     ],
 )
 def test_a_stream_address_of_another_venue_is_refused(name: str, url: str, refused: bool) -> None:
-    from tradebot_tui.exchange.ccxt_markets import ws_url_problem
+    from tradebot_tui.exchange.venues import ws_url_problem
 
     assert (ws_url_problem(name, url) is not None) == refused

@@ -42,7 +42,7 @@ def run_problems(settings: Settings, locations: Locations) -> list[ConfigError]:
                 )
             )
     else:
-        from tradebot_tui.exchange.ccxt_markets import (
+        from tradebot_tui.exchange.venues import (
             live_problem,
             stream_problem,
             venue_problem,

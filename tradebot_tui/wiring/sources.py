@@ -4,6 +4,7 @@ orders."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tradebot_tui.config.credentials import load_credentials
@@ -49,23 +50,14 @@ def exchange_feed(
         ConfigError: an exchange ccxt does not know, or a stream the venue does not offer.
     """
     from tradebot_tui.exchange.base import QuoteBook
-    from tradebot_tui.exchange.binance_ws import DEFAULT_URL as BINANCE_URL
-    from tradebot_tui.exchange.binance_ws import BinanceWebsocketSource
-    from tradebot_tui.exchange.bybit_ws import DEFAULT_URL as BYBIT_URL
-    from tradebot_tui.exchange.bybit_ws import BybitWebsocketSource
     from tradebot_tui.exchange.ccxt_broker import CcxtBroker
-    from tradebot_tui.exchange.ccxt_markets import make_exchange, venue_problem
+    from tradebot_tui.exchange.ccxt_markets import make_exchange
     from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
     from tradebot_tui.exchange.client import ExchangeClient
-    from tradebot_tui.exchange.coinbase_ws import DEFAULT_URL as COINBASE_URL
-    from tradebot_tui.exchange.coinbase_ws import CoinbaseWebsocketSource
-    from tradebot_tui.exchange.kraken_ws import DEFAULT_URL as KRAKEN_URL
-    from tradebot_tui.exchange.kraken_ws import KrakenWebsocketSource
-    from tradebot_tui.exchange.okx_ws import DEFAULT_URL as OKX_URL
-    from tradebot_tui.exchange.okx_ws import OkxWebsocketSource
     from tradebot_tui.exchange.paper import QuotePaperBroker
     from tradebot_tui.exchange.resilience import CircuitBreaker, WeightBudget
     from tradebot_tui.exchange.universe import UniverseRule
+    from tradebot_tui.exchange.venues import STREAMS, stream_source, venue_problem
     from tradebot_tui.exchange.ws_feed import WebsocketFeed
 
     ex = settings.exchange
@@ -105,43 +97,17 @@ def exchange_feed(
     )
     quotes = QuoteBook()
     source: CcxtPollingSource | WebsocketFeed
-    venues: dict[
-        str,
-        tuple[
-            type[
-                BybitWebsocketSource
-                | OkxWebsocketSource
-                | KrakenWebsocketSource
-                | CoinbaseWebsocketSource
-            ],
-            str,
-        ],
-    ] = {
-        "bybit": (BybitWebsocketSource, BYBIT_URL),
-        "okx": (OkxWebsocketSource, OKX_URL),
-        "kraken": (KrakenWebsocketSource, KRAKEN_URL),
-        "coinbase": (CoinbaseWebsocketSource, COINBASE_URL),
-    }
-    if market.source == "websocket" and ex.name in venues:
-        venue_source, venue_url = venues[ex.name]
-        source = venue_source(
-            client,
-            rule,
-            quotes,
-            ws_url=ex.ws_url or venue_url,
-            stream=market.ws_stream,
-            refresh_s=market.universe_refresh_s,
-            warmup_s=settings.strategy.window_s,
-        )
-    elif market.source == "websocket":
-        problem = venue_problem(ex.name, "websocket")
-        if problem is not None:  # `wiring.checks` refuses it before a start
+    if market.source == "websocket":
+        if ex.name not in STREAMS:  # `wiring.checks` refuses it before a start
+            problem = venue_problem(ex.name, "websocket") or ex.name
             raise ConfigError(str(locations.config_file), "market.source", problem)
-        source = BinanceWebsocketSource(
+        venue_source, default_url = stream_source(ex.name)  # only this venue's module
+        make_source: Callable[..., WebsocketFeed] = venue_source
+        source = make_source(
             client,
             rule,
             quotes,
-            ws_url=ex.ws_url or BINANCE_URL,
+            ws_url=ex.ws_url or default_url,
             stream=market.ws_stream,
             refresh_s=market.universe_refresh_s,
             warmup_s=settings.strategy.window_s,

@@ -27,7 +27,7 @@ from decimal import Decimal, localcontext
 
 from tradebot_tui.core.exits import ExitParams, ExitWatch
 from tradebot_tui.core.market import MarketRules
-from tradebot_tui.core.money import DIVISION, ceil_to_step, dec, floor_to_step
+from tradebot_tui.core.money import DIVISION, dec
 from tradebot_tui.core.orders import OrderKind
 
 HUNDRED = Decimal(100)
@@ -57,25 +57,17 @@ def bracket_for(
 ) -> Bracket | str:
     """The order list that protects `qty` now, or why none can rest on the exchange."""
     qty = rules.round_qty(qty)
-    take = _on_grid(dec(watch.take_price), rules, up=True)
+    take = rules.round_price_up(dec(watch.take_price))
     level = watch.stop_level()
-    stop = _on_grid(dec(level), rules, up=False)
+    stop = rules.round_price(dec(level))
     with localcontext(DIVISION):
-        limit = stop * (1 - dec(params.stop_limit_gap_pct) / HUNDRED)
-    limit = _on_grid(limit, rules, up=False)
+        limit = rules.round_price(stop * (1 - dec(params.stop_limit_gap_pct) / HUNDRED))
     if limit <= 0:
         return "the stop leg's limit rounds to zero"
     why = rules.below_minimum(qty, limit)
     if why is not None:
         return why
     return Bracket(qty, take, stop, limit, level != watch.stop_price)
-
-
-def _on_grid(price: Decimal, rules: MarketRules, *, up: bool) -> Decimal:
-    tick = rules.price_tick
-    if tick is None:
-        return price
-    return ceil_to_step(price, tick) if up else floor_to_step(price, tick)
 
 
 @dataclass(frozen=True, slots=True)

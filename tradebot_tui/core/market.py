@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tradebot_tui.core.money import ZERO, divide_down, exact_mul, floor_to_step
+from tradebot_tui.core.money import ZERO, ceil_to_step, divide_down, exact_mul, floor_to_step
 
 REPLAY_QTY_STEP = Decimal("0.00000001")
 
@@ -57,6 +57,12 @@ class MarketRules:
         if self.price_tick is None:
             return price
         return floor_to_step(price, self.price_tick)
+
+    def round_price_up(self, price: Decimal) -> Decimal:
+        """Round a price up to the tick (no-op without a tick)."""
+        if self.price_tick is None:
+            return price
+        return ceil_to_step(price, self.price_tick)
 
     def below_minimum(self, qty: Decimal, price: Decimal) -> str | None:
         """Why an order of `qty` at `price` may not be sent, or None when it may."""

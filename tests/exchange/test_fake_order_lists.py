@@ -215,3 +215,18 @@ def test_a_new_list_is_unknown_to_list_queries_for_a_while(fake: FakeBinance, cl
     while time.monotonic() < deadline and not client.privateGetOpenOrderList({}):
         time.sleep(0.05)
     assert client.privateGetOrderList({"origClientOrderId": "tb-t-SOLUSDT-L1"})["orderListId"]
+
+
+def test_a_leg_that_fills_while_the_cancel_is_on_its_way_makes_the_cancel_fail(
+    fake: FakeBinance, client: Any
+) -> None:
+    """The price crosses the take-profit between the bot's decision and its cancel
+    reaching the matching engine: the leg is filled first, and the cancel finds nothing
+    open (Binance's -2011); the bot must book the fill and sell nothing more."""
+    oco(client)
+    with fake.lock:
+        fake.markets["SOLUSDT"].price = D("153.50")  # traded, not matched yet
+    with pytest.raises(ccxt.OrderNotFound, match="Unknown order sent"):
+        client.privateDeleteOrderList({"symbol": "SOLUSDT", "listClientOrderId": "tb-t-SOLUSDT-L1"})
+    assert legs(fake) == {"LIMIT_MAKER": ("FILLED", D(1)), "STOP_LOSS_LIMIT": ("EXPIRED", D(0))}
+    assert fake.locked["SOL"] == 0 and fake.balances["SOL"] == D(1)

@@ -222,6 +222,23 @@ async def test_exit_one_position_after_confirming() -> None:
         assert ("on open positions so far" in summary) == bool(snap.positions)
 
 
+async def test_with_exits_on_the_exchange_the_exit_dialog_says_the_list_goes_first() -> None:
+    settings = Settings()
+    settings = replace(settings, exits=replace(settings.exits, on_exchange=True))
+    app = make_app(settings, steps=STEPS)
+    async with app.run_test(size=SIZE) as pilot:
+        snap = await settle(app, expected_live_ticks(settings, steps=STEPS))
+        assert snap.positions and snap.positions[0].protection.startswith("OCO")
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog)
+        assert dialog.lines[1] == "Its order list (take-profit and stop) is canceled first."
+        await pilot.press("n")
+
+
 async def test_quitting_with_open_positions_says_what_stays_open() -> None:
     app, total = settled_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -12,11 +12,11 @@ from collections.abc import Collection, Iterable, Sequence
 
 from tradebot_tui.core.book import SymbolBook, Trade
 from tradebot_tui.core.bracket import Bracket
-from tradebot_tui.core.display import price_decimals
+from tradebot_tui.core.display import fmt_price, price_decimals
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.market import MarketRules
-from tradebot_tui.core.money import dec, fmt_decimal
+from tradebot_tui.core.money import dec
 from tradebot_tui.core.orders import OrderKind, Purpose
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.core.trader import Trader
@@ -250,7 +250,7 @@ class Views:
             bracket = trader.protection(book)
             if isinstance(bracket, Bracket):
                 stop, take = float(bracket.stop_price), float(bracket.take_price)
-                protection = protection_text(bracket, book)
+                protection = protection_text(bracket, book, decimals)
             elif bracket is not None:
                 protection, protected = f"none: {bracket}", False
             positions.append(
@@ -351,7 +351,7 @@ class Views:
         )
 
 
-def protection_text(bracket: Bracket, book: SymbolBook) -> str:
+def protection_text(bracket: Bracket, book: SymbolBook, decimals: int) -> str:
     """The order list of a position, in words for the positions screen."""
     order = book.order
     if order is not None and order.purpose is Purpose.EXIT:
@@ -361,4 +361,4 @@ def protection_text(bracket: Bracket, book: SymbolBook) -> str:
             return f"{order.reason} leg filling"
         return "list canceled, selling"
     kind = "trailing" if bracket.trailing else "resting"
-    return f"OCO {kind} · stop limit {fmt_decimal(bracket.stop_limit)}"
+    return f"OCO {kind} · stop limit {fmt_price(bracket.stop_limit, decimals)}"

@@ -112,6 +112,8 @@ class PositionsScreen(TradebotScreen):
             f"PnL {fmt_money(position.pnl, sign=True)} {snap.quote} ({position.pnl_pct:+.2f}%)",
             "The coin then cools down before the bot may buy it again.",
         ]
+        if position.protection.startswith("OCO"):
+            lines.insert(1, "Its order list (take-profit and stop) is canceled first.")
 
         def answer(yes: bool | None) -> None:
             if yes and self.tb_app.send_command(ExitPosition(position.symbol)):

@@ -225,16 +225,18 @@ class BybitWebsocketSource(WebsocketFeed):
             if update < last and update != 1:  # 1: Bybit's service restarted
                 self.out_of_order += 1
                 return None
-            self._book_u[symbol] = update
             try:
                 bids, asks = data["b"], data["a"]
-                if not bids or not asks:
-                    return None  # one side of the book is empty: no price now
-                bid, ask = float(bids[0][0]), float(asks[0][0])
+                one_sided = not bids or not asks  # no price now, but a newer book
+                if not one_sided:
+                    bid, ask = float(bids[0][0]), float(asks[0][0])
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 raise MalformedMessage(f"{symbol}: bad book ({exc!r})") from None
-            if not 0 < bid <= ask:
+            if not one_sided and not 0 < bid <= ask:
                 raise MalformedMessage(f"{symbol}: bad quotes bid {bid} ask {ask}")
+            self._book_u[symbol] = update  # only a book that could be read is the newest
+            if one_sided:
+                return None
             return symbol, (bid + ask) / 2, bid, ask
         if topic.startswith("tickers."):
             symbol = self.by_id.get(str(data.get("symbol")))

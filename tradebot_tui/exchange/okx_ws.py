@@ -228,20 +228,22 @@ class OkxWebsocketSource(WebsocketFeed):
         channel = arg.get("channel")
         if channel == "bbo-tbt":
             seq = row.get("seqId")
-            if isinstance(seq, int):
-                if seq < self._seq.get(symbol, -1):
-                    self.out_of_order += 1
-                    return None
-                self._seq[symbol] = seq
+            if isinstance(seq, int) and seq < self._seq.get(symbol, -1):
+                self.out_of_order += 1
+                return None
             try:
                 bids, asks = row["bids"], row["asks"]
-                if not bids or not asks:
-                    return None  # one side of the book is empty: no price now
-                bid, ask = float(bids[0][0]), float(asks[0][0])
+                one_sided = not bids or not asks  # no price now, but a newer book
+                if not one_sided:
+                    bid, ask = float(bids[0][0]), float(asks[0][0])
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 raise MalformedMessage(f"{symbol}: bad book ({exc!r})") from None
-            if not 0 < bid <= ask:
+            if not one_sided and not 0 < bid <= ask:
                 raise MalformedMessage(f"{symbol}: bad quotes bid {bid} ask {ask}")
+            if isinstance(seq, int):
+                self._seq[symbol] = seq  # only a book that could be read is the newest
+            if one_sided:
+                return None
             return symbol, (bid + ask) / 2, bid, ask
         if channel == "tickers":
             try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import random
 from decimal import Decimal
 
 import pytest
@@ -14,7 +17,14 @@ from tradebot_tui.core.ticks import Tick
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.exchange.base import TickBatch
 from tradebot_tui.exchange.paper import PaperBroker
-from tradebot_tui.exchange.simulator import PAIRS, SimulatedMarket, UnknownSymbol
+from tradebot_tui.exchange.simulator import (
+    KAPPA,
+    PAIRS,
+    YEAR_S,
+    SimulatedMarket,
+    UnknownSymbol,
+    _Walk,
+)
 
 START = 1_767_225_600_000  # 2026-01-01 00:00 UTC
 
@@ -32,6 +42,43 @@ def test_same_seed_same_ticks_other_seed_other_ticks() -> None:
     c = run_steps(SimulatedMarket(seed=4, start_ms=START), 400)
     assert a == b
     assert a != c
+
+
+def test_the_inline_step_draws_what_random_gauss_draws() -> None:
+    # `_Walk.step` draws its normals inline (it runs for every pair at every step); the
+    # path is the one the plain formula with `random.Random.gauss` gives, bit for bit,
+    # shocks included (a shock every 20 s here, so that both phases run many times).
+    pair = dataclasses.replace(PAIRS[3], shock_gap_s=20.0)
+    walk = _Walk(pair, 8)
+    rng = random.Random(f"8:{pair.symbol}")
+    log_level = math.log(pair.price)
+    log_p = log_level + rng.gauss(0.0, 0.01)
+    assert walk.log_p == log_p
+    dt = 0.25
+    sigma = pair.vol * math.sqrt(dt / YEAR_S)
+    phase_left = phase_rate = rebound_left = rebound_rate = 0.0
+    shocks = traded = 0
+    for _ in range(4000):
+        if phase_left > 0:
+            span = min(dt, phase_left)
+            log_p += phase_rate * span
+            phase_left -= span
+            if phase_left <= 0 and rebound_left:
+                phase_left, phase_rate, rebound_left = rebound_left, rebound_rate, 0.0
+        elif rng.random() < dt / pair.shock_gap_s:
+            shocks += 1
+            depth = rng.uniform(0.05, 0.10) if rng.random() < 0.08 else rng.uniform(0.022, 0.045)
+            fall = -math.log(1 - depth)
+            phase_left = rng.uniform(15, 90)
+            phase_rate = -fall / phase_left
+            rebound_left = rng.uniform(60, 600)
+            rebound_rate = fall * rng.uniform(0.5, 1.3) / rebound_left
+        log_p += rng.gauss(0.0, sigma) - KAPPA * (log_p - log_level) * dt
+        expected = round(math.exp(log_p), 2) if rng.random() < pair.activity else None
+        assert walk.step(dt) == expected
+        assert walk.log_p == log_p
+        traded += expected is not None
+    assert shocks >= 3 and traded > 3000
 
 
 def test_a_pair_path_does_not_depend_on_the_others() -> None:

@@ -197,20 +197,29 @@ class Views:
         history = self.history
         watch: list[WatchRow] = []
         positions: list[PositionRow] = []
+        books = trader.books
+        status_of = trader.signals.status
+        trigger_pct = params.trigger_pct
+        new_row = tuple.__new__
         for symbol, rules in markets.items():
-            book = trader.books.get(symbol)
+            book = books.get(symbol)
             if book is None or not book.last_ts:
-                status, status_ms = trader.status(symbol, now)
+                status, status_ms = status_of(symbol, now)
                 watch.append(
-                    WatchRow(
-                        symbol,
-                        None,
-                        None,
-                        None,
-                        None,
-                        status,
-                        status_ms,
-                        price_decimals(rules, None),
+                    new_row(
+                        WatchRow,
+                        (
+                            symbol,
+                            None,
+                            None,
+                            None,
+                            None,
+                            status,
+                            status_ms,
+                            price_decimals(rules, None),
+                            (),
+                            False,
+                        ),
                     )
                 )
                 continue
@@ -222,19 +231,22 @@ class Views:
                     self._decimals[symbol] = decimals  # fixed by the market's tick
             anchor = book.anchor_price
             drop = (anchor - last) / anchor * 100 if anchor else None
-            status, status_ms = trader.status(symbol, now)
+            status, status_ms = status_of(symbol, now)
             watch.append(
-                WatchRow(
-                    symbol,
-                    last,
-                    anchor,
-                    drop,
-                    None if drop is None else params.trigger_pct - drop,
-                    status,
-                    status_ms,
-                    decimals,
-                    history.spark(symbol) if history is not None else (),
-                    symbol in outside,
+                new_row(  # WatchRow(...) without its keyword handling: one per symbol
+                    WatchRow,
+                    (
+                        symbol,
+                        last,
+                        anchor,
+                        drop,
+                        None if drop is None else trigger_pct - drop,
+                        status,
+                        status_ms,
+                        decimals,
+                        history.spark(symbol) if history is not None else (),
+                        symbol in outside,
+                    ),
                 )
             )
             position = book.position

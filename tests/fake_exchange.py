@@ -44,6 +44,7 @@ exchange did is kept for checks: every order, its fills, and every create reques
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -182,6 +183,19 @@ class ApiError(Exception):
         self.status, self.code, self.msg = status, code, msg
 
 
+# A subscription's channel that is full or closed: the event is dropped for it.
+_GONE = (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError)
+
+
+@dataclass
+class UserSub:
+    """One user data stream subscription on a WebSocket API connection."""
+
+    sub_id: int
+    send: trio.MemorySendChannel[tuple[str, threading.Event | None]]
+    active: bool = True
+
+
 class FakeBinance:
     """State and behaviour of the fake exchange (REST side thread-safe under one lock)."""
 
@@ -257,6 +271,19 @@ class FakeBinance:
         self.ws_stamp = False
         self.ws_sent = 0
         self.ws_subscriptions: list[list[str]] = []
+        # WebSocket API (`serve_ws_api`): the user data stream's subscriptions.
+        self.user_subs: list[UserSub] = []
+        self.user_sub_ids = 0
+        self.user_events: list[dict[str, Any]] = []  # every event pushed, in order
+        # Binance pushes an order's executionReport as it happens: for a market order
+        # that fills at once, before the REST answer. With `user_stream_first`, the REST
+        # answer waits until the events are on the socket, and `user_stream_lead_s` more.
+        self.user_stream_first = True
+        self.user_stream_lead_s = 0.05
+        self.user_stream_twice = False  # every event sent twice (a duplicate)
+        self.user_stream_drop_after: int | None = None  # close after this many events
+        self.user_stream_refuse: tuple[int, str] | None = None  # refuse subscriptions
+        self._ws_api_token: trio.lowlevel.TrioToken | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -602,6 +629,7 @@ class FakeBinance:
         self.next_order_id += 1
         self.orders[cid] = order
         self.history.append(order)
+        self.push_report(order, "NEW")
         mode = self.fill_mode
         if mode == "mixed":
             mode = self.fill_rng.choice(
@@ -676,6 +704,7 @@ class FakeBinance:
             self._end(order, "FILLED")
         else:
             order.status = "PARTIALLY_FILLED"
+        self.push_report(order, "TRADE", order.fills[-1])
 
     def _end(self, order: FakeOrder, status: str) -> None:
         """The order is over: what it still locks goes back to free."""
@@ -688,6 +717,8 @@ class FakeBinance:
         order.status = status
         order.fill_plan = []
         order.fill_at = None
+        if status != "FILLED":  # a fill's own report says FILLED
+            self.push_report(order, status)
 
     def advance(self, order: FakeOrder) -> None:
         if order.fill_at is not None and time.monotonic() >= order.fill_at and order.status in OPEN:
@@ -1104,6 +1135,207 @@ class FakeBinance:
 
     # -- websocket -------------------------------------------------------------------------
 
+    # -- the WebSocket API's user data stream ------------------------------------------------
+
+    def push_report(
+        self, order: FakeOrder, execution: str, fill: dict[str, Any] | None = None
+    ) -> None:
+        """An executionReport of `order` to every active subscription (Binance's fields).
+
+        Called by the REST side (its threads, under the lock) or by the trio side."""
+        if not self.user_subs:
+            return
+        cancel_id = f"web_{self.next_order_id}" if execution == "CANCELED" else ""
+        event = {
+            "e": "executionReport",
+            "E": self.server_ms(),
+            "s": order.symbol,
+            "c": cancel_id or order.client_id,
+            "S": order.side,
+            "o": order.type,
+            "f": "GTC",
+            "q": str(order.qty),
+            "p": str(order.price or 0),
+            "P": str(order.stop_price or 0),
+            "g": order.list_id,
+            "C": order.client_id if cancel_id else "",
+            "x": execution,
+            "X": order.status,
+            "r": "NONE",
+            "i": order.order_id,
+            "l": fill["qty"] if fill else "0",
+            "z": str(order.executed),
+            "L": fill["price"] if fill else "0",
+            "n": fill["commission"] if fill else "0",
+            "N": fill["commissionAsset"] if fill else None,
+            "T": fill["time"] if fill else self.server_ms(),
+            "t": fill["tradeId"] + order.order_id * 1000 if fill else -1,
+            "w": order.status in OPEN,
+            "m": False,
+            "O": order.created_ms,
+            "Z": str(order.quote),
+            "Y": str(D(fill["qty"]) * D(fill["price"])) if fill else "0",
+            "Q": "0",
+        }
+        self.user_events.append(event)
+        for sub in list(self.user_subs):
+            if sub.active:
+                self._deliver(sub, {"subscriptionId": sub.sub_id, "event": event})
+
+    def _deliver(self, sub: UserSub, message: dict[str, Any]) -> None:
+        text = json.dumps(message)
+        copies = 2 if self.user_stream_twice else 1
+        in_trio = True
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            in_trio = False
+        for _ in range(copies):
+            if in_trio or self._ws_api_token is None:
+                with contextlib.suppress(
+                    trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
+                ):
+                    sub.send.send_nowait((text, None))
+                continue
+            sent = threading.Event() if self.user_stream_first else None
+
+            def hand_over(message: tuple[str, threading.Event | None] = (text, sent)) -> None:
+                with contextlib.suppress(
+                    trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
+                ):
+                    sub.send.send_nowait(message)
+
+            try:  # never blocks: a trio side waiting for our lock would never take it
+                self._ws_api_token.run_sync_soon(hand_over)
+            except trio.RunFinishedError:
+                return
+            if sent is not None and sent.wait(2.0):
+                time.sleep(self.user_stream_lead_s)
+
+    def expire_user_streams(self) -> None:
+        """Every subscription ends as Binance ends one: an eventStreamTerminated event,
+        then nothing more until the client subscribes again (the connection stays)."""
+        # No lock here: the trio side never waits for the REST side's lock, which a REST
+        # thread may hold while it waits for the trio side to take an event.
+        for sub in list(self.user_subs):
+            if sub.active:
+                event = {"e": "eventStreamTerminated", "E": self.server_ms()}
+                self._deliver(sub, {"subscriptionId": sub.sub_id, "event": event})
+                sub.active = False
+
+    def _ws_api_request(self, text: str, subs: list[UserSub], send: Any) -> dict[str, Any]:
+        """One WebSocket API request; the answer to send back."""
+        try:
+            request = json.loads(text)
+        except json.JSONDecodeError:
+            return {"id": None, "status": 400, "error": {"code": -1100, "msg": "Malformed."}}
+        rid = request.get("id")
+        method, params = request.get("method"), request.get("params") or {}
+
+        def error(status: int, code: int, msg: str) -> dict[str, Any]:
+            return {"id": rid, "status": status, "error": {"code": code, "msg": msg}}
+
+        if method == "userDataStream.unsubscribe":
+            for sub in subs:
+                sub.active = False
+            return {"id": rid, "status": 200, "result": {}}
+        if method != "userDataStream.subscribe.signature":
+            return error(400, -1100, f"Unknown method {method!r}.")
+        if self.user_stream_refuse is not None:
+            code, msg = self.user_stream_refuse
+            return error(400, code, msg)
+        key = params.get("apiKey")
+        secret = self.keys.get(key) if isinstance(key, str) else None
+        if secret is None:
+            return error(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        signed = {k: v for k, v in params.items() if k != "signature"}
+        payload = "&".join(f"{k}={signed[k]}" for k in sorted(signed))
+        expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if params.get("signature") != expected:
+            return error(400, -1022, "Signature for this request is not valid.")
+        try:
+            stamp = int(params.get("timestamp"))
+        except (TypeError, ValueError):
+            return error(400, -1102, "Mandatory parameter 'timestamp' was not sent.")
+        window = int(params.get("recvWindow", 5000))
+        if stamp > self.server_ms() + 1000 or self.server_ms() - stamp > window:
+            return error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        if any(sub.active for sub in subs):  # one subscription per account and connection
+            return error(400, -2034, "User Data Stream subscription already active.")
+        self.user_sub_ids += 1  # the trio side alone changes the subscriptions
+        sub = UserSub(self.user_sub_ids, send)
+        subs.append(sub)
+        self.user_subs.append(sub)
+        return {"id": rid, "status": 200, "result": {"subscriptionId": sub.sub_id}}
+
+    async def serve_ws_api(
+        self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve the WebSocket API's user data stream until cancelled; `task_status` gets
+        its URL (`ws://127.0.0.1:<port>/ws-api/v3`)."""
+        self._ws_api_token = trio.lowlevel.current_trio_token()
+
+        async def handler(request: WebSocketRequest) -> None:
+            ws = await request.accept()
+            send, receive = trio.open_memory_channel[tuple[str, threading.Event | None]](1000)
+            subs: list[UserSub] = []
+            sent = 0
+
+            async def pump() -> None:
+                nonlocal sent
+                async for text, done in receive:
+                    if (
+                        self.user_stream_drop_after is not None
+                        and sent >= self.user_stream_drop_after
+                    ):
+                        self.user_stream_drop_after = None
+                        await ws.aclose()
+                        return
+                    try:
+                        await ws.send_message(text)
+                    except ConnectionClosed:
+                        return
+                    sent += 1
+                    if done is not None:
+                        done.set()
+
+            async def advance() -> None:  # delayed fills happen without a REST request too
+                while True:
+                    await trio.sleep(0.05)
+                    # Never blocking on the REST side's lock (see `expire_user_streams`).
+                    if self.lock.acquire(blocking=False):
+                        try:
+                            self.advance_all()
+                        finally:
+                            self.lock.release()
+
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(pump)
+                    nursery.start_soon(advance)
+                    try:
+                        while True:
+                            text = await ws.get_message()
+                            answer = self._ws_api_request(str(text), subs, send)
+                            await ws.send_message(json.dumps(answer))
+                    except ConnectionClosed:
+                        pass
+                    finally:
+                        nursery.cancel_scope.cancel()
+            finally:
+                for sub in subs:
+                    sub.active = False
+                    if sub in self.user_subs:
+                        self.user_subs.remove(sub)
+
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                lambda task_status: serve_websocket(
+                    handler, "127.0.0.1", 0, ssl_context=None, task_status=task_status
+                )
+            )
+            task_status.started(f"ws://127.0.0.1:{server.port}/ws-api/v3")
+
     async def serve_ws(
         self,
         *,
@@ -1362,7 +1594,8 @@ def sawtooth(when_s: float) -> D:
 
 
 def main() -> None:
-    """Serve a fake exchange with N symbols until killed; prints its REST and WS URLs."""
+    """Serve a fake exchange with N symbols until killed; prints its REST, WS (market
+    streams) and WSAPI (user data stream) URLs, one a line."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -1391,6 +1624,11 @@ def main() -> None:
         metavar="KEY:SECRET",
         help="an API key and its secret (repeatable; default key-1:sec-2)",
     )
+    parser.add_argument(
+        "--stream-twice",
+        action="store_true",
+        help="the user data stream sends every event twice (duplicates)",
+    )
     args = parser.parse_args()
     markets = None
     if args.symbols:
@@ -1404,6 +1642,7 @@ def main() -> None:
     fake = FakeBinance(markets, keys=keys)
     fake.chaos = args.chaos
     fake.ws_stamp = args.stamp
+    fake.user_stream_twice = args.stream_twice
     if args.sawtooth:
         fake.scripts["BTCUSDT"] = sawtooth
         fake.fill_mode = "mixed"
@@ -1417,8 +1656,10 @@ def main() -> None:
                     task_status=task_status, rate_hz=args.rate, slices=args.slices
                 )
             )
+            api_url = await nursery.start(fake.serve_ws_api)
             print(f"REST {fake.rest_url}", flush=True)
             print(f"WS {url}", flush=True)
+            print(f"WSAPI {api_url}", flush=True)
 
     fake.start(args.port)
     try:

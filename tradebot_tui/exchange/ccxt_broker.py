@@ -56,6 +56,7 @@ from tradebot_tui.exchange.reports import (
     parse_price,
 )
 from tradebot_tui.exchange.resilience import Priority, backoff_s
+from tradebot_tui.exchange.user_stream import PushedOrders, UserStream
 
 log = logging.getLogger("tradebot.broker")
 
@@ -83,6 +84,8 @@ class CcxtBroker:
         settle_s: float = 30.0,
         place_attempts: int = 5,
         clock_ms: Callable[[], int] = wall_ms,
+        pushed: PushedOrders | None = None,
+        stream_poll_s: float = 15.0,
     ) -> None:
         """Create the broker.
 
@@ -98,6 +101,9 @@ class CcxtBroker:
                 the account's orders and trades are searched (Binance's order query lags).
             place_attempts: Sends of one order refused by a rate limit, at most.
             clock_ms: The wall clock (ms), to stamp when an order was sent.
+            pushed: Order states pushed by the user data stream (`exchange.user_stream`):
+                an open order's new state is taken from there as soon as it comes.
+            stream_poll_s: Longest interval between two looks while the stream is up.
         """
         self.client = client
         self.fee_rate = fee_rate
@@ -109,6 +115,10 @@ class CcxtBroker:
         self.settle_s = settle_s
         self.place_attempts = place_attempts
         self._clock_ms = clock_ms
+        self.pushed = pushed
+        self.stream_poll_s = stream_poll_s
+        # The service that feeds `pushed` (the engine runs it with its others).
+        self.user_stream: UserStream | None = None
         self.lookup = OrderLookup(client, rules)
         self.commissions = Commissions(client)
 
@@ -286,6 +296,9 @@ class CcxtBroker:
         deadline = trio.current_time() + self.settle_s
         delay = self.poll_s
         while True:
+            pushed = self._pushed_order(intent)
+            if pushed is not None:  # the stream saw it: it exists, whatever REST says yet
+                return pushed if self.lookup.adoptable(intent, tracker, pushed, sent_ms) else None
             try:
                 order = await self.lookup.by_client_id(intent, Priority.QUERY)
             except OrderUnknown as exc:  # the exchange could not be asked: ask again
@@ -311,6 +324,15 @@ class CcxtBroker:
         tracker.close(OrderStatus.FAILED, "not placed: the exchange shows no such order")
         return None
 
+    def _pushed_order(self, intent: OrderIntent) -> ExchangeOrder | None:
+        """The last state of `intent`'s order the user data stream pushed, if any."""
+        if self.pushed is None:
+            return None
+        got = self.pushed.latest(intent.client_id)
+        if got is None:
+            return None
+        return got[1].order_of(intent, self.pushed.fees(got[1]))
+
     async def _until_done(
         self, intent: OrderIntent, tracker: OrderTracker, order: ExchangeOrder
     ) -> None:
@@ -322,6 +344,7 @@ class CcxtBroker:
         started = last_seen = trio.current_time()
         cancelled_at: float | None = None
         delay = self.poll_s
+        version = 0  # of the last state the stream pushed that was used
         while not tracker.apply(await self.commissions.complete(intent, tracker, order)):
             now = trio.current_time()
             if cancelled_at is None and now - started >= self.order_timeout_s:
@@ -329,8 +352,21 @@ class CcxtBroker:
                 cancelled_at, delay = now, self.poll_s
             elif cancelled_at is not None and now - cancelled_at > self.settle_s:
                 raise OrderUnknown(f"{intent.client_id} still open after cancelling it")
-            await trio.sleep(delay)
-            delay = min(delay * 1.5, self.max_poll_s)
+            if self.pushed is not None:
+                # A state the stream pushed (even before the order's REST answer) is used
+                # at once; else the order is looked up after `delay`, as without one.
+                got = await self.pushed.wait(intent.client_id, version, delay)
+                if got is not None:
+                    version, state = got
+                    found = state.order_of(intent, self.pushed.fees(state))
+                    if found is not None:
+                        last_seen, order = trio.current_time(), found
+                        continue
+                limit = self.stream_poll_s if self.pushed.up else self.max_poll_s
+            else:
+                await trio.sleep(delay)
+                limit = self.max_poll_s
+            delay = min(delay * 1.5, limit)
             priority = Priority.QUERY if cancelled_at is None else Priority.CANCEL
             found = await self.lookup.by_client_id(intent, priority)
             if found is None:

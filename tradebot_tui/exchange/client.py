@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from typing import Any
 
 import trio
@@ -227,6 +228,11 @@ class ExchangeClient:
         except ValueError:
             return
         self.budget.observe_used(self.used_weight)
+
+    def server_ms(self) -> int:
+        """The exchange's clock now, as last measured (ours until it is): the timestamp a
+        signed request outside ccxt carries (the user data stream's subscription)."""
+        return int(time.time() * 1000) - (self.clock_offset_ms or 0)
 
     async def sync_clock(self) -> int | None:
         """Measure our clock against the exchange's; signed requests are stamped with it.

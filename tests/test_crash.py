@@ -4,7 +4,9 @@ The fake Binance runs in its own process (so it outlives every kill) with a pric
 cycles through a 3 % drop and a rebound every four seconds, fills orders at once,
 partially, late or not at all (EXPIRED), takes buy commissions in the coin, lags its
 order query behind order entry, and fails a fifth of the order entries (5xx, -1007, a
-timeout, a dropped connection; most of them after executing the order).
+timeout, a dropped connection; most of them after executing the order). Its user data
+stream pushes every order event twice, the fill before the order's REST answer: a fill
+reaches the bot by the stream, the order query and the trade list, and is booked once.
 
 The real `tradebot-tui --headless --live` trades against it, TRADEBOT_CRASH_KILLS times
 (50 by default), each time aimed (TRADEBOT_KILL_AT) at one of three moments of an
@@ -55,6 +57,7 @@ class Harness:
                 "0.2",
                 "--key",
                 "crash-test-key:crash-test-secret",
+                "--stream-twice",
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -63,6 +66,7 @@ class Harness:
         assert self.fake.stdout is not None
         self.rest = self.fake.stdout.readline().split()[1]
         self.fake.stdout.readline()
+        ws_api = self.fake.stdout.readline().split()[1]
         self.config = tmp / "config.toml"
         self.config.write_text(
             '[strategy]\nwindow_s = 60\ntrigger_pct = 1.5\nanchor = "rolling_high"\n'
@@ -70,6 +74,7 @@ class Harness:
             "[exits]\nmax_hold_s = 60\n"
             '[market]\nsource = "ccxt"\nsymbols = ["BTC/USDT"]\npoll_interval_s = 0.2\n'
             f'[exchange]\nmode = "live"\nrest_url = "{self.rest}"\nshutdown_grace_s = 0\n'
+            f'ws_api_url = "{ws_api}"\n'
             "reconcile_s = 3600\ntimeout_s = 2\nsettle_s = 1.5\n"
         )
         home = tmp / "home"
@@ -235,3 +240,8 @@ def test_kill_9_with_an_order_in_flight_loses_nothing(tmp_path: Path) -> None:
     print(f"{landed} of {KILLS} kills landed with an order in flight; {orders} orders in all")
     assert landed >= KILLS * 4 // 5, f"only {landed} of {KILLS} kills had an order in flight"
     assert orders >= KILLS // 3, f"only {orders} orders in {KILLS} cycles: too calm a test"
+    # Every run that settled had the fills pushed as well as polled.
+    subscribed = (tmp_path / "engine.log").read_text(errors="replace").count(
+        "user data stream: subscribed"
+    )
+    assert subscribed >= KILLS, f"the user data stream subscribed {subscribed} times"

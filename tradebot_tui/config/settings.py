@@ -294,6 +294,13 @@ class ExchangeSettings:
         "wss://advanced-trade-ws.coinbase.com).",
         pattern=r"^(wss?://[^\s]+)?$",
     )
+    ws_api_url: str = setting(
+        "",
+        "Live on Binance: the WebSocket API the user data stream (fills pushed as they "
+        "happen) subscribes on; empty: Binance's wss://ws-api.binance.com:443/ws-api/v3, "
+        "or none when exchange.rest_url points elsewhere (its fills are then polled).",
+        pattern=r"^(wss?://[^\s]+)?$",
+    )
     timeout_s: float = setting(10.0, "Deadline of one exchange call.", gt=0, le=120, unit="s")
     weight_per_minute: int = setting(
         3000,

@@ -92,6 +92,11 @@ class Bot:
             journal=journal,
             **kwargs,
         )
+        if self.live and self.broker is not None:
+            from tradebot_tui.exchange.ccxt_broker import CcxtBroker
+
+            if isinstance(self.broker, CcxtBroker) and self.broker.user_stream is not None:
+                engine.add_service(self.broker.user_stream)
         plug_away(
             engine,
             notifier=make_notifier(settings, locations),

@@ -40,6 +40,14 @@ def simulated_market(settings: Settings, source: str) -> SimulatedMarket:
         raise ConfigError(source, "market.symbols", str(exc)) from None
 
 
+def user_stream_wanted(name: str, rest_url: str, ws_api_url: str) -> bool:
+    """Whether a live run keeps Binance's user data stream: on Binance, at the WebSocket
+    API `ws_api_url` names, or at Binance's own unless REST goes elsewhere (a testnet or
+    a fake serves its own stream, or none: its fills are then polled, as they are when
+    the stream is down)."""
+    return name == "binance" and bool(ws_api_url or not rest_url)
+
+
 def exchange_feed(
     settings: Settings, locations: Locations, *, live: bool
 ) -> tuple[MarketDataSource, Broker]:
@@ -123,13 +131,27 @@ def exchange_feed(
         )
     broker: Broker
     if live:
+        pushed = None
+        if user_stream_wanted(ex.name, ex.rest_url, ex.ws_api_url) and creds is not None:
+            from tradebot_tui.exchange.user_stream import PushedOrders, UserStream
+
+            pushed = PushedOrders()  # fills pushed as they happen; polled meanwhile
         broker = CcxtBroker(
             client,
             ex.fee_rate,
             rules=lambda symbol: source.markets().get(symbol),
             order_type=ex.order_type,
             settle_s=ex.settle_s,
+            pushed=pushed,
         )
+        if pushed is not None and creds is not None:
+            broker.user_stream = UserStream(
+                pushed,
+                creds.api_key.reveal(),
+                creds.api_secret.reveal(),
+                url=ex.ws_api_url,
+                server_ms=client.server_ms,
+            )
     else:
         broker = QuotePaperBroker(
             ex.fee_rate,

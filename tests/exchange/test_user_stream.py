@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -312,3 +313,61 @@ def test_malformed_messages_are_skipped_and_the_stream_goes_on(fake: FakeBinance
             return stream
 
     run(go)
+
+
+# -- wiring --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "rest_url", "ws_api_url", "stream_url"),
+    [
+        ("binance", "", "", "wss://ws-api.binance.com:443/ws-api/v3"),
+        (
+            "binance",
+            "http://127.0.0.1:9",
+            "ws://127.0.0.1:8/ws-api/v3",
+            "ws://127.0.0.1:8/ws-api/v3",
+        ),
+        # REST elsewhere (a testnet, a fake) and no stream named: polled, never Binance's.
+        ("binance", "http://127.0.0.1:9", "", None),
+    ],
+)
+def test_a_live_run_on_binance_keeps_the_stream_as_a_service(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    rest_url: str,
+    ws_api_url: str,
+    stream_url: str | None,
+) -> None:
+    from dataclasses import replace
+
+    from tests.exchange.venue_runs import locations
+    from tradebot_tui.config.settings import Settings
+    from tradebot_tui.exchange.ccxt_broker import CcxtBroker
+    from tradebot_tui.wiring.bot import Bot
+    from tradebot_tui.wiring.sources import exchange_feed
+
+    monkeypatch.setenv("TRADEBOT_API_KEY", "key-1")
+    monkeypatch.setenv("TRADEBOT_API_SECRET", "sec-2")
+    settings = Settings()
+    settings = replace(
+        settings,
+        exchange=replace(
+            settings.exchange, name=name, mode="live", rest_url=rest_url, ws_api_url=ws_api_url
+        ),
+        market=replace(settings.market, source="ccxt", symbols=("BTC/USDT",)),
+    )
+    where = locations(tmp_path)
+    source, broker = exchange_feed(settings, where, live=True)
+    assert isinstance(broker, CcxtBroker)
+    stream = broker.user_stream
+    if stream_url is None:
+        assert stream is None and broker.pushed is None
+        return
+    assert stream is not None and stream.url == stream_url
+    assert broker.pushed is stream.pushed
+    engine = Bot(settings, where, source, broker, True, False).engine()
+    # Its word in the header from the start (polled until it is subscribed).
+    assert "fills polled (not connected yet)" in engine.away_text()
+    assert "sec-2" not in engine.away_text() + repr(stream.header())

@@ -1177,10 +1177,29 @@ class FakeBinance:
             "Y": str(D(fill["qty"]) * D(fill["price"])) if fill else "0",
             "Q": "0",
         }
-        self.user_events.append(event)
+        events = [event]
+        if fill is not None:  # Binance follows a trade with the balances it changed
+            m = self.markets[order.symbol]
+            events.append(
+                {
+                    "e": "outboundAccountPosition",
+                    "E": self.server_ms(),
+                    "u": self.server_ms(),
+                    "B": [
+                        {
+                            "a": asset,
+                            "f": str(self.balances.get(asset, D(0))),
+                            "l": str(self.locked.get(asset, D(0))),
+                        }
+                        for asset in sorted({m.base, m.quote, fill["commissionAsset"]})
+                    ],
+                }
+            )
+        self.user_events.extend(events)
         for sub in list(self.user_subs):
             if sub.active:
-                self._deliver(sub, {"subscriptionId": sub.sub_id, "event": event})
+                for each in events:
+                    self._deliver(sub, {"subscriptionId": sub.sub_id, "event": each})
 
     def _deliver(self, sub: UserSub, message: dict[str, Any]) -> None:
         text = json.dumps(message)

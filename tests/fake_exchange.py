@@ -38,6 +38,15 @@ Where Binance's documentation allows something surprising, the fake does it too:
   EXEC_STARTED / EXECUTING until every leg is over, then ALL_DONE. Canceling one leg
   cancels the list. List queries lag entry as order queries do.
 
+- The WebSocket API's user data stream (`serve_ws_api`, `userDataStream.subscribe.signature`
+  signed as a REST request, one subscription per connection): an executionReport for
+  every order event (placed, each trade, canceled with the cancel's own id in "c" and
+  the order's in "C", expired), `outboundAccountPosition` after each trade, `listStatus`
+  for order lists. As Binance does, a market order's fill is on the socket before its
+  REST answer leaves (`user_stream_first`); optionally every event twice
+  (`user_stream_twice`), a connection that drops (`user_stream_drop_after`), a
+  subscription that ends with `eventStreamTerminated` (`expire_user_streams`).
+
 Faults are queued with `inject()` and consumed by matching requests. Everything the
 exchange did is kept for checks: every order, its fills, and every create request.
 """
@@ -883,6 +892,9 @@ class FakeBinance:
         listed = FakeOrderList(list_id, ids["list"], sid, [below, above], created, visible_at)
         self.order_lists[listed.client_id] = listed
         self.list_history.append(listed)
+        for leg in (below, above):
+            self.push_report(leg, "NEW")
+        self.push_list(listed)
         return self.list_json(listed, reports=True)
 
     def match_lists(self) -> None:
@@ -917,6 +929,8 @@ class FakeBinance:
             else ((leg.qty * self.leg_partial).quantize(step))
         )
         self._fill(leg, min(part, rest), at)
+        if listed.done:
+            self.push_list(listed)
 
     def _expire_other(self, listed: FakeOrderList, working: FakeOrder) -> None:
         """One leg executes (or triggers): the other expires, and what it locked now
@@ -927,11 +941,36 @@ class FakeBinance:
                 leg.locked = D(0)
                 leg.status = "EXPIRED"
                 leg.fill_plan, leg.fill_at = [], None
+                self.push_report(leg, "EXPIRED")
 
     def _cancel_list(self, listed: FakeOrderList) -> None:
         for leg in listed.legs:
             if leg.status in OPEN:
                 self._end(leg, "CANCELED")
+        self.push_list(listed)
+
+    def push_list(self, listed: FakeOrderList) -> None:
+        """A listStatus event of `listed` to every active subscription (Binance's fields)."""
+        if not self.user_subs:
+            return
+        done = listed.done
+        event = {
+            "e": "listStatus",
+            "E": self.server_ms(),
+            "s": listed.symbol,
+            "g": listed.list_id,
+            "c": "OCO",
+            "l": "ALL_DONE" if done else "EXEC_STARTED",
+            "L": "ALL_DONE" if done else "EXECUTING",
+            "r": "NONE",
+            "C": listed.client_id,
+            "T": self.server_ms(),
+            "O": [{"s": leg.symbol, "i": leg.order_id, "c": leg.client_id} for leg in listed.legs],
+        }
+        self.user_events.append(event)
+        for sub in list(self.user_subs):
+            if sub.active:
+                self._deliver(sub, {"subscriptionId": sub.sub_id, "event": event})
 
     def visible_list(self, listed: FakeOrderList) -> bool:
         return time.monotonic() >= listed.visible_at

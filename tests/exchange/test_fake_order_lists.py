@@ -230,3 +230,63 @@ def test_a_leg_that_fills_while_the_cancel_is_on_its_way_makes_the_cancel_fail(
         client.privateDeleteOrderList({"symbol": "SOLUSDT", "listClientOrderId": "tb-t-SOLUSDT-L1"})
     assert legs(fake) == {"LIMIT_MAKER": ("FILLED", D(1)), "STOP_LOSS_LIMIT": ("EXPIRED", D(0))}
     assert fake.locked["SOL"] == 0 and fake.balances["SOL"] == D(1)
+
+
+def test_the_user_data_stream_reports_legs_and_the_list_as_binance_does(
+    fake: FakeBinance, client: Any
+) -> None:
+    # Binance's user data stream: an executionReport for each leg and a listStatus for the
+    # list when it is placed, then the expired leg, the filled one (and the balances it
+    # changed), and the list ALL_DONE.
+    import json
+
+    import trio
+    from trio_websocket import open_websocket_url
+
+    from tradebot_tui.exchange.user_stream import signed_params
+
+    async def main() -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(fake.serve_ws_api)
+            async with open_websocket_url(url) as ws:
+                params = signed_params("key-1", "sec-2", fake.server_ms())
+                await ws.send_message(
+                    json.dumps(
+                        {"id": 1, "method": "userDataStream.subscribe.signature", "params": params}
+                    )
+                )
+                answer = json.loads(await ws.get_message())
+                assert answer["status"] == 200 and "subscriptionId" in answer["result"]
+                await trio.to_thread.run_sync(oco, client)
+                await trio.to_thread.run_sync(fake.set_price, "SOLUSDT", "158.00")
+                with trio.fail_after(5):
+                    while not events or events[-1].get("l") != "ALL_DONE":
+                        message = json.loads(await ws.get_message())
+                        assert message["subscriptionId"] == answer["result"]["subscriptionId"]
+                        events.append(message["event"])
+            nursery.cancel_scope.cancel()
+        return events
+
+    events = trio.run(main)
+    seen = [
+        (
+            e["e"],
+            e.get("c") if e["e"] == "executionReport" else e.get("C"),
+            e.get("X") or e.get("L"),
+        )
+        for e in events
+        if e["e"] != "outboundAccountPosition"
+    ]
+    assert seen == [
+        ("executionReport", "tb-t-SOLUSDT-3", "NEW"),
+        ("executionReport", "tb-t-SOLUSDT-2", "NEW"),
+        ("listStatus", "tb-t-SOLUSDT-L1", "EXECUTING"),
+        ("executionReport", "tb-t-SOLUSDT-3", "EXPIRED"),
+        ("executionReport", "tb-t-SOLUSDT-2", "FILLED"),
+        ("listStatus", "tb-t-SOLUSDT-L1", "ALL_DONE"),
+    ]
+    filled = next(e for e in events if e.get("X") == "FILLED")
+    assert (filled["x"], filled["L"], filled["z"], filled["g"]) == ("TRADE", "153.00", "1.000", 1)
+    balances = next(e for e in events if e["e"] == "outboundAccountPosition")
+    assert {b["a"] for b in balances["B"]} == {"SOL", "USDT"}

@@ -241,7 +241,7 @@ def test_kill_9_with_an_order_in_flight_loses_nothing(tmp_path: Path) -> None:
     assert landed >= KILLS * 4 // 5, f"only {landed} of {KILLS} kills had an order in flight"
     assert orders >= KILLS // 3, f"only {orders} orders in {KILLS} cycles: too calm a test"
     # Every run that settled had the fills pushed as well as polled.
-    subscribed = (tmp_path / "engine.log").read_text(errors="replace").count(
-        "user data stream: subscribed"
+    subscribed = (
+        (tmp_path / "engine.log").read_text(errors="replace").count("user data stream: subscribed")
     )
     assert subscribed >= KILLS, f"the user data stream subscribed {subscribed} times"

@@ -250,18 +250,39 @@ def test_a_report_before_the_rest_answer_and_a_duplicate_book_each_fill_once(
     assert stream.pushed.duplicates >= 2  # the last copy may come after the order ended
 
 
-def test_the_stream_dropped_the_order_is_polled_to_its_end(fake: FakeBinance) -> None:
-    # The connection drops after its first event: the rest is learned by polling.
+def test_the_stream_dropped_the_order_is_polled_and_the_stream_taken_again(
+    fake: FakeBinance,
+) -> None:
+    # The connection drops after its first event: the rest of the order is learned by
+    # polling, the header says so, and the stream connects and subscribes again.
     fake.user_stream_drop_after = 1
     fake.fill_mode = "delayed"
     fake.fill_delay_s = 0.3
-    events, stream, errors, header = follow_with_stream(fake)
+    events: list[BrokerEvent] = []
+    headers: list[str] = []
+
+    async def go() -> UserStream:
+        async with trio.open_nursery() as nursery:
+            stream, errors = await start_stream(nursery, fake)
+            client = make_client(fake)
+            await client.call("load_markets", priority=3)  # type: ignore[arg-type]
+            broker = make_broker(client, pushed=stream.pushed)
+            await broker.follow(buy(), events.append)
+            headers.append(stream.header())
+            with trio.fail_after(10):
+                while stream.subscriptions < 2:
+                    await trio.sleep(0.01)
+            headers.append(stream.header())
+            assert not errors  # a lost connection is not a failure of the service
+            nursery.cancel_scope.cancel()
+            return stream
+
+    stream = run(go)
     assert closure(events).status is OrderStatus.FILLED
     check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)
     assert order_queries(fake) >= 1
-    assert errors and "connection closed" in str(errors[0])
-    assert not stream.pushed.up
-    assert header == "fills polled (stream down)"
+    assert stream.reconnects >= 1
+    assert headers == ["fills polled (stream down)", "fills pushed"]
 
 
 def test_an_ended_subscription_is_taken_again(fake: FakeBinance) -> None:
@@ -371,3 +392,24 @@ def test_a_live_run_on_binance_keeps_the_stream_as_a_service(
     # Its word in the header from the start (polled until it is subscribed).
     assert "fills polled (not connected yet)" in engine.away_text()
     assert "sec-2" not in engine.away_text() + repr(stream.header())
+
+
+def test_no_stream_to_connect_to_the_fills_are_polled_and_it_keeps_trying() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stream = UserStream(PushedOrders(), "key-1", "sec-2", url=f"ws://127.0.0.1:{port}/ws-api/v3")
+
+    async def go() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stream.run)  # raising here would fail the test
+            with trio.fail_after(5):
+                while stream.reconnects < 1:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+    run(go)
+    assert stream.header() == "fills polled (stream down)"
+    assert not stream.pushed.up

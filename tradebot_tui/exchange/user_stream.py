@@ -23,6 +23,7 @@ import hmac
 import itertools
 import json
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -34,11 +35,13 @@ import trio
 
 from tradebot_tui.core.orders import OrderIntent, OrderStatus, Side
 from tradebot_tui.exchange.reports import ExchangeOrder, FeePaid, MalformedReport
+from tradebot_tui.exchange.resilience import backoff_s
 
 log = logging.getLogger("tradebot.stream")
 
 WS_API_URL = "wss://ws-api.binance.com:443/ws-api/v3"
 SUBSCRIBE_S = 10.0  # the answer to a subscription must come within this
+HEALTHY_S = 60.0  # a connection that lived this long starts the back-off over
 KEPT = 2_000  # orders whose last pushed state is kept (the oldest are forgotten)
 
 # Binance's order statuses (executionReport "X") as ours.
@@ -254,9 +257,10 @@ def signed_params(api_key: str, secret: str, timestamp_ms: int) -> dict[str, Any
 class UserStream:
     """The service that keeps the subscription and feeds `PushedOrders`.
 
-    A failure (the connection lost, a refusal) ends `run` with an exception: the engine's
-    supervisor shows it and starts it again after a back-off, and the header says the
-    fills are polled meanwhile.
+    A lost connection is taken again by `run` itself (an expected event: Binance ends
+    every connection after a day); a refusal ends `run` with `StreamRefused`, which the
+    engine's supervisor shows and retries. The header says the fills are polled
+    meanwhile.
     """
 
     name = "user stream"
@@ -280,7 +284,9 @@ class UserStream:
         self._request_ids = itertools.count(1)
         self._pending = 0  # the id of the subscription request not answered yet
         self.subscriptions = 0
+        self.reconnects = 0
         self.malformed = 0
+        self._rng = random.Random()
         self.why_down = "not connected yet"
 
     def alerts(self) -> tuple[str, ...]:
@@ -293,29 +299,53 @@ class UserStream:
         self.pushed.up = False
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep the subscription until cancelled. A lost connection (Binance ends each
+        after 24 hours) is taken again after a back-off (1 s doubling to 60 s, started
+        over once a connection lived a minute), the fills polled meanwhile; only a
+        refusal ends `run` (the supervisor shows it and retries)."""
         task_status.started()  # the engine trades without it: polling is the fallback
         from tradebot_tui.exchange.wsclient import ConnectionClosed, WebsocketError, connect
 
         opener = self._connect or connect
-        try:
-            ws = await opener(self.url)
-        except (OSError, WebsocketError) as exc:
-            self.why_down = "stream down"
-            raise ConnectionError(f"user data stream: cannot connect: {exc}") from None
+        attempt = 0
+        while True:
+            opened = trio.current_time()
+            try:
+                ws = await opener(self.url)
+            except (OSError, WebsocketError) as exc:
+                self.why_down = "stream down"
+                log.warning("user data stream: cannot connect (%s); fills are polled", exc)
+            else:
+                try:
+                    await self._session(ws)
+                except (ConnectionClosed, trio.TooSlowError) as exc:
+                    why = (
+                        "no answer to the subscription"
+                        if isinstance(exc, trio.TooSlowError)
+                        else exc
+                    )
+                    log.warning(
+                        "user data stream lost (%s); fills are polled until it is back", why
+                    )
+            if trio.current_time() - opened >= HEALTHY_S:
+                attempt = 0
+            self.reconnects += 1
+            await trio.sleep(backoff_s(attempt, 1.0, 60.0, self._rng))
+            attempt += 1
+
+    async def _session(self, ws: Any) -> None:
+        """One connection: subscribe, then take its events until it ends."""
         try:
             await self._subscribe(ws)
             while True:
                 for message in await ws.receive_batch():
                     await self._message(ws, message)
-        except ConnectionClosed as exc:
-            raise ConnectionError(f"user data stream: connection closed ({exc})") from None
         finally:
             self.pushed.up = False
             if self.why_down == "":
                 self.why_down = "stream down"
-            with trio.CancelScope(shield=True):
-                with trio.move_on_after(2):
-                    await ws.aclose()
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await ws.aclose()
 
     async def _subscribe(self, ws: Any) -> None:
         request_id = next(self._request_ids)

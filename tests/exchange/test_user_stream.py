@@ -413,3 +413,39 @@ def test_no_stream_to_connect_to_the_fills_are_polled_and_it_keeps_trying() -> N
     run(go)
     assert stream.header() == "fills polled (stream down)"
     assert not stream.pushed.up
+
+
+def test_a_pushed_fill_without_its_commissions_is_read_by_rest_never_guessed(
+    fake: FakeBinance,
+) -> None:
+    # The buy's commission is taken in BTC (what arrives is what can be sold). A state
+    # that says "filled" but whose trades the stream did not carry (they were missed
+    # while it was down) is not booked with a guessed fee: the order and its trades are
+    # read by REST, and what is booked is what the exchange did, to the last digit.
+    fake.base_fee_on_buy = True
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 0.5
+    from tradebot_tui.exchange.user_stream import PushedOrder
+
+    def missed_trades(stream: UserStream) -> None:
+        stream.pushed.put(
+            PushedOrder(
+                client_id="tb-t-BTCUSDT-1",
+                market_id="BTCUSDT",
+                order_id="1",
+                side=Side.BUY,
+                status=OrderStatus.FILLED,
+                amount=D("0.00100"),
+                filled=D("0.00100"),
+                cost=D("70.00000"),
+                price=None,
+                created_ms=None,
+                updated_ms=None,
+            )
+        )
+
+    events, _, errors, _ = follow_with_stream(fake, before=missed_trades)
+    assert not errors
+    assert closure(events).status is OrderStatus.FILLED
+    check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)  # BTC commission deducted
+    assert order_queries(fake) >= 1

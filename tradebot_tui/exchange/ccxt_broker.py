@@ -56,7 +56,7 @@ from tradebot_tui.exchange.reports import (
     parse_price,
 )
 from tradebot_tui.exchange.resilience import Priority, backoff_s
-from tradebot_tui.exchange.user_stream import PushedOrders, UserStream
+from tradebot_tui.exchange.user_stream import PushedOrder, PushedOrders, UserStream
 
 log = logging.getLogger("tradebot.broker")
 
@@ -296,7 +296,7 @@ class CcxtBroker:
         deadline = trio.current_time() + self.settle_s
         delay = self.poll_s
         while True:
-            pushed = self._pushed_order(intent)
+            pushed = self._pushed_order(intent, tracker)
             if pushed is not None:  # the stream saw it: it exists, whatever REST says yet
                 return pushed if self.lookup.adoptable(intent, tracker, pushed, sent_ms) else None
             try:
@@ -324,14 +324,25 @@ class CcxtBroker:
         tracker.close(OrderStatus.FAILED, "not placed: the exchange shows no such order")
         return None
 
-    def _pushed_order(self, intent: OrderIntent) -> ExchangeOrder | None:
-        """The last state of `intent`'s order the user data stream pushed, if any."""
+    def _pushed_order(self, intent: OrderIntent, tracker: OrderTracker) -> ExchangeOrder | None:
+        """The last state of `intent`'s order the user data stream pushed, if usable."""
         if self.pushed is None:
             return None
         got = self.pushed.latest(intent.client_id)
-        if got is None:
+        return self._usable(intent, tracker, got[1]) if got is not None else None
+
+    def _usable(
+        self, intent: OrderIntent, tracker: OrderTracker, state: PushedOrder
+    ) -> ExchangeOrder | None:
+        """`state` as `intent`'s order when it can be applied as it is: nothing newly
+        filled, or new fills whose commissions the stream carried whole. Otherwise None,
+        and the order is read by REST, trades included: a commission taken in the coin
+        must never be guessed (what arrived is what can be sold)."""
+        assert self.pushed is not None
+        fees = self.pushed.fees(state)
+        if state.filled > tracker.filled and not fees:
             return None
-        return got[1].order_of(intent, self.pushed.fees(got[1]))
+        return state.order_of(intent, fees)
 
     async def _until_done(
         self, intent: OrderIntent, tracker: OrderTracker, order: ExchangeOrder
@@ -356,13 +367,16 @@ class CcxtBroker:
                 # A state the stream pushed (even before the order's REST answer) is used
                 # at once; else the order is looked up after `delay`, as without one.
                 got = await self.pushed.wait(intent.client_id, version, delay)
+                limit = self.stream_poll_s if self.pushed.up else self.max_poll_s
                 if got is not None:
                     version, state = got
-                    found = state.order_of(intent, self.pushed.fees(state))
+                    found = self._usable(intent, tracker, state)
                     if found is not None:
                         last_seen, order = trio.current_time(), found
                         continue
-                limit = self.stream_poll_s if self.pushed.up else self.max_poll_s
+                    # A fill whose commissions the stream did not carry whole (a trade
+                    # missed while it was down): the order and its trades are read now.
+                    delay = self.poll_s
             else:
                 await trio.sleep(delay)
                 limit = self.max_poll_s

@@ -15,7 +15,9 @@ Where Binance's documentation allows something surprising, the fake does it too:
   later.
 - Order queries lag order entry (the query is served "Memory => Database"): a new order
   is invisible to GET /order, DELETE /order, openOrders, allOrders and myTrades for
-  `query_lag_s` (default 0.2 s), which answer as Binance does for an unknown order.
+  `query_lag_s` (default 0.2 s), which answer as Binance does for an unknown order. The
+  trade list lags on its own too: a trade shows in myTrades `trade_lag_s` (0.3 s) after
+  it happened, while the order query may already say FILLED.
 - Market orders may EXPIRE (fill_mode "expire", "partial_then_expire").
 - Every response carries `X-MBX-USED-WEIGHT-1M`, the weight used in this minute.
 - Signed requests: the HMAC-SHA256 signature is checked (-1022), and the timestamp must be
@@ -144,6 +146,8 @@ class FakeOrder:
     executed: D = field(default_factory=D)
     quote: D = field(default_factory=D)
     fills: list[dict[str, Any]] = field(default_factory=list)
+    # time.monotonic() from which each fill shows in the trade list (`trade_lag_s`).
+    fills_visible_at: list[float] = field(default_factory=list)
     locked: D = field(default_factory=D)  # quote (buy) or base (sell) still locked
     # What remains to fill, and when (delayed fills).
     fill_at: float | None = None
@@ -247,6 +251,9 @@ class FakeBinance:
         self.fill_delay_s = 0.3
         self.partial_fraction = D("0.4")
         self.query_lag_s = 0.2
+        # The trade list is served "Memory => Database" too, and lags on its own: a trade
+        # shows there this long after it happened, while the order already says FILLED.
+        self.trade_lag_s = 0.3
         # Random faults on order entry (the crash test): this share of creates fails.
         self.chaos = 0.0
         self.chaos_rng = random.Random(11)
@@ -709,6 +716,7 @@ class FakeBinance:
                 "time": self.server_ms(),
             }
         )
+        order.fills_visible_at.append(time.monotonic() + self.trade_lag_s)
         if order.executed >= order.qty:
             self._end(order, "FILLED")
         else:
@@ -1050,8 +1058,9 @@ class FakeBinance:
                 continue
             if order_id is not None and str(o.order_id) != order_id:
                 continue
-            for f in o.fills:
-                if f["time"] < start:
+            now = time.monotonic()
+            for f, shown_at in zip(o.fills, o.fills_visible_at, strict=True):
+                if f["time"] < start or now < shown_at:
                     continue
                 out.append(
                     {

@@ -491,6 +491,27 @@ def test_commission_in_the_coin_bought_is_not_counted_as_held(fake: FakeBinance,
     assert sum((f.commission_qty for f in fills(events)), D(0)) == D("0.00001")
 
 
+def test_a_filled_order_waits_for_its_trades_then_says_its_fee_is_estimated(
+    fake: FakeBinance, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The trade list lags the order on its own (the fake's `trade_lag_s`). A filled order
+    # has no next fill to correct an estimate with: its trades are waited for, up to
+    # settle_s (1 s here); a trade list that still lags after that is said so, and the
+    # commission estimated at the fee rate (the fake's rate: the same figure here).
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 0.1
+    fake.trade_lag_s = 0.6  # within the wait: the real commission
+    events = follow(fake, buy())
+    check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)
+    assert "estimated" not in caplog.text
+    fake.trade_lag_s = 60.0  # beyond it
+    events = follow(fake, buy("tb-t-BTCUSDT-2"))
+    assert closure(events).status is OrderStatus.FILLED
+    [fill] = fills(events)
+    assert fill.fee == fill.qty * fill.price * D("0.001")
+    assert "tb-t-BTCUSDT-2: its trades are not in the trade list after 1 s" in caplog.text
+
+
 def test_an_execution_of_an_older_order_is_explained_not_guessed(fake: FakeBinance) -> None:
     """While an order's fate is searched, the account shows a trade of an order created
     before the search window (a long-open order): it is looked up by its order id and,

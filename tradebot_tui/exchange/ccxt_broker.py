@@ -120,7 +120,7 @@ class CcxtBroker:
         # The service that feeds `pushed` (the engine runs it with its others).
         self.user_stream: UserStream | None = None
         self.lookup = OrderLookup(client, rules)
-        self.commissions = Commissions(client)
+        self.commissions = Commissions(client, wait_s=settle_s)
 
     def execute(self, intent: OrderIntent) -> list[BrokerEvent]:
         raise NotImplementedError("CcxtBroker places orders asynchronously; use follow()")

@@ -29,8 +29,13 @@ log = logging.getLogger("tradebot.broker")
 class Commissions:
     """Completes an order's fees before its fills are applied."""
 
-    def __init__(self, client: ExchangeClient) -> None:
+    def __init__(self, client: ExchangeClient, *, wait_s: float = 30.0) -> None:
+        """Args:
+        wait_s: How long the trades of an order that is over are waited for when the
+            trade list lags it, before its commissions are estimated.
+        """
         self.client = client
+        self.wait_s = wait_s
 
     async def complete(
         self, intent: OrderIntent, tracker: OrderTracker, order: ExchangeOrder
@@ -40,12 +45,35 @@ class Commissions:
         Binance's order query reports no fees; its trade list does, in the asset they were
         charged in (the base asset on buys), which decides how much actually arrived. A
         commission in a third asset is priced in the quote.
+
+        The trade list lags on its own ("Memory => Database", as the order query): an
+        order still open is applied with an estimate, made exact with its next fill; an
+        order that is over has no next fill, so its trades are waited for (back-off from
+        0.1 s, up to `wait_s`) and only then, if still missing, estimated and said so.
         """
         if order.filled <= tracker.filled:
             return order
         if not order.fees:
             order = await self._trade_fees(intent, order)
+            if not order.fees and order.status.terminal:
+                order = await self._wait_for_trades(intent, order)
         await self._price_fees(tracker, order)
+        return order
+
+    async def _wait_for_trades(self, intent: OrderIntent, order: ExchangeOrder) -> ExchangeOrder:
+        deadline = trio.current_time() + self.wait_s
+        delay = 0.1
+        while not order.fees and trio.current_time() < deadline:
+            await trio.sleep(min(delay, max(0.0, deadline - trio.current_time())))
+            delay = min(delay * 2, 2.0)
+            order = await self._trade_fees(intent, order)
+        if not order.fees:
+            log.warning(
+                "%s: its trades are not in the trade list after %.0f s; its commission is "
+                "estimated at the fee rate",
+                intent.client_id,
+                self.wait_s,
+            )
         return order
 
     async def _trade_fees(self, intent: OrderIntent, order: ExchangeOrder) -> ExchangeOrder:

@@ -449,3 +449,27 @@ def test_a_pushed_fill_without_its_commissions_is_read_by_rest_never_guessed(
     assert closure(events).status is OrderStatus.FILLED
     check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)  # BTC commission deducted
     assert order_queries(fake) >= 1
+
+
+def test_a_connect_that_hangs_is_given_up_and_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tradebot_tui.exchange import user_stream
+
+    monkeypatch.setattr(user_stream, "CONNECT_S", 0.05)
+    tries: list[str] = []
+
+    async def hangs(url: str) -> None:
+        tries.append(url)
+        await trio.sleep_forever()
+
+    stream = UserStream(PushedOrders(), "key-1", "sec-2", url="ws://127.0.0.1:9/x", connect=hangs)
+
+    async def go() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stream.run)
+            with trio.fail_after(5):
+                while len(tries) < 2:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+    run(go)
+    assert stream.reconnects >= 1 and stream.header() == "fills polled (stream down)"

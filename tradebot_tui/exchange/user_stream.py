@@ -40,6 +40,7 @@ from tradebot_tui.exchange.resilience import backoff_s
 log = logging.getLogger("tradebot.stream")
 
 WS_API_URL = "wss://ws-api.binance.com:443/ws-api/v3"
+CONNECT_S = 10.0  # a connection must be open within this
 SUBSCRIBE_S = 10.0  # the answer to a subscription must come within this
 HEALTHY_S = 60.0  # a connection that lived this long starts the back-off over
 KEPT = 2_000  # orders whose last pushed state is kept (the oldest are forgotten)
@@ -311,8 +312,9 @@ class UserStream:
         while True:
             opened = trio.current_time()
             try:
-                ws = await opener(self.url)
-            except (OSError, WebsocketError) as exc:
+                with trio.fail_after(CONNECT_S):  # a connect that hangs is retried too
+                    ws = await opener(self.url)
+            except (OSError, WebsocketError, trio.TooSlowError) as exc:
                 self.why_down = "stream down"
                 log.warning("user data stream: cannot connect (%s); fills are polled", exc)
             else:

@@ -66,25 +66,23 @@ class BinanceWebsocketSource(WebsocketFeed):
         rng: random.Random | None = None,
         warmup_s: int = 0,
     ) -> None:
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {', '.join(STREAMS)}, not {stream!r}")
         super().__init__(
             client,
             rule,
             quotes,
+            ws_url=ws_url,
+            stream=stream,  # as configured ("auto" included)
             refresh_s=refresh_s,
+            silence_s=silence_s,
+            max_backoff_s=max_backoff_s,
             clock_ms=clock_ms,
             warmup_s=warmup_s,
             rng=rng,
         )
-        if stream not in STREAMS:
-            raise ValueError(f"stream must be one of {', '.join(STREAMS)}, not {stream!r}")
-        self.ws_url = ws_url.rstrip("/")
-        self.stream = stream  # as configured ("auto" included)
         self.ping_s = ping_s
         self.ping_timeout_s = ping_timeout_s
-        self.silence_s = silence_s
-        self.max_backoff_s = max_backoff_s
-        self._ws_init()
-        self.name = f"{client.name} websocket"
         self._next_id = 1
 
     @property

@@ -67,16 +67,23 @@ class CoinbaseWebsocketSource(WebsocketFeed):
         rng: random.Random | None = None,
         warmup_s: int = 0,
     ) -> None:
-        super().__init__(
-            client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms, warmup_s=warmup_s, rng=rng
-        )
         if stream not in STREAMS:
             raise ValueError(
                 f"Coinbase's streams are {', '.join(STREAMS)} (no all-market stream), "
                 f"not {stream!r}"
             )
-        self._ws_init(
-            ws_url=ws_url, stream=stream, silence_s=silence_s, max_backoff_s=max_backoff_s
+        super().__init__(
+            client,
+            rule,
+            quotes,
+            ws_url=ws_url,
+            stream=stream,
+            refresh_s=refresh_s,
+            silence_s=silence_s,
+            max_backoff_s=max_backoff_s,
+            clock_ms=clock_ms,
+            warmup_s=warmup_s,
+            rng=rng,
         )
         self.use_book = stream != "miniTicker"
         self._last_seq: int | None = None

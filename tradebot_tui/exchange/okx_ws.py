@@ -78,15 +78,22 @@ class OkxWebsocketSource(WebsocketFeed):
         rng: random.Random | None = None,
         warmup_s: int = 0,
     ) -> None:
-        super().__init__(
-            client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms, warmup_s=warmup_s, rng=rng
-        )
         if stream not in CHANNELS:
             raise ValueError(
                 f"OKX's streams are {', '.join(CHANNELS)} (no all-market stream), not {stream!r}"
             )
-        self._ws_init(
-            ws_url=ws_url, stream=stream, silence_s=silence_s, max_backoff_s=max_backoff_s
+        super().__init__(
+            client,
+            rule,
+            quotes,
+            ws_url=ws_url,
+            stream=stream,
+            refresh_s=refresh_s,
+            silence_s=silence_s,
+            max_backoff_s=max_backoff_s,
+            clock_ms=clock_ms,
+            warmup_s=warmup_s,
+            rng=rng,
         )
         self.channel = CHANNELS[stream]
         self.ping_s = ping_s

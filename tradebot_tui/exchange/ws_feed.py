@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -18,10 +19,12 @@ import trio
 from tradebot_tui.core.errors import cause_text, leaf_errors
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.exchange import wsclient
-from tradebot_tui.exchange.base import TickBatch
+from tradebot_tui.exchange.base import QuoteBook, TickBatch
+from tradebot_tui.exchange.client import ExchangeClient
 from tradebot_tui.exchange.conflation import Conflater
-from tradebot_tui.exchange.feed import ExchangeFeed, MalformedMessage, ReconnectNow
+from tradebot_tui.exchange.feed import ExchangeFeed, MalformedMessage, ReconnectNow, wall_ms
 from tradebot_tui.exchange.resilience import backoff_s
+from tradebot_tui.exchange.universe import UniverseRule
 
 log = logging.getLogger("tradebot.feed")
 
@@ -41,26 +44,35 @@ class Reshard(ReconnectNow):
 class WebsocketFeed(ExchangeFeed):
     """The connection loop of a websocket source; the venue's subclass fills in the rest."""
 
-    silence_s = 30.0
-    max_backoff_s = 30.0
-
-    def _ws_init(
+    def __init__(
         self,
+        client: ExchangeClient,
+        rule: UniverseRule,
+        quotes: QuoteBook | None = None,
         *,
-        ws_url: str = "",
-        stream: str = "",
-        silence_s: float | None = None,
-        max_backoff_s: float | None = None,
+        ws_url: str,
+        stream: str,
+        refresh_s: float = 3600.0,
+        silence_s: float = 30.0,
+        max_backoff_s: float = 30.0,
+        clock_ms: Callable[[], int] = wall_ms,
+        warmup_s: int = 0,
+        rng: random.Random | None = None,
     ) -> None:
-        if ws_url:
-            self.ws_url = ws_url.rstrip("/")
-        if stream:
-            self.stream = stream
-        if silence_s is not None:
-            self.silence_s = silence_s
-        if max_backoff_s is not None:
-            self.max_backoff_s = max_backoff_s
-        self.name = f"{self.client.name} websocket"
+        """Args (beside `ExchangeFeed`'s):
+        ws_url: The venue's websocket address.
+        stream: What is read, as configured (the venue checked it).
+        silence_s: A connection that says nothing this long is made again.
+        max_backoff_s: Longest wait before a reconnect.
+        """
+        super().__init__(
+            client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms, warmup_s=warmup_s, rng=rng
+        )
+        self.ws_url = ws_url.rstrip("/")
+        self.stream = stream
+        self.silence_s = silence_s
+        self.max_backoff_s = max_backoff_s
+        self.name = f"{client.name} websocket"
         self.connects = 0
         self.reconnects = 0
         self.conflated_batches = 0  # times the engine was behind and ticks were conflated

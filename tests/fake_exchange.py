@@ -290,7 +290,6 @@ class FakeBinance:
         # WebSocket API (`serve_ws_api`): the user data stream's subscriptions.
         self.user_subs: list[UserSub] = []
         self.user_sub_ids = 0
-        self.user_events: list[dict[str, Any]] = []  # every event pushed, in order
         # Binance pushes an order's executionReport as it happens: for a market order
         # that fills at once, before the REST answer. With `user_stream_first`, the REST
         # answer waits until the events are on the socket, and `user_stream_lead_s` more.
@@ -975,10 +974,7 @@ class FakeBinance:
             "T": self.server_ms(),
             "O": [{"s": leg.symbol, "i": leg.order_id, "c": leg.client_id} for leg in listed.legs],
         }
-        self.user_events.append(event)
-        for sub in list(self.user_subs):
-            if sub.active:
-                self._deliver(sub, {"subscriptionId": sub.sub_id, "event": event})
+        self._broadcast([event])
 
     def visible_list(self, listed: FakeOrderList) -> bool:
         return time.monotonic() >= listed.visible_at
@@ -1243,11 +1239,14 @@ class FakeBinance:
                     ],
                 }
             )
-        self.user_events.extend(events)
+        self._broadcast(events)
+
+    def _broadcast(self, events: list[dict[str, Any]]) -> None:
+        """`events` to every active subscription, in order."""
         for sub in list(self.user_subs):
             if sub.active:
-                for each in events:
-                    self._deliver(sub, {"subscriptionId": sub.sub_id, "event": each})
+                for event in events:
+                    self._deliver(sub, {"subscriptionId": sub.sub_id, "event": event})
 
     def _deliver(self, sub: UserSub, message: dict[str, Any]) -> None:
         text = json.dumps(message)

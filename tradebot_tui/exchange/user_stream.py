@@ -192,12 +192,10 @@ class PushedOrders:
         self._changed = trio.Event()
         self._versions = itertools.count(1)
         self.up = False  # the stream is subscribed: polling may slow down
-        self.received = 0
         self.duplicates = 0
 
     def put(self, state: PushedOrder) -> bool:
         """Keep `state` if it says more than what was pushed before; True when it did."""
-        self.received += 1
         if state.trade is not None:
             trade_id, qty, fee, asset = state.trade
             self._trades.setdefault(state.client_id, {})[trade_id] = (qty, fee, asset)

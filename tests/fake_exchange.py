@@ -1258,17 +1258,13 @@ class FakeBinance:
             in_trio = False
         for _ in range(copies):
             if in_trio or self._ws_api_token is None:
-                with contextlib.suppress(
-                    trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
-                ):
+                with contextlib.suppress(*_GONE):
                     sub.send.send_nowait((text, None))
                 continue
             sent = threading.Event() if self.user_stream_first else None
 
             def hand_over(message: tuple[str, threading.Event | None] = (text, sent)) -> None:
-                with contextlib.suppress(
-                    trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
-                ):
+                with contextlib.suppress(*_GONE):
                     sub.send.send_nowait(message)
 
             try:  # never blocks: a trio side waiting for our lock would never take it

@@ -33,14 +33,14 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from tests.fake_http import JsonRest
+from tests.fake_http import RestFake
 from tests.fake_ws import Pacer, serve_loopback
 
 D = Decimal
 ARGS_LIMIT = 10
 
 
-class FakeBybit:
+class FakeBybit(RestFake):
     def __init__(self, prices: dict[str, str] | None = None) -> None:
         self.prices = {k: D(v) for k, v in (prices or {"BTCUSDT": "70000.00"}).items()}
         # The level of the candles `kline` serves (by default the current price).
@@ -59,26 +59,10 @@ class FakeBybit:
         self.requests: list[dict[str, Any]] = []
         self.topics_by_connection: list[list[str]] = []
         self._u = 0
-        self._http: JsonRest | None = None
-        self.rest_url = ""  # set by start_rest
 
     # -- REST ------------------------------------------------------------------------------
 
-    def start_rest(self) -> str:
-        """Serve the REST calls on a thread; returns the base URL."""
-        self._http = JsonRest(self.rest)
-        self.rest_url = self._http.start()
-        return self.rest_url
-
-    @property
-    def rest_requests(self) -> list[str]:
-        return self._http.paths if self._http is not None else []
-
-    def stop_rest(self) -> None:
-        if self._http is not None:
-            self._http.stop()
-
-    def rest(self, path: str, q: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def rest_answer(self, path: str, q: dict[str, str]) -> tuple[int, dict[str, Any]]:
         now = int(time.time() * 1000)
         result: dict[str, Any]
         rows: list[Any]

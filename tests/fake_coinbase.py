@@ -31,7 +31,7 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from tests.fake_http import JsonRest
+from tests.fake_http import RestFake
 from tests.fake_ws import Pacer, serve_loopback
 
 D = Decimal
@@ -52,7 +52,7 @@ class _Connection:
         self.fresh: list[str] = []  # products whose snapshot is due
 
 
-class FakeCoinbase:
+class FakeCoinbase(RestFake):
     def __init__(self, prices: dict[str, str] | None = None) -> None:
         self.prices = {k: D(v) for k, v in (prices or {"BTC-USDT": "70000.00"}).items()}
         self.subscriptions_delay_s = 0.0
@@ -65,8 +65,6 @@ class FakeCoinbase:
         self.sent = 0
         self.heartbeats_sent = 0
         self.requests: list[Any] = []
-        self.rest_url = ""
-        self._http: JsonRest | None = None
 
     # -- websocket -------------------------------------------------------------------------
 
@@ -188,20 +186,6 @@ class FakeCoinbase:
             return
 
     # -- REST ------------------------------------------------------------------------------
-
-    def start_rest(self) -> str:
-        """Serve the REST calls on a thread; returns the base URL."""
-        self._http = JsonRest(lambda path, q: (200, self.rest(path, q)))
-        self.rest_url = self._http.start()
-        return self.rest_url
-
-    @property
-    def rest_requests(self) -> list[str]:
-        return self._http.paths if self._http is not None else []
-
-    def stop_rest(self) -> None:
-        if self._http is not None:
-            self._http.stop()
 
     def rest(self, path: str, q: dict[str, str]) -> Any:
         coins = sorted({p.split("-")[0] for p in self.prices} | {"USDT"})

@@ -50,3 +50,31 @@ class JsonRest:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+class RestFake:
+    """A fake venue's REST side on a thread: `rest_answer(path, query)` answers every
+    GET (by default `rest(path, query)` with status 200)."""
+
+    rest_url = ""  # set by start_rest
+    _http: JsonRest | None = None
+
+    def rest(self, path: str, q: dict[str, str]) -> Any:
+        raise NotImplementedError
+
+    def rest_answer(self, path: str, q: dict[str, str]) -> tuple[int, Any]:
+        return 200, self.rest(path, q)
+
+    def start_rest(self) -> str:
+        """Serve the REST calls on a thread; returns the base URL."""
+        self._http = JsonRest(self.rest_answer)
+        self.rest_url = self._http.start()
+        return self.rest_url
+
+    @property
+    def rest_requests(self) -> list[str]:
+        return self._http.paths if self._http is not None else []
+
+    def stop_rest(self) -> None:
+        if self._http is not None:
+            self._http.stop()

@@ -32,7 +32,7 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from tests.fake_http import JsonRest
+from tests.fake_http import RestFake
 from tests.fake_ws import Pacer, serve_loopback
 
 D = Decimal
@@ -43,7 +43,7 @@ def now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
 
 
-class FakeKraken:
+class FakeKraken(RestFake):
     def __init__(self, prices: dict[str, str] | None = None) -> None:
         # By v2 name ("BTC/USDT"); the REST id is the name without its slash.
         self.prices = {k: D(v) for k, v in (prices or {"BTC/USDT": "70000.00"}).items()}
@@ -57,8 +57,6 @@ class FakeKraken:
         self.sent = 0
         self.heartbeats = 0
         self.requests: list[Any] = []
-        self.rest_url = ""
-        self._http: JsonRest | None = None
 
     # -- websocket -------------------------------------------------------------------------
 
@@ -178,20 +176,6 @@ class FakeKraken:
             return
 
     # -- REST ------------------------------------------------------------------------------
-
-    def start_rest(self) -> str:
-        """Serve the REST calls on a thread; returns the base URL."""
-        self._http = JsonRest(lambda path, q: (200, self.rest(path, q)))
-        self.rest_url = self._http.start()
-        return self.rest_url
-
-    @property
-    def rest_requests(self) -> list[str]:
-        return self._http.paths if self._http is not None else []
-
-    def stop_rest(self) -> None:
-        if self._http is not None:
-            self._http.stop()
 
     def rest(self, path: str, q: dict[str, str]) -> dict[str, Any]:
         ids = {name.replace("/", ""): name for name in self.prices}

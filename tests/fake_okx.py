@@ -30,14 +30,14 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
-from tests.fake_http import JsonRest
+from tests.fake_http import RestFake
 from tests.fake_ws import Pacer, serve_loopback
 
 D = Decimal
 TICK = D("0.01")
 
 
-class FakeOkx:
+class FakeOkx(RestFake):
     def __init__(self, prices: dict[str, str] | None = None) -> None:
         self.prices = {k: D(v) for k, v in (prices or {"BTC-USDT": "70000.0"}).items()}
         self.ack_delay_s = 0.0
@@ -53,8 +53,6 @@ class FakeOkx:
         self.requests: list[Any] = []
         self.channels_by_connection: list[list[tuple[str, str]]] = []
         self._seq = 0
-        self._http: JsonRest | None = None
-        self.rest_url = ""  # set by start_rest
 
     # -- websocket -------------------------------------------------------------------------
 
@@ -186,20 +184,6 @@ class FakeOkx:
         return json.dumps({"arg": arg, "data": [book]})
 
     # -- REST ------------------------------------------------------------------------------
-
-    def start_rest(self) -> str:
-        """Serve the REST calls on a thread; returns the base URL."""
-        self._http = JsonRest(lambda path, q: (200, self.rest(path, q)))
-        self.rest_url = self._http.start()
-        return self.rest_url
-
-    @property
-    def rest_requests(self) -> list[str]:
-        return self._http.paths if self._http is not None else []
-
-    def stop_rest(self) -> None:
-        if self._http is not None:
-            self._http.stop()
 
     def rest(self, path: str, q: dict[str, str]) -> dict[str, Any]:
         now = int(time.time() * 1000)

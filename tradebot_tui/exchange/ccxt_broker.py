@@ -296,7 +296,7 @@ class CcxtBroker:
         deadline = trio.current_time() + self.settle_s
         delay = self.poll_s
         while True:
-            pushed = self._pushed_order(intent, tracker)
+            pushed = self._pushed_order(intent)
             if pushed is not None:  # the stream saw it: it exists, whatever REST says yet
                 return pushed if self.lookup.adoptable(intent, tracker, pushed, sent_ms) else None
             try:
@@ -324,25 +324,18 @@ class CcxtBroker:
         tracker.close(OrderStatus.FAILED, "not placed: the exchange shows no such order")
         return None
 
-    def _pushed_order(self, intent: OrderIntent, tracker: OrderTracker) -> ExchangeOrder | None:
-        """The last state of `intent`'s order the user data stream pushed, if usable."""
+    def _pushed_order(self, intent: OrderIntent) -> ExchangeOrder | None:
+        """The last state of `intent`'s order the user data stream pushed, if any: the
+        exchange's word as much as a REST answer (its commissions, when the stream did not
+        carry them whole, are read from the trade list by `Commissions`)."""
         if self.pushed is None:
             return None
         got = self.pushed.latest(intent.client_id)
-        return self._usable(intent, tracker, got[1]) if got is not None else None
+        return self._as_order(intent, got[1]) if got is not None else None
 
-    def _usable(
-        self, intent: OrderIntent, tracker: OrderTracker, state: PushedOrder
-    ) -> ExchangeOrder | None:
-        """`state` as `intent`'s order when it can be applied as it is: nothing newly
-        filled, or new fills whose commissions the stream carried whole. Otherwise None,
-        and the order is read by REST, trades included: a commission taken in the coin
-        must never be guessed (what arrived is what can be sold)."""
+    def _as_order(self, intent: OrderIntent, state: PushedOrder) -> ExchangeOrder | None:
         assert self.pushed is not None
-        fees = self.pushed.fees(state)
-        if state.filled > tracker.filled and not fees:
-            return None
-        return state.order_of(intent, fees)
+        return state.order_of(intent, self.pushed.fees(state))
 
     async def _until_done(
         self, intent: OrderIntent, tracker: OrderTracker, order: ExchangeOrder
@@ -370,13 +363,10 @@ class CcxtBroker:
                 limit = self.stream_poll_s if self.pushed.up else self.max_poll_s
                 if got is not None:
                     version, state = got
-                    found = self._usable(intent, tracker, state)
+                    found = self._as_order(intent, state)
                     if found is not None:
                         last_seen, order = trio.current_time(), found
                         continue
-                    # A fill whose commissions the stream did not carry whole (a trade
-                    # missed while it was down): the order and its trades are read now.
-                    delay = self.poll_s
             else:
                 await trio.sleep(delay)
                 limit = self.max_poll_s

@@ -264,11 +264,17 @@ def test_the_stream_dropped_the_order_is_polled_and_the_stream_taken_again(
     async def go() -> UserStream:
         async with trio.open_nursery() as nursery:
             stream, errors = await start_stream(nursery, fake)
+
+            async def when_down() -> None:  # the header while it is down, however short
+                while stream.pushed.up:
+                    await trio.sleep(0.002)
+                headers.append(stream.header())
+
+            nursery.start_soon(when_down)
             client = make_client(fake)
             await client.call("load_markets", priority=3)  # type: ignore[arg-type]
             broker = make_broker(client, pushed=stream.pushed)
             await broker.follow(buy(), events.append)
-            headers.append(stream.header())
             with trio.fail_after(10):
                 while stream.subscriptions < 2:
                     await trio.sleep(0.01)

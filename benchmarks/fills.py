@@ -49,17 +49,7 @@ async def measure(
     markets = exchange.markets or {}
     lags: list[float] = []
     async with trio.open_nursery() as nursery:
-
-        async def market() -> None:  # orders fill when due, looked at or not
-            while True:
-                await trio.sleep(0.005)
-                if fake.lock.acquire(blocking=False):  # never waits on a REST thread
-                    try:
-                        fake.advance_all()
-                    finally:
-                        fake.lock.release()
-
-        nursery.start_soon(market)
+        nursery.start_soon(fake.keep_filling, 0.005)  # orders fill when due, looked at or not
         pushed = None
         if stream:
             url = await nursery.start(fake.serve_ws_api)

@@ -1330,6 +1330,18 @@ class FakeBinance:
         self.user_subs.append(sub)
         return {"id": rid, "status": 200, "result": {"subscriptionId": sub.sub_id}}
 
+    async def keep_filling(self, period_s: float = 0.05) -> None:
+        """Fill delayed orders when they are due, whether a request looks or not (as the
+        matching engine does), until cancelled."""
+        while True:
+            await trio.sleep(period_s)
+            # Never blocking on the REST side's lock (see `expire_user_streams`).
+            if self.lock.acquire(blocking=False):
+                try:
+                    self.advance_all()
+                finally:
+                    self.lock.release()
+
     async def serve_ws_api(
         self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
     ) -> None:
@@ -1361,20 +1373,10 @@ class FakeBinance:
                     if done is not None:
                         done.set()
 
-            async def advance() -> None:  # delayed fills happen without a REST request too
-                while True:
-                    await trio.sleep(0.05)
-                    # Never blocking on the REST side's lock (see `expire_user_streams`).
-                    if self.lock.acquire(blocking=False):
-                        try:
-                            self.advance_all()
-                        finally:
-                            self.lock.release()
-
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(pump)
-                    nursery.start_soon(advance)
+                    nursery.start_soon(self.keep_filling)  # pushed without a REST request
                     try:
                         while True:
                             text = await ws.get_message()

@@ -46,7 +46,8 @@ Where Binance's documentation allows something surprising, the fake does it too:
   the order's in "C", expired), `outboundAccountPosition` after each trade, `listStatus`
   for order lists. As Binance does, a market order's fill is on the socket before its
   REST answer leaves (`user_stream_first`); optionally every event twice
-  (`user_stream_twice`), a connection that drops (`user_stream_drop_after`), a
+  (`user_stream_twice`), messages of the wrong shape between them
+  (`user_stream_garbage`), a connection that drops (`user_stream_drop_after`), a
   subscription that ends with `eventStreamTerminated` (`expire_user_streams`).
 
 Faults are queued with `inject()` and consumed by matching requests. Everything the
@@ -200,6 +201,16 @@ class ApiError(Exception):
 _GONE = (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError)
 
 
+# What `user_stream_garbage` sends before each event: cut short, not JSON, an array, an
+# event of wrong types ("SUB": the subscription's id).
+GARBAGE = (
+    '{"subscriptionId": SUB, "event": {"e": "executionRep',
+    "not json at all",
+    "[1, 2, 3]",
+    '{"subscriptionId": SUB, "event": {"e": "executionReport", "X": "FILLED", "z": [1]}}',
+)
+
+
 @dataclass
 class UserSub:
     """One user data stream subscription on a WebSocket API connection."""
@@ -296,6 +307,7 @@ class FakeBinance:
         self.user_stream_first = True
         self.user_stream_lead_s = 0.05
         self.user_stream_twice = False  # every event sent twice (a duplicate)
+        self.user_stream_garbage = False  # messages of the wrong shape before each event
         self.user_stream_drop_after: int | None = None  # close after this many events
         self.user_stream_refuse: tuple[int, str] | None = None  # refuse subscriptions
         self._ws_api_token: trio.lowlevel.TrioToken | None = None
@@ -1242,14 +1254,18 @@ class FakeBinance:
         self._broadcast(events)
 
     def _broadcast(self, events: list[dict[str, Any]]) -> None:
-        """`events` to every active subscription, in order."""
+        """`events` to every active subscription, in order (each after a message of the
+        wrong shape with `user_stream_garbage`)."""
         for sub in list(self.user_subs):
             if sub.active:
                 for event in events:
+                    if self.user_stream_garbage:
+                        for text in GARBAGE:
+                            self._deliver(sub, text.replace("SUB", str(sub.sub_id)))
                     self._deliver(sub, {"subscriptionId": sub.sub_id, "event": event})
 
-    def _deliver(self, sub: UserSub, message: dict[str, Any]) -> None:
-        text = json.dumps(message)
+    def _deliver(self, sub: UserSub, message: dict[str, Any] | str) -> None:
+        text = message if isinstance(message, str) else json.dumps(message)
         copies = 2 if self.user_stream_twice else 1
         in_trio = True
         try:

@@ -480,3 +480,22 @@ def test_a_connect_that_hangs_is_given_up_and_tried_again(monkeypatch: pytest.Mo
 
     run(go)
     assert stream.reconnects >= 1 and stream.header() == "fills polled (stream down)"
+
+
+def test_replies_of_the_wrong_shape_on_the_socket_are_skipped_and_the_fill_still_booked(
+    fake: FakeBinance, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before every event the fake sends a message cut short, one not JSON, an array and
+    # an executionReport of the wrong types: each is skipped (counted, logged a few
+    # times), the stream stays up and the order's fill is booked from it.
+    fake.user_stream_garbage = True
+    fake.fill_mode = "delayed"
+    fake.fill_delay_s = 0.3
+    events, stream, errors, header = follow_with_stream(fake, poll_s=30.0, max_poll_s=30.0)
+    assert not errors and header == "fills pushed"
+    assert closure(events).status is OrderStatus.FILLED
+    check_matches_exchange(fake, "tb-t-BTCUSDT-1", events)
+    assert order_queries(fake) == 0  # the fill came by the stream, garbage and all
+    assert stream.malformed >= 8  # four before each of at least two events
+    assert "a message skipped" in caplog.text
+    assert "Traceback" not in caplog.text + capsys.readouterr().err

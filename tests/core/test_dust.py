@@ -1,5 +1,5 @@
 """The dust bin: what is left below the market's minimum, at its cost, until it joins a
-position or is swept."""
+position or is converted (tests/core/test_sweep.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from decimal import Decimal as D
 from decimal import localcontext
 
 from tradebot_tui.core.dust import Dust, DustBin
-from tradebot_tui.core.ledger import Ledger
 from tradebot_tui.core.money import EXACT
 
 TINY = D("0.0000000000000000000000000001")  # past the default 28 digits of 1
@@ -28,39 +27,3 @@ def test_adding_is_exact_beyond_28_digits() -> None:
     dust.add("A", TINY, TINY)
     with localcontext(EXACT):
         assert dust["A"] == Dust(D(1) + TINY, D(1) + TINY)
-
-
-def ledger_with_dust_cost(cost: D) -> Ledger:
-    """A ledger of 100 USDT in which `cost` went into coins of A/USDT, no fee."""
-    ledger = Ledger("USDT", D(100))
-    ledger.reserve("b", D(10))
-    ledger.fill_entry("b", "A/USDT", cost, D(0))
-    ledger.release("b")
-    return ledger
-
-
-def test_taking_empties_the_coins_dust() -> None:
-    dust = DustBin()
-    dust.add("A", D(1), D(2))
-    assert dust.take("A") == Dust(D(1), D(2)) and dust.take("A") is None and "A" not in dust
-
-
-def test_a_sweep_sells_at_the_price_less_the_fee_and_books_the_cost() -> None:
-    ledger = ledger_with_dust_cost(D(2))
-    dust = DustBin()
-    dust.add("A/USDT", D("0.5"), D(2))
-    credited = dust.sweep("A/USDT", D(5), D("0.001"), ledger)
-    assert credited == D("2.5") - D("0.0025")
-    assert ledger.realized_pnl == D("0.5") and ledger.in_positions == 0 and not dust
-    assert dust.sweep("A/USDT", D(5), D("0.001"), ledger) == 0  # nothing left: nothing sold
-    ledger.check()
-
-
-def test_a_sweep_is_exact_beyond_28_digits() -> None:
-    ledger = ledger_with_dust_cost(D(1))
-    dust = DustBin()
-    dust.add("A/USDT", D(1), D(1))
-    with localcontext(EXACT):
-        price = D(1) + TINY  # 29 digits
-        expected = price - price * D("0.001")
-    assert dust.sweep("A/USDT", price, D("0.001"), ledger) == expected

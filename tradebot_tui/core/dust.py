@@ -2,7 +2,7 @@
 
 It stays in the ledger at cost (nothing is lost or made by calling it dust), joins the
 coin's next position at its cost (the entry price and every exit level include it), and
-can be swept: sold, or on an exchange converted.
+can be converted on the exchange (`core.sweep`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from tradebot_tui.core.ledger import Ledger
-from tradebot_tui.core.money import EXACT, ZERO
+from tradebot_tui.core.money import EXACT
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +51,3 @@ class DustBin(Mapping[str, Dust]):
     def take(self, symbol: str) -> Dust | None:
         """Remove and return the dust of `symbol` (it joins a new position), if any."""
         return self._by_symbol.pop(symbol, None)
-
-    def sweep(self, symbol: str, price: Decimal, fee_rate: Decimal, ledger: Ledger) -> Decimal:
-        """Sell a symbol's dust at `price` (paper; an exchange would convert it).
-
-        Returns:
-            The quote amount credited after the fee (0 when there was no dust).
-        """
-        dust = self._by_symbol.pop(symbol, None)
-        if dust is None:
-            return ZERO
-        with localcontext(EXACT):
-            proceeds = dust.qty * price
-            fee = proceeds * fee_rate
-            credited = proceeds - fee
-        ledger.fill_exit(symbol, dust.cost, proceeds, fee)
-        return credited

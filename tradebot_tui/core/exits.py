@@ -19,6 +19,8 @@ class ExitReason(StrEnum):
     # The price fell through the resting stop leg's limit (`exits.on_exchange`): sold at
     # market, as freqtrade names it.
     EMERGENCY_EXIT = "emergency_exit"
+    # Dust (below the market's minimum) converted to BNB on the exchange (`core.sweep`).
+    DUST_CONVERTED = "dust_converted"
 
 
 @dataclass(frozen=True, slots=True)

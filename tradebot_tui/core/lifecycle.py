@@ -37,6 +37,9 @@ class Event(StrEnum):
     # The exit order ended without selling everything: back in position for the rest.
     EXIT_FAILED = "exit_failed"
     COOLDOWN_OVER = "cooldown_over"
+    # The coin's dust is sent to be converted on the exchange (`core.sweep`): it is sold
+    # like a position, by one order, from a coin that holds nothing else.
+    DUST_SUBMITTED = "dust_submitted"
     FAULT = "fault"
     RECOVER = "recover"
     RECOVERED_FLAT = "recovered_flat"
@@ -62,6 +65,8 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (S.EXIT_PARTIAL, E.EXIT_FILLED): S.COOLDOWN,
     (S.EXIT_PARTIAL, E.EXIT_FAILED): S.IN_POSITION,
     (S.COOLDOWN, E.COOLDOWN_OVER): S.IDLE,
+    (S.IDLE, E.DUST_SUBMITTED): S.EXIT_PENDING,
+    (S.COOLDOWN, E.DUST_SUBMITTED): S.EXIT_PENDING,
     (S.ERROR, E.RECOVER): S.RECOVERING,
     (S.RECOVERING, E.RECOVERED_FLAT): S.IDLE,
     (S.RECOVERING, E.RECOVERED_IN_POSITION): S.IN_POSITION,

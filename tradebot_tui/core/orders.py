@@ -57,6 +57,9 @@ class OrderKind(StrEnum):
     MARKET = "market"
     LIMIT_MAKER = "limit_maker"  # the take-profit leg: fills at its price
     STOP_LOSS_LIMIT = "stop_loss_limit"  # the stop leg: at the market once triggered
+    # Dust converted on the exchange (Binance's small-asset conversion to BNB): the coin
+    # leaves for no quote at all (`core.sweep`).
+    DUST_CONVERT = "dust_convert"
 
 
 @dataclass(frozen=True, slots=True)

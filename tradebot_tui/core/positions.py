@@ -24,6 +24,7 @@ from tradebot_tui.core.orders import (
     Fill,
     OrderClosed,
     OrderIntent,
+    OrderKind,
     OrderStatus,
     OutcomeUnknown,
     Purpose,
@@ -275,11 +276,14 @@ class Positions:
         book.order_unknown = False
         if intent.purpose is Purpose.ENTRY:
             self.ledger.release(closed.client_id)
+        dust = intent.kind is OrderKind.DUST_CONVERT
         if book.state is State.RECOVERING:
-            return self.finish_recovery(book, closed)
+            return self.finish_recovery(book, closed, dust=dust)
         if intent.purpose is Purpose.ENTRY:
             self._close_entry(book, closed, intent.price)
             return None
+        if dust:
+            return self._close_conversion(book, closed)
         return self._close_exit(book, closed, intent.price)
 
     def _close_entry(self, book: SymbolBook, closed: OrderClosed, price: Decimal) -> None:
@@ -322,15 +326,37 @@ class Positions:
             return None
         return self._trade(book, position, closed)
 
-    def _trade(self, book: SymbolBook, position: Position, closed: OrderClosed) -> Trade:
-        """The round trip a sold-out position made."""
+    def _close_conversion(self, book: SymbolBook, closed: OrderClosed) -> Trade | None:
+        """A conversion of dust ended (`core.sweep`): what it did not convert is dust
+        again, whatever it is worth now. It was no sale of the strategy's: the coin's
+        cooldown and anchor stay as they were."""
+        position = book.position
+        assert position is not None
+        if position.qty > 0:
+            self._to_dust(book)
+        book.apply(Event.EXIT_FILLED)
+        if book.last_exit_ts is None:
+            book.apply(Event.COOLDOWN_OVER)  # it had none: idle again at once
+        book.position = None
+        book.watch = None
+        self.open_count -= 1
+        if not position.sold_qty:
+            return None
+        return self._trade(book, position, closed, strategy=False)
+
+    def _trade(
+        self, book: SymbolBook, position: Position, closed: OrderClosed, *, strategy: bool = True
+    ) -> Trade:
+        """The round trip a sold-out position made; `strategy`: a sale of the strategy's,
+        which starts the coin's cooldown and anchors on its price (not a conversion)."""
         with localcontext(DIVISION):
             exit_price = position.sold_proceeds / position.sold_qty
         with localcontext(EXACT):
             fees = position.entry_fees + position.exit_fees
             pnl = position.sold_proceeds - position.sold_basis - fees
-        book.last_exit_ts = closed.ts_ms
-        book.anchor.record_exit(closed.ts_ms, float(exit_price))
+        if strategy:
+            book.last_exit_ts = closed.ts_ms
+            book.anchor.record_exit(closed.ts_ms, float(exit_price))
         return Trade(
             symbol=book.symbol,
             entry_ts_ms=position.entry_ts_ms,
@@ -354,18 +380,23 @@ class Positions:
             book.position = None
             book.watch = None
 
-    def finish_recovery(self, book: SymbolBook, closed: OrderClosed | None) -> Trade | None:
+    def finish_recovery(
+        self, book: SymbolBook, closed: OrderClosed | None, *, dust: bool = False
+    ) -> Trade | None:
         """The order in doubt is settled: back in position, or flat (a sale that was in
-        doubt ends its trade, which is returned)."""
+        doubt ends its trade, which is returned). `dust`: it was a conversion of dust,
+        whose rest is dust again."""
         position = book.position
         trade = None
+        if dust and position is not None and position.qty > 0:
+            self._to_dust(book)
         if position is not None and position.qty > 0:
             book.apply(Event.RECOVERED_IN_POSITION)
             if book.watch is None:
                 book.watch = self.exit_watch(position)
         else:
             if position is not None and position.sold_qty and closed is not None:
-                trade = self._trade(book, position, closed)
+                trade = self._trade(book, position, closed, strategy=not dust)
             book.apply(Event.RECOVERED_FLAT)
             book.position = None
             book.watch = None

@@ -12,8 +12,9 @@ from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.identity import OrderIds
 from tradebot_tui.core.lifecycle import Event, State
 from tradebot_tui.core.money import ZERO
-from tradebot_tui.core.orders import OrderIntent, Purpose
+from tradebot_tui.core.orders import OrderIntent, OrderKind, Purpose
 from tradebot_tui.core.positions import Positions
+from tradebot_tui.core.sweep import take_dust
 
 
 class Restorer:
@@ -45,6 +46,13 @@ class Restorer:
             positions.ledger.reserve(cid, intent.reserved)
             book.apply(Event.ENTRY_SUBMITTED)
             positions.open_count += 1
+        elif intent.kind is OrderKind.DUST_CONVERT:
+            if (
+                book.state not in (State.IDLE, State.COOLDOWN)
+                or intent.symbol not in positions.dust
+            ):
+                raise ValueError(f"{cid}: a dust conversion while {intent.symbol} has no dust")
+            take_dust(positions, book, intent.ts_ms)
         else:
             if book.state is not State.IN_POSITION or book.position is None:
                 raise ValueError(f"{cid}: an exit while {intent.symbol} is {book.state.value}")

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from tradebot_tui.core.book import SymbolBook, Trade
 from tradebot_tui.core.bracket import Bracket
+from tradebot_tui.core import sweep
 from tradebot_tui.core.dust import DustBin
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import EntryGate
@@ -169,8 +170,13 @@ class Trader:
     def reset_drawdown(self) -> None:
         self.protections.reset_drawdown()
 
-    def sweep_dust(self, symbol: str, price: Decimal, fee_rate: Decimal) -> Decimal:
-        return self.dust.sweep(symbol, price, fee_rate, self.ledger)
+    def why_not_convert(self, symbol: str) -> str | None:
+        """Why the dust of `symbol` cannot be converted now (None: it can)."""
+        return sweep.why_not_convert(self.positions, self.gate, symbol, self.ledger.quote)
+
+    def convert_dust(self, symbol: str, ts_ms: int) -> OrderIntent:
+        """The order converting the dust of `symbol` (`why_not_convert` said it can)."""
+        return sweep.convert_intent(self.positions, self.ids, symbol, ts_ms)
 
     # -- broker reports ------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from decimal import Decimal
 
+from tradebot_tui.core import sweep
 from tradebot_tui.core.book import SymbolBook, Trade
 from tradebot_tui.core.bracket import Bracket
-from tradebot_tui.core import sweep
 from tradebot_tui.core.dust import DustBin
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import EntryGate

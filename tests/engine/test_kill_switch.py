@@ -9,17 +9,27 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import trio
 import trio.lowlevel
 
 from tests.engine.test_paper_journal import engine as paper_engine
 from tradebot_tui.config.settings import ExitSettings, RiskSettings, Settings
+from tradebot_tui.engine import kill_switch
 from tradebot_tui.engine.commands import ResumeEntries
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.recovery import PAUSES
 from tradebot_tui.journal.store import Journal
 
 SETTINGS = dataclasses.replace(Settings(), risk=RiskSettings(kill_switch_pct=0.3))
+
+
+@pytest.fixture(autouse=True)
+def watch_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated market runs as fast as it can here: a watch once a wall second may
+    look only after the dip through the floor is over (on a fast machine, it did). Every
+    10 ms it sees each dip that lasts more than a few batches, whatever the machine."""
+    monkeypatch.setattr(kill_switch, "CHECK_EVERY_S", 0.01)
 
 
 def engine(journal: Journal, steps: int) -> Engine:

@@ -75,6 +75,8 @@ from urllib.parse import parse_qsl, urlsplit
 import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
+from tests.fake_dust import DustDesk
+
 D = Decimal
 FEE_RATE = D("0.001")
 OPEN = ("NEW", "PARTIALLY_FILLED")
@@ -311,6 +313,8 @@ class FakeBinance:
         self.user_stream_drop_after: int | None = None  # close after this many events
         self.user_stream_refuse: tuple[int, str] | None = None  # refuse subscriptions
         self._ws_api_token: trio.lowlevel.TrioToken | None = None
+        # "Convert small balances to BNB" (tests/fake_dust.py).
+        self.dust = DustDesk(self)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -1125,6 +1129,9 @@ class FakeBinance:
             return 200, {"silent": sorted(self.silent_symbols)}
         self.spend_weight(method, path, q)
         try:
+            if path.startswith("/sapi/"):  # every wallet endpoint is SIGNED
+                self.check_signed(raw, q, headers)
+                return 200, self.dust.route(method, path, raw)
             if path.startswith("/api/v3/") and path[8:] in SIGNED:
                 self.check_signed(raw, q, headers)
             return 200, self._api(method, path, q, fault)

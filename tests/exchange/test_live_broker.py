@@ -427,11 +427,24 @@ def test_no_call_moves_funds_off_the_exchange() -> None:
     import tradebot_tui
 
     package = Path(tradebot_tui.__file__).parent
-    # A call or a method name in a string (getattr, client.call): never either.
-    calls = re.compile(r"(withdraw|transfer)\w*\s*\(|[\'\"](withdraw|transfer)\w*[\'\"]|sapi", re.I)
+    # A call or a method name in a string (getattr, client.call): never either. The one
+    # wallet call is the conversion of dust to BNB on the account itself, and its log
+    # (exchange/dust_convert.py), whose answers name their fields "transfer…".
+    calls = re.compile(
+        r"(withdraw|transfer)\w*\s*\(|[\'\"](withdraw|transfer)\w*[\'\"]|sapi\w*", re.I
+    )
+    allowed = {
+        "dust_convert.py": {
+            "sapi",  # its endpoints' paths, in its docstring
+            "sapi_post_asset_dust",
+            "sapi_get_asset_dribblet",
+            '"transferResult"',
+            '"transferedAmount"',
+        }
+    }
     for path in package.rglob("*.py"):
-        match = calls.search(path.read_text())
-        assert match is None, f"{path}: {match.group(0) if match else ''}"
+        found = {m.group(0) for m in calls.finditer(path.read_text())}
+        assert found <= allowed.get(path.name, set()), f"{path}: {sorted(found)}"
 
 
 def test_balances_and_one_call_in_flight_per_client(fake: FakeBinance) -> None:

@@ -63,6 +63,24 @@ def why_not_convert(positions: Positions, gate: EntryGate, symbol: str, quote: s
     return None
 
 
+def why_not_on_account(
+    base: str, qty: Decimal, free: Decimal, locked: Decimal, step: Decimal
+) -> str | None:
+    """Why the account's holding of `base` (`free`, `locked`) forbids converting the
+    bot's dust (`qty`): a conversion takes the whole free balance, so that balance must be
+    the bot's dust, to a step, and nothing of the coin may be in an order."""
+    if locked > 0:
+        return f"{fmt_decimal(locked)} {base} is locked in an open order on the exchange"
+    if free < qty:
+        return f"the account holds {fmt_decimal(free)} {base}, less than the dust"
+    if free - qty >= step:
+        return (
+            f"the account holds {fmt_decimal(free)} {base}, more than the bot's dust "
+            f"({fmt_decimal(qty)}): the conversion would take it all"
+        )
+    return None
+
+
 def take_dust(positions: Positions, book: SymbolBook, ts_ms: int) -> Position:
     """The coin's dust becomes its position, at its cost, for the conversion's order."""
     dust = positions.dust.take(book.symbol)

@@ -142,6 +142,17 @@ class ExchangeBroker(Broker, Protocol):
 
 
 @runtime_checkable
+class ConvertsDust(Protocol):
+    """A broker that converts the dust of several coins on the exchange in one request
+    (Binance's allows one every few hours): each coin's order is reported on its own."""
+
+    # Told the asset and amount each conversion credited (reconciliation's baseline).
+    on_credit: Callable[[str, Decimal], None] | None
+
+    async def convert_dust(self, intents: Sequence[OrderIntent], emit: Emit) -> None: ...
+
+
+@runtime_checkable
 class ReportsHealth(Protocol):
     """A market-data source that can say how its feed is doing ("live", "stale 12s"...)."""
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import trio
@@ -33,7 +33,9 @@ from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.orders import (
     BrokerEvent,
     Fill,
+    OrderClosed,
     OrderIntent,
+    OrderKind,
     OrderStatus,
     OutcomeUnknown,
     Purpose,
@@ -43,6 +45,7 @@ from tradebot_tui.exchange import crashpoints
 from tradebot_tui.exchange.base import Emit
 from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
 from tradebot_tui.exchange.commissions import Commissions
+from tradebot_tui.exchange.dust_convert import DustConverter
 from tradebot_tui.exchange.errors import ErrorKind, classify
 from tradebot_tui.exchange.order_lookup import OrderLookup, OrderUnknown
 from tradebot_tui.exchange.order_tracker import OrderTracker
@@ -121,6 +124,12 @@ class CcxtBroker:
         self.user_stream: UserStream | None = None
         self.lookup = OrderLookup(client, rules)
         self.commissions = Commissions(client, wait_s=settle_s)
+        self.dust = DustConverter(
+            client, settle_s=settle_s, poll_s=poll_s, max_poll_s=max_poll_s, clock_ms=clock_ms
+        )
+        self.dust.on_credit = self._credited
+        # Told what each conversion of dust credited (the engine's reconciliation).
+        self.on_credit: Callable[[str, Decimal], None] | None = None
 
     def execute(self, intent: OrderIntent) -> list[BrokerEvent]:
         raise NotImplementedError("CcxtBroker places orders asynchronously; use follow()")
@@ -197,11 +206,25 @@ class CcxtBroker:
         if order is not None:
             await self._until_done(intent, tracker, order)
 
+    def _credited(self, asset: str, amount: Decimal) -> None:
+        if self.on_credit is not None:
+            self.on_credit(asset, amount)
+
+    async def convert_dust(self, intents: Sequence[OrderIntent], emit: Emit) -> None:
+        """Convert the dust of `intents` to BNB in one request (`exchange.dust_convert`)."""
+        await self.dust.convert(intents, emit)
+
     async def recover(
         self, intent: OrderIntent, emit: Emit, known: list[Fill], journaled_ms: int
     ) -> None:
         """An order the journal left open at a restart: found and followed from the fills
         the journal holds, or shown absent by the exchange and closed as never placed."""
+        if intent.kind is OrderKind.DUST_CONVERT:
+            if known:  # its conversion was booked before the restart: only its end was not
+                emit(OrderClosed(intent.client_id, OrderStatus.FILLED, journaled_ms, "converted"))
+                return
+            await self.dust.recover(intent, emit, journaled_ms)
+            return
         tracker = OrderTracker(intent, emit, self.fee_rate)
         tracker.resume(known)
         try:

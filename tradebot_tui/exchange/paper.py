@@ -23,7 +23,12 @@ from tradebot_tui.core.orders import (
     OrderStatus,
     Side,
 )
+from tradebot_tui.core.sweep import paper_conversion
 from tradebot_tui.exchange.base import Emit, QuoteBook
+
+
+def quote_of(symbol: str) -> str:
+    return symbol.rpartition("/")[2]
 
 
 class PaperBroker:
@@ -36,7 +41,9 @@ class PaperBroker:
         self.fee_rate = fee_rate
 
     def execute(self, intent: OrderIntent) -> list[BrokerEvent]:
-        """Fill `intent` at once."""
+        """Fill `intent` at once (a conversion of dust as `core.sweep` models it)."""
+        if intent.kind is OrderKind.DUST_CONVERT:
+            return paper_conversion(intent, quote_of(intent.symbol))
         return fill_at_reference(intent, self.fee_rate)
 
     async def follow(self, intent: OrderIntent, emit: Emit) -> None:
@@ -81,6 +88,10 @@ class QuotePaperBroker:
 
         if self.latency_s:
             await trio.sleep(self.latency_s)
+        if intent.kind is OrderKind.DUST_CONVERT:
+            for event in paper_conversion(intent, quote_of(intent.symbol)):
+                emit(event)
+            return
         rules = self.rules(intent.symbol)
         parts = self._slices(intent.qty, rules)
         ts = intent.ts_ms

@@ -162,6 +162,11 @@ class BudgetSettings:
         Decimal(1000), "Paper trading starting balance in the quote currency.", gt=0, le=1e12
     )
     stake: Decimal = setting(Decimal(100), "Quote amount spent on each entry.", gt=0, le=1e12)
+    sweep_dust_daily: bool = setting(
+        False,
+        "Once a day, convert the dust the bot holds to BNB (Binance's small-asset "
+        "conversion; paper models it).",
+    )
 
 
 @dataclass(frozen=True, slots=True)

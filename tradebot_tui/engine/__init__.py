@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ReplayControl,
         ResumeEntries,
         RetryNow,
+        SweepDust,
         TogglePause,
         ToggleSymbol,
     )
@@ -72,6 +73,7 @@ _HOMES = {
     "RetryNow": "tradebot_tui.engine.commands",
     "RunState": "tradebot_tui.engine.watch",
     "Service": "tradebot_tui.engine.services",
+    "SweepDust": "tradebot_tui.engine.commands",
     "TallyRow": "tradebot_tui.engine.snapshot",
     "TogglePause": "tradebot_tui.engine.commands",
     "ToggleSymbol": "tradebot_tui.engine.commands",
@@ -115,6 +117,7 @@ __all__ = [
     "RetryNow",
     "RunState",
     "Service",
+    "SweepDust",
     "TallyRow",
     "TogglePause",
     "ToggleSymbol",

@@ -68,6 +68,11 @@ class AcceptBalance:
 
 
 @dataclass(frozen=True, slots=True)
+class SweepDust:
+    """Convert the dust the bot holds to BNB (`engine.sweeper`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CancelOrder:
     """Cancel one open order on the exchange."""
 
@@ -122,6 +127,7 @@ Command = (
     | RetryNow
     | AcceptBalance
     | CancelOrder
+    | SweepDust
     | ApplySettings
     | Focus
     | ReplayControl

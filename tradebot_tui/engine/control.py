@@ -34,6 +34,7 @@ from tradebot_tui.engine.commands import (
     ReplayControllable,
     ResumeEntries,
     RetryNow,
+    SweepDust,
     TogglePause,
     ToggleSymbol,
 )
@@ -42,7 +43,9 @@ from tradebot_tui.engine.healer import Healer
 from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recovery import PAUSES
 from tradebot_tui.engine.router import OrderRouter
+from tradebot_tui.engine.sweeper import DustSweeper
 from tradebot_tui.engine.views import Views
+from tradebot_tui.exchange.base import ExchangeBroker
 from tradebot_tui.journal.writer import JournalWriter
 
 log = logging.getLogger("tradebot.engine")
@@ -88,10 +91,21 @@ class Controller:
         replay: ReplayControllable | None,
         healer: Healer,
         reconciliation: Reconciliation | None = None,
+        account: ExchangeBroker | None = None,
+        last_sweep: str | None = None,
     ) -> None:
         self.settings = settings
         self._reconciliation = reconciliation
         self._healer = healer
+        self.sweeper = DustSweeper(
+            trader,
+            router,
+            context,
+            account=account,
+            journal=journal,
+            daily=lambda: self.settings.budget.sweep_dust_daily,
+            last_ms=int(last_sweep) if last_sweep and last_sweep.isdigit() else None,
+        )
         self._trader = trader
         self._router = router
         self._views = views
@@ -141,6 +155,8 @@ class Controller:
                 await self._accept_balance()
             case CancelOrder(client_id):
                 self._notice(await self._router.cancel(client_id))
+            case SweepDust():
+                self._notice(await self.sweeper.sweep())
             case ApplySettings(settings):
                 self._apply_settings(settings)
             case Focus(symbol):

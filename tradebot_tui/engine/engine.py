@@ -40,6 +40,7 @@ from tradebot_tui.engine.services import Service
 from tradebot_tui.engine.side_jobs import SideJobs
 from tradebot_tui.engine.snapshot import EngineSnapshot
 from tradebot_tui.engine.supervisor import Supervisor
+from tradebot_tui.engine.sweeper import LAST_SWEEP
 from tradebot_tui.engine.views import Views
 from tradebot_tui.engine.watch import RunState
 from tradebot_tui.engine.watchkeeper import Watchkeeper
@@ -180,6 +181,8 @@ class Engine:
             replay=self._replay,
             healer=self.healer,
             reconciliation=self.reconciliation,
+            account=self._account,
+            last_sweep=journal.meta(LAST_SWEEP) if journal is not None else None,
         )
         self.kill_switch = KillSwitchWatch(self.trader, lambda: self.settings, self.submit)
         self._services: list[Service] = []
@@ -363,6 +366,10 @@ class Engine:
                 if self._account is not None:
                     nursery.start_soon(self.healer.run)
                 nursery.start_soon(self.kill_switch.run)
+                daily = self.control.sweeper.run_daily
+                nursery.start_soon(
+                    partial(self.supervisor.run, "dust sweep", daily, signals_start=False)
+                )
                 for service in self._services:
                     await nursery.start(partial(self.supervisor.run, service.name, service.run))
                 self._run_state = RunState.RUNNING

@@ -22,7 +22,7 @@ from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.identity import client_id_prefix
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
-from tradebot_tui.exchange.base import ExchangeBroker
+from tradebot_tui.exchange.base import ConvertsDust, ExchangeBroker
 from tradebot_tui.exchange.reports import Balance, ExchangeOrder
 from tradebot_tui.journal.writer import JournalWriter
 
@@ -131,6 +131,8 @@ class Reconciliation:
         self.drift: Decimal | None = None
         # What the account held when the journal began; None: holdings are not compared.
         self.baseline: dict[str, Decimal] | None = None
+        if isinstance(account, ConvertsDust):
+            account.on_credit = self.credit  # the BNB a conversion of dust credited
 
     async def report_balance(self, quote: str, budget: Decimal) -> None:
         """Say what the account holds of the quote currency against the budget."""
@@ -218,6 +220,17 @@ class Reconciliation:
         self._quote_suspect = 0
         trader.gate.release(Pause.QUOTE_DRIFT)
         return wording.balance_accepted(line)
+
+    def credit(self, asset: str, amount: Decimal) -> None:
+        """`amount` of `asset` came to the account by no order of ours (BNB from a
+        conversion of dust): it joins the baseline, journaled, so that a coin the bot
+        trades is not held for it."""
+        if self.baseline is None or amount <= 0:
+            return
+        self.baseline[asset] = self.baseline.get(asset, Decimal(0)) + amount
+        self._journal.meta_later(
+            "baseline_balances", json.dumps({k: str(v) for k, v in self.baseline.items()})
+        )
 
     def _apply(self, found: dict[str, str]) -> None:
         gate = self._trader.gate

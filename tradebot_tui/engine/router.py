@@ -28,6 +28,7 @@ from tradebot_tui.core.orders import (
     Fill,
     OrderClosed,
     OrderIntent,
+    OrderKind,
     OrderStatus,
     OutcomeUnknown,
     Purpose,
@@ -38,7 +39,7 @@ from tradebot_tui.engine import wording
 from tradebot_tui.engine.context import Context
 from tradebot_tui.engine.wording import NoticeText
 from tradebot_tui.exchange import crashpoints
-from tradebot_tui.exchange.base import Broker, ExchangeBroker
+from tradebot_tui.exchange.base import Broker, ConvertsDust, ExchangeBroker
 from tradebot_tui.journal.store import JournalError
 from tradebot_tui.journal.writer import JournalWriter
 
@@ -153,29 +154,9 @@ class OrderRouter:
 
     async def execute(self, intent: OrderIntent) -> None:
         """Place `intent`: journal it, send it, and follow it (or apply its fills at once)."""
-        self.remember(intent)
-        decimals = price_decimals(self._rules(intent.symbol), float(intent.price))
-        log.info(
-            wording.intent_line(intent, decimals), extra={"fields": {"order": intent.client_id}}
-        )
-        broker = self._broker
-        if self.closing and not broker.immediate:
-            self._not_sent(intent, "not sent: shutting down")
+        if not await self._journal_first(intent):
             return
-        if self._journal is not None:
-            try:
-                await self._journal.intent(intent)
-                self._records[intent.client_id].journaled_ms = int(time.time() * 1000)
-                crashpoints.reached("journaled")
-            except JournalError as exc:
-                # Not on disk, so not sent: the order fails, entries stop.
-                log.error("%s not sent: %s; new entries paused", intent.client_id, exc)
-                self._on_journal_down(str(exc))
-                self._not_sent(intent, f"not sent: {exc}")
-                return
-            if self.closing and not broker.immediate:  # shutdown began during the write
-                self._not_sent(intent, "not sent: shutting down")
-                return
+        broker = self._broker
         self._records[intent.client_id].sent = time.monotonic()
         if broker.immediate:
             try:
@@ -187,6 +168,74 @@ class OrderRouter:
                 self.apply(event)
             return
         self.follow(intent)
+
+    async def convert_dust(self, intents: list[OrderIntent]) -> None:
+        """Place the conversions of a dust sweep (`core.sweep`): each journaled first,
+        then one request for them all on a broker that converts on the exchange; on any
+        other (paper) each is an order of its own."""
+        broker = self._broker
+        if not isinstance(broker, ConvertsDust):
+            for intent in intents:
+                await self.execute(intent)
+            return
+        ready = [intent for intent in intents if await self._journal_first(intent)]
+        if ready:
+            assert self._nursery is not None, "the router is not attached to a nursery"
+            self._nursery.start_soon(self._follow_conversion, broker, ready)
+
+    async def _journal_first(self, intent: OrderIntent) -> bool:
+        """Remember, log and journal `intent`; True when it may be sent (else it is
+        closed as not sent)."""
+        self.remember(intent)
+        decimals = price_decimals(self._rules(intent.symbol), float(intent.price))
+        log.info(
+            wording.intent_line(intent, decimals), extra={"fields": {"order": intent.client_id}}
+        )
+        broker = self._broker
+        if self.closing and not broker.immediate:
+            self._not_sent(intent, "not sent: shutting down")
+            return False
+        if self._journal is not None:
+            try:
+                await self._journal.intent(intent)
+                self._records[intent.client_id].journaled_ms = int(time.time() * 1000)
+                crashpoints.reached("journaled")
+            except JournalError as exc:
+                # Not on disk, so not sent: the order fails, entries stop.
+                log.error("%s not sent: %s; new entries paused", intent.client_id, exc)
+                self._on_journal_down(str(exc))
+                self._not_sent(intent, f"not sent: {exc}")
+                return False
+            if self.closing and not broker.immediate:  # shutdown began during the write
+                self._not_sent(intent, "not sent: shutting down")
+                return False
+        return True
+
+    async def _follow_conversion(self, broker: ConvertsDust, intents: list[OrderIntent]) -> None:
+        """One conversion request for `intents`, shielded as a followed order is; a
+        conversion whose outcome the exchange has not shown leaves its coin in error."""
+        scope = trio.CancelScope(shield=True)
+        for intent in intents:
+            self._scopes[intent.client_id] = scope
+        if self.closing:
+            scope.deadline = trio.current_time() + self._grace_s
+        try:
+            with scope:
+                await broker.convert_dust(intents, self.apply)
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            for intent in intents:
+                record = self._records.get(intent.client_id)
+                if record is not None and not record.status.terminal:
+                    log.error(
+                        "%s: %s; %s blocked until recovered", intent.client_id, exc, intent.symbol
+                    )
+                    self._trader.fault(intent.symbol, error_text(exc))
+        finally:
+            for intent in intents:
+                self._scopes.pop(intent.client_id, None)
+            self._changed()
 
     def _not_sent(self, intent: OrderIntent, why: str) -> None:
         log.warning("%s %s", intent.client_id, why)
@@ -383,8 +432,10 @@ class OrderRouter:
         account = self._account
         if account is None or client_id not in self._scopes:
             return wording.cancel_immediate(client_id)
-        log.info("cancelling %s at the user's request", client_id)
         intent = record.intent
+        if intent.kind is OrderKind.DUST_CONVERT:
+            return wording.cancel_failed(client_id, "a conversion of dust cannot be cancelled")
+        log.info("cancelling %s at the user's request", client_id)
         if intent.purpose is Purpose.ENTRY:
             self._trader.gate.hold(CoinHold.OWNER, intent.symbol)
         try:

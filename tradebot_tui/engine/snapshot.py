@@ -159,6 +159,8 @@ class EngineSnapshot:
     # The quote balance disagrees with the ledger (both figures): no entries anywhere.
     quote_drift: str | None = None
     history: TradeHistory | None = None
+    # The dust the bot holds, in a few words ("" if none): `d` converts it.
+    dust: str = ""
 
     @property
     def net_pnl(self) -> Decimal:

@@ -16,7 +16,7 @@ from tradebot_tui.core.display import fmt_price, price_decimals
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import CoinHold, Pause
 from tradebot_tui.core.market import MarketRules
-from tradebot_tui.core.money import dec
+from tradebot_tui.core.money import ZERO, dec
 from tradebot_tui.core.orders import OrderKind, Purpose
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.core.trader import Trader
@@ -173,6 +173,7 @@ class Views:
             away=away,
             history=self._history(),
             quote_drift=drift,
+            dust=dust_text(trader),
         )
 
     def _history(self) -> TradeHistory:
@@ -374,3 +375,17 @@ def protection_text(bracket: Bracket, book: SymbolBook, decimals: int) -> str:
         return "list canceled, selling"
     kind = "trailing" if bracket.trailing else "resting"
     return f"OCO {kind} · stop limit {fmt_price(bracket.stop_limit, decimals)}"
+
+
+def dust_text(trader: Trader) -> str:
+    """The dust the bot holds, in a few words for the positions screen ("" if none)."""
+    dust = trader.dust
+    if not dust:
+        return ""
+    worth = ZERO
+    for symbol, d in dust.items():
+        book = trader.books.get(symbol)
+        if book is not None and book.last_price:
+            worth += d.qty * dec(book.last_price)
+    names = ", ".join(s.split("/")[0] for s in sorted(dust))
+    return f"dust of {names}, worth about {worth:.2f} {trader.ledger.quote}"

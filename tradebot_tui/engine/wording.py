@@ -135,6 +135,23 @@ def no_position(symbol: str) -> NoticeText:
     )
 
 
+def dust_swept(converted: list[str], refused: dict[str, str]) -> NoticeText:
+    """A sweep went out: the coins converted, and those that were not and why."""
+    coins = ", ".join(s.split("/")[0] for s in converted)
+    message = f"Converting the dust of {coins} to BNB."
+    if refused:
+        message += " Not converted: " + "; ".join(f"{s}: {why}" for s, why in refused.items())
+    return NoticeText("Dust sweep", message, answer=True)
+
+
+def dust_not_swept(refused: dict[str, str]) -> NoticeText:
+    """Nothing to convert: no dust, or why none of it can be converted."""
+    if not refused:
+        return NoticeText("Dust sweep", "No dust to convert.", answer=True)
+    why = "; ".join(f"{s}: {reason}" for s, reason in refused.items())
+    return NoticeText("Dust sweep", f"Nothing converted. {why}", "warning", answer=True)
+
+
 def nothing_to_exit() -> NoticeText:
     return NoticeText("Exit all", "No open position to exit.", "warning", answer=True)
 

@@ -11,7 +11,14 @@ from textual.widgets import Static
 
 from tradebot_tui.assets import stylesheet
 from tradebot_tui.core.display import fmt_duration, fmt_money, fmt_price, fmt_qty
-from tradebot_tui.engine import EngineSnapshot, ExitAll, ExitPosition, PositionRow, RetryNow
+from tradebot_tui.engine import (
+    EngineSnapshot,
+    ExitAll,
+    ExitPosition,
+    PositionRow,
+    RetryNow,
+    SweepDust,
+)
 from tradebot_tui.ui.screens.base import TradebotScreen
 from tradebot_tui.ui.screens.dialogs import ConfirmDialog
 from tradebot_tui.ui.widgets.row_table import Cell, Column, RowTable, cell, outside_mark
@@ -47,6 +54,13 @@ class PositionsScreen(TradebotScreen):
             show=False,
         ),
         Binding("enter", "chart", "Chart", tooltip="Price chart of the selected coin"),
+        Binding(
+            "d",
+            "sweep_dust",
+            "Sweep dust",
+            tooltip="Convert the dust the bot holds (below the market minimum) to BNB",
+            show=False,
+        ),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -90,6 +104,9 @@ class PositionsScreen(TradebotScreen):
         snap = self.tb_app.snapshot
         key = self.query_one("#positions-table", RowTable).cursor_key
         return next((p for p in snap.positions if p.symbol == key), None) if snap else None
+
+    def action_sweep_dust(self) -> None:
+        self.tb_app.send_command(SweepDust())
 
     def action_retry(self) -> None:
         position = self._selected()
@@ -181,6 +198,7 @@ def summary_text(snap: EngineSnapshot) -> str:
             else "no closed trade yet"
         )
         + (f" · on open positions so far {fmt_money(on_open, sign=True)}" if on_open else "")
+        + (f" · {snap.dust} (d: convert to BNB)" if snap.dust else "")
     )
 
 

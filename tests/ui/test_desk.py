@@ -768,3 +768,17 @@ async def test_the_first_frame_shows_the_opening_prices_and_the_engine_comes_aft
         assert "Starting the engine" in seen["summary"]
         summary = str(app.screen.query_one("#watch-summary").render())
         assert "Starting the engine" not in summary and "ticks from the" in summary
+
+
+async def test_an_app_left_before_its_engine_came_starts_none() -> None:
+    """The engine starts after the first frame; a way out before then (here the test's
+    own) must not start one afterwards, which nobody would end."""
+    import asyncio
+
+    from tradebot_tui.ui.app import FIRST_FRAME_OUT_S
+
+    app, _ = settled_app()
+    async with app.run_test(size=SIZE):
+        pass
+    await asyncio.sleep(FIRST_FRAME_OUT_S + 0.2)
+    assert app._run is None

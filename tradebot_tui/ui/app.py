@@ -234,7 +234,9 @@ class TradebotApp(App[None]):
 
     async def on_unmount(self) -> None:
         # Safety net for every way out (an exception in the UI included): the guest run
-        # must end before the loop does.
+        # must end before the loop does, and none may start after this (the engine's
+        # start waits for the first frame: a way out before it left a run nobody ended).
+        self._quitting = True
         if self._run is not None:
             await self._run.stop()
         self.log_ring.detach()

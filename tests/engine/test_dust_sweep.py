@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.engine.test_engine_exchange import SETTINGS
 from tests.engine.test_journal import live_engine, warm
-from tests.fake_exchange import FakeBinance
+from tests.fake_exchange import FakeBinance, Fault
+from tradebot_tui.config.validate import from_dict, to_dict
+from tradebot_tui.core.book import Status
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import OrderKind, OrderStatus
@@ -137,3 +140,46 @@ def test_a_coin_the_account_also_holds_is_left_alone_and_the_reason_shown(
     assert "the conversion would take it all" in notice.message  # type: ignore[attr-defined]
     assert fake.requests.count(("POST", "/sapi/v1/asset/dust")) == 0
     assert SYMBOL in engine.trader.dust
+
+
+def test_a_conversion_whose_answer_was_lost_at_a_stop_is_booked_once_after_the_restart(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.db"
+    quick = from_dict({**to_dict(SETTINGS), "exchange": {"shutdown_grace_s": 0}}, "test")  # type: ignore[arg-type]
+    engine = live_engine(fake, Journal.open(path, profile="paper"), quick)
+    seen: dict[str, object] = {}
+
+    async def body() -> None:
+        await round_trip(engine, fake)
+        seen["dust"] = engine.trader.dust[SYMBOL]
+        # Binance converts, then answers 503; its log shows the conversion only later.
+        fake.faults.append(Fault(503, "POST", "/sapi/v1/asset/dust", applied=True))
+        fake.dust.log_lag_s = 3600.0
+        engine.submit(SweepDust())
+        book = engine.trader.books
+        await until(lambda: book[SYMBOL].order_unknown)
+        seen["status"] = engine.trader.status(SYMBOL, 0)[0]
+
+    run(engine, body)  # stopped with the conversion in doubt
+    assert fake.balances["BTC"] == 0 and SYMBOL not in engine.trader.dust
+    assert seen["status"] is Status.UNKNOWN
+    fake.dust.log_lag_s = 0.3
+    again = live_engine(fake, Journal.open(path, profile="paper"), quick)
+
+    async def restarted() -> None:
+        await until(
+            lambda: any(t.exit_reason is ExitReason.DUST_CONVERTED for t in again.views.trades)
+        )
+        await until(lambda: not again.following)
+
+    run(again, restarted)
+    assert fake.requests.count(("POST", "/sapi/v1/asset/dust")) == 1  # never asked again
+    dust = seen["dust"]
+    trade = again.views.trades[0]
+    assert trade.qty == dust.qty and trade.pnl == -dust.cost  # type: ignore[attr-defined]
+    again.trader.ledger.check()
+    book = again.trader.books[SYMBOL]
+    # Back where it stood: the take-profit's cooldown goes on, counted from that sale.
+    assert SYMBOL not in again.trader.dust and book.order is None and book.position is None
+    assert book.state is State.COOLDOWN and book.last_exit_ts == again.views.trades[1].exit_ts_ms

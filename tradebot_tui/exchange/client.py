@@ -43,6 +43,12 @@ WEIGHTS = {
     "fetch_ohlcv": 2,
     "fetch_orders": 20,
     "load_time_difference": 1,
+    "private_post_orderlist_oco": 1,
+    "private_get_orderlist": 4,
+    "private_delete_orderlist": 1,
+    "private_get_openorderlist": 6,
+    "sapi_post_asset_dust": 1,
+    "sapi_get_asset_dribblet": 1,
 }
 
 

@@ -169,19 +169,8 @@ class OrderLists:
     async def query(self, symbol: str, list_id: str) -> ExchangeList | None:
         """The list with our id `list_id`, or None when the exchange shows none (yet:
         its query lags its order entry)."""
-        try:
-            raw = await self.client.call(
-                "private_get_orderlist",
-                {"symbol": self._market_id(symbol), "origClientOrderId": list_id},
-                priority=Priority.QUERY,
-            )
-        except trio.Cancelled:
-            raise
-        except Exception as exc:
-            if classify(exc) is ErrorKind.NOT_FOUND or "-2013" in str(exc):
-                return None
-            raise
-        return parse_order_list(raw)
+        params = {"origClientOrderId": list_id}
+        return await self._list_or_none("private_get_orderlist", symbol, params, "-2013")
 
     async def legs(self, symbol: str, found: ExchangeList) -> list[ExchangeOrder]:
         """Each leg's order (status, amount executed, its value), looked up by its id."""
@@ -200,16 +189,23 @@ class OrderLists:
         Raises:
             Exception: the exchange's error when the cancel did not go through.
         """
+        params = {"listClientOrderId": list_id}
+        return await self._list_or_none("private_delete_orderlist", symbol, params, "-2011")
+
+    async def _list_or_none(
+        self, method: str, symbol: str, params: dict[str, str], absent: str
+    ) -> ExchangeList | None:
+        """One call about one list: the list, or None when Binance answers that it knows
+        none (`absent`: its code for that, -2013 to a query, -2011 to a cancel)."""
+        priority = Priority.CANCEL if method == "private_delete_orderlist" else Priority.QUERY
         try:
             raw = await self.client.call(
-                "private_delete_orderlist",
-                {"symbol": self._market_id(symbol), "listClientOrderId": list_id},
-                priority=Priority.CANCEL,
+                method, {"symbol": self._market_id(symbol), **params}, priority=priority
             )
         except trio.Cancelled:
             raise
         except Exception as exc:
-            if classify(exc) is ErrorKind.NOT_FOUND or "-2011" in str(exc):
+            if classify(exc) is ErrorKind.NOT_FOUND or absent in str(exc):
                 return None
             raise
         return parse_order_list(raw)

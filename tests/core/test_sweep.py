@@ -23,7 +23,7 @@ from tradebot_tui.core.orders import (
     Side,
 )
 from tradebot_tui.core.params import StrategyParams
-from tradebot_tui.core.sweep import paper_conversion
+from tradebot_tui.core.sweep import converted, paper_conversion, take_dust, why_not_on_account
 from tradebot_tui.core.trader import Trader
 
 H = 3_600_000
@@ -197,3 +197,146 @@ def test_paper_says_what_the_dust_would_have_brought() -> None:
     assert fill == Fill("c1", D("0.04"), D(0), D(0), 1)
     assert isinstance(closed, OrderClosed) and closed.status is OrderStatus.FILLED
     assert closed.message == "converted to BNB (paper): worth about 3.724 USDT"  # 3.8 less 2 %
+
+
+# -- the rules on their boundaries ---------------------------------------------------------
+
+STEP = D("0.001")
+
+
+@pytest.mark.parametrize(
+    ("free", "locked", "why"),
+    [
+        (D("0.04"), D(0), None),  # the whole free balance is the dust
+        (D("0.04") + STEP - D("1e-12"), D(0), None),  # less than a step more: ours
+        (
+            D("0.04") + STEP,
+            D(0),
+            "the account holds 0.041 BTC, more than the bot's dust (0.04): "
+            "the conversion would take it all",
+        ),
+        (D("0.04") - D("1e-12"), D(0), "the account holds 0.039999999999 BTC, less than the dust"),
+        (D("0.04"), D("1e-8"), "0.00000001 BTC is locked in an open order on the exchange"),
+    ],
+)
+def test_the_account_must_hold_exactly_the_dust_to_a_step(
+    free: D, locked: D, why: str | None
+) -> None:
+    assert why_not_on_account("BTC", D("0.04"), free, locked, STEP) == why
+
+
+def test_the_conversion_is_a_sale_of_all_the_dust_at_the_last_price() -> None:
+    t = make()
+    with_dust(t)
+    t.books[SYM].last_price = 97.5
+    intent = t.convert_dust(SYM, H + 5)
+    assert (intent.side, intent.purpose, intent.price) == (Side.SELL, Purpose.EXIT, D("97.5"))
+    position = t.books[SYM].position
+    assert position is not None and position.symbol == SYM and position.entry_ts_ms == H + 5
+
+
+def test_without_a_last_price_the_conversion_is_valued_at_its_cost() -> None:
+    t = make()
+    with_dust(t)
+    t.books[SYM].last_price = 0.0
+    assert t.convert_dust(SYM, H + 5).price == D(98)  # 3.92 for 0.04
+
+
+def test_another_open_position_is_counted_with_the_conversion() -> None:
+    t = make()
+    with_dust(t)
+    t.on_tick(0, "BNB/USDT", 100.0)
+    t.on_tick(H // 2, "BNB/USDT", 100.0)
+    buy = t.on_tick(H, "BNB/USDT", 97.0)
+    assert buy is not None and t.open_count == 1
+    t.convert_dust(SYM, H + 5)
+    assert t.open_count == 2
+
+
+def test_a_conversion_of_nothing_reports_only_its_end() -> None:
+    intent = OrderIntent("c", SYM, Side.SELL, Purpose.EXIT, D(1), D(1), 1)
+    assert converted(intent, D(0), 7, "none") == [OrderClosed("c", OrderStatus.FILLED, 7, "none")]
+    fill, closed = converted(intent, D("0.5"), 7, "half")
+    assert fill == Fill("c", D("0.5"), D(0), D(0), 7) and closed.ts_ms == 7  # type: ignore[union-attr]
+
+
+def test_taking_dust_that_is_not_there_names_the_coin() -> None:
+    t = make()
+    t.on_tick(0, SYM, 100.0)
+    with pytest.raises(ValueError, match=r"^BTC/USDT: no dust to convert$"):
+        take_dust(t.positions, t.books[SYM], 1)
+
+
+def test_dust_of_a_coin_without_a_book_or_an_empty_one_is_not_converted() -> None:
+    t = make()
+    t.dust.add(SYM, D("0.01"), D(1))
+    assert t.why_not_convert(SYM) == "no price seen yet"
+    t.dust.add("BNB/USDT", D(0), D(0))
+    assert t.why_not_convert("BNB/USDT") == "no dust"
+
+
+def test_a_coin_held_for_an_order_nothing_explains_is_not_converted() -> None:
+    t = make()
+    with_dust(t)
+    t.gate.hold(CoinHold.UNEXPLAINED, SYM, "an order nothing explains")
+    assert t.why_not_convert(SYM) == "held: an order nothing explains"
+
+
+def test_paper_values_the_dust_exactly_and_names_no_quote_when_given_none() -> None:
+    long = D("1.000000000000000000000000000001")  # 31 digits: past the default context
+    intent = OrderIntent(
+        "c1", SYM, Side.SELL, Purpose.EXIT, long, D(100), 1, kind=OrderKind.DUST_CONVERT
+    )
+    *_, closed = paper_conversion(intent)
+    assert isinstance(closed, OrderClosed)
+    assert closed.message == "converted to BNB (paper): worth about 98"
+    huge = OrderIntent(  # 29 digits once shown to 8 places
+        "c2", SYM, Side.SELL, Purpose.EXIT, D(10**15), D(10**6), 1, kind=OrderKind.DUST_CONVERT
+    )
+    *_, closed = paper_conversion(huge, "USDT")
+    assert closed.message == "converted to BNB (paper): worth about 980000000000000000000 USDT"  # type: ignore[union-attr]
+    fine = OrderIntent(  # its value has 29 digits before it is rounded to 8 places
+        "c3",
+        SYM,
+        Side.SELL,
+        Purpose.EXIT,
+        D("10000000000000000000.123456789"),
+        D(100),
+        1,
+        kind=OrderKind.DUST_CONVERT,
+    )
+    *_, closed = paper_conversion(fine)
+    assert closed.message.endswith("worth about 980000000000000000012.09876532")  # type: ignore[union-attr]
+
+
+def test_a_conversion_in_doubt_settled_as_made_ends_like_one_that_was_not_in_doubt() -> None:
+    t = make()
+    with_dust(t)
+    cost = t.dust[SYM].cost
+    intent = t.convert_dust(SYM, H + 5)
+    t.on_unknown(OutcomeUnknown(intent.client_id, "503"))
+    t.fault(SYM, "503")
+    t.recover(SYM)
+    t.on_fill(Fill(intent.client_id, intent.qty, D(0), D(0), H + 9))
+    trade = t.on_closed(OrderClosed(intent.client_id, OrderStatus.FILLED, H + 9))
+    assert trade is not None and trade.pnl == -cost
+    book = t.books[SYM]
+    assert SYM not in t.dust and book.state is State.IDLE and book.position is None
+    assert book.last_exit_ts is None and book.anchor.last_exit_price is None  # type: ignore[attr-defined]
+    t.ledger.check()
+
+
+def test_a_position_in_error_without_an_order_recovers_as_it_was_not_as_dust() -> None:
+    t = make()
+    with_dust(t)
+    buy = t.on_tick(H + 1, SYM, 97.0)
+    assert buy is not None
+    t.on_fill(Fill(buy.client_id, buy.qty, buy.price, D(0), H + 1))
+    t.on_closed(OrderClosed(buy.client_id, OrderStatus.FILLED, H + 1))
+    held = t.books[SYM].position
+    assert held is not None and held.qty == buy.qty + D("0.04") and SYM not in t.dust
+    t.fault(SYM, "a report nothing explains")
+    assert t.recover(SYM) == []  # no order: recovered at once
+    book = t.books[SYM]
+    assert book.state is State.IN_POSITION and book.position is held
+    assert held.qty == buy.qty + D("0.04") and SYM not in t.dust

@@ -324,7 +324,7 @@ class Positions:
         self.open_count -= 1
         if not position.sold_qty:
             return None
-        return self._trade(book, position, closed)
+        return self._ended(book, self._trade(book, position, closed))
 
     def _close_conversion(self, book: SymbolBook, closed: OrderClosed) -> Trade | None:
         """A conversion of dust ended (`core.sweep`): what it did not convert is dust
@@ -338,25 +338,26 @@ class Positions:
         if book.last_exit_ts is None:
             book.apply(Event.COOLDOWN_OVER)  # it had none: idle again at once
         book.position = None
-        book.watch = None
         self.open_count -= 1
         if not position.sold_qty:
             return None
-        return self._trade(book, position, closed, strategy=False)
+        return self._trade(book, position, closed)
 
-    def _trade(
-        self, book: SymbolBook, position: Position, closed: OrderClosed, *, strategy: bool = True
-    ) -> Trade:
-        """The round trip a sold-out position made; `strategy`: a sale of the strategy's,
-        which starts the coin's cooldown and anchors on its price (not a conversion)."""
+    @staticmethod
+    def _ended(book: SymbolBook, trade: Trade) -> Trade:
+        """A sale of the strategy's ended its trade: the coin's cooldown starts, and the
+        anchor remembers the exit's price (a conversion of dust does neither)."""
+        book.last_exit_ts = trade.exit_ts_ms
+        book.anchor.record_exit(trade.exit_ts_ms, float(trade.exit_price))
+        return trade
+
+    def _trade(self, book: SymbolBook, position: Position, closed: OrderClosed) -> Trade:
+        """The round trip a sold-out position made."""
         with localcontext(DIVISION):
             exit_price = position.sold_proceeds / position.sold_qty
         with localcontext(EXACT):
             fees = position.entry_fees + position.exit_fees
             pnl = position.sold_proceeds - position.sold_basis - fees
-        if strategy:
-            book.last_exit_ts = closed.ts_ms
-            book.anchor.record_exit(closed.ts_ms, float(exit_price))
         return Trade(
             symbol=book.symbol,
             entry_ts_ms=position.entry_ts_ms,
@@ -396,7 +397,9 @@ class Positions:
                 book.watch = self.exit_watch(position)
         else:
             if position is not None and position.sold_qty and closed is not None:
-                trade = self._trade(book, position, closed, strategy=not dust)
+                trade = self._trade(book, position, closed)
+                if not dust:
+                    self._ended(book, trade)
             book.apply(Event.RECOVERED_FLAT)
             book.position = None
             book.watch = None

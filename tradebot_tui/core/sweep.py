@@ -38,6 +38,7 @@ from tradebot_tui.core.positions import Positions
 PAID_IN = "BNB"
 # Binance's service charge on the conversion (its `dribbletPercentage`): the paper model's.
 PAPER_CHARGE = Decimal("0.02")
+EIGHT_PLACES = Decimal("0.00000001")  # what the paper message shows of the value
 
 
 def why_not_convert(positions: Positions, gate: EntryGate, symbol: str, quote: str) -> str | None:
@@ -138,6 +139,6 @@ def paper_conversion(intent: OrderIntent, quote: str = "") -> list[BrokerEvent]:
     with localcontext(EXACT):
         worth = intent.qty * intent.price * (1 - PAPER_CHARGE)
     with localcontext(DIVISION):
-        shown = fmt_decimal(worth.quantize(Decimal("1e-8")))
+        shown = fmt_decimal(worth.quantize(EIGHT_PLACES))
     message = f"converted to BNB (paper): worth about {shown} {quote}".rstrip()
     return converted(intent, intent.qty, intent.ts_ms, message)

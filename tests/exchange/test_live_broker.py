@@ -440,7 +440,8 @@ def test_no_call_moves_funds_off_the_exchange() -> None:
             "sapi_get_asset_dribblet",
             '"transferResult"',
             '"transferedAmount"',
-        }
+        },
+        "client.py": {"sapi_post_asset_dust", "sapi_get_asset_dribblet"},  # their weights
     }
     for path in package.rglob("*.py"):
         found = {m.group(0) for m in calls.finditer(path.read_text())}

@@ -77,7 +77,7 @@ def test_a_conversion_books_the_dust_cost_as_the_loss_and_leaves_the_coin_idle()
     )
     assert t.books[SYM].state is State.EXIT_PENDING and SYM not in t.dust
     assert t.open_count == 1
-    trade = apply(t, paper_conversion(intent, "USDT"))
+    trade = apply(t, paper_conversion(intent))
     assert trade is not None
     assert (trade.qty, trade.exit_price, trade.pnl, trade.fees) == (D("0.04"), 0, -cost, 0)  # type: ignore[attr-defined]
     assert trade.exit_reason is ExitReason.DUST_CONVERTED  # type: ignore[attr-defined]
@@ -193,7 +193,7 @@ def test_paper_says_what_the_dust_would_have_brought() -> None:
     intent = OrderIntent(
         "c1", SYM, Side.SELL, Purpose.EXIT, D("0.04"), D(95), 1, kind=OrderKind.DUST_CONVERT
     )
-    fill, closed = paper_conversion(intent, "USDT")
+    fill, closed = paper_conversion(intent)
     assert fill == Fill("c1", D("0.04"), D(0), D(0), 1)
     assert isinstance(closed, OrderClosed) and closed.status is OrderStatus.FILLED
     assert closed.message == "converted to BNB (paper): worth about 3.724 USDT"  # 3.8 less 2 %
@@ -282,18 +282,18 @@ def test_a_coin_held_for_an_order_nothing_explains_is_not_converted() -> None:
     assert t.why_not_convert(SYM) == "held: an order nothing explains"
 
 
-def test_paper_values_the_dust_exactly_and_names_no_quote_when_given_none() -> None:
+def test_paper_values_the_dust_exactly() -> None:
     long = D("1.000000000000000000000000000001")  # 31 digits: past the default context
     intent = OrderIntent(
         "c1", SYM, Side.SELL, Purpose.EXIT, long, D(100), 1, kind=OrderKind.DUST_CONVERT
     )
     *_, closed = paper_conversion(intent)
     assert isinstance(closed, OrderClosed)
-    assert closed.message == "converted to BNB (paper): worth about 98"
+    assert closed.message == "converted to BNB (paper): worth about 98 USDT"
     huge = OrderIntent(  # 29 digits once shown to 8 places
         "c2", SYM, Side.SELL, Purpose.EXIT, D(10**15), D(10**6), 1, kind=OrderKind.DUST_CONVERT
     )
-    *_, closed = paper_conversion(huge, "USDT")
+    *_, closed = paper_conversion(huge)
     assert closed.message == "converted to BNB (paper): worth about 980000000000000000000 USDT"  # type: ignore[union-attr]
     fine = OrderIntent(  # its value has 29 digits before it is rounded to 8 places
         "c3",
@@ -306,7 +306,7 @@ def test_paper_values_the_dust_exactly_and_names_no_quote_when_given_none() -> N
         kind=OrderKind.DUST_CONVERT,
     )
     *_, closed = paper_conversion(fine)
-    assert closed.message.endswith("worth about 980000000000000000012.09876532")  # type: ignore[union-attr]
+    assert closed.message.endswith("worth about 980000000000000000012.09876532 USDT")  # type: ignore[union-attr]
 
 
 def test_a_conversion_in_doubt_settled_as_made_ends_like_one_that_was_not_in_doubt() -> None:

@@ -21,6 +21,7 @@ from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import CoinHold, EntryGate
 from tradebot_tui.core.identity import OrderIds
 from tradebot_tui.core.lifecycle import Event, State
+from tradebot_tui.core.market import split_symbol
 from tradebot_tui.core.money import DIVISION, EXACT, ZERO, dec, fmt_decimal
 from tradebot_tui.core.orders import (
     BrokerEvent,
@@ -132,7 +133,7 @@ def converted(intent: OrderIntent, qty: Decimal, ts_ms: int, message: str) -> li
     return events
 
 
-def paper_conversion(intent: OrderIntent, quote: str = "") -> list[BrokerEvent]:
+def paper_conversion(intent: OrderIntent) -> list[BrokerEvent]:
     """Paper trading's conversion: all of the dust, at once. No BNB is modelled; the
     closing message says what it would have brought, at the last price less Binance's
     charge."""
@@ -140,5 +141,5 @@ def paper_conversion(intent: OrderIntent, quote: str = "") -> list[BrokerEvent]:
         worth = intent.qty * intent.price * (1 - PAPER_CHARGE)
     with localcontext(DIVISION):
         shown = fmt_decimal(worth.quantize(EIGHT_PLACES))
-    message = f"converted to BNB (paper): worth about {shown} {quote}".rstrip()
+    message = f"converted to BNB (paper): worth about {shown} {split_symbol(intent.symbol)[1]}"
     return converted(intent, intent.qty, intent.ts_ms, message)

@@ -15,7 +15,7 @@ from tradebot_tui.core.bracket import Bracket
 from tradebot_tui.core.display import fmt_price, price_decimals
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import CoinHold, Pause
-from tradebot_tui.core.market import MarketRules
+from tradebot_tui.core.market import MarketRules, split_symbol
 from tradebot_tui.core.money import ZERO, dec
 from tradebot_tui.core.orders import OrderKind, Purpose
 from tradebot_tui.core.ticks import Tick
@@ -387,5 +387,5 @@ def dust_text(trader: Trader) -> str:
         book = trader.books.get(symbol)
         if book is not None and book.last_price:
             worth += d.qty * dec(book.last_price)
-    names = ", ".join(s.split("/")[0] for s in sorted(dust))
+    names = ", ".join(split_symbol(s)[0] for s in sorted(dust))
     return f"dust of {names}, worth about {worth:.2f} {trader.ledger.quote}"

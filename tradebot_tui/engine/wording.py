@@ -16,6 +16,7 @@ from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.book import Trade
 from tradebot_tui.core.display import fmt_price, fmt_qty
 from tradebot_tui.core.exits import ExitReason
+from tradebot_tui.core.market import split_symbol
 from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.orders import OrderIntent, OrderStatus, Purpose, Side
 
@@ -137,7 +138,7 @@ def no_position(symbol: str) -> NoticeText:
 
 def dust_swept(converted: list[str], refused: dict[str, str]) -> NoticeText:
     """A sweep went out: the coins converted, and those that were not and why."""
-    coins = ", ".join(s.split("/")[0] for s in converted)
+    coins = ", ".join(split_symbol(s)[0] for s in converted)
     message = f"Converting the dust of {coins} to BNB."
     if refused:
         message += " Not converted: " + "; ".join(f"{s}: {why}" for s, why in refused.items())

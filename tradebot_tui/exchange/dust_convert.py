@@ -22,6 +22,7 @@ from typing import Any
 import trio
 
 from tradebot_tui.core.errors import error_text
+from tradebot_tui.core.market import split_symbol
 from tradebot_tui.core.money import ZERO, fmt_decimal, parse_decimal
 from tradebot_tui.core.orders import (
     BrokerEvent,
@@ -114,7 +115,7 @@ def parse_log(raw: Any) -> list[ConvertedAsset]:
 
 
 def base_of(intent: OrderIntent) -> str:
-    return intent.symbol.split("/", 1)[0]
+    return split_symbol(intent.symbol)[0]
 
 
 class DustConverter:

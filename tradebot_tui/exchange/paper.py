@@ -27,10 +27,6 @@ from tradebot_tui.core.sweep import paper_conversion
 from tradebot_tui.exchange.base import Emit, QuoteBook
 
 
-def quote_of(symbol: str) -> str:
-    return symbol.rpartition("/")[2]
-
-
 class PaperBroker:
     """Fills every order completely at its reference price; fee in quote."""
 
@@ -43,7 +39,7 @@ class PaperBroker:
     def execute(self, intent: OrderIntent) -> list[BrokerEvent]:
         """Fill `intent` at once (a conversion of dust as `core.sweep` models it)."""
         if intent.kind is OrderKind.DUST_CONVERT:
-            return paper_conversion(intent, quote_of(intent.symbol))
+            return paper_conversion(intent)
         return fill_at_reference(intent, self.fee_rate)
 
     async def follow(self, intent: OrderIntent, emit: Emit) -> None:
@@ -89,7 +85,7 @@ class QuotePaperBroker:
         if self.latency_s:
             await trio.sleep(self.latency_s)
         if intent.kind is OrderKind.DUST_CONVERT:
-            for event in paper_conversion(intent, quote_of(intent.symbol)):
+            for event in paper_conversion(intent):
                 emit(event)
             return
         rules = self.rules(intent.symbol)

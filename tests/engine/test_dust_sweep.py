@@ -19,7 +19,7 @@ from tradebot_tui.config.validate import from_dict, to_dict
 from tradebot_tui.core.book import Status
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.lifecycle import State
-from tradebot_tui.core.orders import OrderKind, OrderStatus
+from tradebot_tui.core.orders import OrderClosed, OrderKind, OrderStatus
 from tradebot_tui.engine.commands import SweepDust
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.engine.reconciliation import holding_differences, holdings
@@ -183,3 +183,46 @@ def test_a_conversion_whose_answer_was_lost_at_a_stop_is_booked_once_after_the_r
     # Back where it stood: the take-profit's cooldown goes on, counted from that sale.
     assert SYMBOL not in again.trader.dust and book.order is None and book.position is None
     assert book.state is State.COOLDOWN and book.last_exit_ts == again.views.trades[1].exit_ts_ms
+
+
+def test_the_daily_sweep_runs_once_a_day_counted_from_the_last_sweep() -> None:
+    from tests.core.test_sweep import make, with_dust
+    from tradebot_tui.engine.context import Context
+    from tradebot_tui.engine.sweeper import DustSweeper
+
+    trader = make()
+    with_dust(trader)
+    sent: list[list[str]] = []
+
+    class Router:
+        async def convert_dust(self, intents: list[object]) -> None:
+            sent.append([i.symbol for i in intents])  # type: ignore[attr-defined]
+            for intent in intents:  # refused: the dust stays for the next day
+                trader.on_closed(OrderClosed(intent.client_id, OrderStatus.REJECTED, 0))  # type: ignore[attr-defined]
+
+    wall = [10_000]
+    sweeper = DustSweeper(
+        trader,
+        Router(),  # type: ignore[arg-type]
+        Context(lambda: 0),
+        account=None,
+        journal=None,
+        last_ms=5_000,  # journaled before a restart
+        wall_ms=lambda: wall[0],
+    )
+
+    async def go() -> list[int]:
+        counts = []
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(sweeper.run_daily, 0.01, 10.0)  # a "day" of 10 s
+                for now in (14_000, 15_000, 24_000, 25_000, 30_000):
+                    wall[0] = now
+                    await trio.sleep(0.05)
+                    counts.append(len(sent))
+                nursery.cancel_scope.cancel()
+        return counts
+
+    # Due at 15 000 (10 s after 5 000), then at 25 000 (10 s after that sweep).
+    assert trio.run(go) == [0, 1, 1, 2, 2]
+    assert sent == [[SYMBOL], [SYMBOL]] and sweeper.last_ms == 25_000

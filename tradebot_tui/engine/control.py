@@ -103,7 +103,6 @@ class Controller:
             context,
             account=account,
             journal=journal,
-            daily=lambda: self.settings.budget.sweep_dust_daily,
             last_ms=int(last_sweep) if last_sweep and last_sweep.isdigit() else None,
         )
         self._trader = trader

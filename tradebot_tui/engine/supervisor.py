@@ -133,10 +133,6 @@ class Supervisor:
             except ServiceDown as exc:
                 why, failure = str(exc), None
             except Exception as exc:  # the boundary: nothing goes past it but cancellation
-                if isinstance(exc.__context__, GeneratorExit):
-                    # Not a failure: the run was abandoned and its coroutine is being
-                    # closed (trio's own exit code raises once outside trio): let it close.
-                    raise exc.__context__ from None
                 why = cause_chain(exc)
                 failure = exc
             finally:

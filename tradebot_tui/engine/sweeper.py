@@ -45,7 +45,6 @@ class DustSweeper:
         *,
         account: ExchangeBroker | None,
         journal: JournalWriter | None,
-        daily: Callable[[], bool],
         last_ms: int | None = None,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
@@ -54,12 +53,15 @@ class DustSweeper:
         self._now = context.now
         self._account = account
         self._journal = journal
-        self._daily = daily
         self._wall_ms = wall_ms
         self.last_ms = last_ms
 
     async def sweep(self) -> wording.NoticeText:
-        """Convert every coin's dust that may be converted now; what was done, in words."""
+        """Convert every coin's dust that may be converted now; what was done, in words.
+        The daily sweep counts from here, whatever comes of it."""
+        self.last_ms = self._wall_ms()
+        if self._journal is not None:
+            self._journal.meta_later(LAST_SWEEP, str(self.last_ms))
         trader = self._trader
         refused: dict[str, str] = {}
         ready: list[str] = []
@@ -101,20 +103,15 @@ class DustSweeper:
             fmt_decimal(worth.quantize(Decimal("1e-8"))),
             trader.ledger.quote,
         )
-        self.last_ms = self._wall_ms()
-        if self._journal is not None:
-            self._journal.meta_later(LAST_SWEEP, str(self.last_ms))
         await self._router.convert_dust(intents)
         return wording.dust_swept(ready, refused)
 
     async def run_daily(self, check_s: float = 60.0, day_s: float = DAY_S) -> None:
-        """With `budget.sweep_dust_daily` on: a sweep once a day (counted from the last
-        one, across restarts), when there is dust to convert."""
+        """A sweep once a day (counted from the last one, across restarts), when there is
+        dust to convert: the engine runs it with `budget.sweep_dust_daily` on."""
         while True:
-            if self._daily() and self._trader.dust:
-                wall = self._wall_ms()
-                if self.last_ms is None or wall - self.last_ms >= day_s * 1000:
-                    notice = await self.sweep()
-                    log.info("daily dust sweep: %s", notice.message)
-                    self.last_ms = self._wall_ms()  # tried: once a day, whatever came of it
+            last = self.last_ms
+            if self._trader.dust and (last is None or self._wall_ms() - last >= day_s * 1000):
+                notice = await self.sweep()
+                log.info("daily dust sweep: %s", notice.message)
             await trio.sleep(check_s)

@@ -127,9 +127,6 @@ class CcxtBroker:
         self.dust = DustConverter(
             client, settle_s=settle_s, poll_s=poll_s, max_poll_s=max_poll_s, clock_ms=clock_ms
         )
-        self.dust.on_credit = self._credited
-        # Told what each conversion of dust credited (the engine's reconciliation).
-        self.on_credit: Callable[[str, Decimal], None] | None = None
 
     def execute(self, intent: OrderIntent) -> list[BrokerEvent]:
         raise NotImplementedError("CcxtBroker places orders asynchronously; use follow()")
@@ -206,9 +203,14 @@ class CcxtBroker:
         if order is not None:
             await self._until_done(intent, tracker, order)
 
-    def _credited(self, asset: str, amount: Decimal) -> None:
-        if self.on_credit is not None:
-            self.on_credit(asset, amount)
+    @property
+    def on_credit(self) -> Callable[[str, Decimal], None] | None:
+        """Told what each conversion of dust credited (the engine's reconciliation)."""
+        return self.dust.on_credit
+
+    @on_credit.setter
+    def on_credit(self, tell: Callable[[str, Decimal], None] | None) -> None:
+        self.dust.on_credit = tell
 
     async def convert_dust(self, intents: Sequence[OrderIntent], emit: Emit) -> None:
         """Convert the dust of `intents` to BNB in one request (`exchange.dust_convert`)."""

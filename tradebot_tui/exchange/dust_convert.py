@@ -251,22 +251,26 @@ class DustConverter:
         delay = self.poll_s
         left = list(intents)
         while left:
+            # Only a log read once it had `settle_s` to lag can show a conversion absent;
+            # the balance that confirms it is read then, not before.
+            late = trio.current_time() - start >= self.settle_s
+            balances = None
             try:
                 raw = await self.client.call(
                     LOG, {"startTime": sent_ms - LOG_MARGIN_MS}, priority=Priority.QUERY
                 )
                 seen = [p for p in parse_log(raw) if p.operate_ms >= sent_ms - LOG_MARGIN_MS]
                 left = self._book(left, seen, emit, settled=False)
-                balances = parse_balances(
-                    await self.client.call("fetch_balance", priority=Priority.QUERY)
-                )
+                if late and left:
+                    balances = parse_balances(
+                        await self.client.call("fetch_balance", priority=Priority.QUERY)
+                    )
             except trio.Cancelled:
                 raise
             except Exception as exc:  # not answered: ask again
                 log.warning("dust conversion of %s: %s", names, error_text(exc))
-                balances = None
             waited = trio.current_time() - start
-            if balances is not None and waited >= self.settle_s:
+            if balances is not None:
                 for intent in list(left):
                     if balances.get(base_of(intent), Balance(ZERO, ZERO)).free >= intent.qty:
                         log.warning(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
+from functools import partial
 
 import trio
 
@@ -181,7 +182,8 @@ class OrderRouter:
         ready = [intent for intent in intents if await self._journal_first(intent)]
         if ready:
             assert self._nursery is not None, "the router is not attached to a nursery"
-            self._nursery.start_soon(self._follow_conversion, broker, ready)
+            work = partial(broker.convert_dust, ready, self.apply)
+            self._nursery.start_soon(self._follow, ready, work)
 
     async def _journal_first(self, intent: OrderIntent) -> bool:
         """Remember, log and journal `intent`; True when it may be sent (else it is
@@ -211,32 +213,6 @@ class OrderRouter:
                 return False
         return True
 
-    async def _follow_conversion(self, broker: ConvertsDust, intents: list[OrderIntent]) -> None:
-        """One conversion request for `intents`, shielded as a followed order is; a
-        conversion whose outcome the exchange has not shown leaves its coin in error."""
-        scope = trio.CancelScope(shield=True)
-        for intent in intents:
-            self._scopes[intent.client_id] = scope
-        if self.closing:
-            scope.deadline = trio.current_time() + self._grace_s
-        try:
-            with scope:
-                await broker.convert_dust(intents, self.apply)
-        except trio.Cancelled:
-            raise
-        except Exception as exc:
-            for intent in intents:
-                record = self._records.get(intent.client_id)
-                if record is not None and not record.status.terminal:
-                    log.error(
-                        "%s: %s; %s blocked until recovered", intent.client_id, exc, intent.symbol
-                    )
-                    self._trader.fault(intent.symbol, error_text(exc))
-        finally:
-            for intent in intents:
-                self._scopes.pop(intent.client_id, None)
-            self._changed()
-
     def _not_sent(self, intent: OrderIntent, why: str) -> None:
         log.warning("%s %s", intent.client_id, why)
         self.apply(OrderClosed(intent.client_id, OrderStatus.FAILED, intent.ts_ms, why))
@@ -250,45 +226,56 @@ class OrderRouter:
                 and when it was journaled. It is settled with the exchange, never sent.
         """
         assert self._nursery is not None, "the router is not attached to a nursery"
-        self._nursery.start_soon(self._follow, intent, resume)
+        if resume is None:
+            work = partial(self._broker.follow, intent, self.apply)
+        else:
+            assert self._account is not None
+            work = partial(self._account.recover, intent, self.apply, *resume)
+        self._nursery.start_soon(self._follow, [intent], work)
 
-    async def _follow(self, intent: OrderIntent, resume: tuple[list[Fill], int] | None) -> None:
-        """One order on a real (or latency-simulating) broker, until it is over.
+    async def _follow(
+        self, intents: list[OrderIntent], work: Callable[[], Awaitable[None]]
+    ) -> None:
+        """`work` on a real (or latency-simulating) broker: following one order until it
+        is over, or one conversion request for several.
 
         Shielded: quitting does not cut it off mid-way; the shutdown gives it
-        `exchange.shutdown_grace_s` to finish, then cancels it (its journal row stays open
-        and the next start resumes it).
+        `exchange.shutdown_grace_s` to finish, then cancels it (its journal rows stay open
+        and the next start resumes them). When it fails, the orders it leaves open are
+        in doubt: their symbols are blocked until recovered.
         """
         scope = trio.CancelScope(shield=True)
-        self._scopes[intent.client_id] = scope
+        for intent in intents:
+            self._scopes[intent.client_id] = scope
         if self.closing:
             scope.deadline = trio.current_time() + self._grace_s
         try:
             with scope:
-                if resume is None:
-                    await self._broker.follow(intent, self.apply)
-                else:
-                    assert self._account is not None
-                    await self._account.recover(intent, self.apply, *resume)
+                await work()
             if scope.cancelled_caught:
-                log.warning(
-                    "%s still open at shutdown; the next start resumes it", intent.client_id
-                )
+                for intent in intents:
+                    log.warning(
+                        "%s still open at shutdown; the next start resumes it", intent.client_id
+                    )
         except trio.Cancelled:
             raise
         except Exception as exc:
-            # The order's fate is unknown: block the symbol until it is recovered.
-            log.error(
-                "order %s (%s %s): %s; %s blocked until recovered",
-                intent.client_id,
-                intent.side.value,
-                intent.symbol,
-                error_text(exc),
-                intent.symbol,
-            )
-            self._trader.fault(intent.symbol, error_text(exc))
+            for intent in intents:
+                record = self._records.get(intent.client_id)
+                if record is not None and record.status.terminal:
+                    continue
+                log.error(
+                    "order %s (%s %s): %s; %s blocked until recovered",
+                    intent.client_id,
+                    intent.side.value,
+                    intent.symbol,
+                    error_text(exc),
+                    intent.symbol,
+                )
+                self._trader.fault(intent.symbol, error_text(exc))
         finally:
-            self._scopes.pop(intent.client_id, None)
+            for intent in intents:
+                self._scopes.pop(intent.client_id, None)
             self._changed()
 
     async def shut_down(self, *, cancel_entries: bool) -> None:

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-from collections.abc import Callable
 from typing import Any
 
 import trio
 
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.exchange import wsclient
-from tradebot_tui.exchange.base import QuoteBook
-from tradebot_tui.exchange.client import ExchangeClient
-from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
-from tradebot_tui.exchange.universe import UniverseRule
+from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow
 from tradebot_tui.exchange.ws_feed import WebsocketFeed
 
 log = logging.getLogger("tradebot.feed")
@@ -49,41 +44,22 @@ class BinanceWebsocketSource(WebsocketFeed):
     """Binance combined streams (bookTicker, miniTicker or the all-market mini-ticker
     array, chosen by universe size when `stream` is "auto") over `wsclient`."""
 
+    VENUE = "Binance"
+    DEFAULT_URL = DEFAULT_URL
+    STREAMS = STREAMS
+    DEFAULT_STREAM = "bookTicker"
+
     def __init__(
-        self,
-        client: ExchangeClient,
-        rule: UniverseRule,
-        quotes: QuoteBook | None = None,
-        *,
-        ws_url: str = DEFAULT_URL,
-        stream: str = "bookTicker",
-        refresh_s: float = 3600.0,
-        ping_s: float = 20.0,
-        ping_timeout_s: float = 10.0,
-        silence_s: float = 30.0,
-        max_backoff_s: float = 30.0,
-        clock_ms: Callable[[], int] = wall_ms,
-        rng: random.Random | None = None,
-        warmup_s: int = 0,
+        self, *args: Any, ping_s: float = 20.0, ping_timeout_s: float = 10.0, **kwargs: Any
     ) -> None:
-        if stream not in STREAMS:
-            raise ValueError(f"stream must be one of {', '.join(STREAMS)}, not {stream!r}")
-        super().__init__(
-            client,
-            rule,
-            quotes,
-            ws_url=ws_url,
-            stream=stream,  # as configured ("auto" included)
-            refresh_s=refresh_s,
-            silence_s=silence_s,
-            max_backoff_s=max_backoff_s,
-            clock_ms=clock_ms,
-            warmup_s=warmup_s,
-            rng=rng,
-        )
+        super().__init__(*args, **kwargs)
         self.ping_s = ping_s
         self.ping_timeout_s = ping_timeout_s
         self._next_id = 1
+
+    @classmethod
+    def stream_refused(cls, stream: str) -> str:
+        return f"stream must be one of {', '.join(STREAMS)}, not {stream!r}"
 
     @property
     def active_stream(self) -> str:

@@ -22,16 +22,12 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-from collections.abc import Callable
+from typing import Any
 
 import trio
 
 from tradebot_tui.exchange import wsclient
-from tradebot_tui.exchange.base import QuoteBook
-from tradebot_tui.exchange.client import ExchangeClient
-from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
-from tradebot_tui.exchange.universe import UniverseRule
+from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow
 from tradebot_tui.exchange.ws_feed import Parsed, WebsocketFeed
 
 log = logging.getLogger("tradebot.feed")
@@ -52,40 +48,14 @@ class SubscriptionUnanswered(ReconnectNow):
 class CoinbaseWebsocketSource(WebsocketFeed):
     """Coinbase Advanced Trade `ticker` (with `heartbeats`), one connection."""
 
-    def __init__(
-        self,
-        client: ExchangeClient,
-        rule: UniverseRule,
-        quotes: QuoteBook | None = None,
-        *,
-        ws_url: str = DEFAULT_URL,
-        stream: str = "auto",
-        refresh_s: float = 3600.0,
-        silence_s: float = 10.0,
-        max_backoff_s: float = 30.0,
-        clock_ms: Callable[[], int] = wall_ms,
-        rng: random.Random | None = None,
-        warmup_s: int = 0,
-    ) -> None:
-        if stream not in STREAMS:
-            raise ValueError(
-                f"Coinbase's streams are {', '.join(STREAMS)} (no all-market stream), "
-                f"not {stream!r}"
-            )
-        super().__init__(
-            client,
-            rule,
-            quotes,
-            ws_url=ws_url,
-            stream=stream,
-            refresh_s=refresh_s,
-            silence_s=silence_s,
-            max_backoff_s=max_backoff_s,
-            clock_ms=clock_ms,
-            warmup_s=warmup_s,
-            rng=rng,
-        )
-        self.use_book = stream != "miniTicker"
+    VENUE = "Coinbase"
+    DEFAULT_URL = DEFAULT_URL
+    STREAMS = STREAMS
+    SILENCE_S = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.use_book = self.stream != "miniTicker"
         self._last_seq: int | None = None
         self._unread = 0  # messages since the last sequence number that could not be read
         self._listed: set[str] = set()  # products the last subscriptions message listed

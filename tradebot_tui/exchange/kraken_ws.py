@@ -22,16 +22,12 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-from collections.abc import Callable
+from typing import Any
 
 import trio
 
 from tradebot_tui.exchange import wsclient
-from tradebot_tui.exchange.base import QuoteBook
-from tradebot_tui.exchange.client import ExchangeClient
-from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
-from tradebot_tui.exchange.universe import UniverseRule
+from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow
 from tradebot_tui.exchange.ws_feed import Parsed, WebsocketFeed
 
 log = logging.getLogger("tradebot.feed")
@@ -48,39 +44,14 @@ class SubscriptionUnanswered(ReconnectNow):
 class KrakenWebsocketSource(WebsocketFeed):
     """Kraken v2 `ticker`: updates on the best bid/offer or on trades."""
 
-    def __init__(
-        self,
-        client: ExchangeClient,
-        rule: UniverseRule,
-        quotes: QuoteBook | None = None,
-        *,
-        ws_url: str = DEFAULT_URL,
-        stream: str = "auto",
-        refresh_s: float = 3600.0,
-        silence_s: float = 10.0,
-        max_backoff_s: float = 30.0,
-        clock_ms: Callable[[], int] = wall_ms,
-        rng: random.Random | None = None,
-        warmup_s: int = 0,
-    ) -> None:
-        if stream not in TRIGGERS:
-            raise ValueError(
-                f"Kraken's streams are {', '.join(TRIGGERS)} (no all-market stream), not {stream!r}"
-            )
-        super().__init__(
-            client,
-            rule,
-            quotes,
-            ws_url=ws_url,
-            stream=stream,
-            refresh_s=refresh_s,
-            silence_s=silence_s,
-            max_backoff_s=max_backoff_s,
-            clock_ms=clock_ms,
-            warmup_s=warmup_s,
-            rng=rng,
-        )
-        self.trigger = TRIGGERS[stream]
+    VENUE = "Kraken"
+    DEFAULT_URL = DEFAULT_URL
+    STREAMS = tuple(TRIGGERS)
+    SILENCE_S = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.trigger = TRIGGERS[self.stream]
         self._next_id = 1
         self._unanswered: set[str] = set()
         self._heard = trio.Event()

@@ -23,18 +23,14 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import zlib
-from collections.abc import Callable
+from typing import Any
 
 import trio
 
 from tradebot_tui.core.ticks import Tick
 from tradebot_tui.exchange import wsclient
-from tradebot_tui.exchange.base import QuoteBook
-from tradebot_tui.exchange.client import ExchangeClient
-from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow, wall_ms
-from tradebot_tui.exchange.universe import UniverseRule
+from tradebot_tui.exchange.feed import MalformedMessage, ReconnectNow
 from tradebot_tui.exchange.ws_feed import Parsed, WebsocketFeed
 
 log = logging.getLogger("tradebot.feed")
@@ -60,42 +56,20 @@ class OkxWebsocketSource(WebsocketFeed):
     """OKX v5 public channels: `bbo-tbt` or `tickers`, one connection per
     `SHARD_CHANNELS` coins."""
 
+    VENUE = "OKX"
+    DEFAULT_URL = DEFAULT_URL
+    STREAMS = tuple(CHANNELS)
+
     def __init__(
         self,
-        client: ExchangeClient,
-        rule: UniverseRule,
-        quotes: QuoteBook | None = None,
-        *,
-        ws_url: str = DEFAULT_URL,
-        stream: str = "auto",
-        refresh_s: float = 3600.0,
+        *args: Any,
         ping_s: float = 20.0,
         ping_timeout_s: float = 10.0,
-        silence_s: float = 30.0,
-        max_backoff_s: float = 30.0,
         shard_channels: int = SHARD_CHANNELS,
-        clock_ms: Callable[[], int] = wall_ms,
-        rng: random.Random | None = None,
-        warmup_s: int = 0,
+        **kwargs: Any,
     ) -> None:
-        if stream not in CHANNELS:
-            raise ValueError(
-                f"OKX's streams are {', '.join(CHANNELS)} (no all-market stream), not {stream!r}"
-            )
-        super().__init__(
-            client,
-            rule,
-            quotes,
-            ws_url=ws_url,
-            stream=stream,
-            refresh_s=refresh_s,
-            silence_s=silence_s,
-            max_backoff_s=max_backoff_s,
-            clock_ms=clock_ms,
-            warmup_s=warmup_s,
-            rng=rng,
-        )
-        self.channel = CHANNELS[stream]
+        super().__init__(*args, **kwargs)
+        self.channel = CHANNELS[self.stream]
         self.ping_s = ping_s
         self.ping_timeout_s = ping_timeout_s
         self.shard_channels = shard_channels

@@ -42,7 +42,14 @@ class Reshard(ReconnectNow):
 
 
 class WebsocketFeed(ExchangeFeed):
-    """The connection loop of a websocket source; the venue's subclass fills in the rest."""
+    """The connection loop of a websocket source; the venue's subclass fills in the rest,
+    beginning with what it is called, its address and the streams it offers."""
+
+    VENUE = ""
+    DEFAULT_URL = ""
+    STREAMS: tuple[str, ...] = ()
+    DEFAULT_STREAM = "auto"
+    SILENCE_S = 30.0  # the venue's keep-alive comes at least this often
 
     def __init__(
         self,
@@ -50,27 +57,33 @@ class WebsocketFeed(ExchangeFeed):
         rule: UniverseRule,
         quotes: QuoteBook | None = None,
         *,
-        ws_url: str,
-        stream: str,
+        ws_url: str | None = None,
+        stream: str | None = None,
         refresh_s: float = 3600.0,
-        silence_s: float = 30.0,
+        silence_s: float | None = None,
         max_backoff_s: float = 30.0,
         clock_ms: Callable[[], int] = wall_ms,
         warmup_s: int = 0,
         rng: random.Random | None = None,
     ) -> None:
         """Args (beside `ExchangeFeed`'s):
-        ws_url: The venue's websocket address.
-        stream: What is read, as configured (the venue checked it).
+        ws_url: The venue's websocket address (its `DEFAULT_URL` when None).
+        stream: What is read, as configured: one of the venue's `STREAMS`.
         silence_s: A connection that says nothing this long is made again.
         max_backoff_s: Longest wait before a reconnect.
+
+        Raises:
+            ValueError: a stream the venue does not offer.
         """
+        stream = self.DEFAULT_STREAM if stream is None else stream
+        if stream not in self.STREAMS:
+            raise ValueError(self.stream_refused(stream))
         super().__init__(
             client, rule, quotes, refresh_s=refresh_s, clock_ms=clock_ms, warmup_s=warmup_s, rng=rng
         )
-        self.ws_url = ws_url.rstrip("/")
+        self.ws_url = (self.DEFAULT_URL if ws_url is None else ws_url).rstrip("/")
         self.stream = stream
-        self.silence_s = silence_s
+        self.silence_s = self.SILENCE_S if silence_s is None else silence_s
         self.max_backoff_s = max_backoff_s
         self.name = f"{client.name} websocket"
         self.connects = 0
@@ -80,6 +93,12 @@ class WebsocketFeed(ExchangeFeed):
         self._fed_version = 0  # counts the changes of the fed coins
 
     # -- what a venue says ----------------------------------------------------------------
+
+    @classmethod
+    def stream_refused(cls, stream: str) -> str:
+        """Why `stream` is not one of the venue's."""
+        offered = ", ".join(cls.STREAMS)
+        return f"{cls.VENUE}'s streams are {offered} (no all-market stream), not {stream!r}"
 
     def shard_count(self) -> int:
         """How many connections the current universe needs."""

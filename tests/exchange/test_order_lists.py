@@ -174,3 +174,25 @@ def test_open_lists_are_ours_by_prefix_and_a_filled_leg_shows_its_execution(
 def test_an_order_list_of_the_wrong_shape_is_named(raw: Any, what: str) -> None:
     with pytest.raises(MalformedReport, match=what):
         parse_order_list(raw)
+
+
+def test_a_leg_that_fills_while_the_cancel_is_on_its_way_is_what_the_exchange_shows(
+    fake: FakeBinance,
+) -> None:
+    mine = ids()
+
+    async def go(lists: OrderLists) -> tuple[Any, Any, Any]:
+        await lists.place(SYMBOL, BRACKET, mine)
+        await trio.sleep(fake.query_lag_s + 0.05)
+        # The price crosses the take-profit as the cancel leaves: Binance fills the leg
+        # first, and the cancel finds no open list.
+        fake.set_price("BTCUSDT", "71000.00")
+        cancelled = await lists.cancel(SYMBOL, mine.list_id)
+        found = await lists.query(SYMBOL, mine.list_id)
+        return cancelled, found, await lists.legs(SYMBOL, found)  # type: ignore[arg-type]
+
+    cancelled, found, legs = run(fake, go)
+    assert cancelled is None and found.over
+    filled = [o for o in legs if o.status is OrderStatus.FILLED]
+    assert [o.client_id for o in filled] == [mine.above] and filled[0].filled == D("0.001")
+    assert fake.balances["BTC"] == 0 and fake.locked.get("BTC", D(0)) == 0

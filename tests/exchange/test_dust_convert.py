@@ -235,3 +235,18 @@ def test_a_log_of_the_wrong_shape_is_named() -> None:
                 ]
             }
         )
+
+
+def test_an_answer_cut_short_after_converting_is_settled_from_the_log_without_a_traceback(
+    fake: FakeBinance, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.faults.append(Fault("malformed", "POST", "/sapi/v1/asset/dust", applied=True))
+    events, credits = run(fake, lambda b, emit: b.convert_dust(INTENTS, emit))
+    assert posts(fake) == 1
+    assert [type(e) for e in events[:2]] == [OutcomeUnknown, OutcomeUnknown]
+    assert [(e.client_id, e.qty) for e in events if isinstance(e, Fill)] == [
+        ("c-sol", SOL),
+        ("c-eth", ETH),
+    ]
+    assert sum(a for _, a in credits) == D("0.00588")
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)

@@ -558,7 +558,8 @@ def test_a_version_1_journal_is_migrated_without_losing_a_row(tmp_path: Path) ->
     )
     db.close()
     journal = Journal.open(path, profile="paper")
-    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert journal.order_lists() == []  # before version 6: no list ever rested
     [order] = list(journal.orders())
     assert order.fills[0].commission_qty == 0 and order.fills[0].qty == D("0.001")
     assert order.fills[0].fee_elsewhere == 0  # before version 4: every fee left the quote

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from tradebot_tui.core.anchors import AnchorTracker
+from tradebot_tui.core.bracket import RestingList
 from tradebot_tui.core.exits import ExitReason, ExitWatch
 from tradebot_tui.core.lifecycle import Lifecycle, State
 from tradebot_tui.core.market import MarketRules
@@ -72,7 +73,9 @@ class SymbolBook(Lifecycle):
         "order",
         "order_unknown",
         "position",
+        "protect_note",
         "rest_ts",
+        "resting",
         "rules",
         "watch",
     )
@@ -100,6 +103,10 @@ class SymbolBook(Lifecycle):
         # Why the last decision to buy refused (None: it bought, or never decided).
         self.blocked: Status | None = None
         self.error = ""
+        # Live, with `exits.on_exchange`: the order list the position rests on, and why
+        # none rests when none does ("" while nothing was tried yet).
+        self.resting: RestingList | None = None
+        self.protect_note = ""
 
     @property
     def buying(self) -> bool:

@@ -24,11 +24,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from enum import Enum
+from typing import TYPE_CHECKING
 
-from tradebot_tui.core.exits import ExitParams, ExitWatch
+from tradebot_tui.core.exits import ExitParams, ExitReason, ExitWatch
+from tradebot_tui.core.identity import OrderIds
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import DIVISION, dec
 from tradebot_tui.core.orders import OrderKind
+
+if TYPE_CHECKING:  # the book holds a `RestingList`
+    from tradebot_tui.core.book import SymbolBook
 
 HUNDRED = Decimal(100)
 
@@ -93,3 +99,98 @@ def leg_exit(bracket: Bracket, price: float, *, take: bool) -> LegExit | None:
     if px >= bracket.stop_limit:
         return LegExit(OrderKind.STOP_LOSS_LIMIT, px)
     return LegExit(OrderKind.MARKET, px, emergency=True)
+
+
+# -- a list resting on a real exchange (live) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListIds:
+    """The client ids of one order list: the list's, the take-profit leg's (above) and
+    the stop leg's (below). Each comes from the trader's id sequence: never reused."""
+
+    list_id: str
+    above: str
+    below: str
+
+    @classmethod
+    def new(cls, ids: OrderIds) -> ListIds:
+        return cls(ids.next(), ids.next(), ids.next())
+
+    @property
+    def all(self) -> tuple[str, str, str]:
+        return (self.list_id, self.above, self.below)
+
+
+class ListState(Enum):
+    """Where a live position's order list stands (`engine/protector.py`)."""
+
+    PLACING = "placing"  # journaled; sent, or its answer lost: looked up, never resent
+    RESTING = "resting"  # the exchange holds it
+    CANCELLING = "cancelling"  # a cancel is on its way (an exit of the bot's, a replace)
+
+
+@dataclass(slots=True)
+class RestingList:
+    """The order list a live position rests on, as the bot knows it.
+
+    Attributes:
+        ids: Its ids (journaled before it was sent).
+        bracket: What it sells and at which prices.
+        journaled_ms: When it was journaled (wall clock): a leg found on the exchange is
+            ours only if created after that.
+        state: Placing, resting or being cancelled.
+        crossed: A tick reached a leg: the exchange may have executed it; its legs are
+            looked at.
+    """
+
+    ids: ListIds
+    bracket: Bracket
+    journaled_ms: int
+    state: ListState = ListState.PLACING
+    crossed: bool = False
+
+
+def position_bracket(book: SymbolBook, params: ExitParams) -> Bracket | str | None:
+    """The order list `book`'s position should rest on now (or why none can); None when
+    nothing is held."""
+    position = book.position
+    if position is None or book.watch is None:
+        return None
+    return bracket_for(position.qty, book.rules, book.watch, params)
+
+
+def protection_of(book: SymbolBook, params: ExitParams, *, live: bool) -> Bracket | str | None:
+    """The list protecting `book`'s position, or why none does: live, what the exchange
+    holds (not what it should); in paper and replay, the modelled one."""
+    if not live:
+        return position_bracket(book, params)
+    if book.position is None or book.watch is None:
+        return None
+    resting = book.resting
+    if resting is not None and resting.state is ListState.RESTING:
+        return resting.bracket
+    if resting is not None:
+        return f"order list {resting.state.value}"
+    return book.protect_note or "not placed yet"
+
+
+@dataclass(frozen=True, slots=True)
+class LegSale:
+    """The sale a leg of a resting list made on the exchange, as the bot books it."""
+
+    client_id: str
+    reason: ExitReason
+    kind: OrderKind
+    price: Decimal
+
+
+def executed_leg(resting: RestingList, take: bool) -> LegSale:
+    """The take-profit leg's sale (`take`), or the stop leg's."""
+    bracket = resting.bracket
+    if take:
+        return LegSale(
+            resting.ids.above, ExitReason.TAKE_PROFIT, OrderKind.LIMIT_MAKER, bracket.take_price
+        )
+    reason = ExitReason.TRAILING_STOP if bracket.trailing else ExitReason.STOP_LOSS
+    return LegSale(resting.ids.below, reason, OrderKind.STOP_LOSS_LIMIT, bracket.stop_limit)

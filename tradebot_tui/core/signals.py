@@ -11,7 +11,14 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 
 from tradebot_tui.core.book import SymbolBook
-from tradebot_tui.core.bracket import Bracket, bracket_for, leg_exit
+from tradebot_tui.core.bracket import (
+    Bracket,
+    ListState,
+    executed_leg,
+    leg_exit,
+    position_bracket,
+    protection_of,
+)
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import EntryGate
 from tradebot_tui.core.identity import OrderIds
@@ -55,6 +62,9 @@ class Signals:
         # Entries refused for an `ORDER_LIFTED` reason so far: a replay tells from it
         # whether a decision was such a refusal.
         self.order_refusals = 0
+        # Live with `exits.on_exchange`: the exchange executes the legs (the engine's
+        # protector books them); paper and replay model them here.
+        self.legs_live = False
         self.set_params(params)
 
     def set_params(self, params: StrategyParams) -> None:
@@ -213,6 +223,8 @@ class Signals:
         elif state is _IN_POSITION:
             reason = book.exit_due  # asked for while its buy was open, or at a restart
             if reason is not None:
+                if book.resting is not None:
+                    return None  # its list is cancelled first (engine/protector.py)
                 book.exit_due = None
                 return self._exit(book, ts_ms, price, reason)
             watch = book.watch
@@ -220,7 +232,10 @@ class Signals:
             reason = watch.check(ts_ms, price)
             if reason is None:
                 return None
-            if self._on_exchange and reason is not ExitReason.MAX_HOLD:
+            if book.resting is not None:  # live: the list resting on the exchange acts
+                self._live_list(book, price, reason)
+                return None
+            if self._on_exchange and not self.legs_live and reason is not ExitReason.MAX_HOLD:
                 return self._leg_exit(book, ts_ms, price, reason)
             return self._exit(book, ts_ms, price, reason)
         elif state is _COOLDOWN:
@@ -299,6 +314,11 @@ class Signals:
             return None
         if book.state is not State.IN_POSITION:
             return None
+        if book.resting is not None:
+            # A list rests on the exchange: it is cancelled first, and only what it did
+            # not sell meanwhile is sold (engine/protector.py).
+            book.exit_due = reason
+            return None
         book.exit_due = None
         return self._exit(book, ts_ms, book.last_price, reason)
 
@@ -317,23 +337,46 @@ class Signals:
         return [
             s
             for s, b in self._books.items()
-            if b.exit_due is not None and b.state is State.IN_POSITION
+            if b.exit_due is not None and b.state is State.IN_POSITION and b.resting is None
         ]
 
     def protection(self, book: SymbolBook) -> Bracket | str | None:
-        """The order list resting for `book`'s position (or why none can), None when
+        """The order list resting for `book`'s position (or why none does), None when
         exits are not kept on the exchange or nothing is held."""
-        position = book.position
-        if not self._on_exchange or position is None or book.watch is None:
+        if not self._on_exchange:
             return None
-        return bracket_for(position.qty, book.rules, book.watch, self.params.exits)
+        return protection_of(book, self.params.exits, live=self.legs_live)
+
+    def bracket(self, book: SymbolBook) -> Bracket | str | None:
+        """The order list `book`'s position should rest on now (or why none can)."""
+        return position_bracket(book, self.params.exits)
+
+    def _live_list(self, book: SymbolBook, price: float, reason: ExitReason) -> None:
+        """An exit rule fired live while a list rests on the exchange: the exchange makes
+        the leg's sale. The tick only marks its legs to be looked at; max hold, and a price
+        that gapped below the stop leg's limit (the emergency exit), make the bot's own
+        exit due: the list is cancelled first, then what it did not sell is sold at market
+        (`engine/protector.py`)."""
+        resting = book.resting
+        assert resting is not None
+        if reason is ExitReason.MAX_HOLD:
+            book.exit_due = reason
+            return
+        sale = leg_exit(resting.bracket, price, take=reason is ExitReason.TAKE_PROFIT)
+        if sale is None:
+            return
+        if sale.emergency and resting.state is ListState.RESTING:
+            book.exit_due = ExitReason.EMERGENCY_EXIT
+        else:
+            resting.crossed = True
 
     def _leg_exit(
         self, book: SymbolBook, ts_ms: int, price: float, reason: ExitReason
     ) -> OrderIntent | None:
-        """A stop or take-profit rule fired with the exits resting on the exchange: the
-        sale the order list makes (docs/architecture.md, "Protection on the exchange")."""
-        bracket = self.protection(book)
+        """A stop or take-profit rule fired with the exits resting on the exchange, in
+        paper or replay: the sale the order list makes (docs/architecture.md, "Protection
+        on the exchange")."""
+        bracket = self.bracket(book)
         if not isinstance(bracket, Bracket):  # nothing rests: the process sells, as ever
             return self._exit(book, ts_ms, price, reason)
         sale = leg_exit(bracket, price, take=reason is ExitReason.TAKE_PROFIT)
@@ -352,16 +395,20 @@ class Signals:
         *,
         kind: OrderKind = OrderKind.MARKET,
         sale_price: Decimal | None = None,
+        leg: tuple[str, Decimal] | None = None,
     ) -> OrderIntent:
         position = book.position
         assert position is not None
-        cid = self._ids.next()
         book.apply(Event.EXIT_SUBMITTED)
         book.filled = ZERO
         book.exit_reason = reason
-        # Sell whole steps only (a commission taken in the coin leaves a fraction): the
-        # rest stays behind as dust when the sale ends.
-        qty = book.rules.round_qty(position.qty)
+        if leg is not None:  # a leg the exchange executed: its id, its amount
+            cid, qty = leg
+        else:
+            cid = self._ids.next()
+            # Sell whole steps only (a commission taken in the coin leaves a fraction):
+            # the rest stays behind as dust when the sale ends.
+            qty = book.rules.round_qty(position.qty)
         intent = OrderIntent(
             client_id=cid,
             symbol=book.symbol,
@@ -375,3 +422,21 @@ class Signals:
         )
         self._positions.register(book, intent)
         return intent
+
+    def adopt_leg(self, book: SymbolBook, take: bool, ts_ms: int) -> OrderIntent:
+        """The exit a leg of `book`'s resting list made on the exchange (live): an order
+        under the leg's own id, for the list's amount, that the engine follows and books
+        like any other. The list is over with it (an OCO's other leg expires)."""
+        resting = book.resting
+        assert resting is not None
+        book.resting = None
+        sale = executed_leg(resting, take)
+        return self._exit(
+            book,
+            ts_ms,
+            float(sale.price),
+            sale.reason,
+            kind=sale.kind,
+            sale_price=sale.price,
+            leg=(sale.client_id, resting.bracket.qty),
+        )

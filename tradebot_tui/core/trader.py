@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from tradebot_tui.core import sweep
 from tradebot_tui.core.book import SymbolBook, Trade
-from tradebot_tui.core.bracket import Bracket
+from tradebot_tui.core.bracket import Bracket, ListState
 from tradebot_tui.core.dust import DustBin
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import EntryGate
@@ -121,6 +121,17 @@ class Trader:
     def held_symbols(self) -> frozenset[str]:
         return self.positions.held_symbols()
 
+    def held_positions(self) -> list[tuple[str, Decimal]]:
+        """Each position held, by symbol: (symbol, amount)."""
+        books = sorted(self.books.items())
+        return [(s, b.position.qty) for s, b in books if b.position is not None]
+
+    def resting(self) -> frozenset[str]:
+        """Symbols whose exits rest on the exchange as an order list now (live)."""
+        return frozenset(
+            s for s, b in self.books.items() if b.resting and b.resting.state is ListState.RESTING
+        )
+
     def held_or_buying(self) -> list[str]:
         return self.positions.held_or_buying()
 
@@ -144,6 +155,9 @@ class Trader:
     def protection(self, book: SymbolBook) -> Bracket | str | None:
         return self.signals.protection(book)
 
+    def bracket(self, book: SymbolBook) -> Bracket | str | None:
+        return self.signals.bracket(book)
+
     def stale_positions(self, now_ms: int) -> list[str]:
         return self.signals.stale_positions(now_ms)
 
@@ -166,6 +180,10 @@ class Trader:
 
     def exit_all_due(self, reason: ExitReason) -> list[str]:
         return self.signals.exit_all_due(reason)
+
+    def adopt_leg(self, symbol: str, take: bool, ts_ms: int) -> OrderIntent:
+        """The exit a leg of `symbol`'s resting list made on the exchange (live)."""
+        return self.signals.adopt_leg(self.books[symbol], take, ts_ms)
 
     def reset_drawdown(self) -> None:
         self.protections.reset_drawdown()

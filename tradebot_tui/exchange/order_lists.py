@@ -22,9 +22,8 @@ from typing import Any
 
 import trio
 
-from tradebot_tui.core.bracket import Bracket
+from tradebot_tui.core.bracket import Bracket, ListIds
 from tradebot_tui.core.errors import error_text
-from tradebot_tui.core.identity import OrderIds
 from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
 from tradebot_tui.exchange.errors import ErrorKind, classify
 from tradebot_tui.exchange.reports import ExchangeOrder, MalformedReport, parse_order
@@ -36,20 +35,6 @@ log = logging.getLogger("tradebot.broker")
 LIST_STATUSES = ("RESPONSE", "EXEC_STARTED", "UPDATED", "ALL_DONE", "REJECT")
 # A list whose placement cannot be settled for this many `settle_s` stays in doubt.
 DOUBT_FACTOR = 10
-
-
-@dataclass(frozen=True, slots=True)
-class ListIds:
-    """The client ids of one order list: the list's, the take-profit leg's (above) and
-    the stop leg's (below). Each comes from the trader's id sequence: never reused."""
-
-    list_id: str
-    above: str
-    below: str
-
-    @classmethod
-    def new(cls, ids: OrderIds) -> ListIds:
-        return cls(ids.next(), ids.next(), ids.next())
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +54,11 @@ class ExchangeList:
 class ListRefused(Exception):
     """Binance refused the list (filters, a take-profit that would match at once, the
     balance): nothing was placed; the message is Binance's."""
+
+
+class ListAbsent(ListRefused):
+    """Its answer was lost and the exchange showed, after its query's lag, that the list
+    was never placed: a new one (new ids) may be."""
 
 
 class ListInDoubt(Exception):
@@ -154,16 +144,16 @@ class OrderLists:
             message = error_text(exc, 400)
             if kind in (ErrorKind.REFUSED, ErrorKind.CLOCK, ErrorKind.RATE_LIMITED):
                 raise ListRefused(message) from None
-            found = await self._settle(symbol, ids.list_id, message)
+            found = await self.settle(symbol, ids.list_id, message)
             if found is None:
-                raise ListRefused(f"not placed: the exchange shows no list {ids.list_id}") from None
+                raise ListAbsent(f"not placed: the exchange shows no list {ids.list_id}") from None
             return found
         try:
             return parse_order_list(raw)
         except MalformedReport as exc:
-            found = await self._settle(symbol, ids.list_id, f"unreadable answer ({exc})")
+            found = await self.settle(symbol, ids.list_id, f"unreadable answer ({exc})")
             if found is None:
-                raise ListRefused(f"not placed: the exchange shows no list {ids.list_id}") from None
+                raise ListAbsent(f"not placed: the exchange shows no list {ids.list_id}") from None
             return found
 
     async def query(self, symbol: str, list_id: str) -> ExchangeList | None:
@@ -218,7 +208,7 @@ class OrderLists:
         found = [parse_order_list(x) for x in raw]
         return [x for x in found if x.client_id.startswith(prefix)]
 
-    async def _settle(self, symbol: str, list_id: str, why: str) -> ExchangeList | None:
+    async def settle(self, symbol: str, list_id: str, why: str) -> ExchangeList | None:
         """Whether a list whose answer was lost exists: looked up by its id with back-off;
         None once a query asked `settle_s` after the placement shows none.
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from tradebot_tui.core.identity import client_id_seq
 
 if TYPE_CHECKING:
+    from tradebot_tui.core.bracket import Bracket, ListIds
     from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus
 
 # One write: statements run on the connection inside the journal's transaction.
@@ -85,13 +86,59 @@ def _v5(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE intents ADD COLUMN kind TEXT NOT NULL DEFAULT 'market'")
 
 
+def _v6(db: sqlite3.Connection) -> None:
+    """Order lists resting on the exchange (`exits.on_exchange`, live): each journaled
+    before it is sent, with its three ids (never used again) and what became of it."""
+    db.execute(
+        "CREATE TABLE order_lists (list_id TEXT PRIMARY KEY, symbol TEXT NOT NULL, "
+        "above TEXT NOT NULL, below TEXT NOT NULL, qty TEXT NOT NULL, take TEXT NOT NULL, "
+        "stop TEXT NOT NULL, stop_limit TEXT NOT NULL, trailing INTEGER NOT NULL, "
+        "journaled_ms INTEGER NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL "
+        "DEFAULT '')"
+    )
+
+
 # Migration n brings a journal from version n to n + 1.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 # -- the rows ---------------------------------------------------------------------------------
+
+
+# What became of an order list: the exchange holds it (`resting`), or it is over
+# (`over`: a leg executed or it was cancelled; `absent`: the exchange showed it was never
+# placed; `refused`). A list still `placing` at a restart is looked up, never sent again.
+LIST_OPEN = ("placing", "resting")
+
+
+def order_list(symbol: str, ids: ListIds, bracket: Bracket, journaled_ms: int) -> Op:
+    """An order list's row, written before it is sent."""
+    row = (
+        ids.list_id,
+        symbol,
+        ids.above,
+        ids.below,
+        str(bracket.qty),
+        str(bracket.take_price),
+        str(bracket.stop_price),
+        str(bracket.stop_limit),
+        int(bracket.trailing),
+        journaled_ms,
+        "placing",
+    )
+    return lambda db: db.execute(
+        "INSERT INTO order_lists (list_id, symbol, above, below, qty, take, stop, stop_limit, "
+        "trailing, journaled_ms, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        row,
+    )
+
+
+def list_status(list_id: str, status: str, message: str = "") -> Op:
+    return lambda db: db.execute(
+        "UPDATE order_lists SET status=?, message=? WHERE list_id=?", (status, message, list_id)
+    )
 
 
 def intent(intent: OrderIntent, *, adopted: bool = False, journaled_ms: int = 0) -> Op:

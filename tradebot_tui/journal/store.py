@@ -29,9 +29,10 @@ from tradebot_tui.core.errors import TradebotError
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.money import parse_decimal
 from tradebot_tui.journal import schema as rows
-from tradebot_tui.journal.schema import MIGRATIONS, SCHEMA_VERSION, Op
+from tradebot_tui.journal.schema import LIST_OPEN, MIGRATIONS, SCHEMA_VERSION, Op
 
 if TYPE_CHECKING:  # imported where orders are read back: a start opens the journal first
+    from tradebot_tui.core.bracket import Bracket, ListIds
     from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus
 
 IDENTITY_LENGTH = 8
@@ -75,6 +76,22 @@ class JournaledOrder:
     @property
     def terminal(self) -> bool:
         return self.status.terminal
+
+
+@dataclass(frozen=True)
+class JournaledList:
+    """One order list as the journal has it (`schema.order_list`)."""
+
+    symbol: str
+    ids: ListIds
+    bracket: Bracket
+    journaled_ms: int
+    status: str
+    message: str
+
+    @property
+    def open(self) -> bool:
+        return self.status in LIST_OPEN
 
 
 class Journal:
@@ -387,6 +404,40 @@ class Journal:
         pnl = (Decimal(row[0]) - Decimal(row[1])) if row else Decimal(0)
         holding = f"holding {', '.join(held)}" if held else "no position"
         return f"{orders} orders, {holding}, closed-trade PnL {pnl:+.2f} {quote} after fees"
+
+    def order_lists(self) -> list[JournaledList]:
+        """Every journaled order list, oldest first.
+
+        Raises:
+            JournalError: a row that does not make sense (edited by hand), named.
+        """
+        from tradebot_tui.core.bracket import Bracket, ListIds
+
+        out = []
+        for row in self.db.execute(
+            "SELECT list_id, symbol, above, below, qty, take, stop, stop_limit, trailing, "
+            "journaled_ms, status, message FROM order_lists ORDER BY rowid"
+        ):
+            list_id, symbol, above, below, qty, take, stop, limit, trailing = row[:9]
+            where = f"{self.path}: order_lists {list_id}"
+            bracket = Bracket(
+                _dec(qty, where, "qty"),
+                _dec(take, where, "take"),
+                _dec(stop, where, "stop"),
+                _dec(limit, where, "stop_limit"),
+                bool(trailing),
+            )
+            out.append(
+                JournaledList(
+                    str(symbol),
+                    ListIds(str(list_id), str(above), str(below)),
+                    bracket,
+                    int(row[9]),
+                    str(row[10]),
+                    str(row[11]),
+                )
+            )
+        return out
 
     def max_seq(self) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM intents").fetchone()

@@ -24,6 +24,7 @@ from decimal import Decimal
 
 import trio
 
+from tradebot_tui.core.bracket import Bracket, ListIds
 from tradebot_tui.core.orders import Fill, OrderIntent, OrderStatus
 from tradebot_tui.journal import schema as rows
 from tradebot_tui.journal.schema import Op
@@ -140,13 +141,28 @@ class JournalWriter:
 
     # -- the writes ------------------------------------------------------------------------
 
-    async def intent(self, intent: OrderIntent, *, adopted: bool = False) -> None:
+    async def intent(
+        self, intent: OrderIntent, *, adopted: bool = False, journaled_ms: int = 0
+    ) -> None:
         """Return once the intent is on disk.
+
+        Args:
+            adopted: An order the exchange made for us (a leg of a resting list), found
+                and journaled after it was made; `journaled_ms`: when what made it was.
 
         Raises:
             JournalError: it is not: the order must not be sent.
         """
-        await self._commit(rows.intent(intent, adopted=adopted))
+        await self._commit(rows.intent(intent, adopted=adopted, journaled_ms=journaled_ms))
+
+    async def order_list(
+        self, symbol: str, ids: ListIds, bracket: Bracket, journaled_ms: int
+    ) -> None:
+        """Return once the order list is on disk (raises JournalError: not sent)."""
+        await self._commit(rows.order_list(symbol, ids, bracket, journaled_ms))
+
+    def list_status(self, list_id: str, status: str, message: str = "") -> None:
+        self._queue(rows.list_status(list_id, status, message))
 
     def fill(self, fill: Fill, symbol: str, position_qty: Decimal, cost: Decimal) -> None:
         self._queue(rows.fill(fill, symbol, position_qty, cost))

@@ -222,12 +222,9 @@ REFUSED = {
             "exits.stop_loss_pct: must be > 0 and <= 99",
         ],
     ),
-    "live with its exits on the exchange": (
+    "live with its exits on the exchange, without keys": (
         LIVE_CONFIG + LIVE_DATA + "[exits]\non_exchange = true\n",
-        [
-            "exits.on_exchange: order lists on the exchange are modelled in paper and replay",
-            "exchange.mode: live trading needs API keys",
-        ],
+        ["exchange.mode: live trading needs API keys"],
     ),
     "bybit has no all-market stream": (
         '[exchange]\nname = "bybit"\n[market]\nsource = "websocket"\n'

@@ -148,3 +148,19 @@ def test_a_stop_says_which_positions_stay_open_and_that_their_exits_stop() -> No
         "exchange account, and their exits (stop-loss, take-profit, trailing stop, max hold) "
         "do not run until the bot starts again"
     )
+
+
+def test_a_stop_says_which_positions_keep_their_exits_resting_on_the_exchange() -> None:
+    held = [("BTC/USDT", D("0.0012")), ("ETH/USDT", D("0.04"))]
+    both = wording.left_open(held, live=True, resting={"BTC/USDT", "ETH/USDT"})
+    assert both == (
+        "stopped with 2 open positions (BTC/USDT 0.0012, ETH/USDT 0.04): they stay on the "
+        "exchange account; their take-profit and stop-loss rest on the exchange as order "
+        "lists; the trailing stop and max hold do not run until the bot starts again"
+    )
+    one = wording.left_open(held, live=True, resting={"ETH/USDT"})
+    assert one == (
+        "stopped with 2 open positions (BTC/USDT 0.0012, ETH/USDT 0.04): they stay on the "
+        "exchange account; ETH/USDT keeps take-profit and stop-loss on the exchange as order "
+        "lists; every other exit does not run until the bot starts again"
+    )

@@ -31,6 +31,7 @@ from tradebot_tui.engine.errors import crash_later, log_stop
 from tradebot_tui.engine.healer import Healer
 from tradebot_tui.engine.kill_switch import KillSwitchWatch
 from tradebot_tui.engine.logs import LogRing
+from tradebot_tui.engine.protector import Protector
 from tradebot_tui.engine.readings import Readings
 from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recorder import TickRecorder
@@ -171,6 +172,10 @@ class Engine:
             execute=self.router.execute,
         )
         self.healer = Healer(self.trader, self.router, context)
+        # Live: each position's exits rest on the exchange (`exits.on_exchange`).
+        self.protector = Protector.live(
+            mode, broker, self.trader, self.router, self.journal_writer, journal, context, settings
+        )
         self.control = Controller(
             self.trader,
             self.router,
@@ -365,6 +370,8 @@ class Engine:
                     nursery.start_soon(self.watchkeeper.run)
                 if self._account is not None:
                     nursery.start_soon(self.healer.run)
+                if self.protector is not None:
+                    nursery.start_soon(self.protector.run)
                 nursery.start_soon(self.kill_switch.run)
                 daily = self.control.sweeper.run_daily
                 nursery.start_soon(
@@ -385,13 +392,9 @@ class Engine:
             self._run_state = RunState.STOPPING
             log.info("engine stopped")
             if self._replay is None:
+                trader = self.trader
                 self.left_open = wording.left_open(
-                    (
-                        (symbol, book.position.qty)
-                        for symbol, book in sorted(self.trader.books.items())
-                        if book.position is not None
-                    ),
-                    live=self.mode == "LIVE",
+                    trader.held_positions(), live=self.mode == "LIVE", resting=trader.resting()
                 )
                 if self.left_open:
                     log.warning(self.left_open)
@@ -410,6 +413,7 @@ class Engine:
             profile=settings.exchange.profile,
             quote=settings.budget.quote,
             symbols=self.markets,
+            protector=self.protector,
         )
         baseline = await recovery.run()
         if self.reconciliation is not None:

@@ -170,7 +170,11 @@ class Reconciliation:
             found.update(
                 holding_differences(holdings(trader), balances, self.baseline, self._tolerance)
             )
-        found.update(foreign_open_orders(theirs_open, {o.client_id for o in trader.open_orders()}))
+        ours = {o.client_id for o in trader.open_orders()}
+        for book in trader.books.values():  # the legs of the lists resting for positions
+            if book.resting is not None:
+                ours.update(book.resting.ids.all)
+        found.update(foreign_open_orders(theirs_open, ours))
         self._apply(found)
         if self.baseline is not None and not trader.open_orders():  # else: money in motion
             self._apply_quote(quote_difference(trader, balances, self.baseline, self._tolerance))

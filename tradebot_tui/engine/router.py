@@ -170,6 +170,26 @@ class OrderRouter:
             return
         self.follow(intent)
 
+    async def adopt(self, intent: OrderIntent, journaled_ms: int) -> None:
+        """Follow an order the exchange made for us, never sent by us: a leg of an order
+        list that executed (`engine/protector.py`). Journaled as adopted and stamped with
+        when its list was journaled (the order on the exchange is ours only if created
+        after that), then looked up by its id and followed to its end."""
+        self.remember(intent, journaled_ms=journaled_ms)
+        decimals = price_decimals(self._rules(intent.symbol), float(intent.price))
+        log.info(
+            wording.intent_line(intent, decimals), extra={"fields": {"order": intent.client_id}}
+        )
+        if self._journal is not None:
+            try:
+                await self._journal.intent(intent, adopted=True, journaled_ms=journaled_ms)
+            except JournalError as exc:
+                # It happened on the exchange whatever the journal says: followed anyway.
+                log.error("%s not journaled: %s; new entries paused", intent.client_id, exc)
+                self._on_journal_down(str(exc))
+        crashpoints.reached("leg_adopted")
+        self.follow(intent, ([], journaled_ms))
+
     async def convert_dust(self, intents: list[OrderIntent]) -> None:
         """Place the conversions of a dust sweep (`core.sweep`): each journaled first,
         then one request for them all on a broker that converts on the exchange; on any

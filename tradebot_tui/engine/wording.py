@@ -8,7 +8,7 @@ reads a clock or touches engine state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -98,6 +98,11 @@ def order_closed_notice(
         "error" if failed else "warning",
         event="errors" if failed else "",
     )
+
+
+def protection_notice(symbol: str, message: str) -> NoticeText:
+    """Something happened to a position's order list on the exchange the bot did not do."""
+    return NoticeText(f"{symbol}: protection on the exchange", message, "warning", event="errors")
 
 
 def unexplained_notice(symbol: str, message: str) -> NoticeText:
@@ -346,9 +351,12 @@ def foreign_open_order(client_id: str) -> str:
 # -- stopping --------------------------------------------------------------------------------
 
 
-def left_open(held: Iterable[tuple[str, Decimal]], *, live: bool) -> str:
-    """What a stop leaves behind: the positions still held, and that nothing guards them
-    until the bot runs again ("" when nothing is held)."""
+def left_open(
+    held: Iterable[tuple[str, Decimal]], *, live: bool, resting: Collection[str] = ()
+) -> str:
+    """What a stop leaves behind: the positions still held, and what guards them until
+    the bot runs again ("" when nothing is held): nothing, or, for those in `resting`,
+    their take-profit and stop-loss resting on the exchange."""
     held = list(held)
     if not held:
         return ""
@@ -356,8 +364,20 @@ def left_open(held: Iterable[tuple[str, Decimal]], *, live: bool) -> str:
     n = len(held)
     it, its, stays = ("they", "their", "stay") if n > 1 else ("it", "its", "stays")
     where = "on the exchange account" if live else "in the paper journal"
+    start = f"stopped with {n} open position{'s' if n > 1 else ''} ({what}): {it} {stays} {where}"
+    guarded = [symbol for symbol, _ in held if symbol in resting]
+    if not guarded:
+        return (
+            f"{start}, and {its} exits (stop-loss, take-profit, trailing stop, max hold) do "
+            "not run until the bot starts again"
+        )
+    if len(guarded) == n:
+        return (
+            f"{start}; {its} take-profit and stop-loss rest on the exchange as order lists; "
+            "the trailing stop and max hold do not run until the bot starts again"
+        )
     return (
-        f"stopped with {n} open position{'s' if n > 1 else ''} ({what}): {it} {stays} "
-        f"{where}, and {its} exits (stop-loss, take-profit, trailing stop, max hold) do not "
-        "run until the bot starts again"
+        f"{start}; {', '.join(guarded)} keep{'s' if len(guarded) == 1 else ''} take-profit "
+        "and stop-loss on the exchange as order lists; every other exit does not run until "
+        "the bot starts again"
     )

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 if TYPE_CHECKING:  # not imported at run time: the headless replay never needs trio (0.1 s)
     import trio
 
+    from tradebot_tui.exchange.order_lists import OrderLists
+    from tradebot_tui.exchange.user_stream import PushedOrders
+
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.orders import BrokerEvent, Fill, OrderIntent
 from tradebot_tui.core.ticks import Tick
@@ -150,6 +153,18 @@ class ConvertsDust(Protocol):
     on_credit: Callable[[str, Decimal], None] | None
 
     async def convert_dust(self, intents: Sequence[OrderIntent], emit: Emit) -> None: ...
+
+
+@runtime_checkable
+class RestsOrderLists(Protocol):
+    """A broker that can rest a position's exits on the exchange as an order list
+    (`exits.on_exchange`), and whose user data stream, if any, pushes their legs."""
+
+    @property
+    def lists(self) -> OrderLists: ...
+
+    @property
+    def pushed(self) -> PushedOrders | None: ...
 
 
 @runtime_checkable

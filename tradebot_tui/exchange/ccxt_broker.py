@@ -47,6 +47,7 @@ from tradebot_tui.exchange.client import CircuitOpen, ExchangeClient
 from tradebot_tui.exchange.commissions import Commissions
 from tradebot_tui.exchange.dust_convert import DustConverter
 from tradebot_tui.exchange.errors import ErrorKind, classify
+from tradebot_tui.exchange.order_lists import OrderLists
 from tradebot_tui.exchange.order_lookup import OrderLookup, OrderUnknown
 from tradebot_tui.exchange.order_tracker import OrderTracker
 from tradebot_tui.exchange.reports import (
@@ -127,6 +128,8 @@ class CcxtBroker:
         self.dust = DustConverter(
             client, settle_s=settle_s, poll_s=poll_s, max_poll_s=max_poll_s, clock_ms=clock_ms
         )
+        # Order lists (`exits.on_exchange`): a position's exits resting on the exchange.
+        self.lists = OrderLists(client, settle_s=settle_s, poll_s=poll_s, max_poll_s=max_poll_s)
 
     def execute(self, intent: OrderIntent) -> list[BrokerEvent]:
         raise NotImplementedError("CcxtBroker places orders asynchronously; use follow()")

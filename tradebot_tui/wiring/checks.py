@@ -61,15 +61,6 @@ def run_problems(settings: Settings, locations: Locations) -> list[ConfigError]:
                     errors.append(ConfigError(source, "exchange.ws_url", problem))
             if exchange.mode == "live" and (problem := live_problem(exchange.name)):
                 errors.append(ConfigError(source, "exchange.name", problem))
-    if exchange.mode == "live" and settings.exits.on_exchange:
-        errors.append(
-            ConfigError(
-                source,
-                "exits.on_exchange",
-                "order lists on the exchange are modelled in paper and replay; live trading "
-                "does not place them yet (its exits run in the bot): set it to false",
-            )
-        )
     if exchange.mode == "live":
         try:
             creds = load_credentials(exchange.name, locations.secrets_file)

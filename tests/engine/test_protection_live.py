@@ -385,3 +385,33 @@ def test_on_exchange_turned_off_takes_the_lists_down_and_the_bot_keeps_the_exits
     assert all(leg.status == "CANCELED" for leg in listed.legs)
     assert sold(fake) == listed.legs[0].qty
     ids_sent_once(fake)
+
+
+def test_a_buy_filling_in_parts_is_protected_as_it_grows(fake: FakeBinance, tmp_path: Path) -> None:
+    """Half the buy fills at once, the rest two seconds later: the half rests in a list
+    at once, and the list is placed again for the whole once the buy has ended."""
+    fake.fill_mode, fake.partial_fraction, fake.fill_delay_s = "partial", D("0.5"), 2.0
+    engine = engine_on(fake, tmp_path / "state.db")
+    while_buying: list[D] = []
+
+    def first_part_protected() -> bool:
+        if warm(engine) and not fake.history:
+            fake.set_price("BTCUSDT", ENTRY)
+        book = book_of(engine)
+        if book is not None and book.buying and open_lists(fake):
+            while_buying.append(open_lists(fake)[0].legs[0].qty)
+        return bool(while_buying)
+
+    async def body() -> None:
+        await until(first_part_protected)
+        await until(lambda: book_of(engine).state is State.IN_POSITION)
+        await until(lambda: len(fake.list_history) == 2 and protected(engine, fake))
+
+    scenario(engine, body)
+    buy = fake.history[0]
+    first, second = fake.list_history
+    assert while_buying[0] == first.legs[0].qty < buy.executed
+    assert all(leg.status == "CANCELED" for leg in first.legs)
+    assert second.legs[0].qty == buy.executed == book_of(engine).position.qty
+    assert sold(fake) == 0
+    ids_sent_once(fake)

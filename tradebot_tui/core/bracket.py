@@ -31,7 +31,7 @@ from tradebot_tui.core.exits import ExitParams, ExitReason, ExitWatch
 from tradebot_tui.core.identity import OrderIds
 from tradebot_tui.core.market import MarketRules
 from tradebot_tui.core.money import DIVISION, dec
-from tradebot_tui.core.orders import OrderKind
+from tradebot_tui.core.orders import OrderKind, Purpose
 
 if TYPE_CHECKING:  # the book holds a `RestingList`
     from tradebot_tui.core.book import SymbolBook
@@ -153,11 +153,17 @@ class RestingList:
 
 def position_bracket(book: SymbolBook, params: ExitParams) -> Bracket | str | None:
     """The order list `book`'s position should rest on now (or why none can); None when
-    nothing is held."""
+    nothing is held. While its buy still fills: for what it bought so far, at the exits it
+    will have (a list grows with the buy)."""
     position = book.position
-    if position is None or book.watch is None:
+    if position is None:
         return None
-    return bracket_for(position.qty, book.rules, book.watch, params)
+    watch = book.watch
+    if watch is None:
+        if not book.buying:
+            return None
+        watch = ExitWatch(params, float(position.entry_price), position.entry_ts_ms)
+    return bracket_for(position.qty, book.rules, watch, params)
 
 
 def protection_of(book: SymbolBook, params: ExitParams, *, live: bool) -> Bracket | str | None:
@@ -172,6 +178,9 @@ def protection_of(book: SymbolBook, params: ExitParams, *, live: bool) -> Bracke
         return resting.bracket
     if resting is not None:
         return f"order list {resting.state.value}"
+    order = book.order
+    if order is not None and order.purpose is Purpose.EXIT:
+        return None  # being sold: nothing to protect
     return book.protect_note or "not placed yet"
 
 

@@ -58,6 +58,11 @@ if TYPE_CHECKING:  # ccxt's world: loaded on a live run only (paper starts witho
 
 log = logging.getLogger("tradebot.engine")
 
+# Binance's words for a list refused for where the price stands at that moment (-2010):
+# tried again after PRICE_RETRY_S, once the price may have moved.
+PRICE_REFUSALS = ("relationship of the prices", "would immediately match")
+PRICE_RETRY_S = 1.0
+
 Job = Callable[[SymbolBook, RestingList | None], Awaitable[None]]
 
 
@@ -170,10 +175,10 @@ class Protector:
         if resting is None:
             if (
                 self.enabled
-                and book.state is State.IN_POSITION
-                and book.exit_due is None
                 and book.position is not None
-                and book.order is None
+                and book.exit_due is None
+                # held, or still buying: a buy filling in parts is protected as it grows
+                and ((book.state is State.IN_POSITION and book.order is None) or book.buying)
             ):
                 return self._place
             return None
@@ -278,16 +283,22 @@ class Protector:
         )
 
     def _refused(self, book: SymbolBook, resting: RestingList, why: str) -> None:
+        """Binance refused the list: the bot keeps the exits meanwhile and tries again,
+        soon when the refusal was the market's price at that moment (the take-profit
+        already reached, the stop already passed), else after `retry_s`."""
         book.resting = None
         self._writer.list_status(resting.ids.list_id, "refused", why)
-        book.protect_note = f"refused: {why}"
-        self._not_before[book.symbol] = trio.current_time() + self.retry_s
-        log.warning(
-            "order list for %s refused: %s; its exits stay in the bot; tried again in %.0f s",
-            book.symbol,
-            why,
-            self.retry_s,
-        )
+        delay = PRICE_RETRY_S if any(text in why for text in PRICE_REFUSALS) else self.retry_s
+        self._not_before[book.symbol] = trio.current_time() + delay
+        note = f"refused: {why}"
+        if note != book.protect_note:  # said once, not at each attempt
+            log.warning(
+                "order list for %s refused: %s; its exits stay in the bot; tried again in %.0f s",
+                book.symbol,
+                why,
+                delay,
+            )
+        book.protect_note = note
 
     async def _settle(self, book: SymbolBook, resting: RestingList | None) -> None:
         """A list whose placement's outcome is unknown (its answer lost, or journaled
@@ -296,7 +307,9 @@ class Protector:
         from tradebot_tui.exchange.order_lists import ListInDoubt
 
         try:
-            found = await self._lists.settle(book.symbol, resting.ids.list_id, "outcome unknown")
+            found = await self._lists.settle(
+                book.symbol, resting.ids.list_id, "sent before a restart, or its answer lost"
+            )
         except ListInDoubt as exc:
             log.warning("%s; looked up again", exc)
             self._not_before[book.symbol] = trio.current_time() + 1.0

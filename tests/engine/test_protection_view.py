@@ -81,3 +81,31 @@ def test_off_the_exits_are_the_bots() -> None:
     fill(t, entry)
     row = rows(t)["SOL/USDT"]
     assert row.protection == "" and row.protected and row.take_price == 9.79 * 1.015
+
+
+def test_live_it_shows_what_the_exchange_holds_not_what_it_should() -> None:
+    """Live, the screen shows the list the exchange holds: being placed, refused (with
+    Binance's words), resting, and an exit of the bot's own cancelling it first."""
+    from tradebot_tui.core.bracket import ListIds, ListState, RestingList
+    from tradebot_tui.core.exits import ExitReason
+
+    t = bought()
+    t.signals.legs_live = True
+    book = t.books["SOL/USDT"]
+    row = rows(t)["SOL/USDT"]
+    assert row.protection == "none: not placed yet" and not row.protected
+    book.protect_note = "refused: Account has insufficient balance for requested action."
+    row = rows(t)["SOL/USDT"]
+    assert row.protection == f"none: {book.protect_note}" and not row.protected
+    bracket = t.bracket(book)
+    assert not isinstance(bracket, str) and bracket is not None
+    book.resting = RestingList(ListIds("l", "a", "b"), bracket, 0)
+    assert rows(t)["SOL/USDT"].protection == "none: order list placing"
+    book.resting.state = ListState.RESTING
+    row = rows(t)["SOL/USDT"]
+    assert row.protection == "OCO resting · stop limit 9.39" and row.protected
+    assert t.exit_position("SOL/USDT", H + 2) is None  # the list is cancelled first
+    assert book.exit_due is ExitReason.MANUAL
+    row = rows(t)["SOL/USDT"]
+    assert row.protection == "manual: canceling the list" and row.protected
+    assert t.due_exits() == []  # not the healer's to sell: the protector's

@@ -264,6 +264,8 @@ class Views:
             if isinstance(bracket, Bracket):
                 stop, take = float(bracket.stop_price), float(bracket.take_price)
                 protection = protection_text(bracket, book, decimals)
+            elif selling := selling_text(book):
+                protection = selling
             elif bracket is not None:
                 protection, protected = f"none: {bracket}", False
             positions.append(
@@ -364,8 +366,10 @@ class Views:
         )
 
 
-def protection_text(bracket: Bracket, book: SymbolBook, decimals: int) -> str:
-    """The order list of a position, in words for the positions screen."""
+def selling_text(book: SymbolBook) -> str:
+    """What is selling a position whose exits rest on the exchange, in words ("" when
+    nothing is): a leg, the emergency exit, or a sale of the bot's once the list is
+    cancelled (or about to be)."""
     order = book.order
     if order is not None and order.purpose is Purpose.EXIT:
         if order.reason is ExitReason.EMERGENCY_EXIT:
@@ -373,6 +377,19 @@ def protection_text(bracket: Bracket, book: SymbolBook, decimals: int) -> str:
         if order.kind is not OrderKind.MARKET:
             return f"{order.reason} leg filling"
         return "list canceled, selling"
+    resting = book.resting
+    if resting is not None and book.exit_due is not None:
+        if book.exit_due is ExitReason.EMERGENCY_EXIT:
+            return "emergency exit: canceling the list"
+        return f"{book.exit_due}: canceling the list"
+    return ""
+
+
+def protection_text(bracket: Bracket, book: SymbolBook, decimals: int) -> str:
+    """The order list of a position, in words for the positions screen."""
+    selling = selling_text(book)
+    if selling:
+        return selling
     kind = "trailing" if bracket.trailing else "resting"
     return f"OCO {kind} · stop limit {fmt_price(bracket.stop_limit, decimals)}"
 

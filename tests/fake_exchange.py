@@ -252,6 +252,7 @@ class FakeBinance:
         self.next_list_id = 1
         # The share of a leg the first match fills (the rest at a later match); 1: whole.
         self.leg_partial = D(1)
+        self._matching = False  # pushing what resting legs did (see `match_lists`)
         # The best bid this far above the last price (a book that moved past the last
         # trade): a LIMIT_MAKER sell at or below it would take, and is refused.
         self.bid_over_last: D | None = None
@@ -921,7 +922,15 @@ class FakeBinance:
         return self.list_json(listed, reports=True)
 
     def match_lists(self) -> None:
-        """What the matching engine does to resting legs at the market's last price."""
+        """What the matching engine does to resting legs at the market's last price (its
+        events are pushed without waiting: no REST answer of theirs is held back)."""
+        self._matching = True
+        try:
+            self._match_lists()
+        finally:
+            self._matching = False
+
+    def _match_lists(self) -> None:
         for listed in self.list_history:
             if listed.done:
                 continue
@@ -1111,6 +1120,15 @@ class FakeBinance:
                 for o in self.history
             ],
             "create_requests": list(self.create_requests),
+            "lists": [
+                {
+                    "client_id": x.client_id,
+                    "done": x.done,
+                    "legs": [leg.client_id for leg in x.legs],
+                    "qty": str(x.legs[0].qty),
+                }
+                for x in self.list_history
+            ],
             "balances": {k: str(v) for k, v in self.balances.items()},
             "locked": {k: str(v) for k, v in self.locked.items()},
             "in_flight": self.in_flight,
@@ -1284,7 +1302,7 @@ class FakeBinance:
                 with contextlib.suppress(*_GONE):
                     sub.send.send_nowait((text, None))
                 continue
-            sent = threading.Event() if self.user_stream_first else None
+            sent = threading.Event() if self.user_stream_first and not self._matching else None
 
             def hand_over(message: tuple[str, threading.Event | None] = (text, sent)) -> None:
                 with contextlib.suppress(*_GONE):
@@ -1699,6 +1717,9 @@ def main() -> None:
         help="BTCUSDT cycles 70000, 67900, 69100, 71500 (1 s each); mixed fills; buy fees in BTC",
     )
     parser.add_argument(
+        "--phase-s", type=float, default=1.0, help="with --sawtooth: seconds each price holds"
+    )
+    parser.add_argument(
         "--chaos",
         type=float,
         default=0.0,
@@ -1731,7 +1752,8 @@ def main() -> None:
     fake.ws_stamp = args.stamp
     fake.user_stream_twice = args.stream_twice
     if args.sawtooth:
-        fake.scripts["BTCUSDT"] = sawtooth
+        phase = args.phase_s
+        fake.scripts["BTCUSDT"] = lambda when_s: sawtooth(when_s / phase)
         fake.fill_mode = "mixed"
         fake.base_fee_on_buy = True
         fake.fill_delay_s = 0.4

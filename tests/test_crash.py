@@ -19,6 +19,12 @@ must land there. After every restart, once the orders in flight have settled:
     it), and every one of its fills is in the journal (quantity, value and fee);
   - the ledger identity free + reserved + positions = initial + pnl - fees holds exactly;
   - the journal's position equals the exchange balance (dust included).
+
+A second run, side by side with the first, does the same with `exits.on_exchange`: its
+kills also aim at an order list's windows (journaled, answered, cancel in flight, a leg
+adopted), a leg often fills while the bot is down, and after every restart each list and
+leg on the exchange is the journal's, a leg that sold was booked once, and what is held
+rests in one open list.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -40,19 +47,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 KILLS = int(os.environ.get("TRADEBOT_CRASH_KILLS", "50"))
 INITIAL = D(1000)
+STEP, MIN_QTY = D("0.00001"), D("0.00001")  # the fake's BTCUSDT lot size
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 class Harness:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, exits: str = "max_hold_s = 60\n", phase_s: float = 1.0) -> None:
         self.tmp = tmp
+        tmp.mkdir(parents=True, exist_ok=True)
         self.fake = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "tests.fake_exchange",
                 "--sawtooth",
+                "--phase-s",
+                str(phase_s),
                 "--chaos",
                 "0.2",
                 "--key",
@@ -71,7 +82,7 @@ class Harness:
         self.config.write_text(
             '[strategy]\nwindow_s = 60\ntrigger_pct = 1.5\nanchor = "rolling_high"\n'
             "[risk]\ncooldown_s = 0\nstale_after_s = 0\nmax_positions = 1\n"
-            "[exits]\nmax_hold_s = 60\n"
+            f"[exits]\n{exits}"
             '[market]\nsource = "ccxt"\nsymbols = ["BTC/USDT"]\npoll_interval_s = 0.2\n'
             f'[exchange]\nmode = "live"\nrest_url = "{self.rest}"\nshutdown_grace_s = 0\n'
             f'ws_api_url = "{ws_api}"\n'
@@ -169,17 +180,44 @@ class Harness:
                 "SELECT cid FROM intents WHERE status IN ('pending', 'partially_filled')"
             )
             started = self.journal_rows("SELECT 1 FROM events WHERE kind='start'")
+            legs = {cid for x in state["lists"] for cid in x["legs"]}
             open_there = [
                 o["client_id"]
                 for o in state["orders"]
-                if o["status"] in ("NEW", "PARTIALLY_FILLED")
+                if o["status"] in ("NEW", "PARTIALLY_FILLED") and o["client_id"] not in legs
             ]
-            if not open_here and not open_there and len(started) >= self.starts:
+            if self.protected_at is None and self.protected(state):
+                self.protected_at = time.monotonic()
+            placing = self.journal_rows("SELECT 1 FROM order_lists WHERE status='placing'")
+            if (
+                not open_here
+                and not open_there
+                and not placing
+                and len(started) >= self.starts
+                and self.protected(state)
+            ):
                 return state
             time.sleep(0.1)
         pytest.fail(f"orders did not settle:\n{self.engine_log()}")
 
     starts = 0
+    on_exchange = False
+    protected_at: float | None = None  # when what is held first rested in a list
+
+    def held(self) -> D:
+        position = self.journal_rows("SELECT qty FROM positions WHERE symbol='BTC/USDT'")
+        return D(position[0][0]) if position else D(0)
+
+    def protected(self, state: dict[str, Any]) -> bool:
+        """With exits on the exchange: what is held (in whole steps) rests in one open
+        list, and no list rests for nothing."""
+        if not self.on_exchange:
+            return True
+        resting = [x for x in state["lists"] if not x["done"]]
+        sellable = (self.held() // STEP) * STEP
+        if sellable < MIN_QTY:
+            return not resting
+        return len(resting) == 1 and D(resting[0]["qty"]) == sellable
 
     def check(self, state: dict[str, Any]) -> int:
         requests = state["create_requests"]
@@ -192,8 +230,15 @@ class Harness:
         for cid, qty, price, fee, commission in rows:
             # What the exchange executed: what we received plus the commission in coin.
             fills.setdefault(cid, []).append((D(qty) + D(commission), D(price), D(fee)))
+        legs = {row[0] for row in self.journal_rows("SELECT above FROM order_lists")}
+        legs |= {row[0] for row in self.journal_rows("SELECT below FROM order_lists")}
+        lists = {row[0] for row in self.journal_rows("SELECT list_id FROM order_lists")}
+        assert {x["client_id"] for x in state["lists"]} <= lists, "a list the journal lacks"
         for order in orders:
             cid = order["client_id"]
+            if cid in legs and cid not in intents:  # a leg that never executed
+                assert D(order["executed"]) == 0, f"leg {cid} sold and was never booked"
+                continue
             assert cid in intents, f"{cid} is on the exchange but the journal does not explain it"
             ours = fills.get(cid, [])
             assert sum((q for q, _, _ in ours), D(0)) == D(order["executed"]), cid
@@ -220,24 +265,40 @@ class Harness:
         return len(orders)
 
 
-def test_kill_9_with_an_order_in_flight_loses_nothing(tmp_path: Path) -> None:
-    harness = Harness(tmp_path)
+def cycles(harness: Harness, points: tuple[str, ...]) -> tuple[int, int, list[float], list[float]]:
+    """KILLS times: kill, start aimed at the next point while prices move, start again
+    without prices, settle and check. Returns the kills that landed, the orders on the
+    exchange, and the seconds each restart took to settle and (with lists) to have what
+    is held resting in a list, each sorted."""
     orders = landed = 0
-    points = ("journaled", "sent", "filled")
-    try:
+    settled_in: list[float] = []
+    protected_in: list[float] = []
+    harness.start()
+    harness.settle()
+    for i in range(KILLS):
+        harness.kill()
+        harness.control("/fake/silence?symbols=")  # prices move: orders happen
+        harness.start(kill_at=points[i % len(points)])
+        landed += harness.killed_itself(limit=20.0)
+        harness.control("/fake/silence?symbols=BTCUSDT")  # no prices: nothing new
+        started = time.monotonic()
+        harness.protected_at = None
         harness.start()
-        harness.settle()
-        for i in range(KILLS):
-            harness.kill()
-            harness.control("/fake/silence?symbols=")  # prices move: orders happen
-            harness.start(kill_at=points[i % len(points)])
-            landed += harness.killed_itself(limit=20.0)
-            harness.control("/fake/silence?symbols=BTCUSDT")  # no prices: nothing new
-            harness.start()
-            orders = harness.check(harness.settle(limit=60.0))
+        state = harness.settle(limit=60.0)
+        settled_in.append(time.monotonic() - started)
+        assert harness.protected_at is not None
+        protected_in.append(harness.protected_at - started)
+        orders = harness.check(state)
+    return landed, orders, sorted(settled_in), sorted(protected_in)
+
+
+def orders_in_flight(tmp_path: Path) -> str:
+    """The bot's exits in the process; kills aimed at an order's three windows."""
+    harness = Harness(tmp_path)
+    try:
+        landed, orders, _, _ = cycles(harness, ("journaled", "sent", "filled"))
     finally:
         harness.close()
-    print(f"{landed} of {KILLS} kills landed with an order in flight; {orders} orders in all")
     assert landed >= KILLS * 4 // 5, f"only {landed} of {KILLS} kills had an order in flight"
     assert orders >= KILLS // 3, f"only {orders} orders in {KILLS} cycles: too calm a test"
     # Every run that settled had the fills pushed as well as polled.
@@ -245,3 +306,59 @@ def test_kill_9_with_an_order_in_flight_loses_nothing(tmp_path: Path) -> None:
         (tmp_path / "engine.log").read_text(errors="replace").count("user data stream: subscribed")
     )
     assert subscribed >= KILLS, f"the user data stream subscribed {subscribed} times"
+    return f"{landed} of {KILLS} kills landed with an order in flight; {orders} orders in all"
+
+
+def lists_in_flight(tmp_path: Path) -> str:
+    """With `exits.on_exchange`: each position's take-profit and stop rest on the fake as
+    an OCO. The price's cycle buys at 67,900, arms the trailing stop at 69,100 (the list is
+    cancelled and placed again higher) and fills the take-profit leg at 71,500, so every
+    cycle journals, sends and cancels lists and adopts a leg; the kills aim at those
+    windows as well as the orders'. A leg often fills while the bot is down. Each price
+    holds half a second (the bot looks every 0.2 s). After every restart, besides the
+    checks of the orders: every list and leg on the exchange is the journal's, a leg that
+    sold was booked, and what is held rests in one open list."""
+    harness = Harness(
+        tmp_path,
+        "max_hold_s = 60\non_exchange = true\ntake_profit_pct = 5\n"
+        "trailing_activation_pct = 1\ntrailing_distance_pct = 0.5\n",
+        phase_s=0.5,
+    )
+    harness.on_exchange = True
+    points = (
+        "list_journaled",
+        "list_sent",
+        "list_cancel",
+        "leg_adopted",
+        "journaled",
+        "sent",
+        "filled",
+    )
+    try:
+        landed, orders, settled_in, protected_in = cycles(harness, points)
+        lists = len(harness.journal_rows("SELECT 1 FROM order_lists"))
+        adopted = len(harness.journal_rows("SELECT 1 FROM intents WHERE adopted=1"))
+    finally:
+        harness.close()
+    assert landed >= KILLS * 4 // 5, f"only {landed} of {KILLS} kills had something in flight"
+    assert lists >= KILLS // 3 and adopted >= KILLS // 5, "too calm a test"
+    half = len(settled_in) // 2
+    return (
+        f"exits on the exchange: {landed} of {KILLS} kills landed; {orders} orders, {lists} "
+        f"lists, {adopted} legs booked; after a restart what is held rested in a list in "
+        f"{protected_in[half]:.1f} s (median), {protected_in[-1]:.1f} s at most (goal 5 s), "
+        f"and orders in doubt were settled in {settled_in[half]:.1f} s, "
+        f"{settled_in[-1]:.1f} s at most"
+    )
+
+
+def test_kill_9_in_every_window_loses_nothing_and_sells_nothing_twice(tmp_path: Path) -> None:
+    """Both runs side by side, each with its own fake exchange, journal and bot (the
+    kills wait on the exchange's prices far more than they use the CPU)."""
+    with ThreadPoolExecutor(2) as pool:
+        runs = [
+            pool.submit(orders_in_flight, tmp_path / "orders"),
+            pool.submit(lists_in_flight, tmp_path / "lists"),
+        ]
+        for run in runs:
+            print(run.result())

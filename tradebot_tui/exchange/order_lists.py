@@ -8,8 +8,7 @@ is never sent again: it is looked up by its list id until Binance's query, which
 its order entry, has had `settle_s` to show it; only an exchange that answered and did
 not show it for that long is taken as proof that it was not placed. The engine's use of
 these lists (placing one when a buy fills, cancelling it before an exit of the bot's
-own, adopting one at a restart) is not wired yet: live trading refuses
-`exits.on_exchange` until it is (`wiring/checks.py`).
+own, adopting one at a restart) is `engine/protector.py`'s.
 """
 
 from __future__ import annotations

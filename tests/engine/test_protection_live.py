@@ -9,6 +9,7 @@ on the fake, every id sent once, and the coins sold exactly once.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from decimal import Decimal as D
@@ -415,3 +416,82 @@ def test_a_buy_filling_in_parts_is_protected_as_it_grows(fake: FakeBinance, tmp_
     assert second.legs[0].qty == buy.executed == book_of(engine).position.qty
     assert sold(fake) == 0
     ids_sent_once(fake)
+
+
+def test_an_exit_asked_while_the_list_is_being_cancelled_survives_a_restart(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    """The exit is asked, its list's cancel is slow, and the bot stops before it is done:
+    the journal kept the exit with the list's id, so the next start cancels the list and
+    sells, once."""
+    path = tmp_path / "state.db"
+    engine = engine_on(fake, path)
+    fake.inject("timeout", method="DELETE", path="/api/v3/orderList", delay=3.0)
+
+    async def body() -> None:
+        await until(lambda: protected(engine, fake))
+        engine.submit(ExitPosition("BTC/USDT"))
+        await until(lambda: book_of(engine).resting.state is ListState.CANCELLING)
+
+    scenario(engine, body)
+    assert engine.trades == 0
+    again = engine_on(fake, path)
+    scenario(again, lambda: until(closed(again)))
+    [trade] = again.views.trades
+    assert trade.exit_reason is ExitReason.MANUAL
+    [listed] = fake.list_history
+    assert all(leg.status == "CANCELED" for leg in listed.legs)
+    assert sold(fake) == listed.legs[0].qty
+    ids_sent_once(fake)
+
+
+def test_a_list_resting_for_a_position_the_bot_no_longer_holds_is_cancelled_and_said(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    """The journal knows a list it placed, but no longer any position it protects (the
+    coins were sold by hand): the next start cancels it and says so."""
+    from tradebot_tui.core.bracket import Bracket, ListIds
+    from tradebot_tui.core.identity import client_id_prefix, client_order_id
+    from tradebot_tui.journal import schema
+
+    path = tmp_path / "state.db"
+    journal = Journal.open(path, profile="paper")
+    prefix = client_id_prefix("paper", journal.identity)
+    ids = ListIds(*(client_order_id(prefix, n) for n in (1, 2, 3)))
+    bracket = Bracket(D("0.001"), D("71000.00"), D("66000.00"), D("65340.00"), False)
+    journal.write([schema.order_list("BTC/USDT", ids, bracket, 0)])
+    journal.write([schema.list_status(ids.list_id, "resting")])
+    journal.close()
+    fake.balances["BTC"] = D("0.001")
+    q = {
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "quantity": "0.001",
+        "aboveType": "LIMIT_MAKER",
+        "abovePrice": "71000.00",
+        "aboveClientOrderId": ids.above,
+        "belowType": "STOP_LOSS_LIMIT",
+        "belowStopPrice": "66000.00",
+        "belowPrice": "65340.00",
+        "belowTimeInForce": "GTC",
+        "belowClientOrderId": ids.below,
+        "listClientOrderId": ids.list_id,
+    }
+    with fake.lock:
+        fake.create_oco(q)
+    engine = live_engine(fake, Journal.open(path, profile="paper"), settings())
+
+    async def body() -> None:
+        await until(lambda: not open_lists(fake) and book_of(engine).resting is None)
+        assert engine.journal_writer is not None
+        await engine.journal_writer.drain()
+
+    scenario(engine, body)
+    assert engine.trader.ids.next() > ids.below  # never given again
+    events = (
+        sqlite3.connect(path)
+        .execute("SELECT detail FROM events WHERE kind='protection'")
+        .fetchall()
+    )
+    assert any("for no position of the bot (sold by hand?): cancelled" in e[0] for e in events)
+    assert sold(fake) == 0 and engine.trades == 0

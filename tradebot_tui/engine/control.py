@@ -228,9 +228,15 @@ class Controller:
             # Due once the open order ends: kept with that order's id, so that a restart
             # before then still sells.
             self._journal.exit_asked(book.order.client_id, symbol, book.exit_due.value)
+        elif self._journal is not None and book.resting is not None:  # with its list's id
+            self._journal.exit_asked(book.resting.ids.list_id, symbol, book.exit_due.value)
         if book.buying:
             log.info("exit %s: its buy order is still open; sold as soon as it ends", symbol)
             self._notice(wording.exit_after_entry(symbol))
+            return
+        if book.resting is not None:
+            log.info("exit %s: its order list on the exchange is cancelled first", symbol)
+            self._notice(wording.exit_after_list(symbol))
             return
         log.info("exit %s: due once its order in doubt is settled", symbol)
         self._healer.retry_now(symbol)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import trio
@@ -37,6 +37,7 @@ from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.book import SymbolBook
 from tradebot_tui.core.bracket import Bracket, ListIds, ListState, RestingList
 from tradebot_tui.core.errors import error_text
+from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import CoinHold
 from tradebot_tui.core.identity import client_id_prefix
 from tradebot_tui.core.lifecycle import State
@@ -109,10 +110,12 @@ class Protector:
 
     # -- the rounds ----------------------------------------------------------------------------
 
-    def restore(self, journaled: list[JournaledList], known: set[str]) -> set[str]:
+    def restore(
+        self, journaled: list[JournaledList], known: set[str], asked: Mapping[str, ExitReason]
+    ) -> set[str]:
         """The journal's order lists back in the trader (`protector_restart`); every id
         they used."""
-        return restore_lists(self._trader, journaled, known)
+        return restore_lists(self._trader, journaled, known, asked)
 
     async def run(self) -> None:
         """Keep the positions protected until cancelled."""
@@ -422,11 +425,13 @@ class Protector:
         if await self._take_down(book, resting, "an exit of the bot's own"):
             return
         if book.position is None:
-            self._writer.event(
-                "protection",
-                f"order list {resting.ids.list_id} cancelled: no position",
-                book.symbol,
+            message = (
+                f"order list {resting.ids.list_id} rested on the exchange for no position of "
+                "the bot (sold by hand?): cancelled"
             )
+            log.warning(message)
+            self._writer.event("protection", message, book.symbol)
+            self._context.notice(wording.protection_notice(book.symbol, message))
             return
         reason = book.exit_due
         if reason is None:

@@ -4,13 +4,14 @@ positions; the exchange's that no position explains are cancelled and reported."
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import trio
 
 from tradebot_tui.core.bracket import ListState, RestingList
 from tradebot_tui.core.errors import error_text
+from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.wording import NoticeText
@@ -23,7 +24,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("tradebot.engine")
 
 
-def restore_lists(trader: Trader, journaled: list[JournaledList], known: set[str]) -> set[str]:
+def restore_lists(
+    trader: Trader,
+    journaled: list[JournaledList],
+    known: set[str],
+    asked: Mapping[str, ExitReason],
+) -> set[str]:
     """The journal's order lists: their ids are never given again; each list still open
     goes back to its position, to be looked at first (a leg may have executed while the
     bot was down). One open for a position that is gone is taken down. Returns every id
@@ -32,6 +38,8 @@ def restore_lists(trader: Trader, journaled: list[JournaledList], known: set[str
     Args:
         known: The ids of the journal's orders: a list one of whose legs is among them
             was over (its leg adopted) before the restart.
+        asked: Exits asked for, by the id of what was open then (a list's, here): due
+            again, so the list is cancelled and the rest sold.
     """
     ids: set[str] = set()
     for jl in journaled:
@@ -50,6 +58,9 @@ def restore_lists(trader: Trader, journaled: list[JournaledList], known: set[str
             )
         state = ListState.PLACING if jl.status == "placing" else ListState.RESTING
         book.resting = RestingList(jl.ids, jl.bracket, jl.journaled_ms, state, crossed=True)
+        due = asked.get(jl.ids.list_id)
+        if due is not None and book.position is not None:
+            book.exit_due = due
     return ids
 
 
@@ -60,8 +71,8 @@ async def cancel_orphans(
     writer: JournalWriter,
     notice: Callable[[NoticeText], None],
 ) -> None:
-    """Cancel the account's open lists of this journal that no position explains (the
-    position was sold by hand, or the journal does not know the list), and report each."""
+    """Cancel the account's open lists of this journal that the journal does not hold
+    open (its record of them ended), and report each."""
     try:
         found = await lists.open_lists(own_prefix)
     except trio.Cancelled:
@@ -69,11 +80,9 @@ async def cancel_orphans(
     except Exception as exc:
         log.warning("open order lists not read: %s", error_text(exc))
         return
-    resting = {
-        b.resting.ids.list_id
-        for b in trader.books.values()
-        if b.resting is not None and b.position is not None
-    }
+    # Lists the journal knows are its positions' (or, for a position gone, taken down by
+    # the protector, which books what a leg sold): only the others are cancelled here.
+    resting = {b.resting.ids.list_id for b in trader.books.values() if b.resting is not None}
     for listed in found:
         if listed.client_id in resting:
             continue

@@ -114,7 +114,7 @@ class Recovery:
         count = len(known)
         lists = await trio.to_thread.run_sync(journal.order_lists)
         if self._protector is not None:
-            known |= self._protector.restore(lists, known)
+            known |= self._protector.restore(lists, known, exits_asked(journal))
         else:  # their ids are never given again, and the exchange's legs are ours
             for jl in lists:
                 for cid in jl.ids.all:

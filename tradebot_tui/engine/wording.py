@@ -224,6 +224,15 @@ def exit_after_entry(symbol: str) -> NoticeText:
     )
 
 
+def exit_after_list(symbol: str) -> NoticeText:
+    return NoticeText(
+        f"Exit {symbol}",
+        "Its take-profit and stop-loss rest on the exchange: that order list is cancelled "
+        "first, then what no leg sold meanwhile is sold.",
+        answer=True,
+    )
+
+
 def exit_due(symbol: str) -> NoticeText:
     return NoticeText(
         f"Exit {symbol}",

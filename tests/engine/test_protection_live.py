@@ -495,3 +495,47 @@ def test_a_list_resting_for_a_position_the_bot_no_longer_holds_is_cancelled_and_
     )
     assert any("for no position of the bot (sold by hand?): cancelled" in e[0] for e in events)
     assert sold(fake) == 0 and engine.trades == 0
+
+
+def test_a_list_the_stream_says_ended_is_looked_at_at_once(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    """With the user data stream, a list cancelled on the exchange's site is known from
+    its `listStatus` push (not at the next periodic look), and placed again."""
+    from tests.engine.test_engine_exchange import fast_clock
+    from tests.exchange.test_live_broker import make_broker, make_client
+    from tradebot_tui.exchange.ccxt_polling import CcxtPollingSource
+    from tradebot_tui.exchange.universe import UniverseRule
+    from tradebot_tui.exchange.user_stream import PushedOrders, UserStream
+
+    async def go() -> None:
+        async with trio.open_nursery() as outer:
+            ws_api = await outer.start(fake.serve_ws_api)
+            client = make_client(fake)
+            rule = UniverseRule("USDT", "static", ("BTC/USDT",))
+            source = CcxtPollingSource(client, rule, interval_s=0.02, clock_ms=fast_clock())  # type: ignore[arg-type]
+            pushed = PushedOrders()
+            broker = make_broker(client, poll_s=0.02, max_poll_s=0.05, pushed=pushed)
+            stream = UserStream(pushed, "key-1", "sec-2", url=ws_api)
+            journal = Journal.open(tmp_path / "state.db", profile="paper")
+            engine = Engine(
+                settings(), source, broker, mode="LIVE", clock=lambda: 0, journal=journal
+            )
+            engine.add_service(stream)
+            assert engine.protector is not None
+            engine.protector.check_s = 3600.0  # no periodic look: only the push
+            with trio.fail_after(20):
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(engine.run)
+                    await until(lambda: protected(engine, fake) and pushed.up)
+                    [first] = open_lists(fake)
+                    with fake.lock:
+                        fake._cancel_list(first)  # pushes its listStatus ALL_DONE
+                    await until(lambda: len(fake.list_history) == 2 and protected(engine, fake))
+                    nursery.cancel_scope.cancel()
+            outer.cancel_scope.cancel()
+
+    trio.run(go)
+    first, second = fake.list_history
+    assert first.done and open_lists(fake) == [second] and sold(fake) == 0
+    ids_sent_once(fake)

@@ -334,7 +334,12 @@ def test_malformed_messages_are_skipped_and_the_stream_goes_on(fake: FakeBinance
                 None, '{"subscriptionId": 1, "event": {"e": "executionReport", "X": "?"}}'
             )
             await stream._message(None, '{"subscriptionId": 1, "event": {"e": "listStatus"}}')
-            assert stream.malformed == 5
+            assert stream.malformed == 6  # a list status must name its list and status
+            ok = '{"subscriptionId": 1, "event": {"e": "listStatus", "C": "tb-9", "l": "ALL_DONE"}}'
+            await stream._message(None, ok)
+            assert stream.malformed == 6
+            got = stream.pushed.list_state("tb-9")
+            assert got is not None and got[1] == "ALL_DONE"
             assert stream.pushed.up
             nursery.cancel_scope.cancel()
             return stream

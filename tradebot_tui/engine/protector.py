@@ -191,7 +191,7 @@ class Protector:
             return None
         if book.position is None or book.exit_due is not None or not self.enabled:
             return self._cancel
-        if resting.crossed or self._pushed_leg(resting) is not None:
+        if resting.crossed or self._pushed_leg(resting) is not None or self._pushed_list(resting):
             return self._check
         if now - self._checked.get(book.symbol, now) >= self.check_s:
             return self._check
@@ -268,6 +268,7 @@ class Protector:
 
     def _rests(self, book: SymbolBook, resting: RestingList, found: ExchangeList) -> None:
         resting.state = ListState.RESTING
+        self._pushed_list(resting, seen=True)  # its placement's own status: nothing new
         self._writer.list_status(resting.ids.list_id, "resting")
         book.protect_note = ""
         self._checked[book.symbol] = trio.current_time()
@@ -336,11 +337,22 @@ class Protector:
                 return cid
         return None
 
+    def _pushed_list(self, resting: RestingList, *, seen: bool = False) -> bool:
+        """Whether the stream pushed a status of the list not looked at yet (`seen`: it
+        is looked at now)."""
+        got = self._pushed.list_state(resting.ids.list_id) if self._pushed is not None else None
+        if got is None or self._seen_push.get(resting.ids.list_id) == got[0]:
+            return False
+        if seen:
+            self._seen_push[resting.ids.list_id] = got[0]
+        return True
+
     async def _check(self, book: SymbolBook, resting: RestingList | None) -> None:
         """Whether a leg executed (then it is the position's exit) or the list ended."""
         assert resting is not None
         symbol = book.symbol
         self._checked[symbol] = trio.current_time()
+        self._pushed_list(resting, seen=True)
         leg = self._pushed_leg(resting)
         if leg is not None:
             got = self._pushed.latest(leg) if self._pushed is not None else None

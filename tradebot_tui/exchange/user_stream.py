@@ -189,6 +189,7 @@ class PushedOrders:
         self._orders: OrderedDict[str, tuple[int, PushedOrder]] = OrderedDict()
         # Each order's trades as pushed, by trade id (a duplicate event counts once).
         self._trades: dict[str, dict[int, tuple[Decimal, Decimal, str]]] = {}
+        self._lists: OrderedDict[str, tuple[int, str]] = OrderedDict()
         self._changed = trio.Event()
         self._versions = itertools.count(1)
         self.up = False  # the stream is subscribed: polling may slow down
@@ -225,6 +226,19 @@ class PushedOrders:
             if fee > 0:
                 by_asset[asset] = by_asset.get(asset, Decimal(0)) + fee
         return tuple(FeePaid(asset, cost) for asset, cost in sorted(by_asset.items()))
+
+    def put_list(self, list_id: str, status: str) -> None:
+        """An order list's status as pushed (`listStatus`: EXEC_STARTED, ALL_DONE...)."""
+        self._lists[list_id] = (next(self._versions), status)
+        self._lists.move_to_end(list_id)
+        while len(self._lists) > self._kept:
+            self._lists.popitem(last=False)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def list_state(self, list_id: str) -> tuple[int, str] | None:
+        """(version, status) of the last status pushed for the order list, if any."""
+        return self._lists.get(list_id)
 
     def latest(self, client_id: str) -> tuple[int, PushedOrder] | None:
         """(version, state) of the last state pushed for `client_id`, if any."""
@@ -385,6 +399,12 @@ class UserStream:
                 self._unreadable(str(exc))
                 return
             self.pushed.put(state)
+        elif kind == "listStatus":  # an order list of ours moved (a leg, its end)
+            list_id, status = event.get("C"), event.get("l")
+            if not isinstance(list_id, str) or not list_id or not isinstance(status, str):
+                self._unreadable(f"listStatus: list {list_id!r}, status {status!r}")
+                return
+            self.pushed.put_list(list_id, status)
         elif kind == "eventStreamTerminated":
             # The subscription ended (the connection stays): polled until it is back.
             log.warning("user data stream: the subscription ended; subscribing again")

@@ -137,8 +137,8 @@ class ExitSettings:
     )
     on_exchange: bool = setting(
         False,
-        "Rest take-profit and stop-loss on the exchange as an order list (OCO): they "
-        "outlive the bot (live on Binance; modelled in paper and replay).",
+        "Rest take-profit and stop-loss on the exchange as an OCO order list: they "
+        "outlive the bot.",
     )
     stop_limit_gap_pct: float = setting(
         1.0,

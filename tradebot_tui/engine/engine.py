@@ -31,7 +31,7 @@ from tradebot_tui.engine.errors import crash_later, log_stop
 from tradebot_tui.engine.healer import Healer
 from tradebot_tui.engine.kill_switch import KillSwitchWatch
 from tradebot_tui.engine.logs import LogRing
-from tradebot_tui.engine.protector import Protector
+from tradebot_tui.engine.protector import live_protector
 from tradebot_tui.engine.readings import Readings
 from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recorder import TickRecorder
@@ -173,7 +173,7 @@ class Engine:
         )
         self.healer = Healer(self.trader, self.router, context)
         # Live: each position's exits rest on the exchange (`exits.on_exchange`).
-        self.protector = Protector.live(
+        self.protector = live_protector(
             mode, broker, self.trader, self.router, self.journal_writer, journal, context, settings
         )
         self.control = Controller(

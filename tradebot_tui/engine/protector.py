@@ -138,35 +138,6 @@ class Protector:
                 self._busy.add(symbol)
                 nursery.start_soon(self._run_job, job, book)
 
-    @classmethod
-    def live(
-        cls,
-        mode: str,
-        broker: Broker,
-        trader: Trader,
-        router: OrderRouter,
-        writer: JournalWriter | None,
-        journal: Journal | None,
-        context: Context,
-        settings: Settings,
-    ) -> Protector | None:
-        """The engine's protector: live, on a broker that rests order lists, with a
-        journal; else None (paper and replay model the lists in `core.signals`)."""
-        if mode != "LIVE" or not isinstance(broker, RestsOrderLists):
-            return None
-        if writer is None or journal is None:
-            return None
-        trader.signals.legs_live = True
-        return cls(
-            trader,
-            router,
-            broker.lists,
-            writer,
-            context,
-            own_prefix=client_id_prefix(settings.exchange.profile, journal.identity),
-            pushed=broker.pushed,
-        )
-
     @property
     def enabled(self) -> bool:
         """`exits.on_exchange` (a live setting): off, the lists a journal left open are
@@ -483,3 +454,31 @@ def moved(resting: Bracket, target: Bracket) -> bool:
     """Whether the list should be placed again: the stop leg a tick or more higher (the
     trailing stop rose), or another amount held."""
     return target.stop_price > resting.stop_price or target.qty != resting.qty
+
+
+def live_protector(
+    mode: str,
+    broker: Broker,
+    trader: Trader,
+    router: OrderRouter,
+    writer: JournalWriter | None,
+    journal: Journal | None,
+    context: Context,
+    settings: Settings,
+) -> Protector | None:
+    """The engine's protector: live, on a broker that rests order lists, with a
+    journal; else None (paper and replay model the lists in `core.signals`)."""
+    if mode != "LIVE" or not isinstance(broker, RestsOrderLists):
+        return None
+    if writer is None or journal is None:
+        return None
+    trader.signals.legs_live = True
+    return Protector(
+        trader,
+        router,
+        broker.lists,
+        writer,
+        context,
+        own_prefix=client_id_prefix(settings.exchange.profile, journal.identity),
+        pushed=broker.pushed,
+    )

@@ -539,3 +539,25 @@ def test_a_list_the_stream_says_ended_is_looked_at_at_once(
     first, second = fake.list_history
     assert first.done and open_lists(fake) == [second] and sold(fake) == 0
     ids_sent_once(fake)
+
+
+def test_the_kill_switch_cancels_the_list_first_and_sells_once(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    from tradebot_tui.engine.commands import KillSwitch
+
+    engine = engine_on(fake, tmp_path / "state.db")
+
+    async def body() -> None:
+        await until(lambda: protected(engine, fake))
+        engine.submit(KillSwitch("equity 990.00 USDT fell to the kill switch's 997.00"))
+        await until(closed(engine))
+
+    scenario(engine, body)
+    [listed] = fake.list_history
+    assert all(leg.status == "CANCELED" for leg in listed.legs)
+    [trade] = engine.views.trades
+    assert trade.exit_reason is ExitReason.KILL_SWITCH
+    assert sold(fake) == listed.legs[0].qty
+    assert engine.trader.gate.paused
+    ids_sent_once(fake)

@@ -144,7 +144,7 @@ def test_open_lists_are_ours_by_prefix_and_a_filled_leg_shows_its_execution(
         theirs = await lists.open_lists("tb-other-")
         fake.set_price("BTCUSDT", "71000.00")  # the take-profit leg fills at its price
         found = await lists.query(SYMBOL, mine.list_id)
-        legs = await lists.legs(SYMBOL, found)  # type: ignore[arg-type]
+        legs = await lists.legs(SYMBOL, found.leg_ids)  # type: ignore[union-attr]
         return open_before, theirs, (found, legs)
 
     open_before, theirs, (found, legs) = run(fake, go)
@@ -189,10 +189,28 @@ def test_a_leg_that_fills_while_the_cancel_is_on_its_way_is_what_the_exchange_sh
         fake.set_price("BTCUSDT", "71000.00")
         cancelled = await lists.cancel(SYMBOL, mine.list_id)
         found = await lists.query(SYMBOL, mine.list_id)
-        return cancelled, found, await lists.legs(SYMBOL, found)  # type: ignore[arg-type]
+        return cancelled, found, await lists.legs(SYMBOL, found.leg_ids)  # type: ignore[union-attr]
 
     cancelled, found, legs = run(fake, go)
     assert cancelled is None and found.over
     filled = [o for o in legs if o.status is OrderStatus.FILLED]
     assert [o.client_id for o in filled] == [mine.above] and filled[0].filled == D("0.001")
     assert fake.balances["BTC"] == 0 and fake.locked.get("BTC", D(0)) == 0
+
+
+def test_legs_the_lagging_query_does_not_show_yet_are_none_then_their_orders(
+    fake: FakeBinance,
+) -> None:
+    mine = ids()
+    fake.query_lag_s = 0.3
+
+    async def go(lists: OrderLists) -> tuple[Any, Any]:
+        await lists.place(SYMBOL, BRACKET, mine)
+        early = await lists.legs(SYMBOL, (mine.below, mine.above))
+        await trio.sleep(fake.query_lag_s + 0.05)
+        return early, await lists.legs(SYMBOL, (mine.below, mine.above))
+
+    early, later = run(fake, go)
+    assert early is None
+    assert [o.client_id for o in later] == [mine.below, mine.above]
+    assert all(o.status is OrderStatus.OPEN and o.filled == 0 for o in later)

@@ -161,13 +161,21 @@ class OrderLists:
         params = {"origClientOrderId": list_id}
         return await self._list_or_none("private_get_orderlist", symbol, params, "-2013")
 
-    async def legs(self, symbol: str, found: ExchangeList) -> list[ExchangeOrder]:
-        """Each leg's order (status, amount executed, its value), looked up by its id."""
+    async def legs(self, symbol: str, leg_ids: Sequence[str]) -> list[ExchangeOrder] | None:
+        """Each leg's order (status, amount executed, its value), looked up by its id;
+        None when the exchange does not show one of them (yet: its query lags)."""
         orders = []
-        for cid in found.leg_ids:
-            raw = await self.client.call(
-                "fetch_order", None, symbol, {"origClientOrderId": cid}, priority=Priority.QUERY
-            )
+        for cid in leg_ids:
+            try:
+                raw = await self.client.call(
+                    "fetch_order", None, symbol, {"origClientOrderId": cid}, priority=Priority.QUERY
+                )
+            except trio.Cancelled:
+                raise
+            except Exception as exc:
+                if classify(exc) is ErrorKind.NOT_FOUND:
+                    return None
+                raise
             orders.append(parse_order(raw))
         return orders
 

@@ -27,8 +27,7 @@ reported (`protector_restart`).
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -37,23 +36,28 @@ from tradebot_tui.config.settings import Settings
 from tradebot_tui.core.book import SymbolBook
 from tradebot_tui.core.bracket import Bracket, ListIds, ListState, RestingList
 from tradebot_tui.core.errors import error_text
-from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.gate import CoinHold
 from tradebot_tui.core.identity import client_id_prefix
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.money import fmt_decimal
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
-from tradebot_tui.engine.context import Context
-from tradebot_tui.engine.protector_restart import cancel_orphans, restore_lists
+from tradebot_tui.engine.context import Context, wall_ms
+from tradebot_tui.engine.protector_restart import cancel_orphans, report
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.exchange import crashpoints
 from tradebot_tui.exchange.base import Broker, RestsOrderLists
-from tradebot_tui.journal.store import Journal, JournaledList, JournalError
+from tradebot_tui.exchange.order_lists import (
+    ExchangeList,
+    ListAbsent,
+    ListInDoubt,
+    ListRefused,
+    OrderLists,
+)
+from tradebot_tui.journal.store import Journal, JournalError
 from tradebot_tui.journal.writer import JournalWriter
 
-if TYPE_CHECKING:  # ccxt's world: loaded on a live run only (paper starts without it)
-    from tradebot_tui.exchange.order_lists import ExchangeList, OrderLists
+if TYPE_CHECKING:
     from tradebot_tui.exchange.reports import ExchangeOrder
     from tradebot_tui.exchange.user_stream import PushedOrders
 
@@ -65,10 +69,6 @@ PRICE_REFUSALS = ("relationship of the prices", "would immediately match")
 PRICE_RETRY_S = 1.0
 
 Job = Callable[[SymbolBook, RestingList | None], Awaitable[None]]
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Protector:
@@ -106,16 +106,10 @@ class Protector:
         self._not_before: dict[str, float] = {}  # a coin's next job waits until then
         self._checked: dict[str, float] = {}  # when each coin's list was last looked at
         self._replaced: dict[str, float] = {}
-        self._seen_push: dict[str, int] = {}  # the last pushed version of a leg looked at
+        # The last pushed version looked at, of each leg's state and each list's status.
+        self._seen_push: dict[str, int] = {}
 
     # -- the rounds ----------------------------------------------------------------------------
-
-    def restore(
-        self, journaled: list[JournaledList], known: set[str], asked: Mapping[str, ExitReason]
-    ) -> set[str]:
-        """The journal's order lists back in the trader (`protector_restart`); every id
-        they used."""
-        return restore_lists(self._trader, journaled, known, asked)
 
     async def run(self) -> None:
         """Keep the positions protected until cancelled."""
@@ -164,9 +158,8 @@ class Protector:
             return self._cancel
         if resting.crossed or self._pushed_leg(resting) is not None or self._pushed_list(resting):
             return self._check
-        if now - self._checked.get(book.symbol, now) >= self.check_s:
+        if now - self._checked.get(book.symbol, 0.0) >= self.check_s:
             return self._check
-        self._checked.setdefault(book.symbol, now)
         target = self._trader.bracket(book)
         if (
             isinstance(target, Bracket)
@@ -219,8 +212,6 @@ class Protector:
             log.error("order list for %s not sent: %s", symbol, exc)
             return
         crashpoints.reached("list_journaled")
-        from tradebot_tui.exchange.order_lists import ListAbsent, ListInDoubt, ListRefused
-
         try:
             found = await self._lists.place(symbol, bracket, ids)
         except ListAbsent as exc:
@@ -279,8 +270,6 @@ class Protector:
         """A list whose placement's outcome is unknown (its answer lost, or journaled
         before a restart): looked up by its id, never sent again."""
         assert resting is not None
-        from tradebot_tui.exchange.order_lists import ListInDoubt
-
         try:
             found = await self._lists.settle(
                 book.symbol, resting.ids.list_id, "sent before a restart, or its answer lost"
@@ -297,15 +286,16 @@ class Protector:
         self._rests(book, resting, found)
         resting.crossed = True  # placed while the bot did not look: its legs are looked at
 
-    def _pushed_leg(self, resting: RestingList) -> str | None:
-        """A leg the user data stream says executed (in part), not looked at yet."""
+    def _pushed_leg(self, resting: RestingList) -> tuple[str, int] | None:
+        """A leg the user data stream says executed (in part), not looked at yet: its id
+        and the pushed state's version."""
         pushed = self._pushed
         if pushed is None:
             return None
         for cid in (resting.ids.above, resting.ids.below):
             got = pushed.latest(cid)
             if got is not None and got[1].filled > 0 and self._seen_push.get(cid) != got[0]:
-                return cid
+                return cid, got[0]
         return None
 
     def _pushed_list(self, resting: RestingList, *, seen: bool = False) -> bool:
@@ -319,38 +309,31 @@ class Protector:
         return True
 
     async def _check(self, book: SymbolBook, resting: RestingList | None) -> None:
-        """Whether a leg executed (then it is the position's exit) or the list ended."""
+        """Whether a leg executed (then it is the position's exit) or the list ended, from
+        what the stream pushed or else from the legs' own orders."""
         assert resting is not None
         symbol = book.symbol
         self._checked[symbol] = trio.current_time()
         self._pushed_list(resting, seen=True)
-        leg = self._pushed_leg(resting)
-        if leg is not None:
-            got = self._pushed.latest(leg) if self._pushed is not None else None
-            if got is not None:
-                self._seen_push[leg] = got[0]
+        pushed = self._pushed_leg(resting)
+        if pushed is not None:
+            leg, version = pushed
+            self._seen_push[leg] = version
             await self._adopt(book, resting, leg == resting.ids.above, "pushed")
             return
-        found = await self._lists.query(symbol, resting.ids.list_id)
-        if found is None:
+        legs = await self._legs(symbol, resting)
+        if legs is None:
             return  # not shown (the query lags): asked again next time
-        executed = await self._executed(symbol, resting)
+        executed = next((leg for leg in legs if leg.filled > 0), None)
         if executed is not None:
             await self._adopt(book, resting, executed.client_id == resting.ids.above, "queried")
             return
         resting.crossed = False
-        if found.over:
+        if all(leg.status.terminal for leg in legs):
             self._ended_outside(book, resting)
 
-    async def _executed(self, symbol: str, resting: RestingList) -> ExchangeOrder | None:
-        """The leg that executed (in part), if any."""
-        from tradebot_tui.exchange.order_lists import ExchangeList
-
-        ids = resting.ids
-        legs = await self._lists.legs(
-            symbol, ExchangeList(ids.list_id, "", "EXEC_STARTED", (ids.below, ids.above))
-        )
-        return next((leg for leg in legs if leg.filled > 0), None)
+    async def _legs(self, symbol: str, resting: RestingList) -> list[ExchangeOrder] | None:
+        return await self._lists.legs(symbol, (resting.ids.below, resting.ids.above))
 
     async def _adopt(self, book: SymbolBook, resting: RestingList, take: bool, how: str) -> bool:
         """A leg executed on the exchange: it is the position's exit from now on. False
@@ -397,9 +380,7 @@ class Protector:
         self._writer.list_status(resting.ids.list_id, "over", "ended outside the bot")
         if book.position is not None:
             message += "; a new one is placed"
-        log.warning(message)
-        self._writer.event("protection", message, book.symbol)
-        self._context.notice(wording.protection_notice(book.symbol, message))
+        report(self._writer, self._context.notice, book.symbol, message)
 
     async def _cancel(self, book: SymbolBook, resting: RestingList | None) -> None:
         """An exit of the bot's own (or a position gone): the list is cancelled first, then
@@ -412,9 +393,7 @@ class Protector:
                 f"order list {resting.ids.list_id} rested on the exchange for no position of "
                 "the bot (sold by hand?): cancelled"
             )
-            log.warning(message)
-            self._writer.event("protection", message, book.symbol)
-            self._context.notice(wording.protection_notice(book.symbol, message))
+            report(self._writer, self._context.notice, book.symbol, message)
             return
         reason = book.exit_due
         if reason is None:
@@ -439,11 +418,17 @@ class Protector:
         resting.state = ListState.CANCELLING
         crashpoints.reached("list_cancel")
         await self._lists.cancel(symbol, resting.ids.list_id)
-        executed = await self._executed(symbol, resting)
+        legs = await self._legs(symbol, resting)
+        if legs is None:  # its legs not shown yet: cancelled (or over) again, then looked at
+            resting.state = ListState.RESTING
+            self._not_before[symbol] = trio.current_time() + 1.0
+            return True
+        executed = next((leg for leg in legs if leg.filled > 0), None)
         if executed is not None:
-            resting.state = ListState.RESTING  # over: adopting a leg ends it
+            # The leg's sale is the exit (until it is adopted, the list is looked at again).
+            resting.state = ListState.RESTING
             await self._adopt(book, resting, executed.client_id == resting.ids.above, "cancel")
-            return True  # not adopted yet: looked at again (its state is kept)
+            return True
         book.resting = None
         self._writer.list_status(resting.ids.list_id, "over", f"cancelled: {why}")
         log.info("%s: order list %s cancelled (%s)", symbol, resting.ids.list_id, why)
@@ -457,7 +442,6 @@ def moved(resting: Bracket, target: Bracket) -> bool:
 
 
 def live_protector(
-    mode: str,
     broker: Broker,
     trader: Trader,
     router: OrderRouter,
@@ -466,11 +450,9 @@ def live_protector(
     context: Context,
     settings: Settings,
 ) -> Protector | None:
-    """The engine's protector: live, on a broker that rests order lists, with a
-    journal; else None (paper and replay model the lists in `core.signals`)."""
-    if mode != "LIVE" or not isinstance(broker, RestsOrderLists):
-        return None
-    if writer is None or journal is None:
+    """A live engine's protector: on a broker that rests order lists, with a journal;
+    else None (paper and replay model the lists in `core.signals`)."""
+    if not isinstance(broker, RestsOrderLists) or writer is None or journal is None:
         return None
     trader.signals.legs_live = True
     return Protector(

@@ -24,16 +24,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("tradebot.engine")
 
 
+def list_ids(trader: Trader, journaled: list[JournaledList]) -> set[str]:
+    """Every id the journal's order lists used: never given again, and the exchange's
+    orders under them are the journal's own."""
+    ids: set[str] = set()
+    for jl in journaled:
+        for cid in jl.ids.all:
+            trader.ids.seen(cid)
+            ids.add(cid)
+    return ids
+
+
 def restore_lists(
     trader: Trader,
     journaled: list[JournaledList],
     known: set[str],
     asked: Mapping[str, ExitReason],
-) -> set[str]:
-    """The journal's order lists: their ids are never given again; each list still open
-    goes back to its position, to be looked at first (a leg may have executed while the
-    bot was down). One open for a position that is gone is taken down. Returns every id
-    the lists used (the exchange's orders under them are the journal's).
+) -> None:
+    """Each list the journal holds open goes back to its position, to be looked at first
+    (a leg may have executed while the bot was down); one for a position that is gone is
+    taken down.
 
     Args:
         known: The ids of the journal's orders: a list one of whose legs is among them
@@ -41,11 +51,7 @@ def restore_lists(
         asked: Exits asked for, by the id of what was open then (a list's, here): due
             again, so the list is cancelled and the rest sold.
     """
-    ids: set[str] = set()
     for jl in journaled:
-        for cid in jl.ids.all:
-            trader.ids.seen(cid)
-            ids.add(cid)
         if not jl.open or jl.ids.above in known or jl.ids.below in known:
             continue
         book = trader.book(jl.symbol)
@@ -61,7 +67,15 @@ def restore_lists(
         due = asked.get(jl.ids.list_id)
         if due is not None and book.position is not None:
             book.exit_due = due
-    return ids
+
+
+def report(
+    writer: JournalWriter, notice: Callable[[NoticeText], None], symbol: str, message: str
+) -> None:
+    """Something happened to a list that the bot did not do: logged, journaled, shown."""
+    log.warning(message)
+    writer.event("protection", message, symbol)
+    notice(wording.protection_notice(symbol, message))
 
 
 async def cancel_orphans(
@@ -97,6 +111,4 @@ async def cancel_orphans(
             raise
         except Exception as exc:
             message = f"order list {listed.client_id}: cancelling it failed: {error_text(exc)}"
-        log.warning(message)
-        writer.event("protection", message, symbol)
-        notice(wording.protection_notice(symbol, message))
+        report(writer, notice, symbol, message)

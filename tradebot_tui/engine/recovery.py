@@ -27,7 +27,7 @@ from tradebot_tui.core.orders import OrderClosed, OrderStatus, Side
 from tradebot_tui.core.trader import Trader
 from tradebot_tui.engine import wording
 from tradebot_tui.engine.context import Context
-from tradebot_tui.engine.protector import Protector
+from tradebot_tui.engine.protector_restart import list_ids, restore_lists
 from tradebot_tui.engine.router import OrderRouter
 from tradebot_tui.exchange.base import ExchangeBroker
 from tradebot_tui.exchange.reports import Balance, ExchangeOrder
@@ -85,7 +85,7 @@ class Recovery:
         profile: str,
         quote: str,
         symbols: Callable[[], Iterable[str]],
-        protector: Protector | None = None,
+        lists_live: bool = False,
     ) -> None:
         self._journal = journal
         self._writer = writer
@@ -94,7 +94,9 @@ class Recovery:
         self._account = account
         self._quote = quote
         self._symbols = symbols
-        self._protector = protector
+        # A protector keeps the positions' order lists (live): the journal's go back to
+        # their positions for it.
+        self._lists_live = lists_live
         self._notice = context.notice
         self._profile = profile
         self._profile_prefix = client_id_prefix(profile)
@@ -113,13 +115,9 @@ class Recovery:
         self._restore_pauses()
         count = len(known)
         lists = await trio.to_thread.run_sync(journal.order_lists)
-        if self._protector is not None:
-            known |= self._protector.restore(lists, known, exits_asked(journal))
-        else:  # their ids are never given again, and the exchange's legs are ours
-            for jl in lists:
-                for cid in jl.ids.all:
-                    self._trader.ids.seen(cid)
-                    known.add(cid)
+        if self._lists_live:
+            restore_lists(self._trader, lists, known, exits_asked(journal))
+        known |= list_ids(self._trader, lists)
         if self._account is None:  # paper: nothing to settle with an exchange
             self._close_paper(pending)
             self._writer.event("start", f"{count} orders restored")

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -31,7 +32,6 @@ from tradebot_tui.engine.errors import crash_later, log_stop
 from tradebot_tui.engine.healer import Healer
 from tradebot_tui.engine.kill_switch import KillSwitchWatch
 from tradebot_tui.engine.logs import LogRing
-from tradebot_tui.engine.protector import live_protector
 from tradebot_tui.engine.readings import Readings
 from tradebot_tui.engine.reconciliation import Reconciliation
 from tradebot_tui.engine.recorder import TickRecorder
@@ -59,6 +59,9 @@ from tradebot_tui.exchange.base import (
 )
 from tradebot_tui.journal.store import Journal
 from tradebot_tui.journal.writer import JournalWriter
+
+if TYPE_CHECKING:
+    from tradebot_tui.engine.protector import Protector
 
 log = logging.getLogger("tradebot.engine")
 
@@ -172,10 +175,13 @@ class Engine:
             execute=self.router.execute,
         )
         self.healer = Healer(self.trader, self.router, context)
-        # Live: each position's exits rest on the exchange (`exits.on_exchange`).
-        self.protector = live_protector(
-            mode, broker, self.trader, self.router, self.journal_writer, journal, context, settings
-        )
+        self.protector: Protector | None = None  # exits resting on the exchange (live)
+        if mode == "LIVE":  # ccxt's world: a paper start never loads it
+            from tradebot_tui.engine.protector import live_protector
+
+            self.protector = live_protector(
+                broker, self.trader, self.router, self.journal_writer, journal, context, settings
+            )
         self.control = Controller(
             self.trader,
             self.router,
@@ -266,9 +272,6 @@ class Engine:
     def notice(self, text: NoticeText) -> None:
         """Tell the trader something now (shown as a notification by the app)."""
         self.context.notice(text)
-
-    def changed_soon(self) -> None:
-        self.context.changed()
 
     def snapshot(self) -> EngineSnapshot:
         """An immutable view of the current state."""
@@ -413,7 +416,7 @@ class Engine:
             profile=settings.exchange.profile,
             quote=settings.budget.quote,
             symbols=self.markets,
-            protector=self.protector,
+            lists_live=self.protector is not None,
         )
         baseline = await recovery.run()
         if self.reconciliation is not None:

@@ -29,7 +29,7 @@ from tradebot_tui.core.bracket import ListState
 from tradebot_tui.core.exits import ExitReason
 from tradebot_tui.core.lifecycle import State
 from tradebot_tui.core.orders import OrderKind
-from tradebot_tui.engine.commands import ExitPosition
+from tradebot_tui.engine.commands import ExitAll, ExitPosition, KillSwitch
 from tradebot_tui.engine.engine import Engine
 from tradebot_tui.journal.store import Journal
 
@@ -209,22 +209,32 @@ def test_a_price_that_gaps_through_the_stop_limit_is_sold_at_market_once(
     ids_sent_once(fake)
 
 
-def test_an_exit_of_the_bots_own_cancels_the_list_first_then_sells_the_rest(
-    fake: FakeBinance, tmp_path: Path
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        (ExitPosition("BTC/USDT"), ExitReason.MANUAL),  # `e`
+        (ExitAll(remote=True), ExitReason.MANUAL),  # Telegram's /exitall
+        (KillSwitch("equity 990.00 USDT fell to the kill switch's 997.00"), ExitReason.KILL_SWITCH),
+    ],
+    ids=["exit-key", "telegram-exitall", "kill-switch"],
+)
+def test_an_exit_of_the_bots_own_cancels_the_list_first_then_sells_once(
+    fake: FakeBinance, tmp_path: Path, command: Any, reason: ExitReason
 ) -> None:
     engine = engine_on(fake, tmp_path / "state.db")
 
     async def body() -> None:
         await until(lambda: protected(engine, fake))
-        engine.submit(ExitPosition("BTC/USDT"))
+        engine.submit(command)
         await until(closed(engine))
 
     scenario(engine, body)
     [listed] = fake.list_history
     assert all(leg.status == "CANCELED" for leg in listed.legs)
     [trade] = engine.views.trades
-    assert trade.exit_reason is ExitReason.MANUAL
+    assert trade.exit_reason is reason
     assert sold(fake) == listed.legs[0].qty
+    assert engine.trader.gate.paused is (reason is ExitReason.KILL_SWITCH)
     ids_sent_once(fake)
 
 
@@ -538,26 +548,4 @@ def test_a_list_the_stream_says_ended_is_looked_at_at_once(
     trio.run(go)
     first, second = fake.list_history
     assert first.done and open_lists(fake) == [second] and sold(fake) == 0
-    ids_sent_once(fake)
-
-
-def test_the_kill_switch_cancels_the_list_first_and_sells_once(
-    fake: FakeBinance, tmp_path: Path
-) -> None:
-    from tradebot_tui.engine.commands import KillSwitch
-
-    engine = engine_on(fake, tmp_path / "state.db")
-
-    async def body() -> None:
-        await until(lambda: protected(engine, fake))
-        engine.submit(KillSwitch("equity 990.00 USDT fell to the kill switch's 997.00"))
-        await until(closed(engine))
-
-    scenario(engine, body)
-    [listed] = fake.list_history
-    assert all(leg.status == "CANCELED" for leg in listed.legs)
-    [trade] = engine.views.trades
-    assert trade.exit_reason is ExitReason.KILL_SWITCH
-    assert sold(fake) == listed.legs[0].qty
-    assert engine.trader.gate.paused
     ids_sent_once(fake)
